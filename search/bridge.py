@@ -1,0 +1,245 @@
+"""Optuna decides, Ray executes: a searcher/scheduler pair around one Optuna study.
+
+Ray Tune's stock ``OptunaSearch`` forces Optuna's ``NopPruner``, so it cannot apply the
+study's pruner. This module keeps every decision in the study (ask/tell):
+
+- ``StudyBridge`` owns the study and the map from Ray trial ids to Optuna trials. It asks the
+  study's sampler for each new trial's params, records every epoch's value as an intermediate
+  value, asks the study's pruner whether to stop, and tells the outcome (COMPLETE / PRUNED /
+  FAIL) with the trial's user attrs. It also keeps the driver's heartbeats.
+- ``OptunaSearcher`` (a Ray Tune ``Searcher``) and ``OptunaPruningScheduler`` (a Ray Tune
+  ``TrialScheduler``) are thin adapters that forward Tune's callbacks to the bridge.
+
+Only the driver process runs this code, so only the driver talks to the database.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.search import Searcher
+
+from search.compile import CompiledSpace
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+MAX_RETRIES = 3
+
+# Result keys copied to the trial's user attrs when it ends.
+ATTR_KEYS = (
+    "n_params",
+    "device",
+    "node",
+    "train_seconds",
+    "epochs_run",
+    "samples_per_second",
+    "best_epoch",
+    "early_stopped",
+    "error",
+)
+
+
+@dataclass
+class Tally:
+    """What this driver has seen in this run."""
+
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    interrupted: int = 0
+    consecutive_failures: int = 0
+    last_error: str = ""
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class StudyBridge:
+    def __init__(self, study: optuna.Study, compiled: CompiledSpace, target: int, *, max_consecutive_failures: int = 10, on_change=None):
+        self.study = study
+        self.compiled = compiled
+        self.target = target  # finished trials (COMPLETE + PRUNED) the study should hold
+        self.max_consecutive_failures = max_consecutive_failures
+        self.live: dict[str, optuna.trial.Trial] = {}  # Ray trial id -> Optuna trial
+        self.pruned: set[str] = set()
+        self.failure_reasons: dict[str, str] = {}
+        self.tally = Tally()
+        self.stop_reason: str | None = None
+        self.on_change = on_change or (lambda: None)
+        self._lock = threading.Lock()
+        self._storage = study._storage
+
+    # -- counting
+
+    def count(self, *states: TrialState) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=states))
+
+    def finished(self) -> int:
+        return self.count(*FINISHED_STATES)
+
+    def remaining(self) -> int:
+        """Trials still to start for the study to reach its target, counting running ones."""
+        running = self.count(TrialState.RUNNING)  # ours and other drivers'
+        return max(0, self.target - self.finished() - running)
+
+    # -- Searcher side
+
+    def suggest(self, ray_id: str) -> dict | None:
+        if self.stop_reason is not None or self.remaining() <= 0:
+            return None
+        trial = self.study.ask(self.compiled.distributions)
+        self._storage.record_heartbeat(trial._trial_id)
+        with self._lock:
+            self.live[ray_id] = trial
+        self.on_change()
+        return {"number": trial.number, "config": self.compiled.trial_config(trial.params)}
+
+    def complete(self, ray_id: str, result: dict | None, error: bool) -> None:
+        with self._lock:
+            trial = self.live.pop(ray_id, None)
+        if trial is None:
+            return
+        result = result or {}
+        for key in ATTR_KEYS + tuple(k for k in result if k.startswith("test_")):
+            value = result.get(key)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                trial.set_user_attr(key, value)
+
+        if error or result.get("error"):
+            reason = result.get("error") or self.failure_reasons.pop(ray_id, "worker failed")
+            trial.set_user_attr("error", reason)
+            if result.get("traceback"):
+                trial.set_user_attr("traceback", result["traceback"])
+            self.study.tell(trial, state=TrialState.FAIL)
+            if error:  # the worker died (not the trial's own exception): run its params again
+                self.retry(self._storage.get_trial(trial._trial_id))
+            self._count_failure(reason)
+        elif ray_id in self.pruned:
+            self.pruned.discard(ray_id)
+            self.study.tell(trial, state=TrialState.PRUNED)
+            self.tally.pruned += 1
+            self.tally.consecutive_failures = 0
+        elif result.get("final"):
+            self.study.tell(trial, result["best_objective"])
+            self.tally.complete += 1
+            self.tally.consecutive_failures = 0
+        else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
+            trial.set_user_attr("error", "interrupted")
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.retry(self._storage.get_trial(trial._trial_id))
+            self.tally.interrupted += 1
+        self.on_change()
+
+    def _count_failure(self, reason: str) -> None:
+        self.tally.failed += 1
+        self.tally.consecutive_failures += 1
+        self.tally.last_error = reason
+        if self.tally.consecutive_failures >= self.max_consecutive_failures:
+            self.stop_reason = f"{self.tally.consecutive_failures} trials failed in a row; last error: {reason}"
+
+    def retry(self, frozen: optuna.trial.FrozenTrial) -> None:
+        """Queue a failed trial's params to run again (up to MAX_RETRIES times)."""
+        retries = int(frozen.user_attrs.get("retries", 0))
+        if retries >= MAX_RETRIES or not frozen.params:
+            return
+        self.study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retries": retries + 1}, skip_if_exists=False)
+
+    # -- Scheduler side
+
+    def report(self, ray_id: str, result: dict) -> bool:
+        """Record one epoch's value; True when the study's pruner says stop."""
+        trial = self.live.get(ray_id)
+        if trial is None or "epoch" not in result or result.get("error"):
+            return False
+        value, epoch = result["objective"], int(result["epoch"])
+        trial.report(value, step=epoch)
+        if trial.should_prune():
+            self.pruned.add(ray_id)
+            return True
+        return False
+
+    # -- heartbeats: the driver beats for its running trials
+
+    def beat(self) -> None:
+        with self._lock:
+            ids = [t._trial_id for t in self.live.values()]
+        for trial_id in ids:
+            self._storage.record_heartbeat(trial_id)
+
+
+def retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Heartbeat-stale callback: a trial left RUNNING by a dead driver runs again."""
+    study._storage.set_trial_user_attr(trial._trial_id, "error", "driver lost (heartbeat stale)")
+    retries = int(trial.user_attrs.get("retries", 0))
+    if retries < MAX_RETRIES and trial.params:
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "retries": retries + 1}, skip_if_exists=False)
+
+
+class HeartbeatThread(threading.Thread):
+    def __init__(self, bridge: StudyBridge, interval: float):
+        super().__init__(name="search-heartbeat", daemon=True)
+        self.bridge, self.interval = bridge, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.bridge.beat()
+            except Exception:  # a missed beat is retried next interval
+                pass
+
+
+class _DriverOnly:
+    """Ray Tune pickles its searcher and scheduler into its experiment folder. The study is the
+    record and a search resumes from it, never from Tune's folder: pickle without the bridge."""
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "bridge"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.bridge = None
+
+
+class OptunaSearcher(_DriverOnly, Searcher):
+    """Ray Tune searcher: each new Tune trial gets its params from the Optuna study."""
+
+    def __init__(self, bridge: StudyBridge):
+        super().__init__(metric="objective", mode="min" if bridge.compiled.direction == "minimize" else "max")
+        self.bridge = bridge
+
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    def suggest(self, trial_id: str):
+        config = self.bridge.suggest(trial_id)
+        return Searcher.FINISHED if config is None else config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        self.bridge.complete(trial_id, result, error)
+
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        pass  # the study is the checkpoint
+
+
+class OptunaPruningScheduler(_DriverOnly, FIFOScheduler):
+    """Ray Tune scheduler: each epoch's value goes to the study; its pruner decides."""
+
+    def __init__(self, bridge: StudyBridge):
+        super().__init__()
+        self.bridge = bridge
+
+    def set_search_properties(self, metric, mode, **spec) -> bool:
+        return True
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        return TrialScheduler.STOP if self.bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
+
+    def on_trial_error(self, tune_controller, trial) -> None:
+        error = trial.get_error() if hasattr(trial, "get_error") else None
+        lines = [line for line in str(error or "worker failed").splitlines() if line.strip()]
+        self.bridge.failure_reasons[trial.trial_id] = (lines[-1] if lines else "worker failed")[:500]

@@ -1,0 +1,181 @@
+"""The ``search`` command line.
+
+    search run SPACE [SPACE ...] --trials N [--storage URL] [--study NAME] [--set KEY=VALUE ...]
+    search validate SPACE            check a space file (exit 0 or 2)
+    search show SPACE                the compiled space: distributions, fixed values, sampler, pruner
+    search dashboard [--storage URL] optuna-dashboard on the study storage
+
+Errors print one line each (no traceback unless ``--debug``); usage and config errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from rich.console import Console
+
+from search.errors import ConfigError, SearchError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so --debug and exit codes stay ours."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _storage_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", help="study storage URL (default: $SEARCH_STORAGE, else sqlite:///studies.db)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="search", description="Hyperparameter search for sequence models: Optuna decides, Ray Tune runs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run (or resume) a search")
+    run.add_argument("spaces", nargs="+", metavar="SPACE", help="space file(s), YAML or JSON; several run one after the other")
+    run.add_argument("--trials", type=int, required=True, metavar="N", help="finished trials (COMPLETE + PRUNED) the study should hold")
+    _storage_arg(run)
+    run.add_argument("--study", metavar="NAME", help="study name (default: the space file's stem)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a space key by dotted path, value in YAML")
+    run.add_argument("--workers", type=int, metavar="K", help="concurrent trials (default: as many as the resources allow)")
+    run.add_argument("--address", metavar="ADDR", help="Ray cluster address (auto, ray://host:port); default: a local Ray runtime")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+
+    validate = sub.add_parser("validate", help="check a space file and its dataset")
+    validate.add_argument("space", metavar="SPACE")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    show = sub.add_parser("show", help="print the compiled space")
+    show.add_argument("space", metavar="SPACE")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    dash = sub.add_parser("dashboard", help="optuna-dashboard on the study storage")
+    _storage_arg(dash)
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8080)
+    dash.add_argument("--read-only", action="store_true", help="refuse every request that would change the storage (403)")
+    dash.add_argument("--password", help="HTTP basic auth password (or $SEARCH_DASHBOARD_PASSWORD)")
+    dash.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
+    return parser
+
+
+def dashboard_command(url: str) -> str:
+    from storage import mask_url
+
+    return f"search dashboard --storage {mask_url(url)}"
+
+
+def cmd_run(args, console: Console) -> int:
+    from search.runner import format_value, prepare, run_search
+
+    if args.study and len(args.spaces) > 1:
+        raise UsageError("--study: give one space when naming the study; several spaces each get their own study")
+    # Check every space (and its dataset) before running any: a typo in the third must not
+    # surface after the first has run for an hour.
+    prepared = [prepare(path, args.overrides, args.study) for path in args.spaces]
+    code = 0
+    for prep in prepared:
+        summary = run_search(
+            prep.compiled.space.path,
+            trials=args.trials,
+            storage_url=args.storage,
+            workers=args.workers,
+            address=args.address,
+            console=console,
+            quiet=args.quiet,
+            prepared=prep,
+        )
+        study = summary.study
+        finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])
+        if summary.ran == 0 and finished >= args.trials:
+            console.print(f"study {study.study_name} already holds {finished} finished trials (asked: {args.trials}); nothing to run", highlight=False)
+        try:
+            best = study.best_trial
+        except ValueError:
+            best = None
+        if best is not None:
+            params = ", ".join(f"{k}={v}" for k, v in best.params.items())
+            console.print(f"best trial #{best.number}: {prep.compiled.metric}={format_value(best.value)}  {params}", highlight=False)
+        else:
+            console.print(f"study {study.study_name}: no completed trial yet", highlight=False)
+        console.print(f"open the dashboard: {dashboard_command(summary.storage_url)}", highlight=False)
+        if summary.stop_reason:
+            console.print(f"search: stopped: {summary.stop_reason}", highlight=False)
+            code = 1
+        if summary.interrupted:
+            console.print("search: interrupted; run the same command again to resume", highlight=False)
+            return 130
+    return code
+
+
+def cmd_validate(args, console: Console) -> int:
+    from search.runner import prepare
+
+    prep = prepare(args.space, args.overrides)
+    n = len(prep.compiled.distributions)
+    console.print(f"{args.space}: ok ({prep.compiled.family}, {n} searched parameters, dataset {prep.series.info['name']} with {prep.series.info['rows']} rows)", highlight=False)
+    return 0
+
+
+def cmd_show(args, console: Console) -> int:
+    from search.compile import compile_space
+    from search.space import load_space
+
+    compiled = compile_space(load_space(args.space, args.overrides))
+    content = compiled.content()
+    content["hash"] = compiled.hash
+    console.print_json(json.dumps(content, default=str))
+    return 0
+
+
+def cmd_dashboard(args, console: Console) -> int:
+    from search.dashboard import serve
+    from storage import default_url, sqlite_path
+
+    url = args.storage or default_url()
+    db = sqlite_path(url)
+    if db is not None and not db.exists():
+        raise UsageError(f"--storage {url}: no such database file {db}; run a search first")
+    artifacts = args.artifacts
+    if artifacts is None and db is not None:
+        candidate = db.parent / f"{db.stem}-artifacts"
+        artifacts = str(candidate) if candidate.exists() else None
+    serve(url, host=args.host, port=args.port, read_only=args.read_only, password=args.password, artifact_dir=artifacts)
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "show": cmd_show, "dashboard": cmd_dashboard}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        return COMMANDS[args.command](args, console)
+    except SearchError as exc:
+        if debug:
+            traceback.print_exc()
+        lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        for line in lines:
+            err.print(f"error: {line}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+    except Exception as exc:  # unexpected: one line, traceback on --debug
+        if debug:
+            traceback.print_exc()
+        err.print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False, soft_wrap=True)
+        return 1

@@ -1,0 +1,96 @@
+"""Live progress of a search: a rich panel on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+class Progress:
+    """Reads the bridge's study; ``update()`` after every change, ``close()`` at the end."""
+
+    def __init__(self, bridge, console: Console, *, quiet: bool = False):
+        self.bridge = bridge
+        self.console = console
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self._live: Live | None = None
+        self._seen: set[int] = set()
+        self._snapshot: dict = {}
+
+    def __enter__(self) -> "Progress":
+        self._seen = {t.number for t in self.bridge.study.get_trials(deepcopy=False) if t.state.is_finished()}
+        if not self.quiet and self.console.is_terminal:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(*exc)
+
+    def counts(self) -> dict:
+        trials = self.bridge.study.get_trials(deepcopy=False)
+        by_state = {state: 0 for state in TrialState}
+        for t in trials:
+            by_state[t.state] += 1
+        best = None
+        try:
+            best = self.bridge.study.best_trial
+        except ValueError:
+            pass
+        return {"trials": trials, "by_state": by_state, "best": best}
+
+    def _render(self) -> Table:
+        c = self._snapshot or self.counts()
+        s = c["by_state"]
+        finished = s[TrialState.COMPLETE] + s[TrialState.PRUNED]
+        table = Table(title=f"study {self.bridge.study.study_name}", show_header=True, expand=False)
+        for col in ("finished", "complete", "pruned", "failed", "running", "best value", "elapsed"):
+            table.add_column(col, justify="right")
+        best = c["best"]
+        table.add_row(
+            f"{finished}/{self.bridge.target}",
+            str(s[TrialState.COMPLETE]),
+            str(s[TrialState.PRUNED]),
+            str(s[TrialState.FAIL]),
+            str(s[TrialState.RUNNING]),
+            f"{_fmt(best.value)} (#{best.number})" if best else "-",
+            f"{time.monotonic() - self.started:.0f}s",
+        )
+        return table
+
+    def update(self) -> None:
+        if self.quiet:
+            return
+        self._snapshot = self.counts()
+        if self._live is not None:
+            self._live.update(self._render())
+            return
+        # Not a terminal: one plain line per trial that has ended since the last update.
+        s = self._snapshot["by_state"]
+        best = self._snapshot["best"]
+        for t in self._snapshot["trials"]:
+            if t.state.is_finished() and t.number not in self._seen:
+                self._seen.add(t.number)
+                error = f" error={t.user_attrs.get('error')}" if t.state == TrialState.FAIL else ""
+                self.console.print(
+                    f"trial {t.number} {t.state.name} value={_fmt(t.value)} epochs={t.user_attrs.get('epochs_run', '-')}{error} | "
+                    f"finished {s[TrialState.COMPLETE] + s[TrialState.PRUNED]}/{self.bridge.target} "
+                    f"(pruned {s[TrialState.PRUNED]}, failed {s[TrialState.FAIL]}, running {s[TrialState.RUNNING]}) "
+                    f"best {_fmt(best.value) if best else '-'}",
+                    highlight=False,
+                    soft_wrap=True,
+                )

@@ -1,0 +1,248 @@
+"""Run a search: space -> study -> Ray Tune trials -> the same study.
+
+``run_search`` validates everything that can be checked before touching the storage (space,
+dataset, window sizes), then opens or resumes the study, and runs Ray Tune rounds until the
+study holds ``trials`` finished trials (COMPLETE + PRUNED). Re-running the same command
+resumes: a finished study starts nothing, an interrupted one runs only the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+
+import storage as storage_mod
+from search import __version__
+from search.bridge import (
+    HeartbeatThread,
+    OptunaPruningScheduler,
+    OptunaSearcher,
+    StudyBridge,
+    retry_stale_trial,
+)
+from search.compile import CompiledSpace, compile_space
+from search.data import SeriesData, check_windows_fit, load_series
+from search.errors import StudyMismatchError, UsageError
+from search.space import Categorical, FloatRange, IntRange, load_space
+
+# Ray Tune's own per-trial loggers (CSV, JSON, TensorBoard) cost time on every result and the
+# study is the record anyway. Must be set before Ray Tune starts an experiment.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Tune prints nothing
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+@dataclass
+class Prepared:
+    """A space checked and compiled, with its dataset loaded: everything before the storage."""
+
+    compiled: CompiledSpace
+    series: SeriesData
+    study_name: str
+
+
+def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
+    space = load_space(space_path, overrides)
+    compiled = compile_space(space)
+    series = load_series(space.data, source=str(space.path))
+    lookback = space.data["lookback"]
+    lookback_max = {Categorical: lambda s: max(s.choices), IntRange: lambda s: s.high, FloatRange: lambda s: int(s.high)}.get(type(lookback), lambda s: s)(lookback)
+    check_windows_fit(series, int(lookback_max), space.data["horizon"], source=str(space.path))
+    return Prepared(compiled, series, study_name or Path(space_path).stem)
+
+
+def study_attrs(prep: Prepared) -> dict:
+    space = prep.compiled.space
+    return {
+        "space_file": space.path.name,
+        "space_hash": prep.compiled.hash,
+        "family": prep.compiled.family,
+        "dataset": prep.series.info["name"],
+        "dataset_rows": prep.series.info["rows"],
+        "missing_policy": prep.series.info["missing_policy"],
+        "missing_rows": prep.series.info["missing_rows"],
+        "split_rows": prep.series.info["split_rows"],
+        "metric": prep.compiled.metric,
+        "direction": prep.compiled.direction,
+        "version": __version__,
+    }
+
+
+def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.Study:
+    """Create the study, or load it after checking it was made from the same space."""
+    compiled = prep.compiled
+    try:
+        study = optuna.load_study(study_name=prep.study_name, storage=storage, sampler=compiled.sampler(), pruner=compiled.pruner())
+    except KeyError:
+        study = optuna.create_study(
+            study_name=prep.study_name,
+            storage=storage,
+            direction=compiled.direction,
+            sampler=compiled.sampler(),
+            pruner=compiled.pruner(),
+            load_if_exists=True,  # another driver may create it at the same moment
+        )
+        for key, value in study_attrs(prep).items():
+            study.set_user_attr(key, value)
+        return study
+    old_hash = study.user_attrs.get("space_hash")
+    direction = study.direction.name.lower()
+    if direction != compiled.direction:
+        raise StudyMismatchError(
+            f"study {prep.study_name!r} optimizes in direction {direction}, the space says {compiled.direction}; "
+            "use --study NEW_NAME for a new study"
+        )
+    if old_hash is not None and old_hash != compiled.hash:
+        raise StudyMismatchError(
+            f"study {prep.study_name!r} was made from a different space (hash {old_hash}, now {compiled.hash}: "
+            "a range, a fixed value or the sampler/pruner changed, e.g. through --set); "
+            "run the original space to resume it, or use --study NEW_NAME for a new study"
+        )
+    return study
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+@dataclass
+class Summary:
+    study: optuna.Study
+    storage_url: str
+    ran: int  # trials ended in this run
+    stop_reason: str | None
+    interrupted: bool
+
+
+def _init_ray(address: str | None, num_cpus: int | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    ray.init(
+        address=address,
+        num_cpus=None if address else num_cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        configure_logging=True,
+    )
+
+
+def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, workers: int | None, workdir: str) -> None:
+    from ray import tune
+
+    from search.trainable import trainable
+
+    fn = tune.with_parameters(
+        trainable, series=prep.series, metric=prep.compiled.metric, direction=prep.compiled.direction, cpus=cpus
+    )
+    tuner = tune.Tuner(
+        tune.with_resources(fn, {"cpu": cpus, "gpu": gpus}),
+        tune_config=tune.TuneConfig(
+            search_alg=OptunaSearcher(bridge),
+            scheduler=OptunaPruningScheduler(bridge),
+            num_samples=-1,
+            max_concurrent_trials=workers,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=f"{prep.study_name}-{int(time.time())}",
+            storage_path=workdir,
+            verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+        ),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tuner.fit()
+
+
+def run_search(
+    space_path: str | Path,
+    *,
+    trials: int,
+    storage_url: str | None = None,
+    study_name: str | None = None,
+    overrides: list[str] | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    console: Console | None = None,
+    quiet: bool = False,
+    prepared: Prepared | None = None,
+) -> Summary:
+    from search.progress import Progress
+
+    if trials < 1:
+        raise UsageError(f"--trials {trials}: must be at least 1")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers {workers}: must be at least 1")
+    console = console or Console(stderr=False)
+    prep = prepared or prepare(space_path, overrides, study_name)  # everything checked before the storage
+    url = storage_url or storage_mod.default_url()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rdb = storage_mod.open_storage(url, heartbeat_interval=storage_mod.HEARTBEAT_INTERVAL_S, grace_period=storage_mod.HEARTBEAT_GRACE_S)
+    rdb.heartbeat_stale_trial_callback = retry_stale_trial
+    study = open_study(rdb, prep)
+    _fail_stale(study)  # trials a dead driver left RUNNING run again
+
+    resources = prep.compiled.space.resources
+    bridge = StudyBridge(study, prep.compiled, trials)
+    if not quiet:
+        console.print(
+            f"study [bold]{prep.study_name}[/] on {storage_mod.mask_url(url)}: {prep.compiled.family}, "
+            f"{prep.compiled.metric} ({prep.compiled.direction}), sampler {prep.compiled.space.sampler['name']}, "
+            f"pruner {prep.compiled.space.pruner['name']}; {bridge.finished()} of {trials} trials finished",
+            highlight=False,
+        )
+    if bridge.remaining() <= 0 and bridge.count(optuna.trial.TrialState.RUNNING) == 0:
+        return Summary(study, url, 0, None, False)
+
+    _init_ray(address, num_cpus)
+    workdir = tempfile.mkdtemp(prefix="search-tune-")
+    heartbeat = HeartbeatThread(bridge, storage_mod.HEARTBEAT_INTERVAL_S)
+    heartbeat.start()
+    interrupted = False
+    progress = Progress(bridge, console, quiet=quiet)
+    bridge.on_change = progress.update
+    try:
+        with progress:
+            while bridge.stop_reason is None:
+                before = bridge.tally.interrupted
+                _tune_round(bridge, prep, resources["cpu"], resources["gpu"], workers, workdir)
+                if bridge.tally.interrupted > before:
+                    interrupted = True
+                    break
+                if bridge.remaining() <= 0:
+                    if bridge.finished() >= trials:
+                        break
+                    # other drivers' trials are still running: wait for them to end or go stale
+                    time.sleep(storage_mod.HEARTBEAT_INTERVAL_S)
+                    _fail_stale(study)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        heartbeat.stopped.set()
+        shutil.rmtree(workdir, ignore_errors=True)
+    t = bridge.tally
+    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, bridge.stop_reason, interrupted)
+
+
+def format_value(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.6g}"

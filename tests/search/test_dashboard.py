@@ -1,0 +1,388 @@
+"""Tests of search.dashboard: the read-only and password guards, serve(), and a real browser."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+from pathlib import Path
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from wsgiref.util import setup_testing_defaults
+
+import optuna
+import pytest
+
+from search import dashboard
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+STUDY_NAME = "dashboard-test-study"
+
+
+@pytest.fixture
+def study_db(tmp_path: Path) -> tuple[str, int]:
+    """A SQLite storage with one study: 3 complete, 1 pruned and 1 failed trial."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    study = optuna.create_study(study_name=STUDY_NAME, storage=url)
+    for number in range(5):
+        trial = study.ask()
+        x = trial.suggest_float("x", -5.0, 5.0)
+        layers = trial.suggest_int("layers", 1, 4)
+        cell = trial.suggest_categorical("cell", ["lstm", "gru"])
+        trial.set_user_attr("cell_upper", cell.upper())
+        for step in range(3):
+            trial.report(x * x + layers + step, step)
+        if number == 3:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif number == 4:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            study.tell(trial, x * x + layers)
+    return url, study._study_id
+
+
+def call(app, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b""):
+    """One plain WSGI request; returns (status code, headers dict, body bytes)."""
+    environ: dict = {}
+    setup_testing_defaults(environ)
+    path, _, query = path.partition("?")
+    environ.update(
+        REQUEST_METHOD=method,
+        PATH_INFO=path,
+        QUERY_STRING=query,
+        CONTENT_LENGTH=str(len(body)),
+        CONTENT_TYPE="application/json",
+    )
+    environ["wsgi.input"] = io.BytesIO(body)
+    for name, value in (headers or {}).items():
+        environ["HTTP_" + name.upper().replace("-", "_")] = value
+    captured = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        captured["status"] = int(status.split()[0])
+        captured["headers"] = dict(response_headers)
+
+    chunks = app(environ, start_response)
+    data = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return captured["status"], captured["headers"], data
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def study_names(app, headers=None) -> list[str]:
+    status, _, data = call(app, "GET", "/api/studies", headers=headers)
+    assert status == 200
+    return [s["study_name"] for s in json.loads(data)["study_summaries"]]
+
+
+# --- read-only guard ---------------------------------------------------------------------
+
+
+def test_unguarded_app_really_deletes(study_db):
+    """Control: the routes refused below are real and destructive without the guard."""
+    url, study_id = study_db
+    app = dashboard.make_app(url)
+    assert call(app, "DELETE", f"/api/studies/{study_id}")[0] == 204
+    assert study_names(app) == []
+
+
+def test_read_only_refuses_writes_and_serves_reads(study_db):
+    url, study_id = study_db
+    app = dashboard.make_app(url, read_only=True)
+
+    status, headers, body = call(app, "DELETE", f"/api/studies/{study_id}")
+    assert status == 403
+    assert headers["Content-Type"].startswith("text/plain")
+    assert body.decode().strip() == f"read-only dashboard: DELETE /api/studies/{study_id} refused"
+
+    new = json.dumps({"study_name": "intruder", "directions": ["minimize"]}).encode()
+    assert call(app, "POST", "/api/studies", body=new)[0] == 403
+    assert call(app, "POST", f"/api/studies/{study_id}/rename", body=b'{"study_name": "x"}')[0] == 403
+    assert call(app, "PUT", f"/api/studies/{study_id}/note", body=b"{}")[0] == 403
+    assert call(app, "POST", "/api/trials/1/tell", body=b'{"state": "Complete"}')[0] == 403
+    assert call(app, "POST", "/incompatible-rdb-schema")[0] == 403
+
+    assert study_names(app) == [STUDY_NAME]
+    assert optuna.load_study(study_name=STUDY_NAME, storage=url).trials[0].params
+    status, _, data = call(app, "GET", f"/api/studies/{study_id}?after=0")
+    assert status == 200
+    detail = json.loads(data)
+    assert len(detail["trials"]) == 5
+    assert {t["state"] for t in detail["trials"]} == {"Complete", "Pruned", "Fail"}
+    assert call(app, "GET", "/dashboard")[0] == 200
+    assert call(app, "HEAD", "/api/studies")[0] == 200
+    assert call(app, "GET", f"/csv/{study_id}")[0] == 200
+
+
+# --- password guard ----------------------------------------------------------------------
+
+
+def test_password_guard(study_db):
+    url, study_id = study_db
+    app = dashboard.make_app(url, password="s3cret")
+
+    status, headers, _ = call(app, "GET", "/api/studies")
+    assert status == 401
+    assert headers["WWW-Authenticate"] == 'Basic realm="search dashboard"'
+    assert call(app, "GET", "/api/studies", headers=basic("anyone", "wrong"))[0] == 401
+    assert call(app, "GET", "/dashboard", headers=basic("anyone", "s3cret!"))[0] == 401
+    assert call(app, "GET", "/api/studies", headers={"Authorization": "Basic !!notbase64"})[0] == 401
+    assert call(app, "GET", "/api/studies", headers={"Authorization": "Bearer s3cret"})[0] == 401
+    no_colon = {"Authorization": "Basic " + base64.b64encode(b"s3cret").decode()}
+    assert call(app, "GET", "/api/studies", headers=no_colon)[0] == 401
+    # Unauthenticated writes are refused before they reach the app.
+    assert call(app, "DELETE", f"/api/studies/{study_id}")[0] == 401
+
+    assert study_names(app, headers=basic("anyone", "s3cret")) == [STUDY_NAME]
+    assert study_names(app, headers=basic("", "s3cret")) == [STUDY_NAME]
+    assert call(app, "GET", "/dashboard", headers=basic("me", "s3cret"))[0] == 200
+
+
+def test_password_and_read_only_together(study_db):
+    url, study_id = study_db
+    app = dashboard.make_app(url, password="pw", read_only=True)
+    assert call(app, "DELETE", f"/api/studies/{study_id}")[0] == 401
+    assert call(app, "DELETE", f"/api/studies/{study_id}", headers=basic("u", "pw"))[0] == 403
+    assert study_names(app, headers=basic("u", "pw")) == [STUDY_NAME]
+
+
+def test_empty_password_is_rejected(study_db):
+    with pytest.raises(ValueError, match="empty"):
+        dashboard.make_app(study_db[0], password="")
+
+
+# --- artifacts ---------------------------------------------------------------------------
+
+
+def test_artifact_dir_makes_artifacts_browsable(tmp_path, study_db):
+    url, study_id = study_db
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    store = optuna.artifacts.FileSystemArtifactStore(str(artifacts))
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    trial = study.ask()
+    payload = tmp_path / "curve.txt"
+    payload.write_text("loss curve\n")
+    artifact_id = optuna.artifacts.upload_artifact(
+        study_or_trial=trial, file_path=str(payload), artifact_store=store
+    )
+    study.tell(trial, 1.0)
+
+    app = dashboard.make_app(url, artifact_dir=str(artifacts), read_only=True)
+    status, _, data = call(app, "GET", f"/artifacts/{study_id}/{trial._trial_id}/{artifact_id}")
+    assert (status, data) == (200, b"loss curve\n")
+    assert call(app, "DELETE", f"/api/artifacts/{study_id}/{trial._trial_id}/{artifact_id}")[0] == 403
+    assert (artifacts / artifact_id).exists()
+
+
+def test_missing_artifact_dir_is_an_error(tmp_path, study_db):
+    with pytest.raises(NotADirectoryError, match="nowhere"):
+        dashboard.make_app(study_db[0], artifact_dir=str(tmp_path / "nowhere"))
+
+
+# --- exposure warning ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "localhost", "::1", "[::1]"])
+def test_loopback_hosts_do_not_warn(host, capsys):
+    assert dashboard.is_loopback(host)
+    assert not dashboard.warn_if_exposed(host, read_only=False, password=None)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "192.168.1.20", "dashboard.example.org"])
+def test_unguarded_public_host_warns(host, capsys):
+    assert not dashboard.is_loopback(host)
+    assert dashboard.warn_if_exposed(host, read_only=False, password=None)
+    err = capsys.readouterr().err
+    assert err.startswith("warning:") and "delete studies" in err
+    assert err.count("\n") == 1
+
+
+def test_guarded_public_host_does_not_warn(capsys):
+    assert not dashboard.warn_if_exposed("0.0.0.0", read_only=True, password=None)
+    assert not dashboard.warn_if_exposed("0.0.0.0", read_only=False, password="pw")
+    assert capsys.readouterr().err == ""
+
+
+class _FakeServer:
+    server_port = 8080
+
+    def serve_forever(self):
+        raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    def server_close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize(
+    ("env_value", "expected"), [("from-env", "from-env"), ("", None), (None, None)]
+)
+def test_serve_resolves_password_masks_url_and_warns(monkeypatch, capsys, env_value, expected):
+    seen = {}
+
+    def fake_make_app(storage_url, **kwargs):
+        seen.update(kwargs, storage_url=storage_url)
+        return lambda environ, start_response: []
+
+    server = _FakeServer()
+    monkeypatch.setattr(dashboard, "make_app", fake_make_app)
+    monkeypatch.setattr(dashboard, "make_server_for", lambda *args, **kwargs: server)
+    if env_value is None:
+        monkeypatch.delenv(dashboard.PASSWORD_ENV, raising=False)
+    else:
+        monkeypatch.setenv(dashboard.PASSWORD_ENV, env_value)
+
+    secret_url = "postgresql://searcher:topsecret@db.internal/studies"
+    dashboard.serve(secret_url, host="0.0.0.0")  # returns on Ctrl-C
+
+    out, err = capsys.readouterr()
+    assert seen["password"] == expected and seen["storage_url"] == secret_url
+    assert server.closed
+    assert "topsecret" not in out + err
+    assert out.count("\n") == 1 and "http://0.0.0.0:8080/dashboard/" in out
+    assert ("delete studies" in err) == (expected is None)
+
+
+def test_serve_argument_password_wins_over_env(monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(dashboard, "make_app", lambda url, **kw: seen.update(kw))
+    monkeypatch.setattr(dashboard, "make_server_for", lambda *args, **kwargs: _FakeServer())
+    monkeypatch.setenv(dashboard.PASSWORD_ENV, "from-env")
+    dashboard.serve("sqlite:///x.db", password="from-arg", quiet=True)
+    assert seen["password"] == "from-arg"
+    assert capsys.readouterr() == ("", "")
+
+
+# --- serve() in a real process -------------------------------------------------------------
+
+SERVE_SCRIPT = """
+import signal, sys
+from search.dashboard import serve
+# Ctrl-C as in a terminal, even when the test runner was started with SIGINT ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+serve(sys.argv[1], host="127.0.0.1", port=0, read_only=sys.argv[2] == "ro")
+"""
+
+
+def _start_serve(url: str, mode: str, env: dict[str, str]) -> tuple[subprocess.Popen, str, str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_SCRIPT, url, mode],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    timer = threading.Timer(30, proc.kill)  # never wait forever for the URL line
+    timer.start()
+    try:
+        line = proc.stdout.readline()
+    finally:
+        timer.cancel()
+    if "http://" not in line:
+        proc.kill()
+        raise AssertionError(f"no URL line from serve(): {line!r} {proc.stderr.read()}")
+    base = line.split("http://", 1)[1].split()[0].split("/dashboard")[0]
+    return proc, line, f"http://{base}"
+
+
+def _stop(proc: subprocess.Popen) -> tuple[int, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+@pytest.mark.slow
+def test_serve_process_password_from_env_and_clean_ctrl_c(study_db):
+    url, study_id = study_db
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), dashboard.PASSWORD_ENV: "envpw"}
+    proc, line, base = _start_serve(url, "rw", env)
+    try:
+        assert "envpw" not in line and "password" in line
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"{base}/api/studies", timeout=10)
+        assert refused.value.code == 401
+        request = urllib.request.Request(f"{base}/api/studies", headers=basic("u", "envpw"))
+        with urllib.request.urlopen(request, timeout=10) as response:
+            names = [s["study_name"] for s in json.load(response)["study_summaries"]]
+        assert names == [STUDY_NAME]
+    finally:
+        code, err = _stop(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+
+
+# --- real browser --------------------------------------------------------------------------
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=8000",
+]
+
+
+def _dump_dom(url: str, profile: Path) -> str:
+    result = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=25,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_dashboard_renders_in_headless_chromium(tmp_path, study_db):
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    url, study_id = study_db
+    app = dashboard.make_app(url, read_only=True)
+    server = dashboard.make_server_for(app, "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        study_list = _dump_dom(f"{base}/dashboard/", tmp_path / "profile-list")
+        assert STUDY_NAME in study_list
+
+        trials = _dump_dom(f"{base}/dashboard/studies/{study_id}/trials", tmp_path / "profile-trials")
+        assert STUDY_NAME in trials
+        assert "5 Trials" in trials
+        for number in range(5):
+            assert f"Trial {number}" in trials
+        for state in ("Complete", "Pruned", "Fail"):
+            assert state in trials
+        # The first trial's detail pane: intermediate values, params and user attrs.
+        first = optuna.load_study(study_name=STUDY_NAME, storage=url).trials[0]
+        cell_attr = f"cell_upper {first.user_attrs['cell_upper']}"
+        for text in ("Trial 0 (trial_id=", "Intermediate Values", "layers", cell_attr):
+            assert text in trials
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
