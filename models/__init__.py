@@ -1,0 +1,27 @@
+"""Sequence models searched by this project: LSTM, GRU, TCN and transformer.
+
+    model = models.build("lstm", n_features=1, horizon=4, n_targets=1, layer_sizes="64,32")
+
+Each family has one readable file (``recurrent.py``, ``tcn.py``, ``transformer.py``) with a
+@dataclass of its searched parameters; ``registry.py`` maps names to families.
+"""
+
+from models._params import ModelParamError, count_params, format_layer_sizes, parse_layer_sizes
+from models.recurrent import RecurrentConfig
+from models.registry import FAMILIES, build, config_class
+from models.tcn import TCNConfig, receptive_field
+from models.transformer import TransformerConfig
+
+__all__ = [
+    "FAMILIES",
+    "ModelParamError",
+    "RecurrentConfig",
+    "TCNConfig",
+    "TransformerConfig",
+    "build",
+    "config_class",
+    "count_params",
+    "format_layer_sizes",
+    "parse_layer_sizes",
+    "receptive_field",
+]

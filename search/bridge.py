@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
 from search.compile import CompiledSpace
 
@@ -69,6 +70,7 @@ class StudyBridge:
         self.failure_reasons: dict[str, str] = {}
         self.tally = Tally()
         self.stop_reason: str | None = None
+        self.interrupted = False
         self.on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
         self._storage = study._storage
@@ -162,6 +164,23 @@ class StudyBridge:
             return True
         return False
 
+    # -- stopping
+
+    def interrupt(self) -> None:
+        """First Ctrl-C: start no new trial; running ones stop at their next epoch report."""
+        self.interrupted = True
+        self.stop_reason = self.stop_reason or "interrupted"
+
+    def abandon_live(self, reason: str = "interrupted") -> None:
+        """Record every trial still running here as FAIL and queue its params to run again."""
+        with self._lock:
+            live, self.live = dict(self.live), {}
+        for trial in live.values():
+            trial.set_user_attr("error", reason)
+            self.study.tell(trial, state=TrialState.FAIL)
+            self.retry(self._storage.get_trial(trial._trial_id))
+            self.tally.interrupted += 1
+
     # -- heartbeats: the driver beats for its running trials
 
     def beat(self) -> None:
@@ -243,3 +262,16 @@ class OptunaPruningScheduler(_DriverOnly, FIFOScheduler):
         error = trial.get_error() if hasattr(trial, "get_error") else None
         lines = [line for line in str(error or "worker failed").splitlines() if line.strip()]
         self.bridge.failure_reasons[trial.trial_id] = (lines[-1] if lines else "worker failed")[:500]
+
+
+class InterruptStopper(_DriverOnly, Stopper):
+    """Stops each running trial at its next report once the search is interrupted."""
+
+    def __init__(self, bridge: StudyBridge):
+        self.bridge = bridge
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return self.bridge.interrupted
+
+    def stop_all(self) -> bool:
+        return False

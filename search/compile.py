@@ -81,8 +81,13 @@ class CompiledSpace:
     def direction(self) -> str:
         return self.space.objective.direction
 
-    def sampler(self) -> optuna.samplers.BaseSampler:
-        return _construct("sampler", SAMPLERS, self.space.sampler, self.space)
+    def sampler(self, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
+        """The sampler; a set ``seed`` is shifted by ``seed_offset`` (the study's trial count when
+        resuming), so a resumed run does not replay the first run's random startup params."""
+        spec = dict(self.space.sampler)
+        if spec.get("seed") is not None and seed_offset:
+            spec["seed"] = int(spec["seed"]) + seed_offset
+        return _construct("sampler", SAMPLERS, spec, self.space)
 
     def pruner(self) -> optuna.pruners.BasePruner:
         return _construct("pruner", PRUNERS, self.space.pruner, self.space)

@@ -8,10 +8,13 @@ resumes: a finished study starts nothing, an interrupted one runs only the rest.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import tempfile
 import time
 import warnings
@@ -25,6 +28,7 @@ import storage as storage_mod
 from search import __version__
 from search.bridge import (
     HeartbeatThread,
+    InterruptStopper,
     OptunaPruningScheduler,
     OptunaSearcher,
     StudyBridge,
@@ -40,6 +44,9 @@ from search.space import Categorical, FloatRange, IntRange, load_space
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Tune prints nothing
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Ctrl-C is handled here (see _interruptible), not by Ray Tune, whose handler ends trials
+# without telling the searcher, which would leave them RUNNING in the study.
+os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
 
 @dataclass
@@ -82,7 +89,8 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
     """Create the study, or load it after checking it was made from the same space."""
     compiled = prep.compiled
     try:
-        study = optuna.load_study(study_name=prep.study_name, storage=storage, sampler=compiled.sampler(), pruner=compiled.pruner())
+        study = optuna.load_study(study_name=prep.study_name, storage=storage, pruner=compiled.pruner())
+        study.sampler = compiled.sampler(seed_offset=len(study.get_trials(deepcopy=False)))
     except KeyError:
         study = optuna.create_study(
             study_name=prep.study_name,
@@ -141,7 +149,38 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
     )
 
 
-def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, workers: int | None, workdir: str) -> None:
+def _default_workers(cpus: float, gpus: float) -> int:
+    """As many concurrent trials as the Ray cluster's resources allow."""
+    import ray
+
+    total = ray.cluster_resources()
+    n = int(total.get("CPU", 1) // cpus)
+    if gpus > 0:
+        n = min(n, int(total.get("GPU", 0) // gpus))
+    return max(1, n)
+
+
+@contextlib.contextmanager
+def _interruptible(bridge: StudyBridge, console: Console):
+    """First Ctrl-C: no new trials, running ones stop at their next epoch and are recorded FAIL
+    ('interrupted') so the next run re-runs them. Second Ctrl-C: stop at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum, frame):
+        console.print("stopping: no new trials; running trials end at their next epoch (Ctrl-C again to stop at once)", highlight=False)
+        bridge.interrupt()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, workers: int, workdir: str) -> None:
     from ray import tune
 
     from search.trainable import trainable
@@ -163,6 +202,7 @@ def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, w
             storage_path=workdir,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
+            stop=InterruptStopper(bridge),
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
         ),
     )
@@ -213,20 +253,16 @@ def run_search(
         return Summary(study, url, 0, None, False)
 
     _init_ray(address, num_cpus)
+    workers = workers or _default_workers(resources["cpu"], resources["gpu"])
     workdir = tempfile.mkdtemp(prefix="search-tune-")
     heartbeat = HeartbeatThread(bridge, storage_mod.HEARTBEAT_INTERVAL_S)
     heartbeat.start()
-    interrupted = False
     progress = Progress(bridge, console, quiet=quiet)
     bridge.on_change = progress.update
     try:
-        with progress:
+        with progress, _interruptible(bridge, console):
             while bridge.stop_reason is None:
-                before = bridge.tally.interrupted
                 _tune_round(bridge, prep, resources["cpu"], resources["gpu"], workers, workdir)
-                if bridge.tally.interrupted > before:
-                    interrupted = True
-                    break
                 if bridge.remaining() <= 0:
                     if bridge.finished() >= trials:
                         break
@@ -234,12 +270,14 @@ def run_search(
                     time.sleep(storage_mod.HEARTBEAT_INTERVAL_S)
                     _fail_stale(study)
     except KeyboardInterrupt:
-        interrupted = True
+        pass
     finally:
+        bridge.abandon_live("interrupted")  # anything Tune did not report back
         heartbeat.stopped.set()
         shutil.rmtree(workdir, ignore_errors=True)
     t = bridge.tally
-    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, bridge.stop_reason, interrupted)
+    stop_reason = None if bridge.interrupted else bridge.stop_reason
+    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
 
 
 def format_value(value: float | None) -> str:

@@ -1,0 +1,65 @@
+"""What a model reads and writes (``ModelIO``), and the output head every family shares.
+
+Three heads, chosen once at construction:
+
+- forecasting (default): a direct multi-step linear map from the last step's features to
+  ``horizon * n_targets`` values, reshaped to ``(B, horizon, n_targets)``;
+- classification (``n_classes`` set): last step's features -> ``(B, n_classes)`` logits;
+- next-token / per-step classification (``n_classes`` and ``per_step``): every step's
+  features -> ``(B, T, n_classes)`` logits. The backbone must be causal for next-token
+  prediction (LSTM/GRU unidirectional, TCN, transformer with ``causal=True``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from models._params import ModelParamError, check_bool, check_int, check_optional_int
+
+
+@dataclass(frozen=True)
+class ModelIO:
+    """The shapes around a model, fixed by the data and the task rather than searched."""
+
+    n_features: int  # input channels per time step
+    horizon: int  # steps ahead to forecast (regression head)
+    n_targets: int  # values forecast per step (regression head)
+    lookback: int | None = None  # window length T; needed only by learned positions
+    n_classes: int | None = None  # set for a classification head instead of forecasting
+    per_step: bool = False  # with n_classes: logits at every step, (B, T, n_classes)
+
+    def validate(self) -> None:
+        check_int("n_features", self.n_features, minimum=1)
+        check_int("horizon", self.horizon, minimum=1)
+        check_int("n_targets", self.n_targets, minimum=1)
+        check_optional_int("lookback", self.lookback, minimum=1)
+        check_optional_int("n_classes", self.n_classes, minimum=2)
+        check_bool("per_step", self.per_step)
+        if self.per_step and self.n_classes is None:
+            raise ModelParamError(
+                "per_step",
+                "per_step=True gives next-token class logits (B, T, n_classes) and needs n_classes",
+            )
+
+
+class OutputHead(nn.Module):
+    """Linear head from backbone features to the task's output shape."""
+
+    def __init__(self, in_features: int, io: ModelIO) -> None:
+        super().__init__()
+        if io.n_classes is None:
+            self.out_shape = (io.horizon, io.n_targets)
+        else:
+            self.out_shape = (io.n_classes,)
+        self.per_step = io.per_step
+        self.proj = nn.Linear(in_features, math.prod(self.out_shape))
+
+    def forward(self, seq: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+        # seq: (B, T, F) features at every step; last: (B, F) summary at the last step
+        if self.per_step:
+            return self.proj(seq)  # (B, T, n_classes)
+        return self.proj(last).unflatten(-1, self.out_shape)  # (B, horizon, n_targets) or (B, C)
