@@ -145,7 +145,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
             if clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         train_seconds += time.perf_counter() - started
         samples += len(order)
 

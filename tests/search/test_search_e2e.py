@@ -1,0 +1,119 @@
+"""A real search: real Ray runtime, real SQLite study file, read back from the storage."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.runner import run_search
+
+pytestmark = pytest.mark.slow
+
+TRIAL_ATTRS = ("n_params", "device", "node", "train_seconds", "epochs_run", "samples_per_second")
+STUDY_ATTRS = ("space_file", "space_hash", "family", "dataset", "direction", "version", "missing_policy")
+
+
+def load(url, name):
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def finished(study):
+    return [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+
+
+def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    summary = run_search(tiny_space, trials=5, storage_url=url, quiet=True)
+    assert summary.stop_reason is None and not summary.interrupted
+
+    study = load(url, "tiny")  # read back through a fresh connection
+    assert len(finished(study)) == 5
+    assert len(study.trials) == 5  # nothing failed, nothing left running
+    for trial in study.trials:
+        assert trial.intermediate_values, trial.number
+        assert set(trial.intermediate_values) == set(range(1, len(trial.intermediate_values) + 1))
+        for key in TRIAL_ATTRS:
+            assert key in trial.user_attrs, (trial.number, key)
+        assert trial.user_attrs["epochs_run"] == len(trial.intermediate_values)
+        assert isinstance(trial.params["layer_sizes"], str)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert complete and all("test_rmse" in t.user_attrs for t in complete)
+    assert all(t.value == min(t.intermediate_values.values()) for t in complete)
+    for key in STUDY_ATTRS:
+        assert key in study.user_attrs, key
+    assert study.user_attrs["family"] == "lstm" and study.user_attrs["space_file"] == "tiny.yaml"
+
+    again = run_search(tiny_space, trials=5, storage_url=url, quiet=True)
+    assert again.ran == 0
+    assert len(load(url, "tiny").trials) == 5
+
+
+def test_resume_runs_only_the_rest(ray_local, tiny_space, tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    run_search(tiny_space, trials=2, storage_url=url, quiet=True)
+    before = {t.number: (t.state, t.value, t.params) for t in load(url, "tiny").trials}
+    summary = run_search(tiny_space, trials=4, storage_url=url, quiet=True)
+    study = load(url, "tiny")
+    assert summary.ran == 2 and len(finished(study)) == 4 and len(study.trials) == 4
+    for number, state in before.items():  # earlier trials untouched
+        t = study.trials[number]
+        assert (t.state, t.value, t.params) == state
+    # a resumed seeded sampler does not replay the first run's params
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(set(params)) == len(params)
+
+
+def test_median_pruner_prunes_a_bad_region(ray_local, tmp_path):
+    from tests.conftest import write_series
+
+    write_series(tmp_path / "series.csv")
+    space = tmp_path / "bad_region.yaml"
+    space.write_text(
+        """
+model: {family: lstm, layer_sizes: "8"}
+data: {path: series.csv, target: y, lookback: 8}
+train:
+  epochs: 5
+  batch_size: 64
+  # 1e-5 barely moves the weights in 5 epochs: a region the pruner should cut short
+  lr: {choices: [0.00001, 0.02]}
+sampler: {name: random, seed: 3}
+pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 1}
+"""
+    )
+    url = f"sqlite:///{tmp_path}/s.db"
+    run_search(space, trials=10, storage_url=url, quiet=True, workers=1)
+    study = load(url, "bad_region")
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, [(t.number, t.state.name, t.params) for t in study.trials]
+    assert all(t.params["lr"] == 0.00001 for t in pruned)
+    assert all(len(t.intermediate_values) < 5 for t in pruned)
+    assert len(finished(study)) == 10
+
+
+def test_failing_trials_are_recorded_and_the_search_goes_on(ray_local, tmp_path):
+    from tests.conftest import write_series
+
+    write_series(tmp_path / "series.csv")
+    space = tmp_path / "diverge.yaml"
+    space.write_text(
+        """
+model: {family: lstm, layer_sizes: "8"}
+data: {path: series.csv, target: y, lookback: 8}
+train:
+  epochs: 2
+  optimizer: sgd
+  grad_clip: 0
+  lr: {choices: [1.0e+30, 0.01]}
+sampler: {name: random, seed: 1}
+pruner: none
+"""
+    )
+    url = f"sqlite:///{tmp_path}/s.db"
+    summary = run_search(space, trials=4, storage_url=url, quiet=True)
+    study = load(url, "diverge")
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed and all(t.user_attrs["error"].startswith("non-finite loss at epoch") for t in failed)
+    assert all(t.params["lr"] == 1e30 for t in failed)
+    assert len(finished(study)) == 4 and summary.stop_reason is None

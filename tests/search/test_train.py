@@ -1,0 +1,84 @@
+"""One trial's training, without Ray: reports, final facts, failures, reproducibility."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from search.compile import compile_space
+from search.data import load_series
+from search.space import load_space
+from search.train import regression_metrics, run_trial
+
+
+def trial_config(space_path, **train):
+    compiled = compile_space(load_space(space_path))
+    params = {"layer_sizes": "8", "lookback": 8, "lr": 0.005}
+    config = compiled.trial_config(params)
+    config["train"].update(train)
+    return config, load_series(compiled.space.data)
+
+
+def run(config, series, metric="rmse"):
+    reports = []
+    run_trial(config, series, metric, reports.append)
+    return reports
+
+
+def test_reports_every_epoch_then_final_facts(tiny_space):
+    config, series = trial_config(tiny_space)
+    reports = run(config, series)
+    assert [r["epoch"] for r in reports] == [1, 2, 3]
+    assert [r["final"] for r in reports] == [False, False, True]
+    final = reports[-1]
+    for key in ("n_params", "device", "node", "train_seconds", "epochs_run", "samples_per_second", "best_epoch", "test_rmse", "test_mae"):
+        assert key in final, key
+    assert final["device"] == "cpu" and final["n_params"] > 0 and final["train_seconds"] > 0
+    assert final["best_objective"] == min(r["objective"] for r in reports)
+    assert all(r["objective"] == r["val_rmse"] for r in reports)
+
+
+def test_same_seed_same_values(tiny_space):
+    config, series = trial_config(tiny_space)
+    first = [r["objective"] for r in run(config, series)]
+    second = [r["objective"] for r in run(config, series)]
+    assert first == second
+    config["train"]["seed"] = 1
+    assert [r["objective"] for r in run(config, series)] != first
+
+
+def test_non_finite_loss_ends_the_trial_with_a_reason(tiny_space):
+    config, series = trial_config(tiny_space, lr=1e30, optimizer="sgd", grad_clip=0.0)
+    reports = run(config, series)
+    assert len(reports) == 1 and reports[0]["final"]
+    assert math.isnan(reports[0]["objective"])
+    assert reports[0]["error"] == "non-finite loss at epoch 1"
+
+
+def test_exception_is_reported_not_raised(tiny_space):
+    config, series = trial_config(tiny_space)
+    config["model"]["layer_sizes"] = "0"
+    reports = run(config, series)
+    assert reports[-1]["final"] and "layer_sizes" in reports[-1]["error"]
+
+
+def test_early_stopping_completes_with_best_epoch(tiny_space):
+    config, series = trial_config(tiny_space, epochs=40, patience=2, lr=0.05)
+    reports = run(config, series)
+    final = reports[-1]
+    assert final["early_stopped"] is True and len(reports) < 40
+    assert final["epochs_run"] - final["best_epoch"] == 2
+
+
+def test_metrics_against_hand_computed_values():
+    import torch
+
+    pred = torch.tensor([[1.0], [2.0], [4.0]])
+    target = torch.tensor([[1.0], [3.0], [2.0]])
+    m = regression_metrics(pred, target)
+    assert m["mse"] == pytest.approx((0 + 1 + 4) / 3)
+    assert m["rmse"] == pytest.approx(math.sqrt(5 / 3))
+    assert m["mae"] == pytest.approx(1.0)
+    assert m["mape"] == pytest.approx((0 + 1 / 3 + 1) / 3 * 100)
+    assert m["smape"] == pytest.approx((0 + 2 * 1 / 5 + 2 * 2 / 6) / 3 * 100)
