@@ -4,6 +4,12 @@
     search validate SPACE            check a space file (exit 0 or 2)
     search show SPACE                the compiled space: distributions, fixed values, sampler, pruner
     search dashboard [--storage URL] optuna-dashboard on the study storage
+    search studies [--storage URL]   the studies in a storage, with trial counts and best values
+    search trials STUDY              every trial: state, value, params, epochs, seconds, node
+    search best STUDY [--json]       the best trial's params, validation value and test metrics
+    search export STUDY --format csv|json [--out FILE]   every trial, to a file or stdout
+    search compare STUDY [STUDY ...] the best trial of each study side by side
+    search report STUDY [--out FILE] one self-contained HTML report (plotly, works offline)
 
 Errors print one line each (no traceback unless ``--debug``); usage and config errors exit 2.
 """
@@ -62,6 +68,33 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--read-only", action="store_true", help="refuse every request that would change the storage (403)")
     dash.add_argument("--password", help="HTTP basic auth password (or $SEARCH_DASHBOARD_PASSWORD)")
     dash.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
+
+    studies = sub.add_parser("studies", help="list the studies in a storage")
+    _storage_arg(studies)
+
+    trials = sub.add_parser("trials", help="table of a study's trials")
+    trials.add_argument("study", metavar="STUDY")
+    _storage_arg(trials)
+
+    best = sub.add_parser("best", help="the best trial: params, validation value, test metrics")
+    best.add_argument("study", metavar="STUDY")
+    _storage_arg(best)
+    best.add_argument("--json", action="store_true", help="print one JSON object")
+
+    export = sub.add_parser("export", help="every trial as CSV or JSON")
+    export.add_argument("study", metavar="STUDY")
+    export.add_argument("--format", choices=("csv", "json"), help="default: from --out's suffix, else csv")
+    export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    _storage_arg(export)
+
+    compare = sub.add_parser("compare", help="the best trial of several studies side by side")
+    compare.add_argument("studies", nargs="+", metavar="STUDY")
+    _storage_arg(compare)
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a study")
+    report.add_argument("study", metavar="STUDY")
+    report.add_argument("--out", metavar="FILE", help="HTML file to write (default: STUDY-report.html)")
+    _storage_arg(report)
     return parser
 
 
@@ -150,7 +183,83 @@ def cmd_dashboard(args, console: Console) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "show": cmd_show, "dashboard": cmd_dashboard}
+def cmd_studies(args, console: Console) -> int:
+    from search import inspect
+
+    url, rdb = inspect.open_read(args.storage)
+    inspect.print_studies(inspect.list_studies(rdb), url, console)
+    return 0
+
+
+def cmd_trials(args, console: Console) -> int:
+    from search import inspect
+
+    url, rdb = inspect.open_read(args.storage)
+    study = inspect.load(rdb, args.study, url)
+    inspect.print_trials(study, inspect.trial_rows(study), console)
+    return 0
+
+
+def cmd_best(args, console: Console) -> int:
+    from search import inspect
+
+    url, rdb = inspect.open_read(args.storage)
+    summary = inspect.best_summary(inspect.load(rdb, args.study, url))
+    if args.json:
+        console.file.write(json.dumps(summary, default=str) + "\n")
+    else:
+        inspect.print_best(summary, console)
+    return 0
+
+
+def cmd_export(args, console: Console) -> int:
+    from search import inspect
+
+    fmt = args.format or ("json" if args.out and Path(args.out).suffix.lower() == ".json" else "csv")
+    url, rdb = inspect.open_read(args.storage)
+    study = inspect.load(rdb, args.study, url)
+    text = inspect.export_text(study, fmt)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        Console(stderr=True, highlight=False).print(f"wrote {args.out} ({len(study.trials)} trials, {fmt})", markup=False)
+    else:
+        console.file.write(text)
+    return 0
+
+
+def cmd_compare(args, console: Console) -> int:
+    from search import inspect
+
+    url, rdb = inspect.open_read(args.storage)
+    studies = [inspect.load(rdb, name, url) for name in args.studies]
+    inspect.print_compare(inspect.compare_rows(studies), console)
+    return 0
+
+
+def cmd_report(args, console: Console) -> int:
+    from search import inspect
+    from search.report import write_report
+
+    url, rdb = inspect.open_read(args.storage)
+    study = inspect.load(rdb, args.study, url)
+    out = Path(args.out or f"{args.study}-report.html")
+    figures = write_report(study, out, storage_url=url)
+    console.print(f"wrote {out} ({len(study.trials)} trials, {figures} figures); open it in a browser, no network needed", markup=False)
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "show": cmd_show,
+    "dashboard": cmd_dashboard,
+    "studies": cmd_studies,
+    "trials": cmd_trials,
+    "best": cmd_best,
+    "export": cmd_export,
+    "compare": cmd_compare,
+    "report": cmd_report,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,431 @@
+"""Read a study storage back: the tables behind ``search studies|trials|best|export|compare``.
+
+Each command has a pure function that returns plain data (lists of dicts, JSON-ready) and a
+``print_*`` function that turns it into a rich table. Nothing here changes a study, and a
+SQLite URL that names a missing file is refused before anything opens it (opening would create
+an empty database). Only ``optuna``, ``rich`` and ``storage`` are imported: no Ray, no torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+from typing import Any, Iterable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+import storage as storage_mod
+from search.errors import SearchError, UsageError
+
+TEST_PREFIX = "test_"
+# Test metrics in this order first, then any other test_* attr alphabetically.
+TEST_ORDER = ("rmse", "mse", "mae", "mape", "smape", "loss")
+EXPORT_FORMATS = ("csv", "json")
+
+
+class StudyNotFoundError(UsageError):
+    """The study name is not in the storage; the message lists the names that are."""
+
+
+class StorageNotFoundError(UsageError):
+    """A SQLite URL whose database file does not exist (it is not created)."""
+
+
+class NoResultError(SearchError):
+    """The study holds no completed trial yet."""
+
+    exit_code = 1
+
+
+# -- opening
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL to read (``--storage``, else the default), refusing a missing SQLite file."""
+    url = url or storage_mod.default_url()
+    db = storage_mod.sqlite_path(url)
+    if db is not None and not db.exists():
+        raise StorageNotFoundError(f"--storage {storage_mod.mask_url(url)}: no such database file {db}; run a search first")
+    return url
+
+
+def open_read(url: str | None) -> tuple[str, optuna.storages.BaseStorage]:
+    """(resolved URL, storage) for reading; no heartbeats, nothing written."""
+    url = resolve_url(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return url, storage_mod.open_storage(url, heartbeat_interval=None, grace_period=None)
+
+
+def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
+    return sorted(s.study_name for s in storage.get_all_studies())
+
+
+def load(storage: optuna.storages.BaseStorage, name: str, url: str) -> optuna.Study:
+    """The study ``name``; StudyNotFoundError listing the storage's studies otherwise."""
+    names = study_names(storage)
+    if name not in names:
+        listed = ", ".join(names) if names else "none (run a search first)"
+        raise StudyNotFoundError(f"no study {name!r} in {storage_mod.mask_url(url)}; studies there: {listed}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+# -- small helpers
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, datetimes -> ISO strings, tuples -> lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def fmt(value: Any) -> str:
+    """A cell: floats to 6 significant digits, None as '-'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)
+
+
+def duration_seconds(trial: FrozenTrial, now: dt.datetime | None = None) -> float | None:
+    """Wall seconds from start to end; for a running trial, until now."""
+    if trial.datetime_start is None:
+        return None
+    end = trial.datetime_complete
+    if end is None:
+        if trial.state != TrialState.RUNNING:
+            return None
+        end = now or dt.datetime.now()
+    return (end - trial.datetime_start).total_seconds()
+
+
+def test_metrics(trial: FrozenTrial) -> dict[str, Any]:
+    """The trial's test_* user attrs as {metric: value}, in TEST_ORDER."""
+    found = {k[len(TEST_PREFIX) :]: v for k, v in trial.user_attrs.items() if k.startswith(TEST_PREFIX)}
+    ordered = [m for m in TEST_ORDER if m in found] + sorted(m for m in found if m not in TEST_ORDER)
+    return {m: clean(found[m]) for m in ordered}
+
+
+def best_or_none(study: optuna.Study) -> FrozenTrial | None:
+    if len(study.directions) > 1:
+        return None
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
+    out = {s.name.lower(): 0 for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)}
+    for t in trials:
+        out[t.state.name.lower()] += 1
+    return out
+
+
+def last_activity(trials: Iterable[FrozenTrial]) -> dt.datetime | None:
+    times = [t.datetime_complete or t.datetime_start for t in trials]
+    times = [t for t in times if t is not None]
+    return max(times) if times else None
+
+
+def epochs(trial: FrozenTrial) -> int | None:
+    run = trial.user_attrs.get("epochs_run")
+    if run is not None:
+        return int(run)
+    return len(trial.intermediate_values) or None
+
+
+def metric_name(study: optuna.Study) -> str:
+    return str(study.user_attrs.get("metric", "value"))
+
+
+# -- data
+
+
+def list_studies(storage: optuna.storages.BaseStorage) -> list[dict[str, Any]]:
+    """One row per study: name, family, metric, direction, state counts, best value, last activity."""
+    rows = []
+    for name in study_names(storage):
+        study = optuna.load_study(study_name=name, storage=storage)
+        trials = study.get_trials(deepcopy=False)
+        best = best_or_none(study)
+        rows.append(
+            {
+                "study": name,
+                "family": study.user_attrs.get("family"),
+                "metric": study.user_attrs.get("metric"),
+                "direction": "/".join(d.name.lower() for d in study.directions),
+                **counts(trials),
+                "trials": len(trials),
+                "best_value": clean(best.value) if best else None,
+                "best_trial": best.number if best else None,
+                "last_activity": last_activity(trials),
+            }
+        )
+    return rows
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """One row per trial: number, state, value, params, epochs, seconds, node."""
+    now = dt.datetime.now()
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": clean(t.value) if t.values and len(t.values) == 1 else clean(t.values),
+            "params": dict(t.params),
+            "epochs": epochs(t),
+            "seconds": duration_seconds(t, now),
+            "node": t.user_attrs.get("node"),
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
+
+
+def best_summary(study: optuna.Study) -> dict[str, Any]:
+    """The best trial: params, validation value, test metrics, checkpoint (when recorded)."""
+    best = best_or_none(study)
+    if best is None:
+        raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
+    attrs = best.user_attrs
+    out = {
+        "study": study.study_name,
+        "trial": best.number,
+        "metric": metric_name(study),
+        "direction": study.direction.name.lower(),
+        "value": clean(best.value),
+        "params": clean(dict(best.params)),
+        "test": test_metrics(best),
+        "best_epoch": attrs.get("best_epoch"),
+        "epochs_run": attrs.get("epochs_run"),
+        "n_params": attrs.get("n_params"),
+        "device": attrs.get("device"),
+        "node": attrs.get("node"),
+    }
+    if "checkpoint" in attrs:
+        out["checkpoint"] = attrs["checkpoint"]
+    return out
+
+
+def export_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """Every trial, JSON-ready: number, state, value, times, duration, params, user attrs,
+    intermediate values ({step: value})."""
+    return [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": clean(t.value) if t.values and len(t.values) == 1 else clean(t.values),
+            "datetime_start": clean(t.datetime_start),
+            "datetime_complete": clean(t.datetime_complete),
+            "duration_seconds": duration_seconds(t) if t.datetime_complete else None,
+            "params": clean(dict(t.params)),
+            "user_attrs": clean(dict(t.user_attrs)),
+            "intermediate_values": {str(step): clean(v) for step, v in sorted(t.intermediate_values.items())},
+        }
+        for t in study.get_trials(deepcopy=False)
+    ]
+
+
+def export_text(study: optuna.Study, fmt_name: str) -> str:
+    """The export as CSV (one row per trial; params_*/user_attrs_* columns, intermediate values
+    as a JSON object) or JSON (the study's facts and a list of trials)."""
+    if fmt_name not in EXPORT_FORMATS:
+        raise UsageError(f"--format {fmt_name}: choose one of {', '.join(EXPORT_FORMATS)}")
+    rows = export_rows(study)
+    if fmt_name == "json":
+        doc = {
+            "study": study.study_name,
+            "directions": [d.name.lower() for d in study.directions],
+            "user_attrs": clean(dict(study.user_attrs)),
+            "trials": rows,
+        }
+        return json.dumps(doc, indent=2) + "\n"
+    params = union_keys(r["params"] for r in rows)
+    attrs = union_keys(r["user_attrs"] for r in rows)
+    head = ["number", "state", "value", "datetime_start", "datetime_complete", "duration_seconds"]
+    columns = head + [f"params_{p}" for p in params] + [f"user_attrs_{a}" for a in attrs] + ["intermediate_values"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for r in rows:
+        cells = [r[k] for k in head]
+        cells += [r["params"].get(p) for p in params]
+        cells += [r["user_attrs"].get(a) for a in attrs]
+        cells.append(json.dumps(r["intermediate_values"]))
+        writer.writerow(["" if c is None else json.dumps(c) if isinstance(c, (dict, list)) else c for c in cells])
+    return buf.getvalue()
+
+
+def compare_rows(studies: list[optuna.Study]) -> list[dict[str, Any]]:
+    """The best trial of each study, one row each: family, best value, test metrics, params count."""
+    rows = []
+    for study in studies:
+        trials = study.get_trials(deepcopy=False)
+        best = best_or_none(study)
+        c = counts(trials)
+        rows.append(
+            {
+                "study": study.study_name,
+                "family": study.user_attrs.get("family"),
+                "metric": metric_name(study),
+                "direction": "/".join(d.name.lower() for d in study.directions),
+                "best_trial": best.number if best else None,
+                "best_value": clean(best.value) if best else None,
+                "test": test_metrics(best) if best else {},
+                "n_params": best.user_attrs.get("n_params") if best else None,
+                "finished": c["complete"] + c["pruned"],
+                "trials": len(trials),
+            }
+        )
+    return rows
+
+
+def union_keys(dicts: Iterable[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for d in dicts:
+        for k in d:
+            seen.setdefault(k, None)
+    return list(seen)
+
+
+# -- printing
+
+
+def _table(title: str | None = None) -> Table:
+    return Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, title_justify="left", title_style="bold", pad_edge=False)
+
+
+def emit(console: Console, renderable) -> None:
+    """Print a table. Off a terminal (a pipe, a file, a test's capture) it is rendered at its
+    natural width without colour or trailing blanks, so rows never wrap and grep/cut work."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    width = console.measure(renderable, options=console.options.update_width(10_000)).maximum
+    plain = Console(file=io.StringIO(), width=max(width, 20), highlight=False, color_system=None)
+    plain.print(renderable)
+    lines = [line.rstrip() for line in plain.file.getvalue().splitlines()]
+    console.file.write("\n".join(lines) + "\n")
+
+
+def print_studies(rows: list[dict], url: str, console: Console) -> None:
+    if not rows:
+        console.print(f"no studies in {storage_mod.mask_url(url)}", highlight=False, markup=False)
+        return
+    table = _table(_escape(f"studies in {storage_mod.mask_url(url)}"))
+    table.add_column("study", no_wrap=True)
+    table.add_column("family")
+    table.add_column("metric")
+    for col in ("complete", "pruned", "failed", "running"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("best", justify="right", no_wrap=True)
+    table.add_column("last activity")
+    for r in rows:
+        best = fmt(r["best_value"]) + (f" (#{r['best_trial']})" if r["best_trial"] is not None else "")
+        table.add_row(
+            _escape(r["study"]), fmt(r["family"]), _metric_cell(r), str(r["complete"]), str(r["pruned"]),
+            str(r["fail"]), str(r["running"]), best, fmt(r["last_activity"]),
+        )  # fmt: skip
+    emit(console, table)
+
+
+def _metric_cell(row: dict) -> str:
+    short = {"minimize": "min", "maximize": "max"}
+    direction = "/".join(short.get(d, d) for d in row["direction"].split("/"))
+    return _escape(f"{fmt(row['metric'])} ({direction})")
+
+
+def print_trials(study: optuna.Study, rows: list[dict], console: Console) -> None:
+    params = union_keys(r["params"] for r in rows)
+    table = _table(_escape(f"study {study.study_name}: {len(rows)} trials"))
+    # Number, state and value never wrap; on a narrow terminal the params and node fold.
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("state", no_wrap=True)
+    table.add_column(_escape(metric_name(study)), justify="right", no_wrap=True)
+    for p in params:
+        table.add_column(_escape(p), justify="right")
+    table.add_column("epochs", justify="right", no_wrap=True)
+    table.add_column("seconds", justify="right", no_wrap=True)
+    table.add_column("node")
+    styles = {"COMPLETE": "green", "PRUNED": "yellow", "FAIL": "red", "RUNNING": "cyan"}
+    for r in rows:
+        seconds = "-" if r["seconds"] is None else f"{r['seconds']:.1f}"
+        table.add_row(
+            str(r["number"]), f"[{styles[r['state']]}]{r['state']}[/]" if r["state"] in styles else r["state"],
+            fmt(r["value"]), *(_escape(fmt(r["params"].get(p))) for p in params), fmt(r["epochs"]), seconds, _escape(fmt(r["node"])),
+        )  # fmt: skip
+    emit(console, table)
+
+
+def print_best(summary: dict, console: Console) -> None:
+    s = summary
+    console.print(
+        f"study {s['study']}: best trial #{s['trial']}, {s['metric']} {fmt(s['value'])} ({s['direction']})", highlight=False, markup=False
+    )
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for k, v in s["params"].items():
+        grid.add_row(_escape(k), _escape(fmt(v)))
+    console.print("params:", markup=False)
+    emit(console, _indent(grid))
+    if s["test"]:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column(justify="right")
+        for k, v in s["test"].items():
+            grid.add_row(k, fmt(v))
+        console.print("test metrics (best epoch's weights):", markup=False)
+        emit(console, _indent(grid))
+    facts = [f"{k.replace('_', ' ')} {fmt(s[k])}" for k in ("best_epoch", "epochs_run", "n_params", "device", "node") if s.get(k) is not None]
+    if facts:
+        console.print(", ".join(facts), highlight=False, markup=False)
+    if "checkpoint" in s:
+        console.print(f"checkpoint: {s['checkpoint']}", highlight=False, markup=False)
+
+
+def print_compare(rows: list[dict], console: Console) -> None:
+    metrics = union_keys(r["test"] for r in rows)
+    table = _table("best trial of each study")
+    for col in ("study", "family", "metric", "best", "#"):
+        table.add_column(col, justify="right" if col in ("best", "#") else "left")
+    for m in metrics:
+        table.add_column(f"test {m}", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("finished", justify="right")
+    for r in rows:
+        table.add_row(
+            _escape(r["study"]), fmt(r["family"]), _metric_cell(r), fmt(r["best_value"]), fmt(r["best_trial"]),
+            *(fmt(r["test"].get(m)) for m in metrics), fmt(r["n_params"]), f"{r['finished']}/{r['trials']}",
+        )  # fmt: skip
+    emit(console, table)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _indent(renderable):
+    from rich.padding import Padding
+
+    return Padding(renderable, (0, 0, 0, 2))

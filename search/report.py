@@ -1,0 +1,363 @@
+"""``search report``: one self-contained HTML file about a study.
+
+The file holds the study's facts (space file, hash, dataset, metric and direction, version),
+the best trial, and plotly figures: optimization history, intermediate values, parameter
+importances, parallel coordinates, slices, the value per choice of each categorical parameter
+(box plot) and a timeline of trials per worker. plotly.js is embedded once, so the file opens
+offline and can be mailed or archived next to the study.
+
+Figures come from ``optuna.visualization`` where it has them and plain plotly otherwise. A figure
+that cannot be drawn (too few trials, no categorical parameter...) becomes a one-line note in
+its place. A small inline script shows any JavaScript error at the top of the page (element
+``#report-errors``), so a broken figure is never silent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+import storage as storage_mod
+from search import inspect
+
+# Parameter importances from fewer completed trials than this are noise: skipped with a note.
+MIN_IMPORTANCE_TRIALS = 4
+STATE_COLORS = {"COMPLETE": "#2a9d8f", "PRUNED": "#e9c46a", "FAIL": "#e76f51", "RUNNING": "#457b9d", "WAITING": "#adb5bd"}
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    caption: str
+    figure: object | None = None  # a plotly Figure, or None with ``note`` saying why
+    note: str = ""
+
+
+class Skip(Exception):
+    """A figure that cannot be drawn for this study; the message becomes the note."""
+
+
+# -- figures
+
+
+def _completed(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _need_completed(study: optuna.Study, n: int = 1) -> None:
+    have = len(_completed(study))
+    if have < n:
+        raise Skip(f"needs at least {n} completed trial{'s' if n > 1 else ''}; the study has {have}")
+
+
+def _single_objective(study: optuna.Study) -> None:
+    if len(study.directions) > 1:
+        raise Skip("multi-objective study: not drawn")
+
+
+def fig_history(study: optuna.Study):
+    _single_objective(study)
+    _need_completed(study)
+    return optuna.visualization.plot_optimization_history(study, target_name=inspect.metric_name(study))
+
+
+def fig_intermediate(study: optuna.Study):
+    if not any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+        raise Skip("no trial reported an intermediate value yet")
+    fig = optuna.visualization.plot_intermediate_values(study)
+    fig.update_layout(yaxis_title=f"validation {inspect.metric_name(study)}")
+    return fig
+
+
+def fig_importances(study: optuna.Study):
+    _single_objective(study)
+    _need_completed(study, MIN_IMPORTANCE_TRIALS)
+    varied = [p for p in _param_names(study) if len({repr(t.params.get(p)) for t in _completed(study)}) > 1]
+    if not varied:
+        raise Skip("no parameter took more than one value among the completed trials")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = optuna.visualization.plot_param_importances(study, target_name=inspect.metric_name(study))
+    for w in caught:
+        if "too small" in str(w.message) or "will be equal" in str(w.message):
+            raise Skip(f"not computed: {w.message}")
+    return fig
+
+
+def fig_parallel(study: optuna.Study):
+    _single_objective(study)
+    _need_completed(study)
+    return optuna.visualization.plot_parallel_coordinate(study, target_name=inspect.metric_name(study))
+
+
+def fig_slice(study: optuna.Study):
+    _single_objective(study)
+    _need_completed(study)
+    return optuna.visualization.plot_slice(study, target_name=inspect.metric_name(study))
+
+
+def fig_categorical_box(study: optuna.Study):
+    """The value of completed trials per choice, one box plot per categorical parameter."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    _single_objective(study)
+    _need_completed(study)
+    trials = _completed(study)
+    choices: dict[str, tuple] = {}
+    for t in study.get_trials(deepcopy=False):
+        for name, dist in t.distributions.items():
+            if isinstance(dist, CategoricalDistribution):
+                choices.setdefault(name, dist.choices)
+    if not choices:
+        raise Skip("the space has no categorical parameter")
+    names = sorted(choices)
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, shared_yaxes=True)
+    for col, name in enumerate(names, start=1):
+        xs = [str(t.params[name]) for t in trials if name in t.params]
+        ys = [t.value for t in trials if name in t.params]
+        fig.add_trace(
+            go.Box(
+                x=xs, y=ys, name=name, boxpoints="all", jitter=0.3, pointpos=0, showlegend=False,
+                text=[f"trial #{t.number}" for t in trials if name in t.params], marker_color="#457b9d",
+            ),  # fmt: skip
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=[str(c) for c in choices[name]], row=1, col=col)
+    fig.update_yaxes(title_text=inspect.metric_name(study), row=1, col=1)
+    return fig
+
+
+def worker_lanes(trials: list[FrozenTrial], now: dt.datetime | None = None) -> list[tuple[FrozenTrial, str, dt.datetime, dt.datetime]]:
+    """(trial, lane, start, end) for each started trial. A lane is one worker slot: trials on the
+    same node that overlap in time get separate lanes (``node #1``, ``node #2``...)."""
+    now = now or dt.datetime.now()
+    spans = []
+    for t in trials:
+        if t.datetime_start is None:
+            continue
+        end = t.datetime_complete or (now if t.state == TrialState.RUNNING else t.datetime_start)
+        spans.append((t, str(t.user_attrs.get("node") or "unknown node"), t.datetime_start, end))
+    spans.sort(key=lambda s: (s[1], s[2]))
+    lane_ends: dict[str, list[dt.datetime]] = {}
+    placed = []
+    for t, node, start, end in spans:
+        ends = lane_ends.setdefault(node, [])
+        lane = next((i for i, e in enumerate(ends) if e <= start), None)
+        if lane is None:
+            ends.append(end)
+            lane = len(ends) - 1
+        else:
+            ends[lane] = end
+        placed.append((t, node, lane, start, end))
+    many = {node for node, ends in lane_ends.items() if len(ends) > 1}
+    return [(t, f"{node} #{lane + 1}" if node in many else node, start, end) for t, node, lane, start, end in placed]
+
+
+def fig_timeline(study: optuna.Study):
+    """Trials as bars over time, one row per worker slot, coloured by state."""
+    import plotly.graph_objects as go
+
+    lanes = worker_lanes(study.get_trials(deepcopy=False))
+    if not lanes:
+        raise Skip("no trial has started yet")
+    fig = go.Figure()
+    metric = inspect.metric_name(study)
+    for state in STATE_COLORS:
+        rows = [r for r in lanes if r[0].state.name == state]
+        if not rows:
+            continue
+        fig.add_trace(
+            go.Bar(
+                orientation="h",
+                name=state.lower(),
+                y=[lane for _, lane, _, _ in rows],
+                base=[start.isoformat() for _, _, start, _ in rows],
+                x=[max((end - start).total_seconds() * 1000, 1.0) for _, _, start, end in rows],  # ms on a date axis
+                marker_color=STATE_COLORS[state],
+                hovertext=[_trial_hover(t, metric, (end - start).total_seconds()) for t, _, start, end in rows],
+                hoverinfo="text",
+                text=[f"#{t.number}" for t, _, _, _ in rows],
+                textposition="inside",
+                insidetextanchor="middle",
+            )
+        )
+    fig.update_xaxes(type="date", title_text="time")
+    fig.update_yaxes(title_text="worker (node, slot)", autorange="reversed", type="category")
+    height = max(260, 60 + 40 * len({lane for _, lane, _, _ in lanes}))
+    fig.update_layout(barmode="overlay", height=height, legend_title_text="state")
+    return fig
+
+
+def _trial_hover(t: FrozenTrial, metric: str, seconds: float) -> str:
+    params = "<br>".join(f"{html.escape(k)}={html.escape(inspect.fmt(v))}" for k, v in t.params.items())
+    value = inspect.fmt(t.value) if t.values and len(t.values) == 1 else "-"
+    return f"trial #{t.number} ({t.state.name.lower()})<br>{metric} {value}<br>{seconds:.1f} s<br>{params}"
+
+
+def _param_names(study: optuna.Study) -> list[str]:
+    return inspect.union_keys(t.params for t in study.get_trials(deepcopy=False))
+
+
+FIGURES: list[tuple[str, str, str, Callable]] = [
+    ("history", "Optimization history", "Each completed trial's validation value and the best so far.", fig_history),
+    ("intermediate", "Intermediate values", "The validation value after every epoch; pruned trials stop early.", fig_intermediate),
+    ("importances", "Parameter importances", "How much each parameter explains the value (optuna.importance, completed trials).", fig_importances),
+    ("parallel", "Parallel coordinates", "Every completed trial as a line through its parameter values.", fig_parallel),
+    ("slice", "Slices", "The value against each parameter on its own.", fig_slice),
+    ("categorical", "Categorical parameters", "The value of completed trials per choice (e.g. layer sizes).", fig_categorical_box),
+    ("timeline", "Timeline per worker", "When each trial ran, on which node and slot, and how it ended.", fig_timeline),
+]
+
+
+def sections(study: optuna.Study) -> list[Section]:
+    out = []
+    for key, title, caption, build in FIGURES:
+        section = Section(key, title, caption)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                section.figure = build(study)
+        except Skip as exc:
+            section.note = str(exc)
+        except Exception as exc:  # a figure optuna cannot draw for this study: say so, draw the rest
+            section.note = f"not drawn: {type(exc).__name__}: {exc}"
+        if section.figure is not None:
+            # The section heading names the figure: no second title inside it.
+            section.figure.update_layout(template="plotly_white", title_text="", margin={"t": 30, "l": 60, "r": 30, "b": 50})
+        out.append(section)
+    return out
+
+
+# -- HTML
+
+
+def facts(study: optuna.Study, storage_url: str | None) -> list[tuple[str, str]]:
+    a = study.user_attrs
+    c = inspect.counts(study.get_trials(deepcopy=False))
+    rows = [("study", study.study_name)]
+    if storage_url:
+        rows.append(("storage", storage_mod.mask_url(storage_url)))
+    rows += [
+        ("space file", a.get("space_file")),
+        ("space hash", a.get("space_hash")),
+        ("model family", a.get("family")),
+        ("dataset", f"{a.get('dataset')} ({a.get('dataset_rows')} rows)" if a.get("dataset") else None),
+        ("missing values", f"{a.get('missing_policy')} ({a.get('missing_rows')} rows)" if a.get("missing_policy") else None),
+        ("split rows", " / ".join(str(x) for x in a["split_rows"]) + " (train / val / test)" if isinstance(a.get("split_rows"), list) else None),
+        ("objective", f"{a.get('metric', 'value')}, {'/'.join(d.name.lower() for d in study.directions)}"),
+        ("version", a.get("version")),
+        ("trials", ", ".join(f"{n} {state}" for state, n in c.items() if n) or "none"),
+        ("generated", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
+    ]
+    return [(k, str(v)) for k, v in rows if v is not None]
+
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0 auto; max-width: 1200px;
+       padding: 1.5rem; color: #212529; }
+h1 { font-size: 1.6rem; margin: 0 0 1rem; } h2 { font-size: 1.2rem; margin: 2rem 0 .3rem; }
+table.facts { border-collapse: collapse; font-size: .95rem; }
+table.facts th { text-align: left; padding: .15rem 1.2rem .15rem 0; color: #6c757d; font-weight: normal; }
+table.facts td { padding: .15rem 1.2rem .15rem 0; font-family: ui-monospace, monospace; }
+.caption { color: #6c757d; margin: 0 0 .4rem; font-size: .9rem; }
+.note { background: #f8f9fa; border-left: 4px solid #adb5bd; padding: .6rem .9rem; margin: .4rem 0; }
+#report-errors { background: #fff0f0; border: 1px solid #e76f51; padding: .6rem .9rem; white-space: pre-wrap; }
+.grid { display: flex; gap: 3rem; flex-wrap: wrap; }
+"""
+
+# Before plotly.js: any JavaScript error (or rejected promise) while drawing shows at the top.
+ERROR_CATCHER = """
+(function () {
+  var errors = [];
+  function show() {
+    var box = document.getElementById("report-errors");
+    if (!box || !errors.length) return;
+    box.hidden = false;
+    box.setAttribute("data-count", String(errors.length));
+    box.textContent = "JavaScript errors while drawing this report:\\n" + errors.join("\\n");
+  }
+  window.addEventListener("error", function (e) { errors.push(String(e.message || e)); show(); });
+  window.addEventListener("unhandledrejection", function (e) { errors.push("unhandled rejection: " + String(e.reason)); show(); });
+  document.addEventListener("DOMContentLoaded", show);
+})();
+"""
+
+
+def _kv_table(rows: list[tuple[str, str]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f'<table class="facts">{body}</table>'
+
+
+def _best_html(study: optuna.Study) -> str:
+    try:
+        best = inspect.best_summary(study)
+    except inspect.NoResultError as exc:
+        return f'<div class="note">{html.escape(str(exc))}</div>'
+    head = f"trial #{best['trial']}: {best['metric']} {inspect.fmt(best['value'])} (validation)"
+    params = _kv_table([(k, inspect.fmt(v)) for k, v in best["params"].items()])
+    tests = _kv_table([(k, inspect.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
+    extra = [(k.replace("_", " "), inspect.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
+    return (
+        f'<p class="caption">{html.escape(head)}</p><div class="grid">'
+        f"<div><h3>params</h3>{params}</div><div><h3>test metrics (best epoch's weights)</h3>{tests}</div>"
+        f"<div><h3>trial</h3>{_kv_table(extra)}</div></div>"
+    )
+
+
+def build_report(study: optuna.Study, storage_url: str | None = None) -> tuple[str, int]:
+    """(the HTML document, the number of figures drawn)."""
+    from plotly.offline import get_plotlyjs
+
+    parts = []
+    drawn = 0
+    for s in sections(study):
+        parts.append(f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2><p class="caption">{html.escape(s.caption)}</p>')
+        if s.figure is not None:
+            parts.append(s.figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"fig-{s.key}", config=PLOT_CONFIG))
+            drawn += 1
+        else:
+            parts.append(f'<div class="note" data-skipped="{s.key}">{html.escape(s.note)}</div>')
+        parts.append("</section>")
+    title = f"Study {study.study_name}"
+    doc = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title>
+<style>{CSS}</style>
+<script>{ERROR_CATCHER}</script>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head>
+<body>
+<div id="report-errors" hidden></div>
+<h1>{html.escape(title)}</h1>
+{_kv_table(facts(study, storage_url))}
+<section id="best"><h2>Best trial</h2>{_best_html(study)}</section>
+{"".join(parts)}
+</body>
+</html>
+"""
+    return doc, drawn
+
+
+def write_report(study: optuna.Study, path: str | Path, storage_url: str | None = None) -> int:
+    """Write the report to ``path``; returns the number of figures drawn."""
+    doc, drawn = build_report(study, storage_url)
+    path = Path(path)
+    if path.parent != Path(""):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc, encoding="utf-8")
+    return drawn

@@ -1,0 +1,249 @@
+"""Tests of search.report (``search report``): the HTML of a real small search, and the same
+file drawn by headless Chromium with no network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import shutil
+import subprocess
+import textwrap
+from html.parser import HTMLParser
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search import report
+from search.cli import main
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=8000",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+FIGURE_KEYS = [key for key, *_ in report.FIGURES]
+
+SPACE = """
+model:
+  family: lstm
+  layer_sizes: {choices: ["8", "16,8"]}
+  dropout: 0.0
+data:
+  path: series.csv
+  time_column: t
+  target: y
+  lookback: {type: int, low: 8, high: 16, step: 4}
+train:
+  epochs: 3
+  batch_size: 64
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+objective: {metric: rmse, direction: minimize}
+sampler: {name: random, seed: 0}
+pruner: {name: median, n_startup_trials: 4, n_warmup_steps: 1}
+"""
+# Nothing is pruned before 4 trials completed, so the study always holds the completed trials
+# that parameter importances need (report.MIN_IMPORTANCE_TRIALS); pruning may still happen.
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, ray_local) -> str:
+    """A storage holding study "tiny" from a real 6-trial search (the space of tests/conftest.py)."""
+    from search.runner import run_search
+
+    folder = tmp_path_factory.mktemp("report")
+    rows = ["t,y,x"]
+    for i in range(400):
+        y = 10 + 0.01 * i + 3 * math.sin(2 * math.pi * i / 25) + 0.3 * math.sin(i * 1.7)
+        rows.append(f"{i},{y:.5f},{math.cos(2 * math.pi * i / 25):.5f}")
+    (folder / "series.csv").write_text("\n".join(rows) + "\n")
+    (folder / "tiny.yaml").write_text(textwrap.dedent(SPACE))
+    url = f"sqlite:///{folder / 'studies.db'}"
+    run_search(folder / "tiny.yaml", trials=6, storage_url=url, quiet=True)
+    return url
+
+
+@pytest.fixture(scope="module")
+def report_file(searched, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("html") / "sub" / "tiny.html"
+    assert main(["report", "tiny", "--out", str(out), "--storage", searched]) == 0
+    return out
+
+
+def test_report_is_one_self_contained_file(report_file, searched):
+    text = report_file.read_text()
+    # plotly.js is inside, once; nothing is fetched from anywhere.
+    assert text.count("Plotly.newPlot(") == len(FIGURE_KEYS)
+    assert len(re.findall(r"\* plotly\.js v\d", text)) == 1
+    assert not re.search(r"<script[^>]+src=", text) and "<link" not in text and "<iframe" not in text
+    for key in FIGURE_KEYS:
+        assert f'id="fig-{key}"' in text, key
+    assert "data-skipped" not in text, re.findall(r'data-skipped="[^<]*', text)
+
+
+def test_report_starts_with_the_study_facts(report_file, searched):
+    text = report_file.read_text()
+    study = optuna.load_study(study_name="tiny", storage=searched)
+    head = text[text.index("<body>") : text.index('<section id="history"')]
+    attrs = study.user_attrs
+    for value in (attrs["space_file"], attrs["space_hash"], attrs["dataset"], attrs["version"], "rmse, minimize", "lstm"):
+        assert f"<td>{value}" in head, value
+    best = study.best_trial
+    assert f"trial #{best.number}: rmse {best.value:.6g}" in head
+    for name in best.params:
+        assert f"<th>{name}</th>" in head
+
+
+def test_cli_says_what_it_wrote(searched, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "tiny", "--storage", searched]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"wrote tiny-report.html (6 trials, {len(FIGURE_KEYS)} figures)")
+    assert (tmp_path / "tiny-report.html").exists()
+
+
+def test_too_few_trials_become_notes(tmp_path):
+    """Two completed trials and no categorical parameter: no importances, no box plot, a note each."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="small", storage=url)
+    for x in (0.2, 0.8):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        trial.report(x, 1)
+        study.tell(trial, x)
+    study.ask()  # running: on the timeline, no value
+    doc, drawn = report.build_report(study, url)
+    assert drawn == len(FIGURE_KEYS) - 2
+    assert f'data-skipped="importances">needs at least {report.MIN_IMPORTANCE_TRIALS} completed trials; the study has 2<' in doc
+    assert 'data-skipped="categorical">the space has no categorical parameter<' in doc
+    assert 'id="fig-timeline"' in doc and "unknown node" in doc
+
+
+def test_empty_study_draws_nothing_but_says_why(tmp_path):
+    study = optuna.create_study(study_name="empty", storage=f"sqlite:///{tmp_path / 's.db'}")
+    doc, drawn = report.build_report(study)
+    assert drawn == 0
+    assert doc.count("data-skipped=") == len(FIGURE_KEYS)
+    assert "has no completed trial yet" in doc
+
+
+def test_storage_password_is_masked_in_the_report(tmp_path):
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}")
+    doc, _ = report.build_report(study, "postgresql://me:s3cret@db.example/studies")
+    assert "s3cret" not in doc and "me:***@db.example" in doc
+
+
+def _make(number, node, start, end, state=TrialState.COMPLETE):
+    t0 = dt.datetime(2024, 1, 1)
+    trial = optuna.trial.create_trial(state=state, value=1.0 if state == TrialState.COMPLETE else None, user_attrs={"node": node})
+    trial.number = number
+    trial.datetime_start = t0 + dt.timedelta(seconds=start)
+    trial.datetime_complete = None if end is None else t0 + dt.timedelta(seconds=end)
+    return trial
+
+
+def test_worker_lanes_split_overlapping_trials_of_a_node():
+    trials = [
+        _make(0, "a", 0, 10),
+        _make(1, "a", 1, 5),  # overlaps 0: second slot
+        _make(2, "a", 6, 9),  # slot 2 is free again at 6
+        _make(3, "a", 11, 12),  # slot 1 free again
+        _make(4, "b", 0, 30),  # a node alone keeps its bare name
+    ]
+    lanes = {t.number: lane for t, lane, _, _ in report.worker_lanes(trials)}
+    assert lanes == {0: "a #1", 1: "a #2", 2: "a #2", 3: "a #1", 4: "b"}
+
+
+def test_worker_lanes_run_a_running_trial_until_now():
+    now = dt.datetime(2024, 1, 1, 0, 1)
+    running = _make(0, "a", 0, None, TrialState.RUNNING)
+    ((_, lane, start, end),) = report.worker_lanes([running], now=now)
+    assert lane == "a" and (end - start).total_seconds() == 60
+
+
+# -- in a real browser
+
+
+class FigureScan(HTMLParser):
+    """For every plotly figure div: whether an <svg class="main-svg"> is inside it."""
+
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack: list[str | None] = []  # the figure id an open element starts, else None
+        self.open_figures: list[str] = []
+        self.drawn: dict[str, bool] = {}
+        self.errors_box: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id") == "report-errors":
+            self.errors_box = a
+        if tag == "svg" and "main-svg" in (a.get("class") or "").split():
+            for fig in self.open_figures:
+                self.drawn[fig] = True
+        if tag in self.VOID:
+            return
+        fig = a.get("id") if "plotly-graph-div" in (a.get("class") or "").split() else None
+        if fig:
+            self.drawn.setdefault(fig, False)
+            self.open_figures.append(fig)
+        self.stack.append(fig)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID or not self.stack:
+            return
+        fig = self.stack.pop()
+        if fig:
+            self.open_figures.remove(fig)
+
+
+def chromium(html_file: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    return subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, html_file.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_every_figure_renders_in_headless_chromium_without_errors(report_file, tmp_path):
+    done = chromium(report_file, tmp_path / "profile", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    scan = FigureScan()
+    scan.feed(done.stdout)
+    assert scan.drawn == {f"fig-{key}": True for key in FIGURE_KEYS}
+    assert scan.errors_box is not None and "hidden" in scan.errors_box and "data-count" not in scan.errors_box
+    assert "Uncaught" not in done.stderr
+
+
+@pytest.mark.slow
+def test_a_javascript_error_would_show_in_the_report(report_file, tmp_path):
+    """The control for the test above: a throwing script is caught and shown at the top."""
+    broken = tmp_path / "broken.html"
+    broken.write_text(report_file.read_text().replace("</body>", "<script>throw new Error('boom from test')</script></body>"))
+    done = chromium(broken, tmp_path / "profile", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    scan = FigureScan()
+    scan.feed(done.stdout)
+    assert scan.errors_box is not None and scan.errors_box.get("data-count") == "1" and "hidden" not in scan.errors_box
+    assert "boom from test" in done.stdout
+    assert "Uncaught" in done.stderr
