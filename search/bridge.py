@@ -18,16 +18,19 @@ from __future__ import annotations
 import math
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from search.compile import CompiledSpace
+from storage import retrying
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_RETRIES = 3
@@ -78,7 +81,7 @@ class StudyBridge:
     # -- counting
 
     def count(self, *states: TrialState) -> int:
-        return len(self.study.get_trials(deepcopy=False, states=states))
+        return len(retrying(self.study.get_trials, deepcopy=False, states=states))
 
     def finished(self) -> int:
         return self.count(*FINISHED_STATES)
@@ -93,8 +96,11 @@ class StudyBridge:
     def suggest(self, ray_id: str) -> dict | None:
         if self.stop_reason is not None or self.remaining() <= 0:
             return None
-        trial = self.study.ask(self.compiled.distributions)
-        self._storage.record_heartbeat(trial._trial_id)
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats belong to study.optimize; here the driver beats itself.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            trial = retrying(self.study.ask, self.compiled.distributions)
+        retrying(self._storage.record_heartbeat, trial._trial_id)
         with self._lock:
             self.live[ray_id] = trial
         self.on_change()
@@ -106,35 +112,48 @@ class StudyBridge:
         if trial is None:
             return
         result = result or {}
+        attrs = {}
         for key in ATTR_KEYS + tuple(k for k in result if k.startswith("test_")):
             value = result.get(key)
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
-                trial.set_user_attr(key, value)
+                attrs[key] = value
 
         if error or result.get("error"):
             reason = result.get("error") or self.failure_reasons.pop(ray_id, "worker failed")
-            trial.set_user_attr("error", reason)
+            attrs["error"] = reason
             if result.get("traceback"):
-                trial.set_user_attr("traceback", result["traceback"])
-            self.study.tell(trial, state=TrialState.FAIL)
+                attrs["traceback"] = result["traceback"]
+            self._finish(trial, attrs, TrialState.FAIL)
             if error:  # the worker died (not the trial's own exception): run its params again
-                self.retry(self._storage.get_trial(trial._trial_id))
+                self.retry(trial)
             self._count_failure(reason)
         elif ray_id in self.pruned:
             self.pruned.discard(ray_id)
-            self.study.tell(trial, state=TrialState.PRUNED)
+            self._finish(trial, attrs, TrialState.PRUNED)
             self.tally.pruned += 1
             self.tally.consecutive_failures = 0
         elif result.get("final"):
-            self.study.tell(trial, result["best_objective"])
+            self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
         else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
-            trial.set_user_attr("error", "interrupted")
-            self.study.tell(trial, state=TrialState.FAIL)
-            self.retry(self._storage.get_trial(trial._trial_id))
+            self._finish(trial, {**attrs, "error": "interrupted"}, TrialState.FAIL)
+            self.retry(trial)
             self.tally.interrupted += 1
         self.on_change()
+
+    def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
+        """User attrs, then the outcome; retried through a database restart."""
+
+        def write() -> None:
+            for key, value_ in attrs.items():
+                self._storage.set_trial_user_attr(trial._trial_id, key, value_)
+            try:
+                self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # an earlier attempt got through before the connection dropped
+
+        retrying(write)
 
     def _count_failure(self, reason: str) -> None:
         self.tally.failed += 1
@@ -143,12 +162,9 @@ class StudyBridge:
         if self.tally.consecutive_failures >= self.max_consecutive_failures:
             self.stop_reason = f"{self.tally.consecutive_failures} trials failed in a row; last error: {reason}"
 
-    def retry(self, frozen: optuna.trial.FrozenTrial) -> None:
+    def retry(self, trial: optuna.trial.Trial) -> None:
         """Queue a failed trial's params to run again (up to MAX_RETRIES times)."""
-        retries = int(frozen.user_attrs.get("retries", 0))
-        if retries >= MAX_RETRIES or not frozen.params:
-            return
-        self.study.enqueue_trial(frozen.params, user_attrs={"retry_of": frozen.number, "retries": retries + 1}, skip_if_exists=False)
+        requeue(self.study, retrying(self._storage.get_trial, trial._trial_id))
 
     # -- Scheduler side
 
@@ -158,8 +174,8 @@ class StudyBridge:
         if trial is None or "epoch" not in result or result.get("error"):
             return False
         value, epoch = result["objective"], int(result["epoch"])
-        trial.report(value, step=epoch)
-        if trial.should_prune():
+        retrying(trial.report, value, step=epoch)
+        if retrying(trial.should_prune):
             self.pruned.add(ray_id)
             return True
         return False
@@ -176,9 +192,8 @@ class StudyBridge:
         with self._lock:
             live, self.live = dict(self.live), {}
         for trial in live.values():
-            trial.set_user_attr("error", reason)
-            self.study.tell(trial, state=TrialState.FAIL)
-            self.retry(self._storage.get_trial(trial._trial_id))
+            self._finish(trial, {"error": reason}, TrialState.FAIL)
+            self.retry(trial)
             self.tally.interrupted += 1
 
     # -- heartbeats: the driver beats for its running trials
@@ -187,15 +202,39 @@ class StudyBridge:
         with self._lock:
             ids = [t._trial_id for t in self.live.values()]
         for trial_id in ids:
-            self._storage.record_heartbeat(trial_id)
+            self._storage.record_heartbeat(trial_id)  # a missed beat is retried next interval
 
 
-def retry_stale_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Heartbeat-stale callback: a trial left RUNNING by a dead driver runs again."""
-    study._storage.set_trial_user_attr(trial._trial_id, "error", "driver lost (heartbeat stale)")
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue a failed trial's params to run again, up to MAX_RETRIES times in a chain."""
     retries = int(trial.user_attrs.get("retries", 0))
     if retries < MAX_RETRIES and trial.params:
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number, "retries": retries + 1}, skip_if_exists=False)
+        user_attrs = {"retry_of": trial.number, "retries": retries + 1}
+        retrying(study.enqueue_trial, trial.params, user_attrs=user_attrs, skip_if_exists=False)
+
+
+def recover_stale_trials(study: optuna.Study) -> int:
+    """Trials left RUNNING by a dead driver (no heartbeat within the grace period) become FAIL
+    with the error ``driver lost (heartbeat stale)``, and their params are queued to run again.
+
+    Like Optuna's ``fail_stale_trials``, but the reason is written while the trial is still
+    RUNNING (Optuna refuses user attrs on finished trials). Safe with several drivers: only the
+    one whose state change succeeds re-queues the trial. Returns the number recovered.
+    """
+    storage = study._storage
+    if not is_heartbeat_enabled(storage):
+        return 0
+    recovered = 0
+    for trial_id in retrying(storage._get_stale_trial_ids, study._study_id):
+        try:
+            storage.set_trial_user_attr(trial_id, "error", "driver lost (heartbeat stale)")
+            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another driver got there first
+        requeue(study, storage.get_trial(trial_id))
+        recovered += 1
+    return recovered
 
 
 class HeartbeatThread(threading.Thread):

@@ -25,6 +25,7 @@ from pathlib import Path
 from rich.console import Console
 
 from search.errors import ConfigError, SearchError, UsageError
+from storage import StorageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a space key by dotted path, value in YAML")
     run.add_argument("--workers", type=int, metavar="K", help="concurrent trials (default: as many as the resources allow)")
     run.add_argument("--address", metavar="ADDR", help="Ray cluster address (auto, ray://host:port); default: a local Ray runtime")
+    run.add_argument("--cpus-per-trial", type=float, metavar="C", help="CPUs per trial (default: the space's resources.cpu); also the trial's torch threads")
+    run.add_argument("--gpus-per-trial", type=float, metavar="G", help="GPUs per trial, fractions share a GPU (default: the space's resources.gpu)")
+    run.add_argument("--max-failures", type=int, default=10, metavar="F", help="stop after this many trials failed in a row (default: 10)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
     validate = sub.add_parser("validate", help="check a space file and its dataset")
@@ -60,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print the compiled space")
     show.add_argument("space", metavar="SPACE")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    store = sub.add_parser("storage", help="storage maintenance")
+    store_sub = store.add_subparsers(dest="storage_command", parser_class=_Parser, metavar="ACTION", required=True)
+    upgrade = store_sub.add_parser("upgrade", help="upgrade a storage made by an older Optuna to the installed schema")
+    _storage_arg(upgrade)
 
     dash = sub.add_parser("dashboard", help="optuna-dashboard on the study storage")
     _storage_arg(dash)
@@ -111,7 +120,15 @@ def cmd_run(args, console: Console) -> int:
         raise UsageError("--study: give one space when naming the study; several spaces each get their own study")
     # Check every space (and its dataset) before running any: a typo in the third must not
     # surface after the first has run for an hour.
-    prepared = [prepare(path, args.overrides, args.study) for path in args.spaces]
+    if args.max_failures < 1:
+        raise UsageError(f"--max-failures {args.max_failures}: must be at least 1")
+    overrides = list(args.overrides)
+    for flag, key, value in (("--cpus-per-trial", "cpu", args.cpus_per_trial), ("--gpus-per-trial", "gpu", args.gpus_per_trial)):
+        if value is not None:
+            if value < 0 or (key == "cpu" and value == 0):
+                raise UsageError(f"{flag} {value:g}: must be {'> 0' if key == 'cpu' else '>= 0'}")
+            overrides.append(f"resources.{key}={value}")
+    prepared = [prepare(path, overrides, args.study) for path in args.spaces]
     code = 0
     for prep in prepared:
         summary = run_search(
@@ -123,6 +140,7 @@ def cmd_run(args, console: Console) -> int:
             console=console,
             quiet=args.quiet,
             prepared=prep,
+            max_consecutive_failures=args.max_failures,
         )
         study = summary.study
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])
@@ -248,8 +266,24 @@ def cmd_report(args, console: Console) -> int:
     return 0
 
 
+def cmd_storage(args, console: Console) -> int:
+    from storage import default_url, mask_url, sqlite_path, upgrade_storage
+
+    url = args.storage or default_url()
+    db = sqlite_path(url)
+    if db is not None and not db.exists():
+        raise UsageError(f"--storage {url}: no such database file {db}")
+    before, after = upgrade_storage(url)
+    if before == after:
+        console.print(f"{mask_url(url)}: schema already at {after}; nothing to do")
+    else:
+        console.print(f"{mask_url(url)}: schema upgraded from {before} to {after}")
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
+    "storage": cmd_storage,
     "validate": cmd_validate,
     "show": cmd_show,
     "dashboard": cmd_dashboard,
@@ -280,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         for line in lines:
             err.print(f"error: {line}", markup=False, soft_wrap=True)
         return exc.exit_code
+    except StorageError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        return 2
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130

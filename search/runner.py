@@ -32,7 +32,7 @@ from search.bridge import (
     OptunaPruningScheduler,
     OptunaSearcher,
     StudyBridge,
-    retry_stale_trial,
+    recover_stale_trials,
 )
 from search.compile import CompiledSpace, compile_space
 from search.data import SeriesData, check_windows_fit, load_series
@@ -119,12 +119,6 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
     return study
 
 
-def _fail_stale(study: optuna.Study) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-
-
 @dataclass
 class Summary:
     study: optuna.Study
@@ -140,7 +134,9 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
     if ray.is_initialized():
         return
     ray.init(
-        address=address,
+        # "local": without --address always start a runtime of our own, never silently join a
+        # cluster that happens to run on this machine.
+        address=address or "local",
         num_cpus=None if address else num_cpus,
         include_dashboard=False,
         log_to_driver=False,
@@ -224,6 +220,7 @@ def run_search(
     console: Console | None = None,
     quiet: bool = False,
     prepared: Prepared | None = None,
+    max_consecutive_failures: int = 10,
 ) -> Summary:
     from search.progress import Progress
 
@@ -234,14 +231,16 @@ def run_search(
     console = console or Console(stderr=False)
     prep = prepared or prepare(space_path, overrides, study_name)  # everything checked before the storage
     url = storage_url or storage_mod.default_url()
+    warning = storage_mod.sqlite_warning(url)
+    if warning:
+        console.print(f"warning: {warning}", highlight=False)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rdb = storage_mod.open_storage(url, heartbeat_interval=storage_mod.HEARTBEAT_INTERVAL_S, grace_period=storage_mod.HEARTBEAT_GRACE_S)
-    rdb.heartbeat_stale_trial_callback = retry_stale_trial
     study = open_study(rdb, prep)
-    _fail_stale(study)  # trials a dead driver left RUNNING run again
+    recover_stale_trials(study)  # trials a dead driver left RUNNING run again
 
     resources = prep.compiled.space.resources
-    bridge = StudyBridge(study, prep.compiled, trials)
+    bridge = StudyBridge(study, prep.compiled, trials, max_consecutive_failures=max_consecutive_failures)
     if not quiet:
         console.print(
             f"study [bold]{prep.study_name}[/] on {storage_mod.mask_url(url)}: {prep.compiled.family}, "
@@ -268,7 +267,7 @@ def run_search(
                         break
                     # other drivers' trials are still running: wait for them to end or go stale
                     time.sleep(storage_mod.HEARTBEAT_INTERVAL_S)
-                    _fail_stale(study)
+                    recover_stale_trials(study)
     except KeyboardInterrupt:
         pass
     finally:

@@ -34,6 +34,22 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+class LastValueReference(torch.nn.Module):
+    """Forecast relative to the window's last value: inputs minus the last row, outputs plus
+    the last targets. The model then learns changes, not levels, and a trending series whose
+    validation and test levels lie outside the training range (most real ones) stays within
+    what it has seen. The wrapped model is unchanged and saved as is."""
+
+    def __init__(self, model: torch.nn.Module, n_targets: int):
+        super().__init__()
+        self.model = model
+        self.n_targets = n_targets
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = x[:, -1:, :]  # (B, 1, F)
+        return self.model(x - last) + last[:, :, : self.n_targets]  # (B, H, T)
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """CUDA > MPS > CPU for ``auto``; otherwise the device asked for."""
     if requested != "auto":
@@ -121,6 +137,8 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         model_cfg["family"], n_features=series.n_features, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **params
     ).to(device)
     facts["n_params"] = models.count_params(model)
+    if data_cfg.get("reference", "last") == "last":
+        model = LastValueReference(model, series.n_targets)
     optimizer = make_optimizer(model, train_cfg)
     loss_fn = torch.nn.MSELoss()
     batch_size, clip, patience = train_cfg["batch_size"], train_cfg["grad_clip"], train_cfg["patience"]

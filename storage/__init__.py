@@ -2,20 +2,32 @@
 
 The Optuna study in a relational database is the record of every search. This package
 resolves the URL (default: ``$SEARCH_STORAGE``, else a SQLite file ``studies.db`` in the
-working directory), opens it with settings fit for long searches, and masks passwords
-wherever a URL is printed.
+working directory), opens it with settings fit for long searches, rides out database
+restarts, and masks passwords wherever a URL is printed.
 """
 
+from storage._rdb import (
+    HEARTBEAT_GRACE_S,
+    HEARTBEAT_INTERVAL_S,
+    StorageError,
+    open_storage,
+    sqlite_warning,
+    upgrade_storage,
+)
+from storage._retry import retrying
 from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_url, sqlite_path
-from storage._rdb import HEARTBEAT_GRACE_S, HEARTBEAT_INTERVAL_S, open_storage
 
 __all__ = [
     "DEFAULT_URL",
     "HEARTBEAT_GRACE_S",
     "HEARTBEAT_INTERVAL_S",
+    "StorageError",
     "default_url",
     "is_sqlite",
     "mask_url",
     "open_storage",
+    "retrying",
     "sqlite_path",
+    "sqlite_warning",
+    "upgrade_storage",
 ]

@@ -2,30 +2,42 @@
 
 SQLite: WAL journal (readers such as optuna-dashboard never block the driver's writes) and a
 busy timeout, so a second process waits instead of failing with "database is locked".
-Server databases: ``pool_pre_ping`` and a recycle time, so a connection dropped by the server
-during a long search is replaced instead of failing a trial's bookkeeping.
+Server databases (PostgreSQL): ``pool_pre_ping`` and a recycle time, so a connection dropped
+by the server during a long search is replaced instead of failing a trial's bookkeeping.
+Table creation is retried, so many drivers may start on a new database at the same moment.
 
-Heartbeats are on: the driver records one for each running trial (see
-``search.bridge``), and a trial whose heartbeat is older than the grace period is taken as
-left behind by a dead driver and re-run.
+Heartbeats are on: the driver records one for each running trial (``search.bridge``), and a
+trial whose heartbeat is older than the grace period is taken as left behind by a dead driver
+and re-run. ``$SEARCH_HEARTBEAT_INTERVAL_S`` and ``$SEARCH_HEARTBEAT_GRACE_S`` change both.
 """
 
 from __future__ import annotations
 
+import os
+import time
 import warnings
 
 import optuna
 import sqlalchemy
 import sqlalchemy.event
+import sqlalchemy.exc
 
-from storage._urls import is_sqlite
+from storage._urls import is_sqlite, mask_url, sqlite_path
 
-HEARTBEAT_INTERVAL_S = 10
-HEARTBEAT_GRACE_S = 60
+HEARTBEAT_INTERVAL_S = int(os.environ.get("SEARCH_HEARTBEAT_INTERVAL_S", "10"))
+HEARTBEAT_GRACE_S = int(os.environ.get("SEARCH_HEARTBEAT_GRACE_S", "60"))
 SQLITE_BUSY_TIMEOUT_S = 60
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smbfs", "smb3", "fuse.sshfs", "9p", "afs", "glusterfs", "ceph", "lustre", "gpfs"}
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+class StorageError(Exception):
+    """The storage URL cannot be opened (missing driver, unreachable server, bad URL)."""
+
+
+def _sqlite_connect_hook(dbapi_connection, _record) -> None:
+    # Engine-wide listener: act on SQLite connections only.
+    if not type(dbapi_connection).__module__.startswith("sqlite3"):
+        return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -39,30 +51,81 @@ def _engine_kwargs(url: str) -> dict:
     return {"pool_pre_ping": True, "pool_recycle": 1800, "pool_size": 5, "max_overflow": 5}
 
 
+def filesystem_type(path) -> str | None:
+    """The file system type holding ``path`` (from /proc/mounts; None where unknown)."""
+    try:
+        mounts = [line.split() for line in open("/proc/mounts", encoding="utf-8")]
+    except OSError:
+        return None
+    target = os.path.realpath(os.path.dirname(os.path.abspath(path)) or ".")
+    best = ("", None)
+    for fields in mounts:
+        if len(fields) >= 3 and (target == fields[1] or target.startswith(fields[1].rstrip("/") + "/")) and len(fields[1]) >= len(best[0]):
+            best = (fields[1], fields[2])
+    return best[1]
+
+
+def sqlite_warning(url: str) -> str | None:
+    """Why this SQLite URL may not serve (a network file system), or None."""
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    fstype = filesystem_type(path)
+    if fstype in NETWORK_FILESYSTEMS:
+        return (
+            f"{path} is on a network file system ({fstype}): SQLite's locking is unreliable there, "
+            "and several hosts must not share one SQLite file; use PostgreSQL "
+            "(--storage postgresql+psycopg://user:pass@host/db) to share a study"
+        )
+    return None
+
+
 def open_storage(
     url: str,
     *,
     heartbeat_interval: int | None = HEARTBEAT_INTERVAL_S,
     grace_period: int | None = HEARTBEAT_GRACE_S,
+    attempts: int = 5,
 ) -> optuna.storages.RDBStorage:
     """An Optuna ``RDBStorage`` on ``url`` (tables created if missing)."""
-    if is_sqlite(url) and not sqlalchemy.event.contains(
-        sqlalchemy.engine.Engine, "connect", _sqlite_connect_hook
-    ):
+    if is_sqlite(url) and not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _sqlite_connect_hook):
         # On every new connection, before Optuna creates its tables.
         sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _sqlite_connect_hook)
-    with warnings.catch_warnings():
-        # heartbeat_interval is marked experimental in Optuna; it is the documented way to do this.
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url,
-            engine_kwargs=_engine_kwargs(url),
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-        )
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():
+                # heartbeat_interval is marked experimental in Optuna; it is the documented way.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=_engine_kwargs(url),
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                )
+        except ImportError:
+            raise StorageError(
+                f"--storage {mask_url(url)}: the database driver is not installed; for PostgreSQL: "
+                "pip install 'psycopg[binary]' and use a postgresql+psycopg:// URL"
+            ) from None
+        except sqlalchemy.exc.ArgumentError as exc:
+            raise StorageError(f"--storage {mask_url(url)}: not a database URL ({exc})") from None
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, optuna.exceptions.StorageInternalError):
+            # Another driver created the same tables at the same moment: look again.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+        except sqlalchemy.exc.OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+            raise StorageError(f"--storage {mask_url(url)}: cannot connect: {reason}") from None
+    raise AssertionError("unreachable")
 
 
-def _sqlite_connect_hook(dbapi_connection, record) -> None:
-    # Engine-wide listener: act on SQLite connections only.
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
-        _sqlite_pragmas(dbapi_connection, record)
+def upgrade_storage(url: str) -> tuple[str, str]:
+    """Upgrade the schema of a storage made by an older Optuna; returns (before, after) revisions."""
+    import logging
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    rdb = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), skip_compatibility_check=True, skip_table_creation=True)
+    before = rdb.get_current_version()
+    rdb.upgrade()
+    return before, rdb.get_current_version()

@@ -55,6 +55,31 @@ def ray_local():
     """One local Ray runtime with 2 CPUs for the in-process search tests."""
     ray = pytest.importorskip("ray")
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of the tests' own (Debian's postgresql package; .ci/run installs it)."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'psycopg[binary]')")
+    from tests._postgres import start_server
+
+    server = start_server()
+    if server is None:
+        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    yield server
+    server.cleanup()
+
+
+_db_counter = iter(range(1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request, tmp_path):
+    """Each storage test runs against a SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/studies.db"
+    server = request.getfixturevalue("postgres")
+    return server.create_database(f"t{next(_db_counter)}")

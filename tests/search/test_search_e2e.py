@@ -22,8 +22,8 @@ def finished(study):
     return [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
 
 
-def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, tmp_path):
-    url = f"sqlite:///{tmp_path}/s.db"
+def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, storage_url):
+    url = storage_url
     summary = run_search(tiny_space, trials=5, storage_url=url, quiet=True)
     assert summary.stop_reason is None and not summary.interrupted
 
@@ -49,8 +49,8 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, tm
     assert len(load(url, "tiny").trials) == 5
 
 
-def test_resume_runs_only_the_rest(ray_local, tiny_space, tmp_path):
-    url = f"sqlite:///{tmp_path}/s.db"
+def test_resume_runs_only_the_rest(ray_local, tiny_space, storage_url):
+    url = storage_url
     run_search(tiny_space, trials=2, storage_url=url, quiet=True)
     before = {t.number: (t.state, t.value, t.params) for t in load(url, "tiny").trials}
     summary = run_search(tiny_space, trials=4, storage_url=url, quiet=True)

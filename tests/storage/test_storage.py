@@ -30,3 +30,54 @@ def test_sqlite_storage_uses_wal_and_heartbeats(tmp_path):
     assert sqlite3.connect(path).execute("pragma journal_mode").fetchone()[0] == "wal"
     assert rdb.get_heartbeat_interval() == storage.HEARTBEAT_INTERVAL_S
     assert storage.sqlite_path(f"sqlite:///{path}") == path
+
+
+def test_storage_suite_on_every_backend(storage_url):
+    """The same study operations on SQLite and on a real PostgreSQL server."""
+    rdb = storage.open_storage(storage_url)
+    study = optuna.create_study(storage=rdb, study_name="both", direction="minimize")
+    study.optimize(lambda t: (t.suggest_float("x", -1, 1)) ** 2, n_trials=3)
+    trial = study.ask()
+    rdb.record_heartbeat(trial._trial_id)
+    again = optuna.load_study(study_name="both", storage=storage.open_storage(storage_url))
+    assert len(again.trials) == 4 and again.trials[-1].state.name == "RUNNING"
+    assert again.best_value == min(t.value for t in again.trials[:3])
+
+
+def test_concurrent_drivers_can_create_the_schema_at_once(postgres):
+    """Several drivers opening a brand-new database at the same moment all succeed."""
+    import threading
+
+    url = postgres.create_database("schema_race")
+    errors = []
+
+    def open_one():
+        try:
+            storage.open_storage(url)
+        except Exception as exc:  # recorded, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
+def test_unreachable_server_is_one_clear_line(capsys):
+    from search.cli import main
+
+    url = "postgresql+psycopg://bob:s3cret@127.0.0.1:1/db"
+    assert main(["studies", "--storage", url]) in (1, 2)
+    err = capsys.readouterr().err
+    assert "s3cret" not in err and "Traceback" not in err
+
+
+def test_upgrade_command_on_a_current_storage(tmp_path, capsys):
+    from search.cli import main
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    storage.open_storage(url)
+    assert main(["storage", "upgrade", "--storage", url]) == 0
+    assert "nothing to do" in capsys.readouterr().out

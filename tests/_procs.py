@@ -1,0 +1,68 @@
+"""Processes that tests start and end themselves: each in its own process group, ended by id."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+
+def start(cmd: list[str], **kwargs) -> subprocess.Popen:
+    """Start ``cmd`` as the leader of a new process group (its children join the group)."""
+    return subprocess.Popen(cmd, start_new_session=True, **kwargs)
+
+
+def end_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the process group that ``proc`` leads, SIGKILL whatever is left after grace."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and group_alive(proc.pid):
+        proc.poll()
+        time.sleep(0.2)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.poll()
+
+
+def group_alive(pgid: int) -> bool:
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """pid -> command line of every live descendant of ``pid``."""
+    children: dict[int, list[int]] = {}
+    cmdlines: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdlines[int(entry)] = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = {}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out[child] = cmdlines.get(child, "")
+            todo.append(child)
+    return out
