@@ -28,9 +28,12 @@ class Progress:
         self._live: Live | None = None
         self._seen: set[int] = set()
         self._snapshot: dict = {}
+        self._finished_at_start = 0
 
     def __enter__(self) -> "Progress":
-        self._seen = {t.number for t in self.bridge.study.get_trials(deepcopy=False) if t.state.is_finished()}
+        trials = self.bridge.study.get_trials(deepcopy=False)
+        self._seen = {t.number for t in trials if t.state.is_finished()}
+        self._finished_at_start = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
         if not self.quiet and self.console.is_terminal:
             self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
@@ -58,9 +61,10 @@ class Progress:
         s = c["by_state"]
         finished = s[TrialState.COMPLETE] + s[TrialState.PRUNED]
         table = Table(title=f"study {self.bridge.study.study_name}", show_header=True, expand=False)
-        for col in ("finished", "complete", "pruned", "failed", "running", "best value", "elapsed"):
+        for col in ("finished", "complete", "pruned", "failed", "running", "best value", "elapsed", "remaining"):
             table.add_column(col, justify="right")
         best = c["best"]
+        elapsed = time.monotonic() - self.started
         table.add_row(
             f"{finished}/{self.bridge.target}",
             str(s[TrialState.COMPLETE]),
@@ -68,9 +72,18 @@ class Progress:
             str(s[TrialState.FAIL]),
             str(s[TrialState.RUNNING]),
             f"{_fmt(best.value)} (#{best.number})" if best else "-",
-            f"{time.monotonic() - self.started:.0f}s",
+            f"{elapsed:.0f}s",
+            self._eta(finished, elapsed),
         )
         return table
+
+    def _eta(self, finished: int, elapsed: float) -> str:
+        """Remaining time at this run's pace so far (finished trials per second)."""
+        done_here = finished - self._finished_at_start
+        if done_here <= 0:
+            return "-"
+        left = max(0, self.bridge.target - finished)
+        return f"~{left * elapsed / done_here:.0f}s"
 
     def update(self) -> None:
         if self.quiet:
