@@ -35,6 +35,9 @@ from storage import retrying
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_RETRIES = 3
 
+# Per-epoch result keys kept in the learning-curve artifact, besides epoch and train loss.
+CURVE_KEYS = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_mape", "val_smape", "train_seconds")
+
 # Result keys copied to the trial's user attrs when it ends.
 ATTR_KEYS = (
     "n_params",
@@ -63,7 +66,16 @@ class Tally:
 
 
 class StudyBridge:
-    def __init__(self, study: optuna.Study, compiled: CompiledSpace, target: int, *, max_consecutive_failures: int = 10, on_change=None):
+    def __init__(
+        self,
+        study: optuna.Study,
+        compiled: CompiledSpace,
+        target: int,
+        *,
+        max_consecutive_failures: int = 10,
+        on_change=None,
+        artifact_store=None,
+    ):
         self.study = study
         self.compiled = compiled
         self.target = target  # finished trials (COMPLETE + PRUNED) the study should hold
@@ -77,6 +89,8 @@ class StudyBridge:
         self.on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
         self._storage = study._storage
+        self.artifact_store = artifact_store  # learning curves go here when set
+        self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
 
     # -- counting
 
@@ -118,6 +132,9 @@ class StudyBridge:
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 attrs[key] = value
 
+        curve = self.curves.pop(ray_id, None)
+        if curve and self.artifact_store is not None:
+            self._upload_curve(trial, curve)
         if error or result.get("error"):
             reason = result.get("error") or self.failure_reasons.pop(ray_id, "worker failed")
             attrs["error"] = reason
@@ -141,6 +158,32 @@ class StudyBridge:
             self.retry(trial)
             self.tally.interrupted += 1
         self.on_change()
+
+    def _upload_curve(self, trial: optuna.trial.Trial, curve: list[dict]) -> None:
+        """The trial's per-epoch metrics as a CSV artifact (browsable in optuna-dashboard)."""
+        import csv
+        import os
+        import tempfile
+
+        columns = list(dict.fromkeys(k for row in curve for k in row))
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, f"learning_curve_trial_{trial.number}.csv")
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(curve)
+            try:
+                artifact_id = retrying(
+                    optuna.artifacts.upload_artifact,
+                    artifact_store=self.artifact_store,
+                    file_path=path,
+                    study_or_trial=trial,
+                    storage=self._storage,
+                    mimetype="text/csv",
+                )
+                retrying(self._storage.set_trial_user_attr, trial._trial_id, "learning_curve", artifact_id)
+            except OSError:
+                pass  # the artifact folder is not writable: the study still holds every value
 
     def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
         """User attrs, then the outcome; retried through a database restart."""
@@ -174,6 +217,9 @@ class StudyBridge:
         if trial is None or "epoch" not in result or result.get("error"):
             return False
         value, epoch = result["objective"], int(result["epoch"])
+        self.curves.setdefault(ray_id, []).append(
+            {k: result[k] for k in ("epoch", "train_loss", *CURVE_KEYS) if k in result}
+        )
         retrying(trial.report, value, step=epoch)
         if retrying(trial.should_prune):
             self.pruned.add(ray_id)

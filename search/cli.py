@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-trial", type=float, metavar="C", help="CPUs per trial (default: the space's resources.cpu); also the trial's torch threads")
     run.add_argument("--gpus-per-trial", type=float, metavar="G", help="GPUs per trial, fractions share a GPU (default: the space's resources.gpu)")
     run.add_argument("--max-failures", type=int, default=10, metavar="F", help="stop after this many trials failed in a row (default: 10)")
+    run.add_argument("--artifacts", metavar="DIR", help="artifact folder for learning curves (default: beside a SQLite file, else $SEARCH_ARTIFACTS or ./search-artifacts)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
     validate = sub.add_parser("validate", help="check a space file and its dataset")
@@ -141,6 +142,7 @@ def cmd_run(args, console: Console) -> int:
             quiet=args.quiet,
             prepared=prep,
             max_consecutive_failures=args.max_failures,
+            artifacts=args.artifacts,
         )
         study = summary.study
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])
@@ -187,16 +189,14 @@ def cmd_show(args, console: Console) -> int:
 
 def cmd_dashboard(args, console: Console) -> int:
     from search.dashboard import serve
-    from storage import default_url, sqlite_path
+    from storage import artifact_dir, default_url, sqlite_path
 
     url = args.storage or default_url()
     db = sqlite_path(url)
     if db is not None and not db.exists():
         raise UsageError(f"--storage {url}: no such database file {db}; run a search first")
-    artifacts = args.artifacts
-    if artifacts is None and db is not None:
-        candidate = db.parent / f"{db.stem}-artifacts"
-        artifacts = str(candidate) if candidate.exists() else None
+    candidate = artifact_dir(url, args.artifacts)
+    artifacts = str(candidate) if candidate.exists() else None
     serve(url, host=args.host, port=args.port, read_only=args.read_only, password=args.password, artifact_dir=artifacts)
     return 0
 

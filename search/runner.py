@@ -221,6 +221,7 @@ def run_search(
     quiet: bool = False,
     prepared: Prepared | None = None,
     max_consecutive_failures: int = 10,
+    artifacts: str | None = None,
 ) -> Summary:
     from search.progress import Progress
 
@@ -240,7 +241,13 @@ def run_search(
     recover_stale_trials(study)  # trials a dead driver left RUNNING run again
 
     resources = prep.compiled.space.resources
-    bridge = StudyBridge(study, prep.compiled, trials, max_consecutive_failures=max_consecutive_failures)
+    bridge = StudyBridge(
+        study,
+        prep.compiled,
+        trials,
+        max_consecutive_failures=max_consecutive_failures,
+        artifact_store=storage_mod.open_artifact_store(url, artifacts),
+    )
     if not quiet:
         console.print(
             f"study [bold]{prep.study_name}[/] on {storage_mod.mask_url(url)}: {prep.compiled.family}, "

@@ -6,6 +6,7 @@ working directory), opens it with settings fit for long searches, rides out data
 restarts, and masks passwords wherever a URL is printed.
 """
 
+from storage._artifacts import artifact_dir, open_artifact_store
 from storage._rdb import (
     HEARTBEAT_GRACE_S,
     HEARTBEAT_INTERVAL_S,
@@ -22,9 +23,11 @@ __all__ = [
     "HEARTBEAT_GRACE_S",
     "HEARTBEAT_INTERVAL_S",
     "StorageError",
+    "artifact_dir",
     "default_url",
     "is_sqlite",
     "mask_url",
+    "open_artifact_store",
     "open_storage",
     "retrying",
     "sqlite_path",

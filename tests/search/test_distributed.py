@@ -198,7 +198,7 @@ def test_postgres_restart_mid_search(ray_local, postgres, tiny_space):
 
     restarter = threading.Thread(target=restart_after_first_trial, daemon=True)
     restarter.start()
-    summary = run_search(tiny_space, trials=6, storage_url=url, quiet=True, overrides=["train.epochs=100", "pruner=none"])
+    summary = run_search(tiny_space, trials=6, storage_url=url, quiet=True, overrides=["train.epochs=100", "pruner=none"], artifacts=str(tiny_space.parent / "artifacts"))
     restarter.join(timeout=60)
     assert not restarter.is_alive()
     done = trials(url, "tiny")

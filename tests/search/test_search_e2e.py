@@ -22,9 +22,10 @@ def finished(study):
     return [t for t in study.get_trials(deepcopy=False) if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
 
 
-def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, storage_url):
+def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, storage_url, tmp_path):
     url = storage_url
-    summary = run_search(tiny_space, trials=5, storage_url=url, quiet=True)
+    artifacts = tmp_path / "artifacts"
+    summary = run_search(tiny_space, trials=5, storage_url=url, quiet=True, artifacts=str(artifacts))
     assert summary.stop_reason is None and not summary.interrupted
 
     study = load(url, "tiny")  # read back through a fresh connection
@@ -37,6 +38,9 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, st
             assert key in trial.user_attrs, (trial.number, key)
         assert trial.user_attrs["epochs_run"] == len(trial.intermediate_values)
         assert isinstance(trial.params["layer_sizes"], str)
+        # the learning curve is an artifact of the trial, one row per epoch
+        curve = (artifacts / trial.user_attrs["learning_curve"]).read_text().splitlines()
+        assert curve[0].startswith("epoch,train_loss,val_loss") and len(curve) == 1 + len(trial.intermediate_values)
     complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert complete and all("test_rmse" in t.user_attrs for t in complete)
     assert all(t.value == min(t.intermediate_values.values()) for t in complete)
@@ -44,16 +48,16 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, st
         assert key in study.user_attrs, key
     assert study.user_attrs["family"] == "lstm" and study.user_attrs["space_file"] == "tiny.yaml"
 
-    again = run_search(tiny_space, trials=5, storage_url=url, quiet=True)
+    again = run_search(tiny_space, trials=5, storage_url=url, quiet=True, artifacts=str(artifacts))
     assert again.ran == 0
     assert len(load(url, "tiny").trials) == 5
 
 
-def test_resume_runs_only_the_rest(ray_local, tiny_space, storage_url):
+def test_resume_runs_only_the_rest(ray_local, tiny_space, storage_url, tmp_path):
     url = storage_url
-    run_search(tiny_space, trials=2, storage_url=url, quiet=True)
+    run_search(tiny_space, trials=2, storage_url=url, quiet=True, artifacts=str(tmp_path / "a"))
     before = {t.number: (t.state, t.value, t.params) for t in load(url, "tiny").trials}
-    summary = run_search(tiny_space, trials=4, storage_url=url, quiet=True)
+    summary = run_search(tiny_space, trials=4, storage_url=url, quiet=True, artifacts=str(tmp_path / "a"))
     study = load(url, "tiny")
     assert summary.ran == 2 and len(finished(study)) == 4 and len(study.trials) == 4
     for number, state in before.items():  # earlier trials untouched

@@ -1,0 +1,32 @@
+"""Where a study's artifacts (learning curves, checkpoints) live: Optuna's artifact store.
+
+Default: a folder beside a SQLite file (``studies.db`` -> ``studies-artifacts/``); for a
+server database, ``$SEARCH_ARTIFACTS`` or ``./search-artifacts``. optuna-dashboard serves the
+same folder (``search dashboard`` finds it the same way).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from optuna.artifacts import FileSystemArtifactStore
+
+from storage._urls import sqlite_path
+
+
+def artifact_dir(url: str, override: str | os.PathLike | None = None) -> Path:
+    if override:
+        return Path(override)
+    if os.environ.get("SEARCH_ARTIFACTS"):
+        return Path(os.environ["SEARCH_ARTIFACTS"])
+    db = sqlite_path(url)
+    if db is not None:
+        return db.parent / f"{db.stem}-artifacts"
+    return Path("search-artifacts")
+
+
+def open_artifact_store(url: str, override: str | os.PathLike | None = None) -> FileSystemArtifactStore:
+    path = artifact_dir(url, override)
+    path.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(path))
