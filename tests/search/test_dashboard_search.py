@@ -1,0 +1,84 @@
+"""`search dashboard` on a study made by a real search, opened in real headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+
+from search.runner import run_search
+from tests import _procs
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--virtual-time-budget=8000",
+]
+
+
+def dump_dom(url: str, profile) -> str:
+    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_shows_a_real_search(ray_local, tiny_space, tmp_path):
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    url = f"sqlite:///{tmp_path}/studies.db"
+    run_search(tiny_space, trials=4, storage_url=url, quiet=True)
+    study = optuna.load_study(study_name="tiny", storage=url)
+
+    port = free_port()
+    server = _procs.start(
+        [sys.executable, "-m", "search", "dashboard", "--storage", url, "--port", str(port), "--read-only"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/studies", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError("the dashboard did not start")
+                time.sleep(0.3)
+        listing = dump_dom(f"{base}/dashboard/", tmp_path / "p1")
+        assert "tiny" in listing
+        page = dump_dom(f"{base}/dashboard/studies/{study._study_id}/trials", tmp_path / "p2")
+        assert f"{len(study.trials)} Trials" in page
+        for trial in study.trials:
+            assert f"Trial {trial.number}" in page
+        first = study.trials[0]
+        for text in ("Intermediate Values", "n_params", "node", "train_seconds", "epochs_run", "samples_per_second", first.params["layer_sizes"]):
+            assert text in page, text
+        assert "learning_curve_trial_0.csv" in page  # the trial's artifact is listed
+        # read-only: a write through the API is refused
+        request = urllib.request.Request(f"{base}/api/studies/{study._study_id}", method="DELETE")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 403
+    finally:
+        _procs.end_group(server)
+    assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 4
