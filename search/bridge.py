@@ -25,10 +25,12 @@ from typing import Any
 import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
+from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
+from search.checkpoint import upload as upload_checkpoint
 from search.compile import CompiledSpace
 from storage import retrying
 
@@ -91,6 +93,7 @@ class StudyBridge:
         self._storage = study._storage
         self.artifact_store = artifact_store  # learning curves go here when set
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
+        self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
 
     # -- counting
 
@@ -132,6 +135,7 @@ class StudyBridge:
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
                 attrs[key] = value
 
+        checkpoint = self.checkpoints.pop(ray_id, None)
         curve = self.curves.pop(ray_id, None)
         if curve and self.artifact_store is not None:
             self._upload_curve(trial, curve)
@@ -150,6 +154,8 @@ class StudyBridge:
             self.tally.pruned += 1
             self.tally.consecutive_failures = 0
         elif result.get("final"):
+            if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
+                attrs["checkpoint"] = retrying(upload_checkpoint, self.study, trial, self.artifact_store, checkpoint)
             self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
@@ -158,6 +164,14 @@ class StudyBridge:
             self.retry(trial)
             self.tally.interrupted += 1
         self.on_change()
+
+    def _improves(self, value: float) -> bool:
+        """Whether ``value`` beats the study's best so far: only improving models are kept."""
+        try:
+            best = retrying(lambda: self.study.best_value)
+        except ValueError:
+            return True
+        return value < best if self.compiled.direction == "minimize" else value > best
 
     def _upload_curve(self, trial: optuna.trial.Trial, curve: list[dict]) -> None:
         """The trial's per-epoch metrics as a CSV artifact (browsable in optuna-dashboard)."""
@@ -360,3 +374,16 @@ class InterruptStopper(_DriverOnly, Stopper):
 
     def stop_all(self) -> bool:
         return False
+
+
+class CheckpointCollector(_DriverOnly, Callback):
+    """Takes the model bytes out of a trial's final result before Ray Tune stores the result
+    (Tune lets callbacks edit results in place), and hands them to the bridge."""
+
+    def __init__(self, bridge: StudyBridge):
+        self.bridge = bridge
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        data = result.pop("checkpoint", None)
+        if data is not None:
+            self.bridge.checkpoints[trial.trial_id] = data

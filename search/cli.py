@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("space", metavar="SPACE")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    predict = sub.add_parser("predict", help="forecast with the best model of a study")
+    predict.add_argument("study", metavar="STUDY")
+    predict.add_argument("--input", required=True, metavar="CSV", help="recent data with the training columns; the forecast follows its last row")
+    predict.add_argument("--out", metavar="FILE", help="write the forecast as CSV (default: print it)")
+    _storage_arg(predict)
+    predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
+
     store = sub.add_parser("storage", help="storage maintenance")
     store_sub = store.add_subparsers(dest="storage_command", parser_class=_Parser, metavar="ACTION", required=True)
     upgrade = store_sub.add_parser("upgrade", help="upgrade a storage made by an older Optuna to the installed schema")
@@ -266,6 +273,27 @@ def cmd_report(args, console: Console) -> int:
     return 0
 
 
+def cmd_predict(args, console: Console) -> int:
+    import pandas as pd
+
+    from search.checkpoint import load_best
+
+    path = Path(args.input)
+    if not path.exists():
+        raise UsageError(f"--input {path}: no such file")
+    forecaster = load_best(args.study, args.storage, artifacts=args.artifacts)
+    frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    forecast = forecaster.predict(frame)  # (H, T)
+    table = pd.DataFrame(forecast, columns=forecaster.targets)
+    table.insert(0, "step", range(1, len(table) + 1))
+    if args.out:
+        table.to_csv(args.out, index=False)
+        console.print(f"wrote {args.out} ({len(table)} steps after the last row of {path.name})")
+    else:
+        console.print(table.to_csv(index=False).rstrip())
+    return 0
+
+
 def cmd_storage(args, console: Console) -> int:
     from storage import default_url, mask_url, sqlite_path, upgrade_storage
 
@@ -284,6 +312,7 @@ def cmd_storage(args, console: Console) -> int:
 COMMANDS = {
     "run": cmd_run,
     "storage": cmd_storage,
+    "predict": cmd_predict,
     "validate": cmd_validate,
     "show": cmd_show,
     "dashboard": cmd_dashboard,

@@ -27,6 +27,7 @@ from rich.console import Console
 import storage as storage_mod
 from search import __version__
 from search.bridge import (
+    CheckpointCollector,
     HeartbeatThread,
     InterruptStopper,
     OptunaPruningScheduler,
@@ -199,6 +200,7 @@ def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, w
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),
             stop=InterruptStopper(bridge),
+            callbacks=[CheckpointCollector(bridge)],
             checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
         ),
     )

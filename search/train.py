@@ -112,17 +112,26 @@ def make_optimizer(model, train: dict[str, Any]) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=train["momentum"], weight_decay=wd)
 
 
-def run_trial(config: dict[str, dict[str, Any]], series: SeriesData, metric: str, report: Report, *, direction: str = "minimize") -> None:
-    """Train one configuration (sections model/data/train), reporting every epoch."""
+def run_trial(
+    config: dict[str, dict[str, Any]],
+    series: SeriesData,
+    metric: str,
+    report: Report,
+    *,
+    direction: str = "minimize",
+    with_checkpoint: bool = False,
+) -> None:
+    """Train one configuration (sections model/data/train), reporting every epoch. With
+    ``with_checkpoint`` the final report carries the best epoch's model (``checkpoint`` bytes)."""
     facts: dict[str, Any] = {"node": node_name(), "device": "?", "n_params": 0}
     try:
-        _train(config, series, metric, report, facts, direction)
+        _train(config, series, metric, report, facts, direction, with_checkpoint)
     except Exception as exc:  # recorded on the trial; the search goes on
         message = str(exc) if isinstance(exc, NonFiniteLoss) else f"{type(exc).__name__}: {exc}"
         report({**facts, "final": True, "objective": float("nan"), "error": message, "traceback": traceback.format_exc()[-4000:]})
 
 
-def _train(config, series: SeriesData, metric: str, report: Report, facts: dict, direction: str) -> None:
+def _train(config, series: SeriesData, metric: str, report: Report, facts: dict, direction: str, with_checkpoint: bool) -> None:
     model_cfg, data_cfg, train_cfg = config["model"], config["data"], config["train"]
     seed_everything(train_cfg["seed"])
     device = pick_device(train_cfg["device"])
@@ -137,6 +146,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         model_cfg["family"], n_features=series.n_features, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **params
     ).to(device)
     facts["n_params"] = models.count_params(model)
+    core = model  # saved in checkpoints without the wrapper below
     if data_cfg.get("reference", "last") == "last":
         model = LastValueReference(model, series.n_targets)
     optimizer = make_optimizer(model, train_cfg)
@@ -191,6 +201,10 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         }
         if final:
             model.load_state_dict(best_state)
+            if with_checkpoint:
+                from search.checkpoint import pack
+
+                result["checkpoint"] = pack(core, config, series)
             result.update({f"test_{k}": v for k, v in evaluate(model, x_test, y_test, series, device).items()})
             result["early_stopped"] = stop_early
         report(result)

@@ -20,4 +20,4 @@ def trainable(config: dict[str, Any], *, series: SeriesData, metric: str, direct
 
     # Each trial uses its CPU share, no more: two trials on two cores must not fight for both.
     torch.set_num_threads(max(1, int(cpus)))
-    run_trial(config["config"], series, metric, tune.report, direction=direction)
+    run_trial(config["config"], series, metric, tune.report, direction=direction, with_checkpoint=True)

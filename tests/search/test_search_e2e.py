@@ -48,6 +48,16 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, st
         assert key in study.user_attrs, key
     assert study.user_attrs["family"] == "lstm" and study.user_attrs["space_file"] == "tiny.yaml"
 
+    # the best model is kept: a checkpoint artifact on the best trial, loadable to forecast
+    assert "checkpoint" in study.best_trial.user_attrs
+    assert all("checkpoint" not in t.user_attrs for t in study.trials if t.state == TrialState.PRUNED)
+    import pandas as pd
+
+    import search
+
+    forecast = search.load_best("tiny", url, artifacts=str(artifacts)).predict(pd.read_csv(tiny_space.parent / "series.csv"))
+    assert forecast.shape == (1, 1)
+
     again = run_search(tiny_space, trials=5, storage_url=url, quiet=True, artifacts=str(artifacts))
     assert again.ran == 0
     assert len(load(url, "tiny").trials) == 5
