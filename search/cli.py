@@ -122,6 +122,7 @@ def dashboard_command(url: str) -> str:
 
 
 def cmd_run(args, console: Console) -> int:
+    from search.baselines import compare_line
     from search.runner import format_value, prepare, run_search
 
     if args.study and len(args.spaces) > 1:
@@ -162,6 +163,10 @@ def cmd_run(args, console: Console) -> int:
         if best is not None:
             params = ", ".join(f"{k}={v}" for k, v in best.params.items())
             console.print(f"best trial #{best.number}: {prep.compiled.metric}={format_value(best.value)}  {params}", highlight=False)
+            metric = prep.compiled.metric
+            lines = [compare_line(metric, best.value, study.user_attrs, "val"), compare_line(metric, best.user_attrs.get(f"test_{metric}"), study.user_attrs, "test")]
+            if any(lines):
+                console.print("  " + "; ".join(line for line in lines if line), highlight=False)
         else:
             console.print(f"study {study.study_name}: no completed trial yet", highlight=False)
         console.print(f"open the dashboard: {dashboard_command(summary.storage_url)}", highlight=False)

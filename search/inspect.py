@@ -222,6 +222,19 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
     }
     if "checkpoint" in attrs:
         out["checkpoint"] = attrs["checkpoint"]
+    baselines = {k[len("baseline_"):]: clean(v) for k, v in study.user_attrs.items() if k.startswith("baseline_")}
+    if baselines:
+        from search.baselines import compare_line
+
+        out["baselines"] = baselines
+        out["versus_baselines"] = [
+            line
+            for line in (
+                compare_line(out["metric"], best.value, study.user_attrs, "val"),
+                compare_line(out["metric"], attrs.get(f"test_{out['metric']}"), study.user_attrs, "test"),
+            )
+            if line
+        ]
     return out
 
 
@@ -398,8 +411,10 @@ def print_best(summary: dict, console: Console) -> None:
     facts = [f"{k.replace('_', ' ')} {fmt(s[k])}" for k in ("best_epoch", "epochs_run", "n_params", "device", "node") if s.get(k) is not None]
     if facts:
         console.print(", ".join(facts), highlight=False, markup=False)
+    for line in s.get("versus_baselines", []):
+        console.print(line, highlight=False, markup=False)
     if "checkpoint" in s:
-        console.print(f"checkpoint: {s['checkpoint']}", highlight=False, markup=False)
+        console.print(f"checkpoint: {s['checkpoint']} (search predict {s['study']} --input FILE)", highlight=False, markup=False)
 
 
 def print_compare(rows: list[dict], console: Console) -> None:

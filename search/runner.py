@@ -26,6 +26,7 @@ from rich.console import Console
 
 import storage as storage_mod
 from search import __version__
+from search.baselines import baseline_metrics, detect_season
 from search.bridge import (
     CheckpointCollector,
     HeartbeatThread,
@@ -57,6 +58,15 @@ class Prepared:
     compiled: CompiledSpace
     series: SeriesData
     study_name: str
+    lookback_max: int  # the longest lookback the space can sample
+
+    def baselines(self) -> dict:
+        """Naive and seasonal-naive metrics on the validation and test windows (study attrs)."""
+        data = self.compiled.space.data
+        season = data.get("season") or detect_season(self.series)
+        attrs = baseline_metrics(self.series, self.lookback_max, data["horizon"], season)
+        attrs["season"] = season
+        return attrs
 
 
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
@@ -66,7 +76,7 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
     lookback = space.data["lookback"]
     lookback_max = {Categorical: lambda s: max(s.choices), IntRange: lambda s: s.high, FloatRange: lambda s: int(s.high)}.get(type(lookback), lambda s: s)(lookback)
     check_windows_fit(series, int(lookback_max), space.data["horizon"], source=str(space.path))
-    return Prepared(compiled, series, study_name or Path(space_path).stem)
+    return Prepared(compiled, series, study_name or Path(space_path).stem, int(lookback_max))
 
 
 def study_attrs(prep: Prepared) -> dict:
@@ -83,6 +93,7 @@ def study_attrs(prep: Prepared) -> dict:
         "metric": prep.compiled.metric,
         "direction": prep.compiled.direction,
         "version": __version__,
+        **prep.baselines(),
     }
 
 

@@ -183,7 +183,8 @@ def test_best_json_matches_the_study(searched, capsys):
     assert got["test"] == {k[5:]: v for k, v in best.user_attrs.items() if k.startswith("test_")}
     assert list(got["test"])[:3] == ["rmse", "mse", "mae"]
     assert got["n_params"] == best.user_attrs["n_params"]
-    assert "checkpoint" not in got
+    assert got["checkpoint"] == best.user_attrs["checkpoint"]  # the best model is kept
+    assert got["versus_baselines"][0].startswith("val rmse") and "naive" in got["versus_baselines"][0]
 
 
 def test_best_text_shows_params_test_metrics_and_checkpoint(searched, capsys):

@@ -1,0 +1,55 @@
+"""Naive baselines against series with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from search.baselines import baseline_metrics, compare_line, detect_season
+from search.data import SeriesData
+
+
+def series_of(values: np.ndarray) -> SeriesData:
+    values = values.astype(np.float32).reshape(-1, 1)
+    n = len(values)
+    return SeriesData(values, 1, (int(n * 0.7), int(n * 0.85)), np.zeros(1, np.float32), np.ones(1, np.float32), ("y",))
+
+
+def test_pure_sine_has_zero_seasonal_naive_error_and_its_period_is_found():
+    period = 24
+    t = np.arange(2000)
+    series = series_of(10 + np.sin(2 * math.pi * t / period))
+    assert detect_season(series) == period
+    m = baseline_metrics(series, lookback=30, horizon=6, season=period)
+    assert m["baseline_seasonal_naive_val_mae"] == pytest.approx(0, abs=1e-5)
+    assert m["baseline_seasonal_naive_test_rmse"] == pytest.approx(0, abs=1e-5)
+    assert m["baseline_naive_test_mae"] > 0.1  # repeating the last value misses the cycle
+
+
+def test_naive_repeats_the_last_value():
+    # a ramp: the naive forecast h steps ahead is off by exactly h
+    series = series_of(np.arange(300, dtype=float))
+    m = baseline_metrics(series, lookback=5, horizon=3, season=None)
+    assert m["baseline_naive_val_mae"] == pytest.approx((1 + 2 + 3) / 3)
+    assert "baseline_seasonal_naive_val_mae" not in m
+
+
+def test_seasonal_naive_looks_back_whole_seasons_for_long_horizons():
+    # horizon longer than the season: step h uses the value m * ceil(h / m) earlier
+    period = 4
+    series = series_of(np.tile([1.0, 2.0, 3.0, 4.0], 100))
+    m = baseline_metrics(series, lookback=8, horizon=10, season=period)
+    assert m["baseline_seasonal_naive_test_mae"] == pytest.approx(0, abs=1e-6)
+
+
+def test_noise_has_no_season():
+    series = series_of(np.random.default_rng(0).standard_normal(1000))
+    assert detect_season(series) is None
+
+
+def test_compare_line():
+    attrs = {"baseline_seasonal_naive_test_mae": 500.0, "baseline_naive_test_mae": 800.0}
+    assert compare_line("mae", 400.0, attrs, "test") == "test mae 400 (0.80x seasonal naive, 0.50x naive)"
+    assert compare_line("mae", None, attrs, "test") == ""
