@@ -309,8 +309,9 @@ def _best_html(study: optuna.Study) -> str:
     params = _kv_table([(k, inspect.fmt(v)) for k, v in best["params"].items()])
     tests = _kv_table([(k, inspect.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
     extra = [(k.replace("_", " "), inspect.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
+    versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in best.get("versus_baselines", []))
     return (
-        f'<p class="caption">{html.escape(head)}</p><div class="grid">'
+        f'<p class="caption">{html.escape(head)}</p>{versus}<div class="grid">'
         f"<div><h3>params</h3>{params}</div><div><h3>test metrics (best epoch's weights)</h3>{tests}</div>"
         f"<div><h3>trial</h3>{_kv_table(extra)}</div></div>"
     )

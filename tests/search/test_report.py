@@ -247,3 +247,10 @@ def test_a_javascript_error_would_show_in_the_report(report_file, tmp_path):
     assert scan.errors_box is not None and scan.errors_box.get("data-count") == "1" and "hidden" not in scan.errors_box
     assert "boom from test" in done.stdout
     assert "Uncaught" in done.stderr
+
+
+def test_report_shows_the_best_trial_against_the_naive_baselines(report_file, searched):
+    text = report_file.read_text()
+    study = optuna.load_study(study_name="tiny", storage=searched)
+    ratio = study.best_value / study.user_attrs["baseline_naive_val_rmse"]
+    assert f"{ratio:.2f}x naive" in text
