@@ -88,6 +88,7 @@ class StudyBridge:
         self.tally = Tally()
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.exhausted = False
         self.on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
         self._storage = study._storage
@@ -112,6 +113,10 @@ class StudyBridge:
 
     def suggest(self, ray_id: str) -> dict | None:
         if self.stop_reason is not None or self.remaining() <= 0:
+            return None
+        sampler = self.study.sampler
+        if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
+            self.exhausted = True  # every grid point has run: the search is complete
             return None
         with warnings.catch_warnings():
             # Optuna warns that heartbeats belong to study.optimize; here the driver beats itself.

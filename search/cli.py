@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=int, required=True, metavar="N", help="finished trials (COMPLETE + PRUNED) the study should hold")
     _storage_arg(run)
     run.add_argument("--study", metavar="NAME", help="study name (default: the space file's stem)")
+    run.add_argument("--fork", metavar="NEW_STUDY", help="the study was made from another space: run in NEW_STUDY, seeded with its finished trials that fit this space (resumes NEW_STUDY if it exists)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a space key by dotted path, value in YAML")
     run.add_argument("--workers", type=int, metavar="K", help="concurrent trials (default: as many as the resources allow)")
     run.add_argument("--address", metavar="ADDR", help="Ray cluster address (auto, ray://host:port); default: a local Ray runtime")
@@ -129,6 +130,8 @@ def cmd_run(args, console: Console) -> int:
         raise UsageError("--study: give one space when naming the study; several spaces each get their own study")
     # Check every space (and its dataset) before running any: a typo in the third must not
     # surface after the first has run for an hour.
+    if args.fork and len(args.spaces) > 1:
+        raise UsageError("--fork: give one space when forking a study")
     if args.max_failures < 1:
         raise UsageError(f"--max-failures {args.max_failures}: must be at least 1")
     overrides = list(args.overrides)
@@ -151,6 +154,7 @@ def cmd_run(args, console: Console) -> int:
             prepared=prep,
             max_consecutive_failures=args.max_failures,
             artifacts=args.artifacts,
+            fork=args.fork,
         )
         study = summary.study
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])

@@ -3,6 +3,18 @@
 The searched parameters become Optuna distributions named by their key (``lr``, ``lookback``,
 ``layer_sizes``...); everything else stays a fixed value. ``CompiledSpace.trial_config``
 merges one trial's sampled params back into the sections the trainable reads.
+
+Two kinds of parameters are compiled into something other than one distribution per key, so
+that every sampled trial is valid and the study stays readable:
+
+- Legacy uniform layers (``LAYERS`` x ``HIDDEN_UNITS``, see ``uniform_layers``): one categorical
+  ``layer_sizes`` over the canonical strings of every combination ("32", "32,32", ...) when
+  there are at most ``MAX_LAYER_CHOICES`` of them, else two parameters ``n_layers`` and
+  ``hidden_units`` that ``trial_config`` joins into ``layer_sizes``.
+- A transformer's ``d_model`` and ``nhead`` when both are searched and some pairs are invalid
+  (nhead must divide d_model, see ``attention_pairs``): one categorical ``attention`` over the
+  valid pairs written ``"<d_model>x<nhead>"`` ("128x8"). When every pair is valid both stay
+  separate distributions; when one is fixed the validator has already rejected bad choices.
 """
 
 from __future__ import annotations
@@ -10,7 +22,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from dataclasses import dataclass
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -23,7 +38,18 @@ from optuna.distributions import (
 )
 
 from search.errors import ConfigError
-from search.space import Categorical, FloatRange, IntRange, Searchable, Space
+from search.space import Categorical, FloatRange, IntRange, Searchable, Space, UniformLayers, uniform_sizes, values_of
+
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """``GridSampler`` for ask/tell studies. The stock one calls ``study.stop()`` in
+    ``after_trial`` once the grid is used up, which raises RuntimeError outside
+    ``study.optimize`` (optuna/optuna#4121), so the searcher's ``tell`` of the last grid point
+    would fail. Here the run's ``--trials`` decides when to stop; ``is_exhausted(study)`` says
+    whether every grid point has been tried (past that, points are tried again)."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
 
 SAMPLERS: dict[str, type] = {
     "tpe": optuna.samplers.TPESampler,
@@ -31,6 +57,7 @@ SAMPLERS: dict[str, type] = {
     "qmc": optuna.samplers.QMCSampler,
     "gp": optuna.samplers.GPSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
+    "grid": AskTellGridSampler,
 }
 
 PRUNERS: dict[str, type] = {
@@ -39,17 +66,90 @@ PRUNERS: dict[str, type] = {
     "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
     "hyperband": optuna.pruners.HyperbandPruner,
     "threshold": optuna.pruners.ThresholdPruner,
+    "patient": optuna.pruners.PatientPruner,
     "none": optuna.pruners.NopPruner,
 }
 
 # Constructor arguments that take Python objects, not values a YAML file can hold.
 _NOT_OPTIONS = {"self", "gamma", "weights", "constraints_func", "independent_sampler", "search_space", "x0", "source_trials"}
+# Constructor arguments a space spells differently: the patient pruner's wrapped pruner is a
+# nested {name: ..., options} mapping under "wrapped".
+_RENAMED = {"wrapped_pruner": "wrapped"}
+# Examples for required options, shown when one is missing.
+OPTION_EXAMPLES = {"percentile": 25.0, "patience": 3}
+
+# Uniform layers compile to one categorical up to this many combinations, else to two params.
+MAX_LAYER_CHOICES = 32
+ATTENTION = "attention"  # the joint d_model x nhead parameter
+
+
+def _parameters(cls: type):
+    params = inspect.signature(cls.__init__).parameters
+    return {n: p for n, p in params.items() if n not in _NOT_OPTIONS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
 def option_names(cls: type) -> list[str]:
     """The constructor options of an Optuna sampler/pruner class that a space may set."""
-    params = inspect.signature(cls.__init__).parameters
-    return [n for n, p in params.items() if n not in _NOT_OPTIONS and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return [_RENAMED.get(n, n) for n in _parameters(cls)]
+
+
+def option_annotations(cls: type) -> dict[str, str]:
+    """Option -> its annotation as text (``"int | None"``), for type checks of simple options."""
+    out = {}
+    for name, p in _parameters(cls).items():
+        ann = p.annotation
+        if ann is inspect.Parameter.empty:
+            continue
+        out[_RENAMED.get(name, name)] = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
+    return out
+
+
+def required_options(cls: type) -> list[str]:
+    """Options without a default (the patient pruner's ``wrapped`` may be left out: patience only)."""
+    return [n for n, p in _parameters(cls).items() if p.default is inspect.Parameter.empty and n not in _RENAMED]
+
+
+def _quiet(build):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return build()
+
+
+def grid_search_space(distributions: dict[str, BaseDistribution]) -> dict[str, list]:
+    """Every value of every distribution, for ``GridSampler``; ValueError names a continuous one."""
+    space = {}
+    for name, dist in distributions.items():
+        if isinstance(dist, CategoricalDistribution):
+            space[name] = list(dist.choices)
+        elif isinstance(dist, IntDistribution):
+            space[name] = list(range(dist.low, dist.high + 1, 1 if dist.log else dist.step))
+        elif isinstance(dist, FloatDistribution) and dist.step is not None and not dist.log:
+            space[name] = values_of(FloatRange(dist.low, dist.high, dist.step), limit=10**9)
+        else:
+            raise ValueError(f"{name}: the grid sampler needs a finite set of values; give it a step or choices")
+    return space
+
+
+def make_sampler(spec: dict[str, Any], distributions: dict[str, BaseDistribution] | None = None, seed_offset: int = 0):
+    """The sampler a ``{"name": ..., **options}`` spec names; a set ``seed`` is shifted by
+    ``seed_offset``. The grid sampler enumerates ``distributions``."""
+    options = {k: v for k, v in spec.items() if k != "name"}
+    if options.get("seed") is not None and seed_offset:
+        options["seed"] = int(options["seed"]) + seed_offset
+    cls = SAMPLERS[spec["name"]]
+    if issubclass(cls, optuna.samplers.GridSampler):
+        return _quiet(lambda: cls(grid_search_space(distributions or {}), **options))
+    return _quiet(lambda: cls(**options))
+
+
+def make_pruner(spec: dict[str, Any]):
+    """The pruner a ``{"name": ..., **options}`` spec names; ``patient`` builds its ``wrapped``."""
+    options = {k: v for k, v in spec.items() if k != "name"}
+    cls = PRUNERS[spec["name"]]
+    if cls is optuna.pruners.PatientPruner:
+        wrapped = options.pop("wrapped", None)
+        options["wrapped_pruner"] = None if wrapped is None else make_pruner(wrapped)
+    return _quiet(lambda: cls(**options))
 
 
 def to_distribution(spec: Searchable) -> BaseDistribution:
@@ -63,11 +163,53 @@ def to_distribution(spec: Searchable) -> BaseDistribution:
     raise TypeError(f"not a search range: {spec!r}")
 
 
+def uniform_layers(spec: UniformLayers) -> dict[str, BaseDistribution]:
+    """Distributions for legacy ``LAYERS`` x ``HIDDEN_UNITS``.
+
+    Up to ``MAX_LAYER_CHOICES`` combinations: one categorical ``layer_sizes`` over their canonical
+    strings, so the study stores "64,64" as any other layer-size choice, and the sampler may
+    learn any interaction between depth and width. More (e.g. HIDDEN_UNITS "[16,128]", 113
+    widths): an ordinal int ``n_layers`` and ``hidden_units`` each (a fixed part is left out),
+    because a categorical of hundreds of strings hides the order TPE learns from; the study
+    then stores the two numbers and ``trial_config`` writes ``layer_sizes``.
+    """
+    n_values = values_of(spec.n_layers, MAX_LAYER_CHOICES)
+    h_values = values_of(spec.hidden_units, MAX_LAYER_CHOICES)
+    if n_values is not None and h_values is not None and len(n_values) * len(h_values) <= MAX_LAYER_CHOICES:
+        return {"layer_sizes": CategoricalDistribution([uniform_sizes(n, h) for n in n_values for h in h_values])}
+    out = {}
+    if not isinstance(spec.n_layers, int):
+        out["n_layers"] = to_distribution(spec.n_layers)
+    if not isinstance(spec.hidden_units, int):
+        out["hidden_units"] = to_distribution(spec.hidden_units)
+    return out
+
+
+def attention_pairs(d_model, nhead) -> list[str] | None:
+    """``"<d_model>x<nhead>"`` of every valid pair when both are searched and some pair is
+    invalid (nhead must divide d_model); None when the two can stay separate distributions."""
+    searched = (Categorical, IntRange, FloatRange)
+    if not (isinstance(d_model, searched) and isinstance(nhead, searched)):
+        return None
+    d_values, h_values = values_of(d_model), values_of(nhead)
+    if d_values is None or h_values is None:
+        return None
+    pairs = [f"{d}x{h}" for d in d_values for h in h_values if d % h == 0]
+    return pairs if len(pairs) < len(d_values) * len(h_values) else None
+
+
+def split_attention(value: str) -> tuple[int, int]:
+    """``"128x8"`` -> (128, 8)."""
+    d_model, _, nhead = str(value).partition("x")
+    return int(d_model), int(nhead)
+
+
 @dataclass(frozen=True)
 class CompiledSpace:
     space: Space
     distributions: dict[str, BaseDistribution]  # searched params by study name
     fixed: dict[str, dict[str, Any]]  # section -> key -> fixed value (model, data, train)
+    joint: dict[str, Any] = field(default_factory=dict)  # params that set other keys, see module doc
 
     @property
     def family(self) -> str:
@@ -84,33 +226,51 @@ class CompiledSpace:
     def sampler(self, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
         """The sampler; a set ``seed`` is shifted by ``seed_offset`` (the study's trial count when
         resuming), so a resumed run does not replay the first run's random startup params."""
-        spec = dict(self.space.sampler)
-        if spec.get("seed") is not None and seed_offset:
-            spec["seed"] = int(spec["seed"]) + seed_offset
-        return _construct("sampler", SAMPLERS, spec, self.space)
+        try:
+            return make_sampler(self.space.sampler, self.distributions, seed_offset)
+        except (TypeError, ValueError, ImportError) as exc:
+            raise ConfigError([f"{self.space.where('sampler')}: the {self.space.sampler['name']} sampler rejects its options: {exc}"]) from None
 
     def pruner(self) -> optuna.pruners.BasePruner:
-        return _construct("pruner", PRUNERS, self.space.pruner, self.space)
+        try:
+            return make_pruner(self.space.pruner)
+        except (TypeError, ValueError, ImportError) as exc:
+            raise ConfigError([f"{self.space.where('pruner')}: the {self.space.pruner['name']} pruner rejects its options: {exc}"]) from None
 
     def trial_config(self, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """Sections with one trial's sampled params merged into the fixed values."""
         config = {section: dict(values) for section, values in self.fixed.items()}
-        sections = {k: s for s in ("model", "data", "train") for k, v in getattr(self.space, s).items() if isinstance(v, Searchable)}
+        params = dict(params)
+        if ATTENTION in self.joint:
+            config["model"]["d_model"], config["model"]["nhead"] = split_attention(params.pop(ATTENTION))
+        layers = self.joint.get("layer_sizes")
+        if layers is not None:
+            n_layers = params.pop("n_layers", layers["n_layers"])
+            hidden = params.pop("hidden_units", layers["hidden_units"])
+            config["model"]["layer_sizes"] = uniform_sizes(n_layers, hidden)
         for name, value in params.items():
-            config[sections[name]][name] = value
+            config[self.space.section_of(name)][name] = value
         config["model"]["family"] = self.family
         return config
 
     def content(self) -> dict[str, Any]:
-        """Everything that decides what a trial computes, as plain JSON data."""
-        return {
+        """Everything that decides what a trial computes, as plain JSON data. The dataset path
+        is written relative to the space file, so the same checkout in another folder or on
+        another machine has the same content (and hash)."""
+        fixed = {section: dict(values) for section, values in self.fixed.items()}
+        if isinstance(fixed.get("data", {}).get("path"), str):
+            fixed["data"]["path"] = Path(os.path.relpath(fixed["data"]["path"], self.space.path.resolve().parent)).as_posix()
+        out = {
             "family": self.family,
             "distributions": {k: json.loads(distribution_to_json(d)) for k, d in sorted(self.distributions.items())},
-            "fixed": self.fixed,
+            "fixed": fixed,
             "objective": {"metric": self.metric, "direction": self.direction},
             "sampler": self.space.sampler,
             "pruner": self.space.pruner,
         }
+        if self.joint:
+            out["joint"] = self.joint
+        return out
 
     @property
     def hash(self) -> str:
@@ -119,25 +279,32 @@ class CompiledSpace:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _construct(section: str, table: dict[str, type], spec: dict[str, Any], space: Space):
-    options = {k: v for k, v in spec.items() if k != "name"}
-    try:
-        return table[spec["name"]](**options)
-    except (TypeError, ValueError, ImportError, ModuleNotFoundError) as exc:
-        raise ConfigError([f"{space.path}: {section}: {spec['name']} rejects its options {options}: {exc}"]) from None
-
-
 def compile_space(space: Space) -> CompiledSpace:
     """Split the space into Optuna distributions and fixed values; check the sampler/pruner."""
     distributions: dict[str, BaseDistribution] = {}
     fixed: dict[str, dict[str, Any]] = {}
+    joint: dict[str, Any] = {}
     for section in ("model", "data", "train"):
         values = getattr(space, section)
-        fixed[section] = {k: v for k, v in values.items() if not isinstance(v, Searchable)}
+        fixed[section] = {k: v for k, v in values.items() if not isinstance(v, (Categorical, IntRange, FloatRange, UniformLayers))}
         for key, spec in values.items():
-            if isinstance(spec, Searchable):
+            if isinstance(spec, UniformLayers):
+                parts = uniform_layers(spec)
+                distributions.update(parts)
+                if "layer_sizes" not in parts:
+                    joint["layer_sizes"] = {
+                        "n_layers": spec.n_layers if isinstance(spec.n_layers, int) else None,
+                        "hidden_units": spec.hidden_units if isinstance(spec.hidden_units, int) else None,
+                    }
+            elif isinstance(spec, (Categorical, IntRange, FloatRange)):
                 distributions[key] = to_distribution(spec)
-    compiled = CompiledSpace(space, distributions, fixed)
+    if space.family == "transformer":
+        pairs = attention_pairs(space.model.get("d_model"), space.model.get("nhead"))
+        if pairs is not None:
+            del distributions["d_model"], distributions["nhead"]
+            distributions[ATTENTION] = CategoricalDistribution(pairs)
+            joint[ATTENTION] = ["d_model", "nhead"]
+    compiled = CompiledSpace(space, distributions, fixed, joint)
     compiled.sampler()  # fail now, at compile time, on options the class rejects
     compiled.pruner()
     return compiled

@@ -9,6 +9,7 @@ resumes: a finished study starts nothing, an interrupted one runs only the rest.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -38,7 +39,8 @@ from search.bridge import (
 )
 from search.compile import CompiledSpace, compile_space
 from search.data import SeriesData, check_windows_fit, load_series
-from search.errors import StudyMismatchError, UsageError
+from search.errors import DataError, StudyMismatchError, UsageError
+from search.fork import CONTENT_ATTR, describe_change, fork_for_run
 from search.space import Categorical, FloatRange, IntRange, load_space
 
 # Ray Tune's own per-trial loggers (CSV, JSON, TensorBoard) cost time on every result and the
@@ -72,10 +74,13 @@ class Prepared:
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
     space = load_space(space_path, overrides)
     compiled = compile_space(space)
-    series = load_series(space.data, source=str(space.path))
     lookback = space.data["lookback"]
     lookback_max = {Categorical: lambda s: max(s.choices), IntRange: lambda s: s.high, FloatRange: lambda s: int(s.high)}.get(type(lookback), lambda s: s)(lookback)
-    check_windows_fit(series, int(lookback_max), space.data["horizon"], source=str(space.path))
+    try:
+        series = load_series(space.data, source=str(space.path))
+        check_windows_fit(series, int(lookback_max), space.data["horizon"], source=str(space.path))
+    except DataError as exc:  # found in the rows: point at the key's line too
+        raise DataError([space.locate(p) for p in exc.problems]) from None
     return Prepared(compiled, series, study_name or Path(space_path).stem, int(lookback_max))
 
 
@@ -93,6 +98,7 @@ def study_attrs(prep: Prepared) -> dict:
         "metric": prep.compiled.metric,
         "direction": prep.compiled.direction,
         "version": __version__,
+        CONTENT_ATTR: json.dumps(prep.compiled.content(), sort_keys=True, default=str),
         **prep.baselines(),
     }
 
@@ -123,10 +129,16 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
             "use --study NEW_NAME for a new study"
         )
     if old_hash is not None and old_hash != compiled.hash:
+        old_content = study.user_attrs.get(CONTENT_ATTR)
+        changed = (
+            describe_change(json.loads(old_content), compiled.content())
+            if old_content
+            else "a range, a fixed value or the sampler/pruner changed, e.g. through --set"
+        )
         raise StudyMismatchError(
-            f"study {prep.study_name!r} was made from a different space (hash {old_hash}, now {compiled.hash}: "
-            "a range, a fixed value or the sampler/pruner changed, e.g. through --set); "
-            "run the original space to resume it, or use --study NEW_NAME for a new study"
+            f"study {prep.study_name!r} was made from a different space (hash {old_hash}, now {compiled.hash}; changed: {changed}); "
+            "run the original space to resume it, add --fork NEW_NAME to continue in a new study seeded with the trials that fit, "
+            "or use --study NEW_NAME for an empty one"
         )
     return study
 
@@ -235,6 +247,7 @@ def run_search(
     prepared: Prepared | None = None,
     max_consecutive_failures: int = 10,
     artifacts: str | None = None,
+    fork: str | None = None,
 ) -> Summary:
     from search.progress import Progress
 
@@ -250,6 +263,11 @@ def run_search(
         console.print(f"warning: {warning}", highlight=False)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rdb = storage_mod.open_storage(url, heartbeat_interval=storage_mod.HEARTBEAT_INTERVAL_S, grace_period=storage_mod.HEARTBEAT_GRACE_S)
+    if fork:
+        source = prep.study_name
+        prep, copied = fork_for_run(rdb, prep, fork, study_attrs(prep))
+        if copied is not None and not quiet:
+            console.print(f"forked study {fork} from {source}: {copied} finished trials fit this space", highlight=False)
     study = open_study(rdb, prep)
     recover_stale_trials(study)  # trials a dead driver left RUNNING run again
 
@@ -280,7 +298,7 @@ def run_search(
     bridge.on_change = progress.update
     try:
         with progress, _interruptible(bridge, console):
-            while bridge.stop_reason is None:
+            while bridge.stop_reason is None and not bridge.exhausted:
                 _tune_round(bridge, prep, resources["cpu"], resources["gpu"], workers, workdir)
                 if bridge.remaining() <= 0:
                     if bridge.finished() >= trials:

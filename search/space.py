@@ -9,20 +9,44 @@ A space file has these sections (``spaces/lstm.yaml`` documents every key)::
     sampler:   Optuna sampler name + options        pruner: Optuna pruner name + options
     resources: CPUs / GPUs per trial
 
-Any searchable key takes either a fixed value or a search range::
+Any searchable key takes a fixed value or a search range::
 
-    lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
-    lookback: {type: int, low: 8, high: 104, step: 8}
-    layer_sizes: {choices: ["32", "64,32", "128,64"]}
+    dropout: 0.1                                           fixed
+    lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}  float range (step or log)
+    lookback: {type: int, low: 8, high: 104, step: 8}      int range (step or log)
+    optimizer: {choices: [adam, adamw]}                    categorical of YAML scalars
+    layer_sizes: {choices: ["32", "64,32", "128,64"]}      layer sizes: canonical "64,32"
 
-Validation reports every problem at once, one line each: ``file:line: key: problem``.
+``type`` may be left out of a range: it follows the key (an int key gets an int range).
+
+Layer sizes also accept the spellings of widely used configs, in the ``model`` section:
+
+- ``RNN_LAYER_SIZES`` / ``GRU_UNITS``: aliases of ``layer_sizes`` (a string, a list of ints,
+  or ``{choices: [...]}`` of those);
+- ``LAYERS`` + ``HIDDEN_UNITS``: uniform layers, ``LAYERS: 2, HIDDEN_UNITS: 64`` is "64,64".
+  Each is a fixed int, a range string ``"[1,3]"`` (inclusive; a two-int list ``[1, 3]`` reads
+  the same), or a range mapping. With ranges the space holds a ``UniformLayers``, which the
+  compiler turns into one categorical of layer-size strings or two parameters
+  (see ``search.compile.uniform_layers``).
+
+Validation reports every problem at once, one line each: ``file:line: key: problem; fix``.
+Rules between keys are checked too: a transformer's ``nhead`` must divide ``d_model``; a TCN
+whose receptive field cannot cover the lookback is rejected (warned about when only some
+configurations fall short); a grid sampler needs a finite set of values for every parameter;
+the dataset must exist and hold the named columns. Warnings are logged on the ``search.space``
+logger (a plain stderr line by default) and kept in ``Space.warnings``.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
+import importlib.util
 import json
+import logging
 import math
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -30,6 +54,8 @@ from typing import Any, Callable
 import yaml
 
 from search.errors import ConfigError, UsageError
+
+log = logging.getLogger("search.space")
 
 # --------------------------------------------------------------------------- searchable values
 
@@ -59,6 +85,38 @@ Searchable = Categorical | IntRange | FloatRange
 RANGE_KEYS = {"type", "choices", "low", "high", "step", "log"}
 
 
+@dataclass(frozen=True)
+class UniformLayers:
+    """Layer sizes from the legacy ``LAYERS`` x ``HIDDEN_UNITS`` pair, at least one searched:
+    ``n_layers`` layers of ``hidden_units`` units each. Each part is an int or a search range."""
+
+    n_layers: int | IntRange | Categorical
+    hidden_units: int | IntRange | Categorical
+
+
+def values_of(value, limit: int = 100_000) -> list | None:
+    """Every value a fixed value or a discrete range can take, in order; None for a float range
+    without a step or a range of more than ``limit`` values."""
+    if isinstance(value, Categorical):
+        return list(value.choices)
+    if isinstance(value, IntRange):
+        step = 1 if value.log else value.step
+        if (value.high - value.low) // step + 1 > limit:
+            return None
+        return list(range(value.low, value.high + 1, step))
+    if isinstance(value, FloatRange):
+        if value.step is None or value.log:
+            return None
+        n = int(round((value.high - value.low) / value.step)) + 1
+        return None if n > limit else [round(value.low + i * value.step, 12) for i in range(n)]
+    return [value]
+
+
+def uniform_sizes(n_layers: int, hidden_units: int) -> str:
+    """The canonical layer-size string of ``n_layers`` equal layers: (2, 64) -> "64,64"."""
+    return ",".join([str(int(hidden_units))] * int(n_layers))
+
+
 # --------------------------------------------------------------------------- the typed space
 
 
@@ -72,21 +130,48 @@ class Objective:
 class Space:
     path: Path  # the space file
     family: str  # model family, a key of models.FAMILIES
-    model: dict[str, Any]  # family parameters: fixed values or Searchable
+    model: dict[str, Any]  # family parameters: fixed values, Searchable or UniformLayers
     data: dict[str, Any]  # DATA_FIELDS, defaults filled in; data["path"] is absolute
     train: dict[str, Any]  # TRAIN_FIELDS, defaults filled in
     objective: Objective
-    sampler: dict[str, Any]  # {"name": ..., **options}
+    sampler: dict[str, Any]  # {"name": ..., **options}; patient pruner: {"wrapped": {...}}
     pruner: dict[str, Any]  # {"name": ..., **options}
     resources: dict[str, float]  # {"cpu": ..., "gpu": ...}
     description: str = ""
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # dotted key -> line
+    warnings: tuple[str, ...] = ()  # problems that do not stop a search, one line each
 
-    def searchables(self) -> dict[str, Searchable]:
-        """Every searched parameter by its study name (the key's own name)."""
+    def searchables(self) -> dict[str, Searchable | UniformLayers]:
+        """Every searched key by its own name (``layer_sizes`` may hold a UniformLayers)."""
         out = {}
         for section in (self.model, self.data, self.train):
-            out.update({k: v for k, v in section.items() if isinstance(v, Searchable)})
+            out.update({k: v for k, v in section.items() if isinstance(v, (Categorical, IntRange, FloatRange, UniformLayers))})
         return out
+
+    def section_of(self, key: str) -> str:
+        """The section (model, data, train) that holds ``key``."""
+        for section in ("model", "data", "train"):
+            if key in getattr(self, section):
+                return section
+        raise KeyError(key)
+
+    def where(self, dotted: str) -> str:
+        """``file:line: key`` for messages about ``dotted`` (the line of the key, else of its section)."""
+        line, parent = self.lines.get(dotted), dotted
+        while line is None and "." in parent:
+            parent = parent.rsplit(".", 1)[0]
+            line = self.lines.get(parent)
+        return f"{self.path}:{line}: {dotted}" if line else f"{self.path}: {dotted}"
+
+    def locate(self, problem: str) -> str:
+        """Add the line to a ``file: key: message`` problem found after validation (e.g. by
+        ``search.data`` when it reads the rows): ``file:line: key: message``."""
+        prefix = f"{self.path}: "
+        if problem.startswith(prefix):
+            key, sep, rest = problem[len(prefix):].partition(": ")
+            if sep and key and " " not in key:
+                return f"{self.where(key)}: {rest}"
+        return problem
 
 
 # --------------------------------------------------------------------------- field rules
@@ -120,6 +205,8 @@ DATA_FIELDS = {
     "lookback": Field("int", 24, searchable=True, low=1, doc="input window length"),
     "horizon": Field("int", 1, low=1, doc="steps predicted per window"),
     "stride": Field("int", 1, low=1, doc="steps between training windows"),
+    "season": Field("int", None, low=2, nullable=True, doc="season length for the seasonal-naive baseline; null = detect"),
+    "reference": Field("choice", "last", choices=("last", "none"), doc="forecast relative to the window's last value, or raw levels"),
 }
 
 TRAIN_FIELDS = {
@@ -147,50 +234,103 @@ RESOURCE_FIELDS = {
 
 TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources")
 
+# Spellings of layer sizes that widely used configs use (model section only).
+LAYER_SIZE_ALIASES = ("RNN_LAYER_SIZES", "GRU_UNITS")
+UNIFORM_LAYER_KEYS = ("LAYERS", "HIDDEN_UNITS")
+LEGACY_KEYS = LAYER_SIZE_ALIASES + UNIFORM_LAYER_KEYS
+
+# Model config annotation -> the kind of range a key accepts.
+_MODEL_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list[int]": "sizes"}
+
+# Beyond this many (d_model, nhead) pairs a search should use a step or choices instead.
+MAX_ATTENTION_PAIRS = 256
+
+# Sampler -> packages it imports when it samples (not when it is built).
+SAMPLER_PACKAGES = {"cmaes": ("cmaes",), "gp": ("scipy", "torch"), "qmc": ("scipy",)}
+
 
 # --------------------------------------------------------------------------- loading
 
 
-def _line_index(text: str) -> dict[str, int]:
-    """Dotted key -> 1-based line number, from the YAML node tree (JSON is YAML too)."""
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; here it is a float, as in YAML 1.2/JSON."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(text: str):
+    """``yaml.safe_load`` that also reads exponents without a dot (``1e-4``) as floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _line_index(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
+    """Dotted key -> 1-based line (list items as ``key[i]``), from the YAML node tree (JSON is
+    YAML too), and the keys that appear twice in one mapping: (key, first line, second line)."""
     lines: dict[str, int] = {}
+    duplicates: list[tuple[str, int, int]] = []
 
     def walk(node, prefix: str) -> None:
         if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
             for key_node, value_node in node.value:
                 key = f"{prefix}{key_node.value}"
-                lines[key] = key_node.start_mark.line + 1
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    duplicates.append((key, seen[key], line))
+                seen[key] = line
+                lines.setdefault(key, line)
                 walk(value_node, key + ".")
+        elif isinstance(node, yaml.SequenceNode):
+            base = prefix[:-1]
+            for i, item in enumerate(node.value):
+                lines.setdefault(f"{base}[{i}]", item.start_mark.line + 1)
+                walk(item, f"{base}[{i}].")
 
     try:
         walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
     except yaml.YAMLError:
         pass
-    return lines
+    return lines, duplicates
 
 
 def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
     """The file's mapping and its key -> line index. Raises ConfigError on unreadable files."""
     path = Path(path)
     if not path.exists():
-        raise ConfigError([f"{path}: no such space file"])
+        hint = _did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")] + [p.name for p in path.parent.glob("*.json")]) if path.parent.is_dir() else ""
+        raise ConfigError([f"{path}: no such space file{hint}"])
     if path.is_dir():
         raise ConfigError([f"{path}: is a folder; give a .yaml or .json space file"])
-    text = path.read_text(encoding="utf-8")
     try:
-        raw = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not a text file ({exc.reason} at byte {exc.start}); give a .yaml or .json space file"]) from None
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml_load(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg}"]) from None
+        raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"{path}{where}: invalid YAML: {problem}"]) from None
+        context = getattr(exc, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        col = f" at column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{path}{where}: invalid YAML{col}: {detail}; check the indentation and quoting on that line or the one above"]) from None
     if raw is None:
-        raise ConfigError([f"{path}: the file is empty; a space needs at least 'model' and 'data'"])
+        raise ConfigError([f"{path}: the file is empty; a space needs at least 'model' and 'data' (see spaces/lstm.yaml)"])
     if not isinstance(raw, dict):
-        raise ConfigError([f"{path}: the top level must be a mapping of sections, got {type(raw).__name__}"])
-    return raw, _line_index(text)
+        raise ConfigError([f"{path}: the top level must be a mapping of sections (model:, data:, ...), got {type(raw).__name__}"])
+    lines, duplicates = _line_index(text)
+    if duplicates:
+        raise ConfigError([f"{path}:{second}: {key}: appears twice (lines {first} and {second}); keep one" for key, first, second in duplicates])
+    return raw, lines
 
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
@@ -201,7 +341,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         if not sep or not key.strip():
             raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
         try:
-            value = yaml.safe_load(text)
+            value = yaml_load(text)
         except yaml.YAMLError:
             raise UsageError(f"--set {item!r}: the value is not valid YAML") from None
         node = raw
@@ -215,18 +355,25 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     return raw
 
 
-def load_space(path: str | Path, overrides: list[str] | None = None) -> Space:
-    """Load, override and validate a space file. Raises ConfigError listing every problem."""
+def load_space(path: str | Path, overrides: list[str] | None = None, *, check_data: bool = True) -> Space:
+    """Load, override and validate a space file. Raises ConfigError listing every problem.
+
+    ``check_data`` also checks that the dataset file exists and holds the named columns (its
+    header only; ``search.data.load_series`` reads the rows).
+    """
     path = Path(path)
     raw, lines = read_raw(path)
     raw = apply_overrides(raw, overrides or [])
-    return _Validator(path, lines).space(raw)
+    space = _Validator(path, lines, check_data=check_data).space(raw)
+    for line in space.warnings:
+        log.warning("warning: %s", line)
+    return space
 
 
 # --------------------------------------------------------------------------- validation
 
 
-def _did_you_mean(name: str, valid) -> str:
+def _did_you_mean(name, valid) -> str:
     close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
     return f"; did you mean '{close[0]}'?" if close else ""
 
@@ -235,45 +382,83 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _fmt(values, limit: int = 8) -> str:
+    values = list(values)
+    shown = ", ".join(map(str, values[:limit]))
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _example(spec: Field, key: str) -> str:
+    if spec.default is None or spec.kind in ("columns", "fractions"):
+        return ""
+    return f"; e.g. {key}: {json.dumps(spec.default)}"
+
+
+class _Invalid(Exception):
+    """One candidate value failed its check (already recorded by the validator)."""
+
+
 class _Validator:
-    def __init__(self, path: Path, lines: dict[str, int]):
+    def __init__(self, path: Path, lines: dict[str, int], *, check_data: bool = True):
         self.path = path
         self.lines = lines
+        self.check_data = check_data
         self.problems: list[str] = []
+        self.warnings: list[str] = []
+        self.failed_model_keys: set[str] = set()  # model keys given but invalid
+        self.failed: set[str] = set()  # dotted keys of other sections given but invalid
+
+    def where(self, key: str) -> str:
+        """``file:line: key``; a key missing from the file gets the line of its section."""
+        line, parent = self.lines.get(key), key
+        while line is None and "." in parent:
+            parent = parent.rsplit(".", 1)[0]
+            line = self.lines.get(parent)
+        return f"{self.path}:{line}: {key}" if line else f"{self.path}: {key}"
 
     def error(self, key: str, message: str) -> None:
-        line = self.lines.get(key)
-        where = f"{self.path}:{line}" if line else str(self.path)
-        self.problems.append(f"{where}: {key}: {message}")
+        self.problems.append(f"{self.where(key)}: {message}")
+
+    def warn(self, key: str, message: str) -> None:
+        self.warnings.append(f"{self.where(key)}: {message}")
 
     # -- the whole file
 
     def space(self, raw: dict) -> Space:
         for key in raw:
             if key not in TOP_LEVEL:
-                self.error(key, f"unknown section{_did_you_mean(key, TOP_LEVEL)} (valid: {', '.join(TOP_LEVEL)})")
+                self.error(str(key), f"unknown section{_did_you_mean(key, TOP_LEVEL)} (valid: {', '.join(TOP_LEVEL)})")
         for key in ("model", "data"):
             if key not in raw:
-                self.error(key, "missing section")
+                self.error(key, "missing section; every space needs one (see spaces/lstm.yaml for its keys)")
         family, model = self.model(raw.get("model", {}))
         data = self.section("data", raw.get("data", {}), DATA_FIELDS)
         train = self.section("train", raw.get("train", {}), TRAIN_FIELDS)
         objective = self.section("objective", raw.get("objective", {}), OBJECTIVE_FIELDS)
         resources = self.section("resources", raw.get("resources", {}), RESOURCE_FIELDS)
-        sampler = self.named("sampler", raw.get("sampler", {"name": "tpe"}), "tpe")
-        pruner = self.named("pruner", raw.get("pruner", {"name": "median"}), "median")
+        sampler = self.named("sampler", raw.get("sampler"), "tpe")
+        pruner = self.named("pruner", raw.get("pruner"), "median")
         description = raw.get("description", "")
+        if description is None:
+            description = ""
         if not isinstance(description, str):
-            self.error("description", f"must be a string, got {description!r}")
+            self.error("description", f"must be a string, got {description!r}; quote it")
         if objective.get("metric") in MINIMIZED_METRICS and objective.get("direction") == "maximize":
             self.error(
                 "objective.direction",
                 f"'maximize' does not fit metric '{objective['metric']}', an error to minimize; "
                 "use direction: minimize",
             )
+        if isinstance(data.get("path"), str):
+            data["path"] = str((self.path.parent / data["path"]).resolve())
+            if self.check_data:
+                self.dataset(data)
+        if family == "tcn" and "data.lookback" not in self.failed:
+            self.tcn_receptive_field(model, data.get("lookback"))
+        if sampler.get("name") == "grid":
+            self.grid_values(model, data, train)
         if self.problems:
             raise ConfigError(self.problems)
-        data["path"] = str((self.path.parent / data["path"]).resolve())
         return Space(
             path=self.path,
             family=family,
@@ -285,12 +470,16 @@ class _Validator:
             pruner=pruner,
             resources=resources,
             description=description,
+            lines=dict(self.lines),
+            warnings=tuple(self.warnings),
         )
 
     def mapping(self, name: str, value) -> dict:
         if isinstance(value, dict):
             return value
-        self.error(name, f"must be a mapping of keys, got {value!r}")
+        if value is None:
+            return {}
+        self.error(name, f"must be a mapping of keys (key: value lines indented under {name.split('.')[-1]}:), got {value!r}")
         return {}
 
     # -- generic sections
@@ -311,13 +500,16 @@ class _Validator:
                     self.error(dotted, f"required key is missing ({spec.doc})")
                 out[key] = spec.default
                 continue
+            before = len(self.problems)
             out[key] = self.value(dotted, raw[key], spec)
+            if len(self.problems) > before:
+                self.failed.add(dotted)
         return out
 
     def value(self, dotted: str, value, spec: Field):
         if isinstance(value, dict) and (set(value) & RANGE_KEYS):
             if not spec.searchable:
-                self.error(dotted, "is not searchable; give a fixed value")
+                self.error(dotted, f"is not searchable; give a fixed value{_example(spec, dotted.split('.')[-1])}")
                 return spec.default
             return self.searchable(dotted, value, lambda v: self.check_fixed(dotted, v, spec), spec.kind)
         try:
@@ -326,18 +518,19 @@ class _Validator:
             return spec.default
 
     def check_fixed(self, dotted: str, value, spec: Field):
-        """The value, normalised, if it fits ``spec``; else records the problem and returns None."""
+        """The value, normalised, if it fits ``spec``; else records the problem and raises _Invalid."""
         problem = None
+        key = dotted.split(".")[-1]
         if value is None and spec.nullable:
             return None
         if spec.kind == "int":
             if not isinstance(value, int) or isinstance(value, bool):
-                problem = f"expected an integer, got {value!r}"
+                problem = f"expected an integer, got {value!r}{_example(spec, key)}"
         elif spec.kind == "float":
             if not _is_number(value):
-                problem = f"expected a number, got {value!r}"
+                problem = f"expected a number, got {value!r}{_example(spec, key)}"
             elif not math.isfinite(value):
-                problem = f"expected a finite number, got {value!r}"
+                problem = f"expected a finite number, got {value!r}{_example(spec, key)}"
             else:
                 value = float(value)
         elif spec.kind == "bool":
@@ -360,12 +553,12 @@ class _Validator:
             if (
                 not isinstance(value, (list, tuple))
                 or len(value) != 3
-                or not all(_is_number(v) and v >= 0 for v in value)
+                or not all(_is_number(v) and math.isfinite(v) and v >= 0 for v in value)
                 or value[0] <= 0
                 or value[1] <= 0
                 or not math.isclose(sum(value), 1.0, abs_tol=1e-6)
             ):
-                problem = f"expected [train, validation, test] fractions summing to 1 (train and validation > 0), got {value!r}"
+                problem = f"expected [train, validation, test] fractions summing to 1 (train and validation > 0), got {value!r}; e.g. [0.7, 0.15, 0.15]"
             else:
                 value = tuple(float(v) for v in value)
         if problem is None and spec.kind in ("int", "float"):
@@ -381,50 +574,80 @@ class _Validator:
     # -- search ranges
 
     def searchable(self, dotted: str, raw: dict, check: Callable, kind: str) -> Searchable | None:
-        """Parse a search range; ``check(value)`` validates one candidate value (raises _Invalid)."""
-        unknown = set(raw) - RANGE_KEYS
-        if unknown:
-            key = sorted(unknown)[0]
+        """Parse a search range of a key of ``kind`` (int, float, bool, str, choice, sizes, any);
+        ``check(value)`` validates one candidate value (records the problem, raises _Invalid)."""
+        unknown = sorted(set(raw) - RANGE_KEYS, key=str)
+        for key in unknown:
             self.error(f"{dotted}.{key}", f"unknown range key{_did_you_mean(key, RANGE_KEYS)} (valid: {', '.join(sorted(RANGE_KEYS))})")
+        if unknown:
             return None
-        rtype = raw.get("type", "categorical" if "choices" in raw else None)
+        rtype = raw.get("type")
+        if "choices" in raw and rtype not in (None, "categorical"):
+            self.error(f"{dotted}.type", f"choices go with type: categorical (or no type), got type {rtype!r}; drop 'type' or 'choices'")
+            return None
+        if rtype is None:
+            if "choices" in raw:
+                rtype = "categorical"
+            elif kind in ("int", "float"):
+                rtype = kind
+            elif kind == "any" and all(isinstance(raw.get(b), int) and not isinstance(raw.get(b), bool) for b in ("low", "high")):
+                rtype = "int"
+            elif kind == "any":
+                rtype = "float"
         if rtype == "categorical":
-            return self.categorical(dotted, raw, check)
+            return self.categorical(dotted, raw, check, allow_lists=kind == "sizes")
         if rtype not in ("int", "float"):
-            self.error(f"{dotted}.type", f"a range needs type: int, float or categorical (with choices), got {rtype!r}")
+            self.error(f"{dotted}.type", f"a range needs type: int, float or categorical (with choices), got {rtype!r}{_did_you_mean(rtype, ('int', 'float', 'categorical'))}")
             return None
-        if kind not in (rtype, "model") and not (kind == "float" and rtype == "int"):
-            self.error(f"{dotted}.type", f"{rtype} range does not fit a {kind} value")
+        if kind == "sizes":
+            self.error(dotted, "layer sizes take a string like '64,32', a list of ints, or {choices: [...]} of those, not a numeric range; for a range of uniform layers use LAYERS + HIDDEN_UNITS (e.g. LAYERS: '[1,3]', HIDDEN_UNITS: {choices: [32, 64]})")
+            return None
+        if kind in ("bool", "str", "choice"):
+            self.error(f"{dotted}.type", f"a {rtype} range does not fit this key (a {kind}); use {{choices: [...]}}")
+            return None
+        if kind == "int" and rtype == "float":
+            self.error(f"{dotted}.type", "a float range does not fit an integer key; use type: int")
             return None
         low, high, step, log = raw.get("low"), raw.get("high"), raw.get("step"), raw.get("log", False)
         bad = False
         for name, bound in (("low", low), ("high", high)):
-            if not _is_number(bound) or (rtype == "int" and not isinstance(bound, int)):
+            if name not in raw:
+                self.error(dotted, f"missing '{name}'; a {rtype} range needs low and high, e.g. {{type: {rtype}, low: 1, high: 4}}")
+                bad = True
+            elif not _is_number(bound) or (rtype == "int" and not isinstance(bound, int)):
                 self.error(f"{dotted}.{name}", f"expected {'an integer' if rtype == 'int' else 'a number'}, got {bound!r}")
                 bad = True
             elif not math.isfinite(bound):
-                self.error(f"{dotted}.{name}", f"must be finite, got {bound!r}")
+                self.error(f"{dotted}.{name}", f"must be finite, got {bound!r}; give a finite bound")
                 bad = True
         if not isinstance(log, bool):
             self.error(f"{dotted}.log", f"expected true or false, got {log!r}")
             bad = True
-        if step is not None and (not _is_number(step) or step <= 0 or (rtype == "int" and not isinstance(step, int))):
-            self.error(f"{dotted}.step", f"expected a positive {'integer' if rtype == 'int' else 'number'}, got {step!r}")
+        if step is not None and (
+            not _is_number(step) or not math.isfinite(step) or step <= 0 or (rtype == "int" and not isinstance(step, int))
+        ):
+            self.error(f"{dotted}.step", f"expected a positive {'integer' if rtype == 'int' else 'finite number'}, got {step!r}")
             bad = True
         if bad:
             return None
         if low > high:
-            self.error(dotted, f"low={low!r} > high={high!r}; low must not exceed high")
+            self.error(dotted, f"low={low!r} > high={high!r}; low must not exceed high (swap them: low: {high!r}, high: {low!r})")
             return None
         if log and low <= 0:
-            self.error(f"{dotted}.low", f"a log range needs low > 0, got {low!r}")
+            self.error(f"{dotted}.low", f"a log range needs low > 0, got {low!r}; set a positive low (e.g. {'1' if rtype == 'int' else '1.0e-5'}) or drop log: true")
             return None
-        if log and step not in (None, 1):
-            self.error(f"{dotted}.step", "a log range cannot have a step (other than 1 for int)")
+        if log and step is not None and not (rtype == "int" and step == 1):
+            self.error(f"{dotted}.step", f"a log range cannot have a step (got step={step!r}); drop step or log")
             return None
-        if step is not None and abs((high - low) / step - round((high - low) / step)) > 1e-9:
-            self.error(f"{dotted}.step", f"step={step!r} does not divide high - low = {high - low!r}")
-            return None
+        if step is not None:
+            ratio = (high - low) / step
+            if abs(ratio - round(ratio)) > 1e-9 * max(1.0, abs(ratio)):
+                below = low + math.floor(ratio) * step
+                above = low + math.ceil(ratio) * step
+                if rtype == "float":
+                    below, above = round(below, 12), round(above, 12)
+                self.error(f"{dotted}.step", f"step={step!r} does not divide high - low = {high - low!r}; set high to {below!r} or {above!r}, or pick a step that divides {high - low!r}")
+                return None
         for bound in (low, high):
             try:
                 check(bound)
@@ -436,32 +659,37 @@ class _Validator:
             return IntRange(low, high, step or 1, log)
         return FloatRange(float(low), float(high), None if step is None else float(step), log)
 
-    def categorical(self, dotted: str, raw: dict, check: Callable) -> Categorical | None:
+    def categorical(self, dotted: str, raw: dict, check: Callable, *, allow_lists: bool = False) -> Categorical | None:
         extra = set(raw) - {"type", "choices"}
         if extra:
-            self.error(dotted, f"a categorical takes only 'choices', not {', '.join(sorted(extra))}")
+            self.error(dotted, f"a categorical takes only 'choices', not {', '.join(sorted(map(str, extra)))}; drop them or use a range (type: int/float, low, high)")
             return None
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
-            self.error(f"{dotted}.choices", f"expected a non-empty list, got {choices!r}")
+            self.error(f"{dotted}.choices", f"expected a non-empty list, got {choices!r}; list the values to try, e.g. {{choices: [32, 64]}}, or give a fixed value")
             return None
         normalised = []
+        bad = False
         for i, choice in enumerate(choices):
-            if isinstance(choice, (dict, list)):
+            if isinstance(choice, dict) or (isinstance(choice, list) and not allow_lists):
                 self.error(f"{dotted}.choices[{i}]", f"choices must be scalars (number, string, bool, null), got {choice!r}")
-                return None
+                bad = True
+                continue
             try:
                 normalised.append(check(choice))
             except _Invalid as exc:
                 self.problems.pop()
                 self.error(f"{dotted}.choices[{i}]", str(exc))
-                return None
-        seen = set()
+                bad = True
+        if bad:
+            return None
+        seen: dict[tuple, int] = {}
         for i, choice in enumerate(normalised):
-            if choice in seen:
-                self.error(f"{dotted}.choices[{i}]", f"duplicate choice {choices[i]!r}")
+            key = (type(choice).__name__, choice)
+            if key in seen:
+                self.error(f"{dotted}.choices[{i}]", f"duplicate choice {choices[i]!r} (same as choices[{seen[key]}] {choices[seen[key]]!r}); remove one")
                 return None
-            seen.add(choice)
+            seen[key] = i
         return Categorical(tuple(normalised))
 
     # -- model section: the family's own config validates its parameters
@@ -478,59 +706,367 @@ class _Validator:
                 self.error("model.family", f"unknown model family {family!r}{_did_you_mean(family, models.FAMILIES)} (valid: {', '.join(models.FAMILIES)})")
             return str(family), {}
         config_cls = models.config_class(family)
-        valid = [f for f in config_cls.__dataclass_fields__]
+        kinds = {
+            name: _MODEL_KINDS.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)), "any")
+            for name, f in config_cls.__dataclass_fields__.items()
+        }
+        valid = list(kinds)
+        legacy = {k: raw.pop(k) for k in list(raw) if k in LEGACY_KEYS}
         out = {}
         for key, value in raw.items():
             dotted = f"model.{key}"
-            if key not in valid:
-                self.error(dotted, f"unknown parameter for {family}{_did_you_mean(key, valid)} (valid: {', '.join(valid)})")
+            if key not in kinds:
+                names = valid + (list(LEGACY_KEYS) if "layer_sizes" in kinds else [])
+                self.error(dotted, f"unknown parameter for {family}{_did_you_mean(key, names)} (valid: {', '.join(valid)})")
                 continue
-
-            def check(v, key=key, dotted=dotted):
-                return self.check_model_value(family, key, v, dotted)
-
-            if isinstance(value, dict) and (set(value) & RANGE_KEYS):
-                out[key] = self.searchable(dotted, value, check, "model")
+            parsed = self.model_value(family, key, value, dotted, kinds[key])
+            if parsed is None:
+                self.failed_model_keys.add(key)
             else:
-                try:
-                    out[key] = check(value)
-                except _Invalid:
-                    pass
+                out[key] = parsed
+        if legacy:
+            if "layer_sizes" not in kinds:
+                for key in legacy:
+                    self.error(f"model.{key}", f"{family} has no layer sizes; set its own parameters instead (valid: {', '.join(valid)})")
+            else:
+                sizes = self.legacy_layer_sizes(family, legacy, "layer_sizes" in raw)
+                if sizes is None:
+                    self.failed_model_keys.add("layer_sizes")
+                else:
+                    out["layer_sizes"] = sizes
+        if family == "transformer" and not self.failed_model_keys & {"d_model", "nhead"}:
+            self.attention(out, raw)
         return family, out
 
+    def model_value(self, family: str, key: str, value, dotted: str, kind: str):
+        """A model key's fixed value (normalised) or search range; None when invalid."""
+
+        def check(v):
+            return self.check_model_value(family, key, v, dotted)
+
+        if isinstance(value, dict) and (set(value) & RANGE_KEYS):
+            return self.searchable(dotted, value, check, kind)
+        try:
+            return check(value)
+        except _Invalid:
+            return None
+
     def check_model_value(self, family: str, key: str, value, dotted: str):
+        """One value of one model key, checked by the family's config on its own (rules between
+        keys, such as nhead dividing d_model, are checked over the whole section later)."""
         import models
 
+        others: dict[str, Any] = {}
+        if key == "nhead" and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            others = {"d_model": value}
+        elif key == "d_model":
+            others = {"nhead": 1}
         try:
             if key == "layer_sizes":
-                value = models.format_layer_sizes(models.parse_layer_sizes(value))
-            models.config_class(family)(**{key: models.parse_layer_sizes(value) if key == "layer_sizes" else value}).validate()
+                value = models.format_layer_sizes(value)
+                models.config_class(family)(layer_sizes=models.parse_layer_sizes(value)).validate()
+            else:
+                models.config_class(family)(**{key: value, **others}).validate()
         except (models.ModelParamError, TypeError, ValueError) as exc:
             message = getattr(exc, "message", None) or str(exc)
             self.error(dotted, message)
             raise _Invalid(message) from None
         return value
 
+    def legacy_layer_sizes(self, family: str, legacy: dict, canonical_given: bool):
+        """``RNN_LAYER_SIZES`` / ``GRU_UNITS`` / ``LAYERS`` + ``HIDDEN_UNITS`` -> layer sizes."""
+        aliases = [k for k in LAYER_SIZE_ALIASES if k in legacy]
+        uniform = [k for k in UNIFORM_LAYER_KEYS if k in legacy]
+        sources = (["layer_sizes"] if canonical_given else []) + aliases + uniform[:1]
+        if len(sources) > 1:
+            for extra in sources[1:]:
+                self.error(f"model.{extra}", f"sets the layer sizes again (model.{sources[0]} sets them already); keep one of {', '.join('model.' + s for s in sources)}")
+            return None
+        if aliases:
+            key = aliases[0]
+            return self.model_value(family, "layer_sizes", legacy[key], f"model.{key}", "sizes")
+        missing = [k for k in UNIFORM_LAYER_KEYS if k not in legacy]
+        if missing:
+            self.error(f"model.{uniform[0]}", f"needs model.{missing[0]} too: LAYERS is the number of layers, HIDDEN_UNITS the units in each (e.g. LAYERS: 2, HIDDEN_UNITS: 64 is layer_sizes '64,64')")
+            return None
+        n_layers = self.legacy_int("model.LAYERS", legacy["LAYERS"])
+        hidden = self.legacy_int("model.HIDDEN_UNITS", legacy["HIDDEN_UNITS"])
+        if n_layers is None or hidden is None:
+            return None
+        if isinstance(n_layers, int) and isinstance(hidden, int):
+            return uniform_sizes(n_layers, hidden)
+        return UniformLayers(n_layers, hidden)
+
+    def legacy_int(self, dotted: str, value):
+        """A positive int, or a range of them: ``"[1,3]"``, ``[1, 3]`` or a range mapping."""
+
+        def check(v):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                message = f"expected a positive integer, got {v!r}"
+                self.error(dotted, message)
+                raise _Invalid(message)
+            return v
+
+        if isinstance(value, str):
+            text = value.strip()
+            match = re.fullmatch(r"\[\s*([+-]?\d+)\s*,\s*([+-]?\d+)\s*\]", text)
+            if match:
+                value = [int(match.group(1)), int(match.group(2))]
+            elif re.fullmatch(r"[+-]?\d+", text):
+                value = int(text)
+            else:
+                self.error(dotted, f"expected an integer, a range string like '[1,3]', or a range mapping, got {value!r}")
+                return None
+        if isinstance(value, list):
+            if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                self.error(dotted, f"a range is two integers [low, high], got {value!r}; for a set of values use {{choices: [...]}}")
+                return None
+            value = {"type": "int", "low": value[0], "high": value[1]}
+        if isinstance(value, dict) and (set(value) & RANGE_KEYS):
+            return self.searchable(dotted, value, check, "int")
+        try:
+            return check(value)
+        except _Invalid:
+            return None
+
+    def attention(self, out: dict, raw: dict) -> None:
+        """nhead must divide d_model: for fixed values, every choice of a searched one, and (when
+        both are searched) at least one pair; the compiler then samples valid pairs only."""
+        import models
+
+        defaults = models.config_class("transformer")()
+        d_model, nhead = out.get("d_model", defaults.d_model), out.get("nhead", defaults.nhead)
+        d_values, h_values = values_of(d_model), values_of(nhead)
+        if d_values is None or h_values is None:
+            return
+        key = "model.nhead" if "nhead" in raw or "d_model" not in raw else "model.d_model"
+        pairs = [(d, h) for d in d_values for h in h_values if d % h == 0]
+        default_note = "" if "nhead" in raw else " (the default)"
+        if not pairs:
+            if len(d_values) == 1 and len(h_values) == 1:
+                divisors = [n for n in range(1, d_model + 1) if d_model % n == 0]
+                self.error(key, f"nhead={nhead}{default_note} must divide d_model={d_model}; valid nhead for d_model={d_model}: {_fmt(divisors, 12)}")
+            else:
+                self.error(key, f"no nhead value divides any d_model value (d_model: {_fmt(d_values)}; nhead: {_fmt(h_values)}); nhead must divide d_model, e.g. d_model 128 with nhead 4 or 8")
+            return
+        if len(d_values) == 1 and len(pairs) < len(h_values):
+            bad = [h for h in h_values if d_values[0] % h]
+            divisors = [n for n in range(1, d_values[0] + 1) if d_values[0] % n == 0]
+            verb, them = ("does", "it") if len(bad) == 1 else ("do", "them")
+            self.error("model.nhead", f"nhead {_fmt(bad)} {verb} not divide d_model={d_values[0]}; remove {them} (valid nhead for d_model={d_values[0]}: {_fmt(divisors, 12)})")
+        elif len(h_values) == 1 and len(pairs) < len(d_values):
+            bad = [d for d in d_values if d % h_values[0]]
+            self.error("model.d_model", f"d_model {_fmt(bad)} {'is' if len(bad) == 1 else 'are'} not a multiple of nhead={h_values[0]}{default_note}; use multiples of {h_values[0]} only (e.g. a step that is a multiple of {h_values[0]} from a multiple of {h_values[0]})")
+        elif len(pairs) > MAX_ATTENTION_PAIRS:
+            self.error("model.d_model", f"d_model x nhead gives {len(pairs)} valid pairs, too many to sample as one categorical (at most {MAX_ATTENTION_PAIRS}); give d_model a step (e.g. step: 32) or choices")
+
+    # -- rules that need several sections
+
+    def tcn_receptive_field(self, model: dict, lookback) -> None:
+        """A TCN output step sees ``1 + (k-1) * 2 * sum(base**i)`` input steps; a window longer
+        than that is partly unused. Reject when no configuration covers the shortest lookback;
+        warn, listing them, when some configurations do not cover the longest."""
+        import models
+
+        defaults = models.config_class("tcn")()
+        if lookback is None or self.failed_model_keys & {"kernel_size", "dilation_base", "layer_sizes"}:
+            return  # already reported
+        kernels = values_of(model.get("kernel_size", defaults.kernel_size), 10_000)
+        bases = values_of(model.get("dilation_base", defaults.dilation_base), 10_000)
+        blocks = self.block_counts(model.get("layer_sizes", models.format_layer_sizes(defaults.layer_sizes)))
+        lookbacks = values_of(lookback)
+        if lookbacks is None:
+            lookbacks = [lookback.low, lookback.high] if isinstance(lookback, IntRange) else None
+        if not kernels or not bases or not blocks or not lookbacks or len(kernels) * len(bases) * len(blocks) > 100_000:
+            return
+        shortest, longest = min(lookbacks), max(lookbacks)
+        fields = [(k, n, b, models.receptive_field(k, n, b)) for k in kernels for n in blocks for b in bases]
+        widest = max(fields, key=lambda f: f[3])
+        fix = "raise kernel_size, dilation_base or the number of blocks, or lower data.lookback"
+        if widest[3] < shortest:
+            self.error(
+                "data.lookback",
+                f"no TCN configuration sees a whole window: the widest receptive field is {widest[3]} steps "
+                f"(kernel_size={widest[0]}, {widest[1]} blocks, dilation_base={widest[2]}; 1 + (k-1)*2*sum(base^i)) "
+                f"but the lookback is at least {shortest}; {fix}",
+            )
+            return
+        short = [f for f in fields if f[3] < longest]
+        if short:
+            listed = "; ".join(f"kernel_size={k}, {n} blocks, dilation_base={b}: {rf}" for k, n, b, rf in short[:6])
+            more = f"; ... ({len(short)} in all)" if len(short) > 6 else ""
+            self.warn(
+                "data.lookback",
+                f"{len(short)} of {len(fields)} TCN configurations have a receptive field shorter than the lookback "
+                f"(up to {longest}), so they ignore the oldest steps of each window: {listed}{more}; {fix}",
+            )
+
+    @staticmethod
+    def block_counts(layer_sizes) -> list[int] | None:
+        import models
+
+        if isinstance(layer_sizes, UniformLayers):
+            return values_of(layer_sizes.n_layers, 10_000)
+        values = values_of(layer_sizes)
+        if values is None:
+            return None
+        return sorted({len(models.parse_layer_sizes(v)) for v in values})
+
+    def grid_values(self, model: dict, data: dict, train: dict) -> None:
+        """The grid sampler enumerates values: every searched key needs a finite set of them."""
+        for section, values in (("model", model), ("data", data), ("train", train)):
+            for key, value in values.items():
+                parts = [(key, value)]
+                if isinstance(value, UniformLayers):
+                    parts = [(f"{key} (HIDDEN_UNITS)", value.hidden_units), (f"{key} (LAYERS)", value.n_layers)]
+                for name, part in parts:
+                    if isinstance(part, FloatRange) and (part.step is None or part.log):
+                        if part.log:
+                            decades = sorted({10.0 ** e for e in range(math.ceil(math.log10(part.low)), math.floor(math.log10(part.high)) + 1)})
+                            fix = f"give it choices (e.g. {{choices: [{', '.join(f'{d:g}' for d in decades[:5]) or f'{part.low:g}, {part.high:g}'}]}})"
+                        else:
+                            fix = f"give it a step (e.g. step: {(part.high - part.low) / 4:g}) or choices"
+                        self.error(
+                            f"{section}.{key}",
+                            f"the grid sampler needs a finite set of values, but this is a continuous float range "
+                            f"({part.low:g}..{part.high:g}{', log' if part.log else ''}); {fix}, or use another sampler",
+                        )
+
+    def dataset(self, data: dict) -> None:
+        """The dataset file exists and holds the named columns (its header only)."""
+        path = Path(data["path"])
+        if not path.exists():
+            near = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
+            self.error("data.path", f"no such file: {path} (paths are relative to the space file's folder){_did_you_mean(path.name, near)}")
+            return
+        columns = _columns(path)
+        if columns is None:
+            return  # read (and reported) by search.data.load_series
+        keys = [("target", c) for c in data.get("target") or ()] + [("features", c) for c in data.get("features") or ()]
+        if data.get("time_column"):
+            keys.append(("time_column", data["time_column"]))
+        for key, name in keys:
+            if name not in columns:
+                self.error(f"data.{key}", f"column {name!r} is not in {path.name}{_did_you_mean(name, columns)} (columns: {_fmt(columns, 20)})")
+
     # -- sampler / pruner: a name plus the options of the Optuna class it names
 
     def named(self, section: str, raw, default_name: str) -> dict:
         from search import compile as compile_mod
 
+        if raw is None:
+            raw = {"name": default_name}
         if isinstance(raw, str):
             raw = {"name": raw}
         raw = dict(self.mapping(section, raw))
-        table = compile_mod.SAMPLERS if section == "sampler" else compile_mod.PRUNERS
+        kind = section.split(".")[0]
+        table = compile_mod.SAMPLERS if kind == "sampler" else compile_mod.PRUNERS
         name = raw.pop("name", default_name)
-        if name not in table:
-            self.error(f"{section}.name", f"unknown {section} {name!r}{_did_you_mean(name, table)} (valid: {', '.join(table)})")
+        if not isinstance(name, str) or name not in table:
+            self.error(f"{section}.name", f"unknown {kind} {name!r}{_did_you_mean(name, table)} (valid: {', '.join(table)})")
             return {"name": name}
-        options = compile_mod.option_names(table[name])
-        for key in raw:
+        cls = table[name]
+        options = compile_mod.option_names(cls)
+        annotations = compile_mod.option_annotations(cls)
+        before = len(self.problems)
+        for key, value in raw.items():
+            dotted = f"{section}.{key}"
             if key not in options:
                 listed = ", ".join(options) if options else "none"
-                self.error(f"{section}.{key}", f"{name} {section} has no option {key!r}{_did_you_mean(key, options)} (valid: {listed})")
-        return {"name": name, **raw}
+                self.error(dotted, f"{name} {kind} has no option {key!r}{_did_you_mean(key, options)} (valid: {listed})")
+            elif key == "wrapped":
+                raw[key] = self.named(dotted, value, "median")
+            else:
+                self.check_option(dotted, value, annotations.get(key))
+        for key in compile_mod.required_options(cls):
+            if key not in raw:
+                self.error(f"{section}.{key}", f"the {name} {kind} needs this option (e.g. {key}: {compile_mod.OPTION_EXAMPLES.get(key, '...')})")
+        spec = {"name": name, **raw}
+        if len(self.problems) == before and kind == "sampler":
+            missing = [p for p in SAMPLER_PACKAGES.get(name, ()) if importlib.util.find_spec(p) is None]
+            if missing:
+                self.error(f"{section}.name", f"the {name} sampler needs the package{'s' if len(missing) > 1 else ''} {', '.join(missing)}, not installed; pip install {' '.join(missing)}, or use tpe")
+        if len(self.problems) == before and name != "grid":
+            self.constructs(section, kind, spec)
+        return spec
+
+    def check_option(self, dotted: str, value, annotation: str | None) -> None:
+        """Type-check a sampler/pruner option by its constructor annotation (simple types only)."""
+        if annotation is None:
+            return
+        tokens = {t.strip() for t in annotation.split("|")}
+        if not tokens <= {"int", "float", "bool", "str", "None"}:
+            return
+        ok = (
+            (value is None and "None" in tokens)
+            or (isinstance(value, bool) and "bool" in tokens)
+            or (isinstance(value, int) and not isinstance(value, bool) and tokens & {"int", "float"})
+            or (isinstance(value, float) and "float" in tokens and math.isfinite(value))
+            or (isinstance(value, str) and "str" in tokens)
+        )
+        if not ok:
+            words = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "None": "null"}
+            expected = " or ".join(words[t] for t in ("int", "float", "bool", "str", "None") if t in tokens)
+            self.error(dotted, f"expected {expected}, got {value!r}")
+
+    def constructs(self, section: str, kind: str, spec: dict) -> None:
+        """Build the sampler/pruner once, so that Optuna's own checks fail now, naming the option."""
+        from search import compile as compile_mod
+
+        build = compile_mod.make_sampler if kind == "sampler" else compile_mod.make_pruner
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                build(spec)
+            for warning in caught:
+                if issubclass(warning.category, (FutureWarning, DeprecationWarning)):
+                    text = str(warning.message).split(". ")[0]
+                    key = next((k for k in spec if k != "name" and f"`{k}`" in text), None)
+                    self.warn(f"{section}.{key}" if key else section, f"{text} (Optuna); drop it")
+            return
+        except (TypeError, ValueError) as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        culprit = section
+        for key in spec:
+            if key in ("name", "wrapped"):
+                continue
+            try:
+                build({"name": spec["name"], key: spec[key], **({"wrapped": spec["wrapped"]} if "wrapped" in spec else {})})
+            except (TypeError, ValueError):
+                culprit = f"{section}.{key}"
+                break
+        self.error(culprit, f"the {spec['name']} {kind} rejects its options: {message}")
 
 
-class _Invalid(Exception):
-    """One candidate value failed its check (already recorded by the validator)."""
+def _columns(path: Path) -> list[str] | None:
+    """Column names from a CSV header or a Parquet schema; None when the file cannot tell."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt"):
+            with path.open(newline="", encoding="utf-8") as handle:
+                return next(csv.reader(handle), [])
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+    except Exception:  # unreadable: search.data reports it with the reader's own message
+        return None
+    return None
+
+
+__all__ = [
+    "Categorical",
+    "FloatRange",
+    "IntRange",
+    "Objective",
+    "Searchable",
+    "Space",
+    "UniformLayers",
+    "load_space",
+    "read_raw",
+    "apply_overrides",
+    "uniform_sizes",
+    "values_of",
+    "yaml_load",
+]
+
