@@ -75,9 +75,10 @@ def baseline_metrics(series: SeriesData, lookback: int, horizon: int, season: in
         x, y = windows(series, part, lookback, horizon)
         if len(x) == 0:
             continue
-        truth = series.unscale_targets(y)
+        ids = getattr(x, "series_index", None)  # several series: each window's own scaler
+        truth = series.unscale_targets(y, ids)
         for name, m in kinds.items():
-            pred = series.unscale_targets(_predictions(x, horizon, series.n_targets, m))
+            pred = series.unscale_targets(_predictions(x, horizon, series.n_targets, m), ids)
             for metric, value in regression_metrics(pred, truth).items():
                 out[f"baseline_{name}_{part}_{metric}"] = value
     return out

@@ -38,7 +38,7 @@ FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_RETRIES = 3
 
 # Per-epoch result keys kept in the learning-curve artifact, besides epoch and train loss.
-CURVE_KEYS = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_mape", "val_smape", "train_seconds")
+CURVE_KEYS = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_mape", "val_smape", "lr", "train_seconds")
 
 # Result keys copied to the trial's user attrs when it ends.
 ATTR_KEYS = (
@@ -50,6 +50,8 @@ ATTR_KEYS = (
     "samples_per_second",
     "best_epoch",
     "early_stopped",
+    "precision",
+    "precision_note",
     "error",
 )
 

@@ -26,6 +26,12 @@ from search.errors import SearchError, UsageError
 FORMAT = 1
 
 
+def can_pack(series) -> bool:
+    """Checkpoints hold one scaler: a per-series scaler (``scaler_scope: series``) cannot be
+    saved in this format yet, so such trials keep no checkpoint."""
+    return getattr(series, "series_offset", None) is None
+
+
 def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> bytes:
     """Serialize the (unwrapped) model's weights with what forecasting needs."""
     payload = {

@@ -274,8 +274,21 @@ class CompiledSpace:
 
     @property
     def hash(self) -> str:
-        """A short hash of ``content()``: equal for equal spaces, whatever the file's layout."""
-        text = json.dumps(self.content(), sort_keys=True, default=str)
+        """A short hash of ``content()``: equal for equal spaces, whatever the file's layout.
+
+        Fixed data/train values equal to their key's default are left out, so a key added to
+        the language later (with a default that keeps the old behaviour) does not change the
+        hash of existing studies' spaces, and they still resume."""
+        from search.space import DATA_FIELDS, TRAIN_FIELDS
+
+        content = json.loads(json.dumps(self.content(), sort_keys=True, default=str))
+        for section, fields in (("data", DATA_FIELDS), ("train", TRAIN_FIELDS)):
+            values = content["fixed"].get(section, {})
+            for key in [k for k in values if k in fields]:
+                default = json.loads(json.dumps(fields[key].default, default=str))
+                if values[key] == default:
+                    del values[key]
+        text = json.dumps(content, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

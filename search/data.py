@@ -5,9 +5,13 @@ the workers through Ray's object store, so workers need no access to the file. E
 cuts its own windows (its lookback is a searched parameter) as *views* over the series
 (``Tensor.unfold``): memory stays proportional to the series, not to series x lookback.
 
-Splits are chronological (train, validation, test) and no window crosses a split boundary.
-The scaler is fit on the training part only and undone before metrics are computed, so every
-reported error is in the data's own units.
+Splits are chronological (train, validation, test) and no window crosses a split boundary;
+``gap`` rows may be left out between the parts. The scaler is fit on the training part only
+and undone before metrics are computed, so every reported error is in the data's own units.
+
+A file may hold several series (``series_id`` names the column): each is split by the same
+fractions, windows never cross a series (``WindowSet``: one view per series and an index
+map), and the scaler is fit on every training part together or per series (``scaler_scope``).
 """
 
 from __future__ import annotations
@@ -25,29 +29,100 @@ from search.errors import DataError
 
 @dataclass
 class SeriesData:
-    """A prepared series, ready for windowing. Plain arrays: cheap to pickle and share."""
+    """A prepared series, ready for windowing. Plain arrays: cheap to pickle and share.
+
+    Several series in one file (``data.series_id``) are stored one after the other in
+    ``values``, each sorted by time; ``segments`` holds each one's rows. Each series is split
+    chronologically by the same fractions, and windows never cross a series or a split.
+    ``part(name)`` is the part of the first (for one series: the only) series, ``parts(name)``
+    that part of every series. ``gap`` rows are left out between train and validation and
+    between validation and test, in each series.
+    """
 
     values: np.ndarray  # (T, F) float32, scaled; columns = targets then features
     n_targets: int  # the first n_targets columns are forecast
-    bounds: tuple[int, int]  # train = [0, a), validation = [a, b), test = [b, T)
-    offset: np.ndarray  # (F,) scaled = (raw - offset) / scale
+    bounds: tuple[int, int]  # train = [0, a), validation = [a + gap, b), test = [b + gap, T); the first series' with several
+    offset: np.ndarray  # (F,) scaled = (raw - offset) / scale; fit on the training part(s) (scaler_scope series: see series_offset)
     scale: np.ndarray  # (F,)
     columns: tuple[str, ...]
     info: dict[str, Any] = field(default_factory=dict)  # name, rows, missing policy and count
+    gap: int = 0  # rows left out after the train and the validation part
+    segments: tuple[tuple[int, int, int, int], ...] = ()  # several series: (start, a, b, end) rows of each
+    series_names: tuple[str, ...] = ()  # several series: each one's series_id value
+    series_offset: np.ndarray | None = None  # (S, F) with scaler_scope series: each series' own scaler
+    series_scale: np.ndarray | None = None  # (S, F)
 
     @property
     def n_features(self) -> int:
         return self.values.shape[1]
 
-    def part(self, name: str) -> tuple[int, int]:
-        a, b = self.bounds
-        return {"train": (0, a), "val": (a, b), "test": (b, len(self.values))}[name]
+    @property
+    def n_series(self) -> int:
+        return max(len(self.segments), 1)
 
-    def unscale_targets(self, y: torch.Tensor) -> torch.Tensor:
-        """(..., n_targets) scaled -> original units."""
+    def parts(self, name: str) -> list[tuple[int, int]]:
+        """Row range ``[start, end)`` of the part ``name`` (train, val, test) of every series."""
+        segments = self.segments or ((0, *self.bounds, len(self.values)),)
+        out = []
+        for start, a, b, end in segments:
+            lo, hi = {"train": (start, a), "val": (a + self.gap, b), "test": (b + self.gap, end)}[name]
+            out.append((lo, max(lo, hi)))
+        return out
+
+    def part(self, name: str) -> tuple[int, int]:
+        return self.parts(name)[0]
+
+    def unscale_targets(self, y: torch.Tensor, series_index: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, ..., n_targets) scaled -> original units. With per-series scalers
+        (``scaler_scope: series``) ``series_index`` (N,) names each row's series."""
+        if self.series_offset is not None:
+            if series_index is None:
+                raise DataError(["data.scaler_scope: 'series' needs each window's series to undo the scaling (series_index), "
+                                 "which this caller does not pass (the naive baselines do not yet); use scaler_scope: global"])
+            shape = (len(series_index),) + (1,) * (y.dim() - 2) + (self.n_targets,)
+            idx = torch.as_tensor(series_index, dtype=torch.long).cpu()
+            scale = torch.as_tensor(self.series_scale[:, : self.n_targets])[idx].reshape(shape).to(y.device, y.dtype)
+            offset = torch.as_tensor(self.series_offset[:, : self.n_targets])[idx].reshape(shape).to(y.device, y.dtype)
+            return y * scale + offset
         scale = torch.as_tensor(self.scale[: self.n_targets], dtype=y.dtype, device=y.device)
         offset = torch.as_tensor(self.offset[: self.n_targets], dtype=y.dtype, device=y.device)
         return y * scale + offset
+
+
+class WindowSet:
+    """The windows of several series, indexed as one (N, L, F) tensor without copying them.
+
+    It keeps one ``unfold`` view per series and maps a window number to (series, offset), so
+    memory stays proportional to the series (a ``torch.cat`` of the views would copy every
+    window). Indexing (``w[idx]``, ``w[i:j]``, ``w[:, -1:, :n]``) gathers, and so copies, only
+    the windows asked for; the result is a plain tensor in the order asked for.
+    """
+
+    def __init__(self, views: list[torch.Tensor], series: list[int]):
+        self.views = views  # per series: (N_s, L, F) views
+        counts = torch.tensor([len(v) for v in views], dtype=torch.long)
+        self.starts = torch.cat([counts.new_zeros(1), counts.cumsum(0)])  # (S+1,) first window of each view
+        self.series_index = torch.repeat_interleave(torch.tensor(series, dtype=torch.long), counts)  # (N,) series of each window
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self), *self.views[0].shape[1:]))
+
+    def __getitem__(self, key) -> torch.Tensor:
+        first, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        scalar = isinstance(first, int)
+        wanted = torch.arange(len(self))[first].reshape(-1)  # (n,) window numbers
+        view = torch.searchsorted(self.starts, wanted, right=True) - 1  # (n,) which view
+        local = wanted - self.starts[view]  # (n,) window inside it
+        order = torch.argsort(view, stable=True)
+        pieces = [self.views[int(k)][local[order[view[order] == k]]] for k in torch.unique_consecutive(view[order])]
+        out = torch.cat(pieces)[torch.argsort(order)] if pieces else self.views[0][:0]
+        if scalar:
+            return out[0][rest] if rest else out[0]
+        return out[(slice(None), *rest)] if rest else out
 
 
 def _read_table(path: Path, key_prefix: str):
@@ -82,46 +157,93 @@ def load_series(data: dict[str, Any], *, source: str = "") -> SeriesData:
                 close = difflib.get_close_matches(name, [str(c) for c in columns], n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
                 problems.append(f"{prefix}data.{key}: column {name!r} is not in {path.name}{hint} (columns: {', '.join(map(str, columns))})")
-    time_column = data.get("time_column")
-    if time_column is not None and time_column not in columns:
-        problems.append(f"{prefix}data.time_column: column {time_column!r} is not in {path.name} (columns: {', '.join(map(str, columns))})")
+    for key in ("time_column", "series_id"):
+        name = data.get(key)
+        if name is not None and name not in columns:
+            problems.append(f"{prefix}data.{key}: column {name!r} is not in {path.name} (columns: {', '.join(map(str, columns))})")
     if problems:
         raise DataError(problems)
 
-    if time_column is not None:
-        frame = frame.sort_values(time_column, kind="stable")
+    time_column, series_id = data.get("time_column"), data.get("series_id")
+    order = [c for c in (series_id, time_column) if c is not None]
+    if order:
+        frame = frame.sort_values(order, kind="stable")
     used = list(data["target"]) + [c for c in data["features"] if c not in data["target"]]
     table = frame[used]
     non_numeric = [c for c in used if not np.issubdtype(table[c].dtype, np.number)]
     if non_numeric:
         raise DataError([f"{prefix}data.target: column {non_numeric[0]!r} is not numeric"])
-    table = table.astype("float64")
+    table = table.astype("float64").reset_index(drop=True)
     n_missing = int(table.isna().any(axis=1).sum())
     policy = data["missing"]
-    if n_missing:
-        if policy == "error":
-            first = int(np.flatnonzero(table.isna().any(axis=1).to_numpy())[0])
-            raise DataError([f"{prefix}data.missing: {path.name} has {n_missing} rows with missing values (first at row {first}); set missing: interpolate or drop"])
-        if policy == "interpolate":
-            table = table.interpolate(method="linear", limit_direction="both")
-        else:  # drop
-            table = table.dropna()
-    raw = table.to_numpy(dtype=np.float64)
+    if n_missing and policy == "error":
+        first = int(np.flatnonzero(table.isna().any(axis=1).to_numpy())[0])
+        raise DataError([f"{prefix}data.missing: {path.name} has {n_missing} rows with missing values (first at row {first}); set missing: interpolate or drop"])
+    if series_id is None:
+        groups = [("", table)]
+    else:  # each series on its own: interpolation never reaches into another series
+        keys = frame[series_id].to_numpy()
+        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
+        groups = [(str(keys[i]), table.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
+    raws = []
+    for _, part in groups:
+        if n_missing and policy == "interpolate":
+            part = part.interpolate(method="linear", limit_direction="both")
+        elif n_missing:  # drop
+            part = part.dropna()
+        raws.append(part.to_numpy(dtype=np.float64))
 
-    n = len(raw)
     train_frac, val_frac, _ = data["split"]
-    a = int(round(n * train_frac))
-    b = int(round(n * (train_frac + val_frac)))
-    offset, scale = _fit_scaler(raw[:a], data["scaler"])
-    values = ((raw - offset) / scale).astype(np.float32)
+    gap = int(data.get("gap", 0))
+    segments, start = [], 0
+    for raw in raws:
+        n = len(raw)
+        usable = max(n - 2 * gap, 0)
+        a = int(round(usable * train_frac))
+        b = int(round(usable * (train_frac + val_frac))) + gap
+        segments.append((start, start + a, start + b, start + n))
+        start += n
+    raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
+    train_rows = np.concatenate([raw[s:a] for s, a, _, _ in segments])
+    offset, scale = _fit_scaler(train_rows, data["scaler"])
+    series_offset = series_scale = None
+    if data.get("scaler_scope", "global") == "series":
+        fits = [_fit_scaler(raw[s:a], data["scaler"]) for s, a, _, _ in segments]
+        series_offset = np.stack([f[0] for f in fits])  # (S, F)
+        series_scale = np.stack([f[1] for f in fits])
+        rows = np.repeat(np.arange(len(segments)), [e - s for s, _, _, e in segments])  # (T,) series of each row
+        values = ((raw - series_offset[rows]) / series_scale[rows]).astype(np.float32)
+        series_offset, series_scale = series_offset.astype(np.float32), series_scale.astype(np.float32)
+    else:
+        values = ((raw - offset) / scale).astype(np.float32)
+    n = len(raw)
     info = {
         "name": path.name,
         "rows": n,
         "missing_policy": policy,
         "missing_rows": n_missing,
-        "split_rows": [a, b - a, n - b],
+        "split_rows": [sum(a - s for s, a, _, _ in segments), sum(b - a - gap for _, a, b, _ in segments), sum(e - b - gap for _, _, b, e in segments)],
     }
-    return SeriesData(values, len(data["target"]), (a, b), offset.astype(np.float32), scale.astype(np.float32), tuple(used), info)
+    if gap:
+        info["gap"] = gap
+    if series_id is not None:
+        info["series"] = len(segments)
+        info["scaler_scope"] = data.get("scaler_scope", "global")
+    first = segments[0]
+    return SeriesData(
+        values,
+        len(data["target"]),
+        (first[1] - first[0], first[2] - first[0]),
+        offset.astype(np.float32),
+        scale.astype(np.float32),
+        tuple(used),
+        info,
+        gap=gap,
+        segments=tuple(segments) if series_id is not None else (),
+        series_names=tuple(name for name, _ in groups) if series_id is not None else (),
+        series_offset=series_offset,
+        series_scale=series_scale,
+    )
 
 
 def _fit_scaler(train: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
@@ -136,24 +258,36 @@ def _fit_scaler(train: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_windows_fit(series: SeriesData, lookback_max: int, horizon: int, *, source: str = "") -> None:
-    """Every split must hold at least one window of the longest lookback."""
+    """Every split (of every series) must hold at least one window of the longest lookback."""
     prefix = f"{source}: " if source else ""
     for name in ("train", "val", "test"):
-        start, end = series.part(name)
-        if end - start < lookback_max + horizon:
-            raise DataError([
-                f"{prefix}data.lookback: the {name} part has {end - start} rows, fewer than lookback "
-                f"{lookback_max} + horizon {horizon}; lower the lookback or change data.split"
-            ])
+        for i, (start, end) in enumerate(series.parts(name)):
+            if end - start < lookback_max + horizon:
+                which = f"the {name} part of series {series.series_names[i]!r}" if series.series_names else f"the {name} part"
+                raise DataError([
+                    f"{prefix}data.lookback: {which} has {end - start} rows, fewer than lookback "
+                    f"{lookback_max} + horizon {horizon}; lower the lookback or change data.split"
+                ])
 
 
-def windows(series: SeriesData, part: str, lookback: int, horizon: int, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def windows(series: SeriesData, part: str, lookback: int, horizon: int, stride: int = 1) -> tuple[torch.Tensor | WindowSet, torch.Tensor]:
     """Inputs (N, lookback, F) and targets (N, horizon, n_targets) of one split, as views.
 
     Window i covers rows [s + i*stride, s + i*stride + lookback + horizon) of the part, all
     inside it. Indexing a batch (``x[idx]``) copies only that batch.
+
+    With several series the inputs are a ``WindowSet`` (per-series views + an index map; its
+    ``series_index`` names each window's series) and the targets one tensor: the targets are
+    copied (N x horizon x n_targets values, small next to the inputs), the inputs never.
     """
-    start, end = series.part(part)
+    ranges = series.parts(part)
+    pairs = [_part_windows(series, start, end, lookback, horizon, stride) for start, end in ranges]
+    if not series.segments:
+        return pairs[0]
+    return WindowSet([x for x, _ in pairs], list(range(len(pairs)))), torch.cat([y for _, y in pairs])
+
+
+def _part_windows(series: SeriesData, start: int, end: int, lookback: int, horizon: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
     segment = torch.from_numpy(series.values[start:end])  # (T, F), shares memory
     if end - start < lookback + horizon:
         empty = segment.new_zeros((0, lookback, series.n_features))

@@ -202,6 +202,9 @@ DATA_FIELDS = {
     "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error")),
     "split": Field("fractions", (0.7, 0.15, 0.15), doc="train / validation / test fractions"),
     "scaler": Field("choice", "standard", choices=("standard", "minmax", "none")),
+    "series_id": Field("str", nullable=True, doc="column naming the series when the file holds several; null = one series"),
+    "scaler_scope": Field("choice", "global", choices=("global", "series"), doc="one scaler fit on every series' training part, or one per series"),
+    "gap": Field("int", 0, low=0, doc="rows left out between train and validation and between validation and test"),
     "lookback": Field("int", 24, searchable=True, low=1, doc="input window length"),
     "horizon": Field("int", 1, low=1, doc="steps predicted per window"),
     "stride": Field("int", 1, low=1, doc="steps between training windows"),
@@ -218,8 +221,11 @@ TRAIN_FIELDS = {
     "weight_decay": Field("float", 0.0, searchable=True, low=0),
     "grad_clip": Field("float", 1.0, searchable=True, low=0, doc="max gradient norm; 0 = off"),
     "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
+    "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.train.LrSchedule)"),
+    "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),
     "seed": Field("int", 0, low=0),
     "device": Field("choice", "auto", choices=("auto", "cpu", "cuda", "mps")),
+    "precision": Field("choice", "auto", choices=("auto", "fp32", "bf16", "fp16"), doc="auto: bf16 on CUDA where supported, else fp16; fp32 on CPU and MPS (mixed precision is CUDA only)"),
 }
 
 OBJECTIVE_FIELDS = {
@@ -449,6 +455,8 @@ class _Validator:
                 f"'maximize' does not fit metric '{objective['metric']}', an error to minimize; "
                 "use direction: minimize",
             )
+        if data.get("scaler_scope") == "series" and data.get("series_id") is None:
+            self.error("data.scaler_scope", "'series' needs data.series_id (the column naming each row's series); set it, or use scaler_scope: global")
         if isinstance(data.get("path"), str):
             data["path"] = str((self.path.parent / data["path"]).resolve())
             if self.check_data:
@@ -943,8 +951,9 @@ class _Validator:
         if columns is None:
             return  # read (and reported) by search.data.load_series
         keys = [("target", c) for c in data.get("target") or ()] + [("features", c) for c in data.get("features") or ()]
-        if data.get("time_column"):
-            keys.append(("time_column", data["time_column"]))
+        for key in ("time_column", "series_id"):
+            if data.get(key):
+                keys.append((key, data[key]))
         for key, name in keys:
             if name not in columns:
                 self.error(f"data.{key}", f"column {name!r} is not in {path.name}{_did_you_mean(name, columns)} (columns: {_fmt(columns, 20)})")

@@ -6,7 +6,8 @@ tests and benchmarks). Stopping a pruned trial is the caller's business too.
 
 Every result carries the epoch's validation metrics (original units), the running totals
 (``train_seconds``: seconds inside the training loop, ``samples_per_second``) and the trial's
-facts (``n_params``, ``device``, ``node``). The last one has ``final: True``, the best epoch,
+facts (``n_params``, ``device``, ``precision``, ``node``), and ``lr``: the learning rate of the epoch's last
+step (see ``LrSchedule``). The last one has ``final: True``, the best epoch,
 and the test metrics of the best epoch's weights. A trial that cannot train (a non-finite loss,
 an exception) reports ``final: True`` with ``error`` set and ``objective`` NaN.
 """
@@ -25,9 +26,13 @@ import numpy as np
 import torch
 
 import models
-from search.data import SeriesData, windows
+from search.data import SeriesData, WindowSet, windows
 
 Report = Callable[[dict[str, Any]], None]
+
+
+PLATEAU_FACTOR = 0.5  # schedule "plateau": multiply the rate by this ...
+PLATEAU_PATIENCE = 2  # ... after more than this many epochs without a better validation value
 
 
 class NonFiniteLoss(RuntimeError):
@@ -91,16 +96,40 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
 
 
 @torch.no_grad()
-def evaluate(model, x: torch.Tensor, y: torch.Tensor, series: SeriesData, device, batch_size: int = 1024) -> dict[str, float]:
+def evaluate(
+    model, x: torch.Tensor | WindowSet, y: torch.Tensor, series: SeriesData, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None
+) -> dict[str, float]:
     """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
     model.eval()
     preds = []
     for i in range(0, len(x), batch_size):
-        preds.append(model(x[i : i + batch_size].to(device)).float().cpu())  # (B, H, T)
+        with torch.autocast(torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            preds.append(model(x[i : i + batch_size].to(device)).float().cpu())  # (B, H, T)
     pred = torch.cat(preds)
-    out = regression_metrics(series.unscale_targets(pred), series.unscale_targets(y))
+    ids = getattr(x, "series_index", None)  # (N,) with several series (a WindowSet)
+    out = regression_metrics(series.unscale_targets(pred, ids), series.unscale_targets(y, ids))
     out["loss"] = float(((pred - y) ** 2).mean())
     return out
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(requested: str, device: torch.device) -> tuple[str, str | None]:
+    """The precision a run uses (fp32, bf16, fp16) and, when it differs from the one asked
+    for, why. ``auto``: bf16 on CUDA where supported, else fp16 there; fp32 on CPU and MPS.
+    Mixed precision runs on CUDA only (torch.autocast; fp16 with a GradScaler): asked for
+    elsewhere, the run falls back to fp32 and says so rather than failing."""
+    if device.type != "cuda":
+        if requested in ("auto", "fp32"):
+            return "fp32", None
+        return "fp32", f"precision {requested} needs CUDA; ran fp32 on {device.type}"
+    bf16_ok = torch.cuda.is_bf16_supported()
+    if requested == "auto":
+        return ("bf16" if bf16_ok else "fp16"), None
+    if requested == "bf16" and not bf16_ok:
+        return "fp16", "precision bf16 is not supported by this GPU; ran fp16"
+    return requested, None
 
 
 def make_optimizer(model, train: dict[str, Any]) -> torch.optim.Optimizer:
@@ -110,6 +139,81 @@ def make_optimizer(model, train: dict[str, Any]) -> torch.optim.Optimizer:
     if name == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd)
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=train["momentum"], weight_decay=wd)
+
+
+class LrSchedule:
+    """The learning rate of every optimisation step: a linear warmup, then a schedule.
+
+    - warmup: over the first ``warmup_epochs`` epochs the rate rises linearly, step by step,
+      from ``lr / 10`` to ``lr`` (it reaches ``lr`` at the warmup's last step);
+    - ``none``: ``lr`` after the warmup;
+    - ``cosine``: per step, from ``lr`` down to ~0 at the last step (``CosineAnnealingLR`` with
+      ``T_max`` = the steps after the warmup);
+    - ``onecycle``: per step, the shape of ``torch.optim.lr_scheduler.OneCycleLR`` with its
+      defaults (up from ``lr/25`` to ``lr`` over 30 % of the steps after the warmup, then down to
+      ``lr/25e4``; both cosine);
+    - ``plateau``: per epoch, halved when the validation metric has not improved for more than
+      ``PLATEAU_PATIENCE`` epochs (``ReduceLROnPlateau(factor=0.5, patience=2)`` semantics,
+      counting from the end of the warmup).
+
+    One object computes the rate and writes it into the optimizer (``apply``) before each step,
+    so warmup and schedule compose without chaining torch schedulers.
+    """
+
+    def __init__(self, lr: float, kind: str, warmup_epochs: int, epochs: int, steps_per_epoch: int, direction: str = "minimize"):
+        self.lr, self.kind = lr, kind
+        self.steps_per_epoch = max(steps_per_epoch, 1)
+        self.warmup_steps = min(warmup_epochs, epochs) * self.steps_per_epoch
+        self.total_steps = epochs * self.steps_per_epoch
+        self.sign = 1.0 if direction == "minimize" else -1.0
+        self.plateau_scale = 1.0
+        self.best = math.inf  # sign * the best validation value so far
+        self.bad_epochs = 0
+
+    def factor(self, step: int) -> float:
+        """Multiplier of ``lr`` at optimisation step ``step`` (0-based, over the whole run)."""
+        if step < self.warmup_steps:
+            return 0.1 + 0.9 * (step + 1) / self.warmup_steps
+        j, n = step - self.warmup_steps, max(self.total_steps - self.warmup_steps, 1)
+        if self.kind == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(j, n) / n))
+        if self.kind == "onecycle":
+            return _one_cycle(j, n)
+        if self.kind == "plateau":
+            return self.plateau_scale
+        return 1.0
+
+    def apply(self, optimizer: torch.optim.Optimizer, step: int) -> float:
+        lr = self.lr * self.factor(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def epoch_end(self, epoch: int, value: float) -> None:
+        """Record an epoch's validation value (only ``plateau`` uses it, after the warmup)."""
+        if self.kind != "plateau" or epoch * self.steps_per_epoch <= self.warmup_steps:
+            return
+        if self.sign * value < self.best:
+            self.best, self.bad_epochs = self.sign * value, 0
+            return
+        self.bad_epochs += 1
+        if self.bad_epochs > PLATEAU_PATIENCE:
+            self.plateau_scale *= PLATEAU_FACTOR
+            self.bad_epochs = 0
+
+
+def _one_cycle(step: int, total: int, pct_start: float = 0.3, div: float = 25.0, final_div: float = 1e4) -> float:
+    """``OneCycleLR``'s default two-phase cosine shape, as a multiplier of the peak rate."""
+
+    def anneal(start: float, end: float, pct: float) -> float:
+        return end + (start - end) / 2 * (math.cos(math.pi * pct) + 1)
+
+    initial, final = 1 / div, 1 / (div * final_div)
+    up_end = float(pct_start * total) - 1
+    if step <= up_end:
+        return anneal(initial, 1.0, step / up_end if up_end > 0 else 1.0)
+    down = (total - 1) - up_end
+    return anneal(1.0, final, (step - up_end) / down if down > 0 else 1.0)
 
 
 def run_trial(
@@ -136,6 +240,12 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     seed_everything(train_cfg["seed"])
     device = pick_device(train_cfg["device"])
     facts["device"] = str(device)
+    precision, note = resolve_precision(train_cfg.get("precision", "auto"), device)
+    facts["precision"] = precision
+    if note:
+        facts["precision_note"] = note
+    amp_dtype = AMP_DTYPES.get(precision)  # None: fp32, no autocast
+    grad_scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")  # fp16 gradients underflow without it
     lookback, horizon, stride = data_cfg["lookback"], data_cfg["horizon"], data_cfg["stride"]
     x_train, y_train = windows(series, "train", lookback, horizon, stride)
     x_val, y_val = windows(series, "val", lookback, horizon)
@@ -157,30 +267,42 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     best, best_epoch, best_state = math.inf, 0, None
     train_seconds, samples = 0.0, 0
     generator = torch.Generator().manual_seed(train_cfg["seed"])
+    schedule = LrSchedule(
+        train_cfg["lr"], train_cfg.get("schedule", "none"), train_cfg.get("warmup_epochs", 0),
+        train_cfg["epochs"], math.ceil(len(x_train) / batch_size), direction,
+    )
+    step = 0
     for epoch in range(1, train_cfg["epochs"] + 1):
         model.train()
         started = time.perf_counter()
         order = torch.randperm(len(x_train), generator=generator)
         total = 0.0
+        lr = schedule.lr * schedule.factor(step)
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
             xb, yb = x_train[idx].to(device), y_train[idx].to(device)  # (B, L, F), (B, H, T)
+            lr = schedule.apply(optimizer, step)
+            step += 1
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                loss = loss_fn(model(xb).float(), yb)
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
-            loss.backward()
+            grad_scaler.scale(loss).backward()
             if clip > 0:
+                grad_scaler.unscale_(optimizer)  # clip the true gradients (a no-op unless fp16)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
+            grad_scaler.step(optimizer)
+            grad_scaler.update()
             total += loss.item() * len(idx)
         train_seconds += time.perf_counter() - started
         samples += len(order)
 
-        val = evaluate(model, x_val, y_val, series, device)
+        val = evaluate(model, x_val, y_val, series, device, amp_dtype=amp_dtype)
         value = val[metric]
         if not math.isfinite(value):
             raise NonFiniteLoss(f"non-finite validation {metric} at epoch {epoch}")
+        schedule.epoch_end(epoch, value)
         if sign * value < sign * best or best_state is None:
             best, best_epoch = value, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -191,6 +313,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
             "epoch": epoch,
             "objective": value,
             "train_loss": total / max(len(order), 1),
+            "lr": lr,
             **{f"val_{k}": v for k, v in val.items()},
             "train_seconds": train_seconds,
             "epochs_run": epoch,
@@ -201,11 +324,11 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         }
         if final:
             model.load_state_dict(best_state)
-            if with_checkpoint:
-                from search.checkpoint import pack
+            from search.checkpoint import can_pack, pack
 
+            if with_checkpoint and can_pack(series):
                 result["checkpoint"] = pack(core, config, series)
-            result.update({f"test_{k}": v for k, v in evaluate(model, x_test, y_test, series, device).items()})
+            result.update({f"test_{k}": v for k, v in evaluate(model, x_test, y_test, series, device, amp_dtype=amp_dtype).items()})
             result["early_stopped"] = stop_early
         report(result)
         if final:

@@ -283,3 +283,18 @@ def test_hash_ignores_layout_and_the_checkout_folder(tmp_path):
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
+
+
+def test_hash_ignores_fixed_values_at_their_default(tmp_path):
+    """A space that spells out a default hashes like one that leaves it out, so keys added to
+    the language later do not stop existing studies from resuming."""
+    from search.compile import compile_space
+    from search.space import load_space
+    from tests.conftest import TINY_SPACE, write_series
+
+    write_series(tmp_path / "series.csv")
+    (tmp_path / "a.yaml").write_text(TINY_SPACE)
+    (tmp_path / "b.yaml").write_text(TINY_SPACE.replace("  epochs: 3\n", "  epochs: 3\n  schedule: none\n  optimizer: adam\n"))
+    (tmp_path / "c.yaml").write_text(TINY_SPACE.replace("  epochs: 3\n", "  epochs: 4\n"))
+    a, b, c = (compile_space(load_space(tmp_path / f"{n}.yaml")).hash for n in "abc")
+    assert a == b and a != c
