@@ -20,7 +20,6 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled

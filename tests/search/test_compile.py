@@ -185,7 +185,7 @@ def test_transformer_with_all_pairs_valid_keeps_both_params(tmp_path):
     ],
 )
 def test_samplers(tmp_path, monkeypatch, spec, cls):
-    monkeypatch.setattr("search.space.SAMPLER_PACKAGES", {})
+    monkeypatch.setattr("search.space._fields.SAMPLER_PACKAGES", {})
     space = compiled(tmp_path, train="batch_size: {choices: [32, 64]}\nlr: {type: float, low: 0.001, high: 0.003, step: 0.001}", extra=spec)
     assert type(space.sampler()) is cls
     assert type(space.sampler(seed_offset=7)) is cls

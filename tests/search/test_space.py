@@ -275,21 +275,21 @@ def test_dataset_path_and_columns_are_checked(write, tmp_path):
     ],
 )
 def test_sampler_forms(write, monkeypatch, sampler):
-    monkeypatch.setattr("search.space.SAMPLER_PACKAGES", {})  # optional packages: tested below
+    monkeypatch.setattr("search.space._fields.SAMPLER_PACKAGES", {})  # optional packages: tested below
     space = load_space(write(space_text(extra=f"sampler: {sampler}\n")))
     raw = yaml_load(f"s: {sampler}")["s"]
     assert space.sampler == ({"name": raw} if isinstance(raw, str) else raw)
 
 
 def test_deprecated_sampler_options_warn(write, monkeypatch):
-    monkeypatch.setattr("search.space.SAMPLER_PACKAGES", {})
+    monkeypatch.setattr("search.space._fields.SAMPLER_PACKAGES", {})
     space = load_space(write(space_text(extra="sampler: {name: cmaes, restart_strategy: ipop}\n")))
     [warning] = space.warnings
     assert "sampler.restart_strategy: `restart_strategy` has been deprecated in v4.4.0 (Optuna); drop it" in warning
 
 
 def test_samplers_that_need_a_missing_package_say_how_to_install(write, monkeypatch):
-    monkeypatch.setattr("search.space.SAMPLER_PACKAGES", {"cmaes": ("surely_not_installed_pkg",)})
+    monkeypatch.setattr("search.space._fields.SAMPLER_PACKAGES", {"cmaes": ("surely_not_installed_pkg",)})
     [line] = problems(write(space_text(extra="sampler: {name: cmaes}\n")))
     assert "sampler.name: the cmaes sampler needs the package surely_not_installed_pkg, not installed; pip install surely_not_installed_pkg, or use tpe" in line
 
@@ -333,7 +333,7 @@ def test_pruner_forms(write, pruner, expected):
     ],
 )
 def test_sampler_and_pruner_problems(write, monkeypatch, extra, fragment):
-    monkeypatch.setattr("search.space.SAMPLER_PACKAGES", {})
+    monkeypatch.setattr("search.space._fields.SAMPLER_PACKAGES", {})
     lines = problems(write(space_text(extra=extra + "\n")))
     assert any(fragment in line for line in lines), lines
 

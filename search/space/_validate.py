@@ -1,387 +1,49 @@
-"""The search-space file: load (YAML or JSON), apply ``--set`` overrides, validate.
-
-A space file has these sections (``spaces/lstm.yaml`` documents every key)::
-
-    model:     family + the family's parameters (validated by the family's own config)
-    data:      dataset path and column roles, missing-value policy, split, scaler, windows
-    train:     optimisation settings
-    objective: the validation metric and its direction
-    sampler:   Optuna sampler name + options        pruner: Optuna pruner name + options
-    resources: CPUs / GPUs per trial
-
-Any searchable key takes a fixed value or a search range::
-
-    dropout: 0.1                                           fixed
-    lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}  float range (step or log)
-    lookback: {type: int, low: 8, high: 104, step: 8}      int range (step or log)
-    optimizer: {choices: [adam, adamw]}                    categorical of YAML scalars
-    layer_sizes: {choices: ["32", "64,32", "128,64"]}      layer sizes: canonical "64,32"
-
-``type`` may be left out of a range: it follows the key (an int key gets an int range).
-
-Layer sizes also accept the spellings of widely used configs, in the ``model`` section:
-
-- ``RNN_LAYER_SIZES`` / ``GRU_UNITS``: aliases of ``layer_sizes`` (a string, a list of ints,
-  or ``{choices: [...]}`` of those);
-- ``LAYERS`` + ``HIDDEN_UNITS``: uniform layers, ``LAYERS: 2, HIDDEN_UNITS: 64`` is "64,64".
-  Each is a fixed int, a range string ``"[1,3]"`` (inclusive; a two-int list ``[1, 3]`` reads
-  the same), or a range mapping. With ranges the space holds a ``UniformLayers``, which the
-  compiler turns into one categorical of layer-size strings or two parameters
-  (see ``search.compile.uniform_layers``).
-
-Validation reports every problem at once, one line each: ``file:line: key: problem; fix``.
-Rules between keys are checked too: a transformer's ``nhead`` must divide ``d_model``; a TCN
-whose receptive field cannot cover the lookback is rejected (warned about when only some
-configurations fall short); a grid sampler needs a finite set of values for every parameter;
-the dataset must exist and hold the named columns. Warnings are logged on the ``search.space``
-logger (a plain stderr line by default) and kept in ``Space.warnings``.
-"""
+"""Validation: every problem in a space file at once, one line each, naming file, line and key."""
 
 from __future__ import annotations
 
 import csv
-import difflib
 import importlib.util
 import json
-import logging
 import math
 import re
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
-from search.errors import ConfigError, UsageError
-
-log = logging.getLogger("search.space")
-
-# --------------------------------------------------------------------------- searchable values
-
-
-@dataclass(frozen=True)
-class Categorical:
-    choices: tuple
-
-
-@dataclass(frozen=True)
-class IntRange:
-    low: int
-    high: int
-    step: int = 1
-    log: bool = False
-
-
-@dataclass(frozen=True)
-class FloatRange:
-    low: float
-    high: float
-    step: float | None = None
-    log: bool = False
-
-
-Searchable = Categorical | IntRange | FloatRange
-RANGE_KEYS = {"type", "choices", "low", "high", "step", "log"}
-
-
-@dataclass(frozen=True)
-class UniformLayers:
-    """Layer sizes from the legacy ``LAYERS`` x ``HIDDEN_UNITS`` pair, at least one searched:
-    ``n_layers`` layers of ``hidden_units`` units each. Each part is an int or a search range."""
-
-    n_layers: int | IntRange | Categorical
-    hidden_units: int | IntRange | Categorical
-
-
-def values_of(value, limit: int = 100_000) -> list | None:
-    """Every value a fixed value or a discrete range can take, in order; None for a float range
-    without a step or a range of more than ``limit`` values."""
-    if isinstance(value, Categorical):
-        return list(value.choices)
-    if isinstance(value, IntRange):
-        step = 1 if value.log else value.step
-        if (value.high - value.low) // step + 1 > limit:
-            return None
-        return list(range(value.low, value.high + 1, step))
-    if isinstance(value, FloatRange):
-        if value.step is None or value.log:
-            return None
-        n = int(round((value.high - value.low) / value.step)) + 1
-        return None if n > limit else [round(value.low + i * value.step, 12) for i in range(n)]
-    return [value]
-
-
-def uniform_sizes(n_layers: int, hidden_units: int) -> str:
-    """The canonical layer-size string of ``n_layers`` equal layers: (2, 64) -> "64,64"."""
-    return ",".join([str(int(hidden_units))] * int(n_layers))
-
-
-# --------------------------------------------------------------------------- the typed space
-
-
-@dataclass(frozen=True)
-class Objective:
-    metric: str  # validation metric, see METRICS
-    direction: str  # "minimize" | "maximize"
-
-
-@dataclass(frozen=True)
-class Space:
-    path: Path  # the space file
-    family: str  # model family, a key of models.FAMILIES
-    model: dict[str, Any]  # family parameters: fixed values, Searchable or UniformLayers
-    data: dict[str, Any]  # DATA_FIELDS, defaults filled in; data["path"] is absolute
-    train: dict[str, Any]  # TRAIN_FIELDS, defaults filled in
-    objective: Objective
-    sampler: dict[str, Any]  # {"name": ..., **options}; patient pruner: {"wrapped": {...}}
-    pruner: dict[str, Any]  # {"name": ..., **options}
-    resources: dict[str, float]  # {"cpu": ..., "gpu": ...}
-    description: str = ""
-    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # dotted key -> line
-    warnings: tuple[str, ...] = ()  # problems that do not stop a search, one line each
-
-    def searchables(self) -> dict[str, Searchable | UniformLayers]:
-        """Every searched key by its own name (``layer_sizes`` may hold a UniformLayers)."""
-        out = {}
-        for section in (self.model, self.data, self.train):
-            out.update({k: v for k, v in section.items() if isinstance(v, (Categorical, IntRange, FloatRange, UniformLayers))})
-        return out
-
-    def section_of(self, key: str) -> str:
-        """The section (model, data, train) that holds ``key``."""
-        for section in ("model", "data", "train"):
-            if key in getattr(self, section):
-                return section
-        raise KeyError(key)
-
-    def where(self, dotted: str) -> str:
-        """``file:line: key`` for messages about ``dotted`` (the line of the key, else of its section)."""
-        line, parent = self.lines.get(dotted), dotted
-        while line is None and "." in parent:
-            parent = parent.rsplit(".", 1)[0]
-            line = self.lines.get(parent)
-        return f"{self.path}:{line}: {dotted}" if line else f"{self.path}: {dotted}"
-
-    def locate(self, problem: str) -> str:
-        """Add the line to a ``file: key: message`` problem found after validation (e.g. by
-        ``search.data`` when it reads the rows): ``file:line: key: message``."""
-        prefix = f"{self.path}: "
-        if problem.startswith(prefix):
-            key, sep, rest = problem[len(prefix):].partition(": ")
-            if sep and key and " " not in key:
-                return f"{self.where(key)}: {rest}"
-        return problem
-
-
-# --------------------------------------------------------------------------- field rules
-
-
-@dataclass(frozen=True)
-class Field:
-    kind: str  # int | float | bool | str | choice | fractions | columns
-    default: Any = None
-    required: bool = False
-    searchable: bool = False
-    low: float | None = None  # inclusive bounds for int/float
-    high: float | None = None
-    low_open: bool = False  # True: value must be > low
-    choices: tuple = ()
-    nullable: bool = False
-    doc: str = ""
-
-
-METRICS = ("loss", "mse", "rmse", "mae", "mape", "smape")
-MINIMIZED_METRICS = set(METRICS)
-
-DATA_FIELDS = {
-    "path": Field("str", required=True, doc="CSV or Parquet file, relative to the space file"),
-    "time_column": Field("str", nullable=True, doc="column holding the time stamps (sorted by it)"),
-    "target": Field("columns", required=True, doc="column(s) to forecast"),
-    "features": Field("columns", default=(), doc="covariate columns fed to the model"),
-    "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error")),
-    "split": Field("fractions", (0.7, 0.15, 0.15), doc="train / validation / test fractions"),
-    "scaler": Field("choice", "standard", choices=("standard", "minmax", "none")),
-    "series_id": Field("str", nullable=True, doc="column naming the series when the file holds several; null = one series"),
-    "scaler_scope": Field("choice", "global", choices=("global", "series"), doc="one scaler fit on every series' training part, or one per series"),
-    "gap": Field("int", 0, low=0, doc="rows left out between train and validation and between validation and test"),
-    "lookback": Field("int", 24, searchable=True, low=1, doc="input window length"),
-    "horizon": Field("int", 1, low=1, doc="steps predicted per window"),
-    "stride": Field("int", 1, low=1, doc="steps between training windows"),
-    "season": Field("int", None, low=2, nullable=True, doc="season length for the seasonal-naive baseline; null = detect"),
-    "reference": Field("choice", "last", choices=("last", "none"), doc="forecast relative to the window's last value, or raw levels"),
-}
-
-TRAIN_FIELDS = {
-    "epochs": Field("int", 20, low=1),
-    "batch_size": Field("int", 64, searchable=True, low=1),
-    "lr": Field("float", 1e-3, searchable=True, low=0, low_open=True),
-    "optimizer": Field("choice", "adam", searchable=True, choices=("adam", "adamw", "sgd")),
-    "momentum": Field("float", 0.9, searchable=True, low=0, high=1),
-    "weight_decay": Field("float", 0.0, searchable=True, low=0),
-    "grad_clip": Field("float", 1.0, searchable=True, low=0, doc="max gradient norm; 0 = off"),
-    "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
-    "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.train.LrSchedule)"),
-    "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),
-    "seed": Field("int", 0, low=0),
-    "device": Field("choice", "auto", choices=("auto", "cpu", "cuda", "mps")),
-    "precision": Field("choice", "auto", choices=("auto", "fp32", "bf16", "fp16"), doc="auto: bf16 on CUDA where supported, else fp16; fp32 on CPU and MPS (mixed precision is CUDA only)"),
-}
-
-OBJECTIVE_FIELDS = {
-    "metric": Field("choice", "rmse", choices=METRICS),
-    "direction": Field("choice", "minimize", choices=("minimize", "maximize")),
-}
-
-RESOURCE_FIELDS = {
-    "cpu": Field("float", 1.0, low=0, low_open=True),
-    "gpu": Field("float", 0.0, low=0),
-}
-
-TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources")
-
-# Spellings of layer sizes that widely used configs use (model section only).
-LAYER_SIZE_ALIASES = ("RNN_LAYER_SIZES", "GRU_UNITS")
-UNIFORM_LAYER_KEYS = ("LAYERS", "HIDDEN_UNITS")
-LEGACY_KEYS = LAYER_SIZE_ALIASES + UNIFORM_LAYER_KEYS
-
-# Model config annotation -> the kind of range a key accepts.
-_MODEL_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list[int]": "sizes"}
-
-# Beyond this many (d_model, nhead) pairs a search should use a step or choices instead.
-MAX_ATTENTION_PAIRS = 256
-
-# Sampler -> packages it imports when it samples (not when it is built).
-SAMPLER_PACKAGES = {"cmaes": ("cmaes",), "gp": ("scipy", "torch"), "qmc": ("scipy",)}
-
-
-# --------------------------------------------------------------------------- loading
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1 reads ``1e-4`` (no dot) as a string; here it is a float, as in YAML 1.2/JSON."""
-
-
-_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
+from search.errors import ConfigError
+from search.space import _fields
+from search.space._load import _did_you_mean
+from search.space._fields import (
+    _MODEL_KINDS,
+    DATA_FIELDS,
+    LAYER_SIZE_ALIASES,
+    LEGACY_KEYS,
+    MAX_ATTENTION_PAIRS,
+    MINIMIZED_METRICS,
+    OBJECTIVE_FIELDS,
+    RESOURCE_FIELDS,
+    TOP_LEVEL,
+    TRAIN_FIELDS,
+    UNIFORM_LAYER_KEYS,
+    Field,
 )
-
-
-def yaml_load(text: str):
-    """``yaml.safe_load`` that also reads exponents without a dot (``1e-4``) as floats."""
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-
-
-def _line_index(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
-    """Dotted key -> 1-based line (list items as ``key[i]``), from the YAML node tree (JSON is
-    YAML too), and the keys that appear twice in one mapping: (key, first line, second line)."""
-    lines: dict[str, int] = {}
-    duplicates: list[tuple[str, int, int]] = []
-
-    def walk(node, prefix: str) -> None:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[str, int] = {}
-            for key_node, value_node in node.value:
-                key = f"{prefix}{key_node.value}"
-                line = key_node.start_mark.line + 1
-                if key in seen:
-                    duplicates.append((key, seen[key], line))
-                seen[key] = line
-                lines.setdefault(key, line)
-                walk(value_node, key + ".")
-        elif isinstance(node, yaml.SequenceNode):
-            base = prefix[:-1]
-            for i, item in enumerate(node.value):
-                lines.setdefault(f"{base}[{i}]", item.start_mark.line + 1)
-                walk(item, f"{base}[{i}].")
-
-    try:
-        walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
-    except yaml.YAMLError:
-        pass
-    return lines, duplicates
-
-
-def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
-    """The file's mapping and its key -> line index. Raises ConfigError on unreadable files."""
-    path = Path(path)
-    if not path.exists():
-        hint = _did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")] + [p.name for p in path.parent.glob("*.json")]) if path.parent.is_dir() else ""
-        raise ConfigError([f"{path}: no such space file{hint}"])
-    if path.is_dir():
-        raise ConfigError([f"{path}: is a folder; give a .yaml or .json space file"])
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not a text file ({exc.reason} at byte {exc.start}); give a .yaml or .json space file"]) from None
-    try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml_load(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        context = getattr(exc, "context", None)
-        detail = f"{problem} ({context})" if context else problem
-        col = f" at column {mark.column + 1}" if mark else ""
-        raise ConfigError([f"{path}{where}: invalid YAML{col}: {detail}; check the indentation and quoting on that line or the one above"]) from None
-    if raw is None:
-        raise ConfigError([f"{path}: the file is empty; a space needs at least 'model' and 'data' (see spaces/lstm.yaml)"])
-    if not isinstance(raw, dict):
-        raise ConfigError([f"{path}: the top level must be a mapping of sections (model:, data:, ...), got {type(raw).__name__}"])
-    lines, duplicates = _line_index(text)
-    if duplicates:
-        raise ConfigError([f"{path}:{second}: {key}: appears twice (lines {first} and {second}); keep one" for key, first, second in duplicates])
-    return raw, lines
-
-
-def apply_overrides(raw: dict, overrides: list[str]) -> dict:
-    """Apply ``KEY=VALUE`` overrides (dotted key, YAML value) to a copy of ``raw``."""
-    raw = json.loads(json.dumps(raw))  # deep copy of plain data
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
-        try:
-            value = yaml_load(text)
-        except yaml.YAMLError:
-            raise UsageError(f"--set {item!r}: the value is not valid YAML") from None
-        node = raw
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = node[part] = {}
-            node = child
-        node[parts[-1]] = value
-    return raw
-
-
-def load_space(path: str | Path, overrides: list[str] | None = None, *, check_data: bool = True) -> Space:
-    """Load, override and validate a space file. Raises ConfigError listing every problem.
-
-    ``check_data`` also checks that the dataset file exists and holds the named columns (its
-    header only; ``search.data.load_series`` reads the rows).
-    """
-    path = Path(path)
-    raw, lines = read_raw(path)
-    raw = apply_overrides(raw, overrides or [])
-    space = _Validator(path, lines, check_data=check_data).space(raw)
-    for line in space.warnings:
-        log.warning("warning: %s", line)
-    return space
-
+from search.space._types import (
+    RANGE_KEYS,
+    Categorical,
+    FloatRange,
+    IntRange,
+    Objective,
+    Searchable,
+    Space,
+    UniformLayers,
+    uniform_sizes,
+    values_of,
+)
 
 # --------------------------------------------------------------------------- validation
 
 
-def _did_you_mean(name, valid) -> str:
-    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _is_number(value) -> bool:
@@ -992,7 +654,7 @@ class _Validator:
                 self.error(f"{section}.{key}", f"the {name} {kind} needs this option (e.g. {key}: {compile_mod.OPTION_EXAMPLES.get(key, '...')})")
         spec = {"name": name, **raw}
         if len(self.problems) == before and kind == "sampler":
-            missing = [p for p in SAMPLER_PACKAGES.get(name, ()) if importlib.util.find_spec(p) is None]
+            missing = [p for p in _fields.SAMPLER_PACKAGES.get(name, ()) if importlib.util.find_spec(p) is None]
             if missing:
                 self.error(f"{section}.name", f"the {name} sampler needs the package{'s' if len(missing) > 1 else ''} {', '.join(missing)}, not installed; pip install {' '.join(missing)}, or use tpe")
         if len(self.problems) == before and name != "grid":
@@ -1061,21 +723,3 @@ def _columns(path: Path) -> list[str] | None:
     except Exception:  # unreadable: search.data reports it with the reader's own message
         return None
     return None
-
-
-__all__ = [
-    "Categorical",
-    "FloatRange",
-    "IntRange",
-    "Objective",
-    "Searchable",
-    "Space",
-    "UniformLayers",
-    "load_space",
-    "read_raw",
-    "apply_overrides",
-    "uniform_sizes",
-    "values_of",
-    "yaml_load",
-]
-

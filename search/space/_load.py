@@ -1,0 +1,123 @@
+"""Reading a space file: YAML (or JSON) with line numbers, and ``--set`` overrides."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from search.errors import ConfigError, UsageError
+
+
+def _did_you_mean(name, valid) -> str:
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; here it is a float, as in YAML 1.2/JSON."""
+
+
+_Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def yaml_load(text: str):
+    """``yaml.safe_load`` that also reads exponents without a dot (``1e-4``) as floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _line_index(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
+    """Dotted key -> 1-based line (list items as ``key[i]``), from the YAML node tree (JSON is
+    YAML too), and the keys that appear twice in one mapping: (key, first line, second line)."""
+    lines: dict[str, int] = {}
+    duplicates: list[tuple[str, int, int]] = []
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key_node, value_node in node.value:
+                key = f"{prefix}{key_node.value}"
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    duplicates.append((key, seen[key], line))
+                seen[key] = line
+                lines.setdefault(key, line)
+                walk(value_node, key + ".")
+        elif isinstance(node, yaml.SequenceNode):
+            base = prefix[:-1]
+            for i, item in enumerate(node.value):
+                lines.setdefault(f"{base}[{i}]", item.start_mark.line + 1)
+                walk(item, f"{base}[{i}].")
+
+    try:
+        walk(yaml.compose(text, Loader=yaml.SafeLoader), "")
+    except yaml.YAMLError:
+        pass
+    return lines, duplicates
+
+
+def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
+    """The file's mapping and its key -> line index. Raises ConfigError on unreadable files."""
+    path = Path(path)
+    if not path.exists():
+        hint = _did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")] + [p.name for p in path.parent.glob("*.json")]) if path.parent.is_dir() else ""
+        raise ConfigError([f"{path}: no such space file{hint}"])
+    if path.is_dir():
+        raise ConfigError([f"{path}: is a folder; give a .yaml or .json space file"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not a text file ({exc.reason} at byte {exc.start}); give a .yaml or .json space file"]) from None
+    try:
+        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml_load(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context = getattr(exc, "context", None)
+        detail = f"{problem} ({context})" if context else problem
+        col = f" at column {mark.column + 1}" if mark else ""
+        raise ConfigError([f"{path}{where}: invalid YAML{col}: {detail}; check the indentation and quoting on that line or the one above"]) from None
+    if raw is None:
+        raise ConfigError([f"{path}: the file is empty; a space needs at least 'model' and 'data' (see spaces/lstm.yaml)"])
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of sections (model:, data:, ...), got {type(raw).__name__}"])
+    lines, duplicates = _line_index(text)
+    if duplicates:
+        raise ConfigError([f"{path}:{second}: {key}: appears twice (lines {first} and {second}); keep one" for key, first, second in duplicates])
+    return raw, lines
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``KEY=VALUE`` overrides (dotted key, YAML value) to a copy of ``raw``."""
+    raw = json.loads(json.dumps(raw))  # deep copy of plain data
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
+        try:
+            value = yaml_load(text)
+        except yaml.YAMLError:
+            raise UsageError(f"--set {item!r}: the value is not valid YAML") from None
+        node = raw
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node[parts[-1]] = value
+    return raw
