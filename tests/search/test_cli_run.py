@@ -96,3 +96,38 @@ def test_ctrl_c_records_interrupted_trials_and_the_same_command_resumes(tiny_spa
     for t in interrupted:
         assert t.number in retried and retried[t.number].params == t.params
     assert "best trial #" in rerun.stdout and "search dashboard --storage" in rerun.stdout
+
+
+@pytest.mark.slow
+def test_several_spaces_run_one_after_the_other(ray_local, tiny_space, tmp_path, capsys):
+    other = tmp_path / "tiny2.yaml"
+    other.write_text(tiny_space.read_text())
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert main(["run", str(tiny_space), str(other), "--trials", "2", "--storage", url, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("best trial #") == 2
+    for name in ("tiny", "tiny2"):
+        study = optuna.load_study(study_name=name, storage=url)
+        assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials) == 2
+
+
+@pytest.mark.slow
+def test_changed_space_is_refused_then_forked(ray_local, tiny_space, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert main(["run", str(tiny_space), "--trials", "4", "--storage", url, "--quiet"]) == 0
+    capsys.readouterr()
+    narrower = ["--set", "train.lr={type: float, low: 0.004, high: 0.01, log: true}"]
+    assert main(["run", str(tiny_space), "--trials", "4", "--storage", url, "--quiet", *narrower]) == 2
+    err = capsys.readouterr().err
+    assert "made from a different space" in err and "train.lr" in err and "--fork" in err
+    old = optuna.load_study(study_name="tiny", storage=url)
+    fitting = [t for t in old.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.params["lr"] >= 0.004]
+
+    assert main(["run", str(tiny_space), "--trials", "6", "--storage", url, "--quiet", "--fork", "tiny-narrow", *narrower]) == 0
+    new = optuna.load_study(study_name="tiny-narrow", storage=url)
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in new.trials) == 6
+    copied = new.trials[: len(fitting)]
+    assert [t.params for t in copied] == [t.params for t in fitting]
+    assert [t.intermediate_values for t in copied] == [t.intermediate_values for t in fitting]
+    assert all(t.params["lr"] >= 0.004 for t in new.trials)
+    assert len(optuna.load_study(study_name="tiny", storage=url).trials) == len(old.trials)  # the old study is untouched
