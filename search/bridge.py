@@ -31,7 +31,7 @@ from ray.tune.stopper import Stopper
 
 from search.checkpoint import upload as upload_checkpoint
 from search.compile import CompiledSpace
-from storage import retrying
+from storage import count_trials, retrying
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_RETRIES = 3
@@ -100,15 +100,15 @@ class StudyBridge:
     # -- counting
 
     def count(self, *states: TrialState) -> int:
-        return len(retrying(self.study.get_trials, deepcopy=False, states=states))
+        return retrying(count_trials, self._storage, self.study._study_id, states)
 
     def finished(self) -> int:
         return self.count(*FINISHED_STATES)
 
     def remaining(self) -> int:
         """Trials still to start for the study to reach its target, counting running ones."""
-        running = self.count(TrialState.RUNNING)  # ours and other drivers'
-        return max(0, self.target - self.finished() - running)
+        # running trials are ours and other drivers'
+        return max(0, self.target - self.count(*FINISHED_STATES, TrialState.RUNNING))
 
     # -- Searcher side
 

@@ -275,7 +275,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     for epoch in range(1, train_cfg["epochs"] + 1):
         model.train()
         started = time.perf_counter()
-        order = torch.randperm(len(x_train), generator=generator)
+        order = torch.randperm(len(x_train), generator=generator, dtype=torch.int32)  # half of int64's memory, same order
         total = 0.0
         lr = schedule.lr * schedule.factor(step)
         for i in range(0, len(order), batch_size):

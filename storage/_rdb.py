@@ -129,3 +129,18 @@ def upgrade_storage(url: str) -> tuple[str, str]:
     before = rdb.get_current_version()
     rdb.upgrade()
     return before, rdb.get_current_version()
+
+
+def count_trials(storage: optuna.storages.BaseStorage, study_id: int, states) -> int:
+    """Trials of a study in ``states``, counted by the database (one ``count`` query) rather
+    than by loading every trial: the driver asks this before each new trial."""
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
+    if isinstance(backend, optuna.storages.RDBStorage):
+        from optuna.storages._rdb.models import TrialModel
+
+        with backend.engine.connect() as conn:
+            query = sqlalchemy.select(sqlalchemy.func.count(TrialModel.trial_id)).where(
+                TrialModel.study_id == study_id, TrialModel.state.in_(list(states))
+            )
+            return int(conn.execute(query).scalar_one())
+    return len(storage.get_all_trials(study_id, deepcopy=False, states=tuple(states)))
