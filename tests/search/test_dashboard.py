@@ -7,7 +7,6 @@ import io
 import json
 import os
 from pathlib import Path
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,9 +19,9 @@ import optuna
 import pytest
 
 from search import dashboard
+from tests._browser import dump_dom, require_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 STUDY_NAME = "dashboard-test-study"
 
 
@@ -333,33 +332,9 @@ def test_serve_process_password_from_env_and_clean_ctrl_c(study_db):
 
 # --- real browser --------------------------------------------------------------------------
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--virtual-time-budget=8000",
-]
-
-
-def _dump_dom(url: str, profile: Path) -> str:
-    result = subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=25,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
 @pytest.mark.slow
 def test_dashboard_renders_in_headless_chromium(tmp_path, study_db):
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    require_chromium()
     url, study_id = study_db
     app = dashboard.make_app(url, read_only=True)
     server = dashboard.make_server_for(app, "127.0.0.1", 0, quiet=True)
@@ -367,10 +342,10 @@ def test_dashboard_renders_in_headless_chromium(tmp_path, study_db):
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     try:
-        study_list = _dump_dom(f"{base}/dashboard/", tmp_path / "profile-list")
+        study_list = dump_dom(f"{base}/dashboard/", tmp_path / "profile-list")
         assert STUDY_NAME in study_list
 
-        trials = _dump_dom(f"{base}/dashboard/studies/{study_id}/trials", tmp_path / "profile-trials")
+        trials = dump_dom(f"{base}/dashboard/studies/{study_id}/trials", tmp_path / "profile-trials")
         assert STUDY_NAME in trials
         assert "5 Trials" in trials
         for number in range(5):

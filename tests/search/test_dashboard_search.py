@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -14,27 +13,9 @@ import pytest
 
 from search.runner import run_search
 from tests import _procs
+from tests._browser import dump_dom, require_chromium
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--virtual-time-budget=8000",
-]
-
-
-def dump_dom(url: str, profile) -> str:
-    result = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", url], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -42,8 +23,7 @@ def free_port() -> int:
 
 
 def test_dashboard_shows_a_real_search(ray_local, tiny_space, tmp_path):
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    require_chromium()
     url = f"sqlite:///{tmp_path}/studies.db"
     run_search(tiny_space, trials=4, storage_url=url, quiet=True)
     study = optuna.load_study(study_name="tiny", storage=url)

@@ -7,7 +7,6 @@ import csv
 import datetime as dt
 import io
 import json
-import math
 import re
 import textwrap
 from pathlib import Path
@@ -18,36 +17,13 @@ from optuna.trial import TrialState
 
 from search import inspect
 from search.cli import main
-
-SPACE = """
-model:
-  family: lstm
-  layer_sizes: {choices: ["8", "16,8"]}
-  dropout: 0.0
-data:
-  path: series.csv
-  time_column: t
-  target: y
-  lookback: {type: int, low: 8, high: 16, step: 4}
-train:
-  epochs: 3
-  batch_size: 64
-  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
-objective: {metric: rmse, direction: minimize}
-sampler: {name: random, seed: 0}
-pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 1}
-"""
-
+from tests.conftest import TINY_SPACE, write_series
 
 def write_space(folder: Path) -> Path:
-    """The tiny LSTM space of tests/conftest.py over a 400-step noisy sine."""
-    rows = ["t,y,x"]
-    for i in range(400):
-        y = 10 + 0.01 * i + 3 * math.sin(2 * math.pi * i / 25) + 0.3 * math.sin(i * 1.7)
-        rows.append(f"{i},{y:.5f},{math.cos(2 * math.pi * i / 25):.5f}")
-    (folder / "series.csv").write_text("\n".join(rows) + "\n")
+    """The tiny LSTM space of tests/conftest.py over its 400-step noisy sine."""
+    write_series(folder / "series.csv")
     path = folder / "tiny.yaml"
-    path.write_text(textwrap.dedent(SPACE))
+    path.write_text(textwrap.dedent(TINY_SPACE))
     return path
 
 

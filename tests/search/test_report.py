@@ -4,9 +4,7 @@ file drawn by headless Chromium with no network."""
 from __future__ import annotations
 
 import datetime as dt
-import math
 import re
-import shutil
 import subprocess
 import textwrap
 from html.parser import HTMLParser
@@ -17,41 +15,13 @@ import pytest
 from optuna.trial import TrialState
 
 from search import report
+from tests import _browser as browser
+from tests.conftest import TINY_SPACE, write_series
 from search.cli import main
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--virtual-time-budget=8000",
-    "--enable-logging=stderr",
-    "--v=0",
-]
 FIGURE_KEYS = [key for key, *_ in report.FIGURES]
 
-SPACE = """
-model:
-  family: lstm
-  layer_sizes: {choices: ["8", "16,8"]}
-  dropout: 0.0
-data:
-  path: series.csv
-  time_column: t
-  target: y
-  lookback: {type: int, low: 8, high: 16, step: 4}
-train:
-  epochs: 3
-  batch_size: 64
-  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
-objective: {metric: rmse, direction: minimize}
-sampler: {name: random, seed: 0}
-pruner: {name: median, n_startup_trials: 4, n_warmup_steps: 1}
-"""
+SPACE = TINY_SPACE.replace("n_startup_trials: 2", "n_startup_trials: 4")
 # Nothing is pruned before 4 trials completed, so the study always holds the completed trials
 # that parameter importances need (report.MIN_IMPORTANCE_TRIALS); pruning may still happen.
 
@@ -62,11 +32,7 @@ def searched(tmp_path_factory, ray_local) -> str:
     from search.runner import run_search
 
     folder = tmp_path_factory.mktemp("report")
-    rows = ["t,y,x"]
-    for i in range(400):
-        y = 10 + 0.01 * i + 3 * math.sin(2 * math.pi * i / 25) + 0.3 * math.sin(i * 1.7)
-        rows.append(f"{i},{y:.5f},{math.cos(2 * math.pi * i / 25):.5f}")
-    (folder / "series.csv").write_text("\n".join(rows) + "\n")
+    write_series(folder / "series.csv")
     (folder / "tiny.yaml").write_text(textwrap.dedent(SPACE))
     url = f"sqlite:///{folder / 'studies.db'}"
     run_search(folder / "tiny.yaml", trials=6, storage_url=url, quiet=True)
@@ -214,14 +180,8 @@ class FigureScan(HTMLParser):
 
 
 def chromium(html_file: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    return subprocess.run(
-        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, html_file.resolve().as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # JavaScript errors go to stderr, where the tests look for "Uncaught".
+    return browser.run(html_file.resolve().as_uri(), profile, "--enable-logging=stderr", "--v=0", *extra)
 
 
 @pytest.mark.slow
