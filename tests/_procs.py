@@ -30,7 +30,8 @@ def end_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     proc.poll()
 
 
-def group_alive(pgid: int) -> bool:
+def _processes():
+    """(pid, state, ppid, pgid) of every process, from /proc."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -39,30 +40,26 @@ def group_alive(pgid: int) -> bool:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        yield int(entry), fields[0], int(fields[1]), int(fields[2])
+
+
+def group_alive(pgid: int) -> bool:
+    return any(group == pgid and state != "Z" for _, state, _, group in _processes())
 
 
 def descendants(pid: int) -> dict[int, str]:
     """pid -> command line of every live descendant of ``pid``."""
     children: dict[int, list[int]] = {}
-    cmdlines: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdlines[int(entry)] = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
+    for child, state, parent, _ in _processes():
+        if state != "Z":
+            children.setdefault(parent, []).append(child)
     out, todo = {}, [pid]
     while todo:
         for child in children.get(todo.pop(), []):
-            out[child] = cmdlines.get(child, "")
+            try:
+                with open(f"/proc/{child}/cmdline", "rb") as f:
+                    out[child] = f.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
             todo.append(child)
     return out

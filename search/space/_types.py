@@ -106,11 +106,7 @@ class Space:
 
     def where(self, dotted: str) -> str:
         """``file:line: key`` for messages about ``dotted`` (the line of the key, else of its section)."""
-        line, parent = self.lines.get(dotted), dotted
-        while line is None and "." in parent:
-            parent = parent.rsplit(".", 1)[0]
-            line = self.lines.get(parent)
-        return f"{self.path}:{line}: {dotted}" if line else f"{self.path}: {dotted}"
+        return where(self.path, self.lines, dotted)
 
     def locate(self, problem: str) -> str:
         """Add the line to a ``file: key: message`` problem found after validation (e.g. by
@@ -121,3 +117,12 @@ class Space:
             if sep and key and " " not in key:
                 return f"{self.where(key)}: {rest}"
         return problem
+
+
+def where(path, lines: dict[str, int], dotted: str) -> str:
+    """``file:line: key``: the line of ``dotted``, else of the nearest section above it."""
+    line, parent = lines.get(dotted), dotted
+    while line is None and "." in parent:
+        parent = parent.rsplit(".", 1)[0]
+        line = lines.get(parent)
+    return f"{path}:{line}: {dotted}" if line else f"{path}: {dotted}"

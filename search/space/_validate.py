@@ -39,6 +39,7 @@ from search.space._types import (
     UniformLayers,
     uniform_sizes,
     values_of,
+    where,
 )
 
 # --------------------------------------------------------------------------- validation
@@ -78,11 +79,7 @@ class _Validator:
 
     def where(self, key: str) -> str:
         """``file:line: key``; a key missing from the file gets the line of its section."""
-        line, parent = self.lines.get(key), key
-        while line is None and "." in parent:
-            parent = parent.rsplit(".", 1)[0]
-            line = self.lines.get(parent)
-        return f"{self.path}:{line}: {key}" if line else f"{self.path}: {key}"
+        return where(self.path, self.lines, key)
 
     def error(self, key: str, message: str) -> None:
         self.problems.append(f"{self.where(key)}: {message}")
