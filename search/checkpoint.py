@@ -6,6 +6,12 @@ It is written with ``torch.save`` and read with ``weights_only=True`` (plain typ
 
     forecaster = search.load_best("lstm", "sqlite:///studies.db")
     forecaster.predict(frame)   # (horizon, n_targets) after the frame's last row
+    forecaster.predict_series(frame)   # {series: (horizon, n_targets)}: one per series_id value
+
+A model trained on several series (``data.series_id``) forecasts each series of a frame after
+that series' own last row; with per-series scalers (``scaler_scope: series``) each series is
+scaled by the scaler fit on its own training part, so only series seen in training can be
+forecast.
 """
 
 from __future__ import annotations
@@ -26,12 +32,6 @@ from search.errors import SearchError, UsageError
 FORMAT = 1
 
 
-def can_pack(series) -> bool:
-    """Checkpoints hold one scaler: a per-series scaler (``scaler_scope: series``) cannot be
-    saved in this format yet, so such trials keep no checkpoint."""
-    return getattr(series, "series_offset", None) is None
-
-
 def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> bytes:
     """Serialize the (unwrapped) model's weights with what forecasting needs."""
     payload = {
@@ -43,8 +43,12 @@ def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> b
         "n_targets": int(series.n_targets),
         "offset": [float(v) for v in series.offset],
         "scale": [float(v) for v in series.scale],
+        "series_names": list(series.series_names),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+    if series.series_offset is not None:  # scaler_scope: series, rows in series_names' order
+        payload["series_offset"] = series.series_offset.astype(float).tolist()
+        payload["series_scale"] = series.series_scale.astype(float).tolist()
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -69,22 +73,59 @@ class Forecaster:
     def targets(self) -> list[str]:
         return self.payload["columns"][: self.payload["n_targets"]]
 
+    @property
+    def series_id(self) -> str | None:
+        """The column naming each row's series, for a model trained on several series."""
+        return self.payload["data"].get("series_id")
+
     def predict(self, frame) -> np.ndarray:
         """Forecast the ``horizon`` steps after the last row of ``frame`` (a pandas DataFrame
-        with the training columns), in the data's own units: shape (horizon, n_targets)."""
+        with the training columns), in the data's own units: shape (horizon, n_targets).
+        For a model trained on several series the frame must hold one series (see
+        ``predict_series`` for several)."""
+        forecasts = self.predict_series(frame)
+        if len(forecasts) > 1:
+            raise UsageError(f"--input: holds {len(forecasts)} series ({self.series_id}); forecast them with predict_series")
+        return next(iter(forecasts.values()))
+
+    def predict_series(self, frame) -> dict[str, np.ndarray]:
+        """One forecast (horizon, n_targets) per series of ``frame``, after each one's last row,
+        keyed by its ``series_id`` value (``""`` for a model of one series)."""
+        columns = self.payload["columns"]
+        series_id = self.series_id
+        needed = columns + ([series_id] if series_id else [])
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise UsageError(f"--input: column {missing[0]!r} is missing (the model needs {', '.join(needed)})")
+        time_column = self.payload["data"].get("time_column")
+        order = [c for c in (series_id, time_column) if c and c in frame.columns]
+        if order:
+            frame = frame.sort_values(order, kind="stable")
+        groups = frame.groupby(frame[series_id].astype(str), sort=False) if series_id else [("", frame)]
+        return {str(name): self._forecast(str(name), part[columns]) for name, part in groups}
+
+    def _scaler(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(offset, scale) of series ``name``: its own with per-series scalers, else the global one."""
+        if "series_offset" not in self.payload:
+            return np.asarray(self.payload["offset"]), np.asarray(self.payload["scale"])
+        names = self.payload["series_names"]
+        if name not in names:
+            known = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            raise UsageError(
+                f"--input: series {name!r} was not in the training data, and this model scales each series "
+                f"by its own training scaler (scaler_scope: series); known series: {known}"
+            )
+        i = names.index(name)
+        return np.asarray(self.payload["series_offset"][i]), np.asarray(self.payload["series_scale"][i])
+
+    def _forecast(self, name: str, table) -> np.ndarray:
         from search.train import LastValueReference
 
-        columns = self.payload["columns"]
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise UsageError(f"--input: column {missing[0]!r} is missing (the model needs {', '.join(columns)})")
-        time_column = self.payload["data"].get("time_column")
-        if time_column and time_column in frame.columns:
-            frame = frame.sort_values(time_column, kind="stable")
-        table = frame[columns].astype("float64").interpolate(method="linear", limit_direction="both")
+        table = table.astype("float64").interpolate(method="linear", limit_direction="both")
         if len(table) < self.lookback:
-            raise UsageError(f"--input: {len(table)} rows, the model needs at least its lookback of {self.lookback}")
-        offset, scale = np.asarray(self.payload["offset"]), np.asarray(self.payload["scale"])
+            which = f"series {name!r} has" if name else "it has"
+            raise UsageError(f"--input: {which} {len(table)} rows, the model needs at least its lookback of {self.lookback}")
+        offset, scale = self._scaler(name)
         window = ((table.to_numpy()[-self.lookback :] - offset) / scale).astype(np.float32)
         x = torch.from_numpy(window)[None]  # (1, L, F)
         model = self.model

@@ -292,12 +292,18 @@ def cmd_predict(args, console: Console) -> int:
         raise UsageError(f"--input {path}: no such file")
     forecaster = load_best(args.study, args.storage, artifacts=args.artifacts)
     frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
-    forecast = forecaster.predict(frame)  # (H, T)
-    table = pd.DataFrame(forecast, columns=forecaster.targets)
-    table.insert(0, "step", range(1, len(table) + 1))
+    tables = []
+    for name, forecast in forecaster.predict_series(frame).items():  # (H, T) per series
+        table = pd.DataFrame(forecast, columns=forecaster.targets)
+        table.insert(0, "step", range(1, len(table) + 1))
+        if forecaster.series_id:
+            table.insert(0, forecaster.series_id, name)
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
     if args.out:
         table.to_csv(args.out, index=False)
-        console.print(f"wrote {args.out} ({len(table)} steps after the last row of {path.name})")
+        what = f"{len(tables)} series x {forecaster.horizon} steps" if forecaster.series_id else f"{len(table)} steps"
+        console.print(f"wrote {args.out} ({what} after the last row of {path.name})")
     else:
         console.print(table.to_csv(index=False).rstrip())
     return 0

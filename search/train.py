@@ -324,9 +324,9 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         }
         if final:
             model.load_state_dict(best_state)
-            from search.checkpoint import can_pack, pack
+            from search.checkpoint import pack
 
-            if with_checkpoint and can_pack(series):
+            if with_checkpoint:
                 result["checkpoint"] = pack(core, config, series)
             result.update({f"test_{k}": v for k, v in evaluate(model, x_test, y_test, series, device, amp_dtype=amp_dtype).items()})
             result["early_stopped"] = stop_early

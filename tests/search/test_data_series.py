@@ -195,7 +195,8 @@ train: {epochs: 2, batch_size: 64}
 """
 
 
-def test_a_trial_trains_on_several_series(tmp_path):
+def train_panel(tmp_path):
+    """One trial of PANEL_SPACE (three series, per-series scalers) with a checkpoint."""
     from search.compile import compile_space
     from search.space import load_space
     from search.train import run_trial
@@ -213,6 +214,43 @@ def test_a_trial_trains_on_several_series(tmp_path):
     assert final["final"] and math.isfinite(final["test_rmse"])
     # in the data's units: a level error would be hundreds
     assert final["val_rmse"] < 50
+    return series, final
+
+
+def test_a_trial_trains_on_several_series(tmp_path):
+    series, final = train_panel(tmp_path)
+    assert len(final["checkpoint"]) > 0, "per-series scalers no longer cost the checkpoint"
+
+
+def test_per_series_scalers_travel_with_the_checkpoint(tmp_path):
+    import pandas as pd
+
+    from search.checkpoint import unpack
+    from search.errors import UsageError
+    from search.train import LastValueReference
+
+    series, final = train_panel(tmp_path)
+    forecaster = unpack(final["checkpoint"])
+    assert forecaster.series_id == "id"
+    frame = pd.read_csv(tmp_path / "p.csv")  # shuffled rows of three series
+    forecasts = forecaster.predict_series(frame)
+    assert sorted(forecasts) == ["a", "b", "c"]
+    model = LastValueReference(forecaster.model, 1).eval()
+    for i, name in enumerate(series.series_names):
+        # the model applied to the series' last window, unscaled by that series' own scaler
+        start, _, _, end = series.segments[i]
+        x = torch.from_numpy(series.values[end - 6 : end])[None]
+        with torch.no_grad():
+            expected = series.unscale_targets(model(x), torch.tensor([i]))[0].numpy()
+        np.testing.assert_allclose(forecasts[name], expected, rtol=1e-4, atol=1e-3)
+        assert abs(forecasts[name][0, 0] - LEVELS[name]) < 50, "each series forecast at its own level"
+    with pytest.raises(UsageError, match="holds 3 series"):
+        forecaster.predict(frame)
+    only_b = frame[frame["id"] == "b"]
+    np.testing.assert_allclose(forecaster.predict(only_b), forecasts["b"], rtol=1e-5)
+    unknown = only_b.assign(id="z")
+    with pytest.raises(UsageError, match=r"series 'z' was not in the training data.*known series: a, b, c"):
+        forecaster.predict_series(unknown)
 
 
 def test_series_keys_are_validated(tmp_path):

@@ -60,6 +60,15 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, st
 
     forecast = search.load_best("tiny", url, artifacts=str(artifacts)).predict(pd.read_csv(tiny_space.parent / "series.csv"))
     assert forecast.shape == (1, 1)
+    # and through the CLI: the same forecast, printed and written as CSV
+    from search.cli import main
+
+    out_csv = tmp_path / "forecast.csv"
+    argv = ["predict", "tiny", "--input", str(tiny_space.parent / "series.csv"), "--storage", url, "--artifacts", str(artifacts)]
+    assert main([*argv, "--out", str(out_csv)]) == 0
+    written = pd.read_csv(out_csv)
+    assert list(written.columns) == ["step", "y"] and written["y"].iloc[0] == pytest.approx(float(forecast[0, 0]), rel=1e-5)
+    assert main(["predict", "no-such-study", "--input", str(out_csv), "--storage", url]) == 2
 
     again = run_search(tiny_space, trials=5, storage_url=url, quiet=True, artifacts=str(artifacts))
     assert again.ran == 0
