@@ -163,11 +163,25 @@ class RecurrentNet(nn.Module):
             )
         self.head = OutputHead(n_dirs * sizes[-1], io)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, T, n_features)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last layer's output at every step: (B, T, n_features) -> (B, T, D*H)."""
         h = x
         for block, post in zip(self.blocks, self.post, strict=True):
             h = post(block(h))  # (B, T, D*H_i)
+        return h
+
+    def step_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The head applied after every step of one pass over ``x`` (B, T, n_features): the
+        hidden state is carried along the whole sequence, so step t's output is what the model
+        predicts having read steps 0..t. Forecasting: (B, T, horizon, n_targets). Needs a
+        unidirectional model (a backward pass would have read the future)."""
+        if self.bidirectional:
+            raise ValueError("step outputs need a unidirectional model; a bidirectional one reads the future")
+        return self.head.proj(self.features(x)).unflatten(-1, self.head.out_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, T, n_features)
+        h = self.features(x)
         if self.bidirectional:
             # forward direction ends at the last step, the backward one at the first
             H = self.last_size

@@ -12,11 +12,17 @@ A model trained on several series (``data.series_id``) forecasts each series of 
 that series' own last row; with per-series scalers (``scaler_scope: series``) each series is
 scaled by the scaler fit on its own training part, so only series seen in training can be
 forecast.
+
+Tasks classify and text (``search.tasks``) record the task and the class labels (a list of
+numbers or strings) or the vocabulary (a list of one-character strings): ``predict`` of a
+classifier returns the label of the window that ends at the frame's last row, and
+``generate(prompt, n)`` of a text model continues a prompt by ``n`` characters (greedy).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -49,6 +55,10 @@ def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> b
     if series.series_offset is not None:  # scaler_scope: series, rows in series_names' order
         payload["series_offset"] = series.series_offset.astype(float).tolist()
         payload["series_scale"] = series.series_scale.astype(float).tolist()
+    task = getattr(series, "task", "forecast")
+    if task != "forecast":  # search.tasks.TaskData: the head's labels
+        payload["task"] = task
+        payload["vocab" if task == "text" else "classes"] = list(series.classes)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return buffer.getvalue()
@@ -74,6 +84,20 @@ class Forecaster:
         return self.payload["columns"][: self.payload["n_targets"]]
 
     @property
+    def task(self) -> str:
+        return self.payload.get("task", "forecast")
+
+    @property
+    def classes(self) -> list:
+        """Task classify: the class labels, in the order of the model's outputs."""
+        return list(self.payload.get("classes", []))
+
+    @property
+    def vocab(self) -> list[str]:
+        """Task text: the characters, in token order; token ``len(vocab)`` is the unknown one."""
+        return list(self.payload.get("vocab", []))
+
+    @property
     def series_id(self) -> str | None:
         """The column naming each row's series, for a model trained on several series."""
         return self.payload["data"].get("series_id")
@@ -90,7 +114,10 @@ class Forecaster:
 
     def predict_series(self, frame) -> dict[str, np.ndarray]:
         """One forecast (horizon, n_targets) per series of ``frame``, after each one's last row,
-        keyed by its ``series_id`` value (``""`` for a model of one series)."""
+        keyed by its ``series_id`` value (``""`` for a model of one series). Task classify: the
+        label of the window ending at each series' last row instead."""
+        if self.task == "text":
+            raise UsageError("a text model continues text: use generate(prompt, n) (search predict reads --input as the prompt)")
         columns = self.payload["columns"]
         series_id = self.series_id
         needed = columns + ([series_id] if series_id else [])
@@ -118,7 +145,31 @@ class Forecaster:
         i = names.index(name)
         return np.asarray(self.payload["series_offset"][i]), np.asarray(self.payload["series_scale"][i])
 
-    def _forecast(self, name: str, table) -> np.ndarray:
+    def generate(self, prompt: str, n: int) -> str:
+        """Task text: the ``n`` most likely next characters after ``prompt``, one at a time
+        (greedy; the unknown token is never chosen). The model reads at most its lookback."""
+        from search.tasks import encode
+
+        if self.task != "text":
+            raise UsageError(f"generate continues text, but this is a {self.task} model; use predict")
+        if not prompt:
+            raise UsageError("--input: the prompt is empty; give some text to continue")
+        vocab, unknown = self.vocab, len(self.vocab)
+        tokens = encode(prompt, vocab).tolist()
+        out = []
+        self.model.eval()
+        with torch.no_grad():
+            for _ in range(n):
+                window = torch.tensor(tokens[-self.lookback :])
+                x = torch.nn.functional.one_hot(window, unknown + 1).float()[None]  # (1, L, V)
+                logits = self.model(x)[0, -1]  # (V,) the next character
+                logits[unknown] = -math.inf
+                token = int(logits.argmax())
+                tokens.append(token)
+                out.append(vocab[token])
+        return "".join(out)
+
+    def _forecast(self, name: str, table):
         from search.train import LastValueReference
 
         table = table.astype("float64").interpolate(method="linear", limit_direction="both")
@@ -129,6 +180,10 @@ class Forecaster:
         window = ((table.to_numpy()[-self.lookback :] - offset) / scale).astype(np.float32)
         x = torch.from_numpy(window)[None]  # (1, L, F)
         model = self.model
+        if self.task == "classify":  # the label of the window ending at the last row
+            model.eval()
+            with torch.no_grad():
+                return self.classes[int(model(x)[0].argmax())]
         if self.payload["data"].get("reference", "last") == "last":
             model = LastValueReference(model, self.payload["n_targets"])
         model.eval()
@@ -143,12 +198,20 @@ def unpack(data: bytes) -> Forecaster:
     if payload.get("format") != FORMAT:
         raise SearchError(f"checkpoint format {payload.get('format')!r} is not supported (expected {FORMAT})")
     d = payload["data"]
+    task = payload.get("task", "forecast")
+    n_features, head = len(payload["columns"]), {}
+    if task == "classify":
+        head = {"n_classes": len(payload["classes"])}
+    elif task == "text":  # one-hot tokens in, next-token logits out; + the unknown token
+        n_features = len(payload["vocab"]) + 1
+        head = {"n_classes": n_features, "per_step": True}
     model = models.build(
         payload["family"],
-        n_features=len(payload["columns"]),
+        n_features=n_features,
         horizon=int(d["horizon"]),
         n_targets=int(payload["n_targets"]),
         lookback=int(d["lookback"]),
+        **head,
         **payload["params"],
     )
     model.load_state_dict(payload["state_dict"])

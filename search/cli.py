@@ -67,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("space", metavar="SPACE")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
-    predict = sub.add_parser("predict", help="forecast with the best model of a study")
+    predict = sub.add_parser("predict", help="forecast with the best model of a study (classify: the label; text: a continuation)")
     predict.add_argument("study", metavar="STUDY")
     predict.add_argument("--input", required=True, metavar="CSV", help="recent data with the training columns; the forecast follows its last row")
     predict.add_argument("--out", metavar="FILE", help="write the forecast as CSV (default: print it)")
+    predict.add_argument("--length", type=int, default=200, metavar="N", help="text studies: characters to generate after the --input text (default: 200)")
     _storage_arg(predict)
     predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
 
@@ -188,7 +189,8 @@ def cmd_validate(args, console: Console) -> int:
 
     prep = prepare(args.space, args.overrides)
     n = len(prep.compiled.distributions)
-    console.print(f"{args.space}: ok ({prep.compiled.family}, {n} searched parameters, dataset {prep.series.info['name']} with {prep.series.info['rows']} rows)", highlight=False)
+    unit = "characters" if prep.series.info.get("task") == "text" else "rows"
+    console.print(f"{args.space}: ok ({prep.compiled.family}, {n} searched parameters, dataset {prep.series.info['name']} with {prep.series.info['rows']} {unit})", highlight=False)
     return 0
 
 
@@ -291,11 +293,28 @@ def cmd_predict(args, console: Console) -> int:
     if not path.exists():
         raise UsageError(f"--input {path}: no such file")
     forecaster = load_best(args.study, args.storage, artifacts=args.artifacts)
+    if forecaster.task == "text":  # the file's text is the prompt; print its continuation
+        if args.length < 1:
+            raise UsageError(f"--length {args.length}: must be at least 1")
+        try:
+            prompt = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"--input {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); a text study continues a text file") from None
+        text = forecaster.generate(prompt, args.length)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            console.print(f"wrote {args.out} ({len(text)} characters after the end of {path.name})", markup=False)
+        else:
+            console.print(text, markup=False, highlight=False)
+        return 0
     frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
     tables = []
     for name, forecast in forecaster.predict_series(frame).items():  # (H, T) per series
-        table = pd.DataFrame(forecast, columns=forecaster.targets)
-        table.insert(0, "step", range(1, len(table) + 1))
+        if forecaster.task == "classify":  # the label of the window ending at the last row
+            table = pd.DataFrame({forecaster.payload["data"]["target"][0]: [forecast]})
+        else:
+            table = pd.DataFrame(forecast, columns=forecaster.targets)
+            table.insert(0, "step", range(1, len(table) + 1))
         if forecaster.series_id:
             table.insert(0, forecaster.series_id, name)
         tables.append(table)
@@ -303,7 +322,11 @@ def cmd_predict(args, console: Console) -> int:
     if args.out:
         table.to_csv(args.out, index=False)
         what = f"{len(tables)} series x {forecaster.horizon} steps" if forecaster.series_id else f"{len(table)} steps"
-        console.print(f"wrote {args.out} ({what} after the last row of {path.name})")
+        if forecaster.task == "classify":
+            each = f", for each of {len(tables)} series" if forecaster.series_id else ""
+            console.print(f"wrote {args.out} (the label of the window ending at the last row of {path.name}{each})")
+        else:
+            console.print(f"wrote {args.out} ({what} after the last row of {path.name})")
     else:
         console.print(table.to_csv(index=False).rstrip())
     return 0

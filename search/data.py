@@ -5,13 +5,16 @@ the workers through Ray's object store, so workers need no access to the file. E
 cuts its own windows (its lookback is a searched parameter) as *views* over the series
 (``Tensor.unfold``): memory stays proportional to the series, not to series x lookback.
 
-Splits are chronological (train, validation, test) and no window crosses a split boundary;
-``gap`` rows may be left out between the parts. The scaler is fit on the training part only
-and undone before metrics are computed, so every reported error is in the data's own units.
+Splits are chronological (train, validation, test): by fractions of the rows, or at explicit
+cut points (``split: {val_start, test_start}``, values of the time column); no window crosses a
+split boundary; ``gap`` rows may be left out between the parts. The scaler is fit on the
+training part only and undone before metrics are computed, so every reported error is in the
+data's own units.
 
 A file may hold several series (``series_id`` names the column): each is split by the same
-fractions, windows never cross a series (``WindowSet``: one view per series and an index
-map), and the scaler is fit on every training part together or per series (``scaler_scope``).
+rule (fractions, or cut points at the same times), windows never cross a series
+(``WindowSet``: one view per series and an index map), and the scaler is fit on every training
+part together or per series (``scaler_scope``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ class SeriesData:
 
     Several series in one file (``data.series_id``) are stored one after the other in
     ``values``, each sorted by time; ``segments`` holds each one's rows. Each series is split
-    chronologically by the same fractions, and windows never cross a series or a split.
+    chronologically by the same rule (fractions or cut points), and windows never cross a
+    series or a split.
     ``part(name)`` is the part of the first (for one series: the only) series, ``parts(name)``
     that part of every series. ``gap`` rows are left out between train and validation and
     between validation and test, in each series.
@@ -62,12 +66,7 @@ class SeriesData:
 
     def parts(self, name: str) -> list[tuple[int, int]]:
         """Row range ``[start, end)`` of the part ``name`` (train, val, test) of every series."""
-        segments = self.segments or ((0, *self.bounds, len(self.values)),)
-        out = []
-        for start, a, b, end in segments:
-            lo, hi = {"train": (start, a), "val": (a + self.gap, b), "test": (b + self.gap, end)}[name]
-            out.append((lo, max(lo, hi)))
-        return out
+        return _parts(self.segments or ((0, *self.bounds, len(self.values)),), self.gap, name)
 
     def part(self, name: str) -> tuple[int, int]:
         return self.parts(name)[0]
@@ -77,8 +76,8 @@ class SeriesData:
         (``scaler_scope: series``) ``series_index`` (N,) names each row's series."""
         if self.series_offset is not None:
             if series_index is None:
-                raise DataError(["data.scaler_scope: 'series' needs each window's series to undo the scaling (series_index), "
-                                 "which this caller does not pass (the naive baselines do not yet); use scaler_scope: global"])
+                raise DataError(["data.scaler_scope: 'series' needs each window's series to undo the scaling (series_index); "
+                                 "pass the windows' series_index, or use scaler_scope: global"])
             shape = (len(series_index),) + (1,) * (y.dim() - 2) + (self.n_targets,)
             idx = torch.as_tensor(series_index, dtype=torch.long).cpu()
             scale = torch.as_tensor(self.series_scale[:, : self.n_targets])[idx].reshape(shape).to(y.device, y.dtype)
@@ -141,14 +140,15 @@ def _read_table(path: Path, key_prefix: str):
     raise DataError([f"{key_prefix}data.path: unsupported file type {suffix!r}; use .csv or .parquet"])
 
 
-def load_series(data: dict[str, Any], *, source: str = "") -> SeriesData:
+def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> SeriesData:
     """Read and prepare the dataset that a space's ``data`` section names.
 
     ``source`` prefixes error messages (the space file), e.g. ``"spaces/lstm.yaml: "``.
+    ``frame``: the table already read (``search.tasks`` passes one it has prepared).
     """
     prefix = f"{source}: " if source else ""
     path = Path(data["path"])
-    frame = _read_table(path, prefix)
+    frame = _read_table(path, prefix) if frame is None else frame
     columns = list(frame.columns)
     problems = []
     for key in ("target", "features"):
@@ -185,30 +185,30 @@ def load_series(data: dict[str, Any], *, source: str = "") -> SeriesData:
         keys = frame[series_id].to_numpy()
         cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
         groups = [(str(keys[i]), table.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
-    raws = []
+    times = frame[time_column].reset_index(drop=True) if time_column is not None else None
+    raws, row_times = [], []
     for _, part in groups:
         if n_missing and policy == "interpolate":
             part = part.interpolate(method="linear", limit_direction="both")
         elif n_missing:  # drop
             part = part.dropna()
         raws.append(part.to_numpy(dtype=np.float64))
+        row_times.append(times.iloc[part.index] if times is not None else None)
 
-    train_frac, val_frac, _ = data["split"]
     gap = int(data.get("gap", 0))
+    cut = _cutter(data["split"], gap, times, time_column, prefix)
     segments, start = [], 0
-    for raw in raws:
-        n = len(raw)
-        usable = max(n - 2 * gap, 0)
-        a = int(round(usable * train_frac))
-        b = int(round(usable * (train_frac + val_frac))) + gap
-        segments.append((start, start + a, start + b, start + n))
-        start += n
+    for raw, when in zip(raws, row_times):
+        a, b = cut(len(raw), when)
+        segments.append((start, start + a, start + b, start + len(raw)))
+        start += len(raw)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
-    train_rows = np.concatenate([raw[s:a] for s, a, _, _ in segments])
+    train_parts = _parts(segments, gap, "train")
+    train_rows = np.concatenate([raw[lo:hi] for lo, hi in train_parts])
     offset, scale = _fit_scaler(train_rows, data["scaler"])
     series_offset = series_scale = None
     if data.get("scaler_scope", "global") == "series":
-        fits = [_fit_scaler(raw[s:a], data["scaler"]) for s, a, _, _ in segments]
+        fits = [_fit_scaler(raw[lo:hi], data["scaler"]) for lo, hi in train_parts]
         series_offset = np.stack([f[0] for f in fits])  # (S, F)
         series_scale = np.stack([f[1] for f in fits])
         rows = np.repeat(np.arange(len(segments)), [e - s for s, _, _, e in segments])  # (T,) series of each row
@@ -222,7 +222,7 @@ def load_series(data: dict[str, Any], *, source: str = "") -> SeriesData:
         "rows": n,
         "missing_policy": policy,
         "missing_rows": n_missing,
-        "split_rows": [sum(a - s for s, a, _, _ in segments), sum(b - a - gap for _, a, b, _ in segments), sum(e - b - gap for _, _, b, e in segments)],
+        "split_rows": [sum(max(e - s, 0) for s, e in _parts(segments, gap, name)) for name in ("train", "val", "test")],
     }
     if gap:
         info["gap"] = gap
@@ -246,8 +246,73 @@ def load_series(data: dict[str, Any], *, source: str = "") -> SeriesData:
     )
 
 
+def _parts(segments, gap: int, name: str) -> list[tuple[int, int]]:
+    """Row ranges of part ``name`` of each ``(start, a, b, end)`` segment: train ``[start, a)``,
+    validation ``[a + gap, b)``, test ``[b + gap, end)``; empty (never negative) where the cuts
+    leave no rows."""
+    out = []
+    for start, a, b, end in segments:
+        lo, hi = {"train": (start, a), "val": (a + gap, b), "test": (b + gap, end)}[name]
+        lo = min(max(lo, start), end)
+        out.append((lo, min(max(lo, hi), end)))
+    return out
+
+
+def _cutter(split, gap: int, times, time_column: str | None, prefix: str):
+    """``cut(n, row_times) -> (a, b)``: a series' train part ends at row ``a`` and the
+    validation part at ``b`` (relative rows; ``gap`` rows follow each, see ``_parts``).
+
+    ``split`` is either train / validation / test fractions of the rows left after the gaps,
+    or cut points ``{val_start, test_start}``: where validation and test begin, as values of
+    the time column (numbers, or anything pandas reads as a time) or, without a time column,
+    as row numbers within each series. The ``gap`` rows before each cut are left out.
+    """
+    if not isinstance(split, dict):
+        train_frac, val_frac, _ = split
+
+        def by_fraction(n: int, _times) -> tuple[int, int]:
+            usable = max(n - 2 * gap, 0)
+            return int(round(usable * train_frac)), int(round(usable * (train_frac + val_frac))) + gap
+
+        return by_fraction
+    if times is None:
+        return lambda n, _times: (split["val_start"] - gap, split["test_start"] - gap)
+
+    import pandas as pd
+
+    numeric = pd.api.types.is_numeric_dtype(times)
+    points = {}
+    for key in ("val_start", "test_start"):
+        value = split[key]
+        try:
+            if numeric:
+                points[key] = float(value)
+            else:
+                points[key] = pd.Timestamp(value).to_datetime64()
+        except (TypeError, ValueError):
+            example = times.iloc[0] if len(times) else "?"
+            raise DataError([f"{prefix}data.split.{key}: {value!r} is not a value like those of time column {time_column!r} (e.g. {example!r})"]) from None
+    if not numeric:
+        try:
+            times = pd.to_datetime(times)
+        except (TypeError, ValueError) as exc:
+            raise DataError([f"{prefix}data.split: cut points need time column {time_column!r} to hold times or numbers; {str(exc).splitlines()[0]}"]) from None
+    if not points["val_start"] < points["test_start"]:
+        raise DataError([f"{prefix}data.split.test_start: {split['test_start']!r} must come after val_start {split['val_start']!r}"])
+
+    def by_time(n: int, row_times) -> tuple[int, int]:
+        when = (row_times.to_numpy(dtype=np.float64) if numeric else pd.to_datetime(row_times).to_numpy())
+        a0, b0 = np.searchsorted(when, [points["val_start"], points["test_start"]], side="left")
+        return int(a0) - gap, int(b0) - gap
+
+    return by_time
+
+
 def _fit_scaler(train: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) fit on the training part only."""
+    """(offset, scale) fit on the training part only (an empty part, which the window check
+    rejects later, gets the identity)."""
+    if len(train) == 0:
+        return np.zeros(train.shape[1]), np.ones(train.shape[1])
     if kind == "standard":
         offset, scale = train.mean(axis=0), train.std(axis=0)
     elif kind == "minmax":
@@ -279,7 +344,11 @@ def windows(series: SeriesData, part: str, lookback: int, horizon: int, stride: 
     With several series the inputs are a ``WindowSet`` (per-series views + an index map; its
     ``series_index`` names each window's series) and the targets one tensor: the targets are
     copied (N x horizon x n_targets values, small next to the inputs), the inputs never.
+
+    Tasks classify and text (``search.tasks.TaskData``) cut their own windows.
     """
+    if hasattr(series, "task_windows"):
+        return series.task_windows(part, lookback, stride)
     ranges = series.parts(part)
     pairs = [_part_windows(series, start, end, lookback, horizon, stride) for start, end in ranges]
     if not series.segments:

@@ -26,7 +26,7 @@ from search.errors import SearchError, UsageError
 
 TEST_PREFIX = "test_"
 # Test metrics in this order first, then any other test_* attr alphabetically.
-TEST_ORDER = ("rmse", "mse", "mae", "mape", "smape", "loss")
+TEST_ORDER = ("rmse", "mse", "mae", "mape", "smape", "accuracy", "perplexity", "cross_entropy", "bits_per_char", "loss")
 EXPORT_FORMATS = ("csv", "json")
 
 

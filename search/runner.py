@@ -38,10 +38,11 @@ from search.bridge import (
     recover_stale_trials,
 )
 from search.compile import CompiledSpace, compile_space
-from search.data import SeriesData, check_windows_fit, load_series
+from search.data import SeriesData, check_windows_fit
 from search.errors import DataError, StudyMismatchError, UsageError
 from search.fork import CONTENT_ATTR, describe_change, fork_for_run
 from search.space import Categorical, FloatRange, IntRange, load_space
+from search.tasks import load_data
 
 # Ray Tune's own per-trial loggers (CSV, JSON, TensorBoard) cost time on every result and the
 # study is the record anyway. Must be set before Ray Tune starts an experiment.
@@ -63,7 +64,12 @@ class Prepared:
     lookback_max: int  # the longest lookback the space can sample
 
     def baselines(self) -> dict:
-        """Naive and seasonal-naive metrics on the validation and test windows (study attrs)."""
+        """Naive and seasonal-naive metrics on the validation and test windows (study attrs);
+        tasks classify and text: the majority class or a unigram model (``search.tasks``)."""
+        if hasattr(self.series, "task_windows"):
+            from search.tasks import baseline_metrics as task_baselines
+
+            return {**self.series.study_attrs(), **task_baselines(self.series, self.lookback_max)}
         data = self.compiled.space.data
         season = data.get("season") or detect_season(self.series)
         attrs = baseline_metrics(self.series, self.lookback_max, data["horizon"], season)
@@ -77,7 +83,7 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
     lookback = space.data["lookback"]
     lookback_max = {Categorical: lambda s: max(s.choices), IntRange: lambda s: s.high, FloatRange: lambda s: int(s.high)}.get(type(lookback), lambda s: s)(lookback)
     try:
-        series = load_series(space.data, source=str(space.path))
+        series = load_data(space.data, source=str(space.path))  # forecast: search.data.load_series
         check_windows_fit(series, int(lookback_max), space.data["horizon"], source=str(space.path))
     except DataError as exc:  # found in the rows: point at the key's line too
         raise DataError([space.locate(p) for p in exc.problems]) from None
@@ -97,6 +103,7 @@ def study_attrs(prep: Prepared) -> dict:
         "split_rows": prep.series.info["split_rows"],
         "metric": prep.compiled.metric,
         "direction": prep.compiled.direction,
+        "task": prep.compiled.space.data.get("task", "forecast"),
         "version": __version__,
         CONTENT_ATTR: json.dumps(prep.compiled.content(), sort_keys=True, default=str),
         **prep.baselines(),

@@ -99,7 +99,10 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, fl
 def evaluate(
     model, x: torch.Tensor | WindowSet, y: torch.Tensor, series: SeriesData, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None
 ) -> dict[str, float]:
-    """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
+    """Loss (scaled MSE) and regression metrics in original units over all windows of a part
+    (tasks classify and text: their own metrics, ``search.tasks.TaskData.evaluate``)."""
+    if hasattr(series, "task_windows"):
+        return series.evaluate(model, x, y, device, batch_size, amp_dtype)
     model.eval()
     preds = []
     for i in range(0, len(x), batch_size):
@@ -252,15 +255,18 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     x_test, y_test = windows(series, "test", lookback, horizon)
 
     params = {k: v for k, v in model_cfg.items() if k != "family"}
+    task_io = getattr(series, "model_io", {})  # classify / text: a class head (search.tasks)
     model = models.build(
-        model_cfg["family"], n_features=series.n_features, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **params
+        model_cfg["family"], n_features=series.n_features, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **task_io, **params
     ).to(device)
     facts["n_params"] = models.count_params(model)
     core = model  # saved in checkpoints without the wrapper below
-    if data_cfg.get("reference", "last") == "last":
+    if not task_io and data_cfg.get("reference", "last") == "last":
         model = LastValueReference(model, series.n_targets)
+    if task_io:
+        model = series.wrap(model)  # text: one-hot tokens, built per batch on the device
     optimizer = make_optimizer(model, train_cfg)
-    loss_fn = torch.nn.MSELoss()
+    loss_fn = series.loss if task_io else torch.nn.MSELoss()  # classify / text: cross-entropy
     batch_size, clip, patience = train_cfg["batch_size"], train_cfg["grad_clip"], train_cfg["patience"]
     sign = 1.0 if direction == "minimize" else -1.0
 
@@ -329,6 +335,12 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
             if with_checkpoint:
                 result["checkpoint"] = pack(core, config, series)
             result.update({f"test_{k}": v for k, v in evaluate(model, x_test, y_test, series, device, amp_dtype=amp_dtype).items()})
+            if train_cfg.get("continuous_eval"):  # one pass over each test series, state carried
+                from search.continuous import continuous_metrics
+
+                warmup = train_cfg.get("continuous_warmup")
+                continuous = continuous_metrics(core, series, horizon, lookback if warmup is None else warmup, device)
+                result.update({f"test_{k}": v for k, v in continuous.items()})
             result["early_stopped"] = stop_early
         report(result)
         if final:

@@ -22,25 +22,35 @@ class Field:
     doc: str = ""
 
 
-METRICS = ("loss", "mse", "rmse", "mae", "mape", "smape")
-MINIMIZED_METRICS = set(METRICS)
+# What a space trains for (data.task) and the validation metrics each task reports.
+TASKS = ("forecast", "classify", "text")
+TASK_METRICS = {
+    "forecast": ("loss", "mse", "rmse", "mae", "mape", "smape"),
+    "classify": ("accuracy", "cross_entropy", "loss"),
+    "text": ("cross_entropy", "perplexity", "bits_per_char", "accuracy", "loss"),
+}
+DEFAULT_METRIC = {"forecast": "rmse", "classify": "accuracy", "text": "perplexity"}
+METRICS = tuple(dict.fromkeys(m for metrics in TASK_METRICS.values() for m in metrics))
+MAXIMIZED_METRICS = {"accuracy"}
+MINIMIZED_METRICS = set(METRICS) - MAXIMIZED_METRICS
 
 DATA_FIELDS = {
-    "path": Field("str", required=True, doc="CSV or Parquet file, relative to the space file"),
+    "task": Field("choice", "forecast", choices=TASKS, doc="forecast: predict target values ahead; classify: label each window by the target (label) column at its last row; text: next-character language model over a UTF-8 text file"),
+    "path": Field("str", required=True, doc="CSV or Parquet file (task text: a UTF-8 text file), relative to the space file"),
     "time_column": Field("str", nullable=True, doc="column holding the time stamps (sorted by it)"),
-    "target": Field("columns", required=True, doc="column(s) to forecast"),
-    "features": Field("columns", default=(), doc="covariate columns fed to the model"),
+    "target": Field("columns", doc="column(s) to forecast; task classify: the one label column; task text: not used"),
+    "features": Field("columns", default=(), doc="covariate columns fed to the model; task classify: the input columns (required)"),
     "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error")),
-    "split": Field("fractions", (0.7, 0.15, 0.15), doc="train / validation / test fractions"),
+    "split": Field("fractions", (0.7, 0.15, 0.15), doc="train / validation / test fractions, or cut points {val_start: T, test_start: T} (time values, or row numbers without a time column)"),
     "scaler": Field("choice", "standard", choices=("standard", "minmax", "none")),
     "series_id": Field("str", nullable=True, doc="column naming the series when the file holds several; null = one series"),
     "scaler_scope": Field("choice", "global", choices=("global", "series"), doc="one scaler fit on every series' training part, or one per series"),
     "gap": Field("int", 0, low=0, doc="rows left out between train and validation and between validation and test"),
     "lookback": Field("int", 24, searchable=True, low=1, doc="input window length"),
-    "horizon": Field("int", 1, low=1, doc="steps predicted per window"),
+    "horizon": Field("int", 1, low=1, doc="steps predicted per window (1 for tasks classify and text)"),
     "stride": Field("int", 1, low=1, doc="steps between training windows"),
     "season": Field("int", None, low=2, nullable=True, doc="season length for the seasonal-naive baseline; null = detect"),
-    "reference": Field("choice", "last", choices=("last", "none"), doc="forecast relative to the window's last value, or raw levels"),
+    "reference": Field("choice", "last", choices=("last", "none"), doc="forecast relative to the window's last value, or raw levels (none for tasks classify and text)"),
 }
 
 TRAIN_FIELDS = {
@@ -54,14 +64,16 @@ TRAIN_FIELDS = {
     "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
     "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.train.LrSchedule)"),
     "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),
+    "continuous_eval": Field("bool", False, doc="also evaluate on each test series in one pass carrying the hidden state (LSTM/GRU, reference: none); stored as test_continuous_<metric>"),
+    "continuous_warmup": Field("int", None, low=0, nullable=True, doc="forecasts discarded at the start of each series in the continuous evaluation; null = the lookback"),
     "seed": Field("int", 0, low=0),
     "device": Field("choice", "auto", choices=("auto", "cpu", "cuda", "mps")),
     "precision": Field("choice", "auto", choices=("auto", "fp32", "bf16", "fp16"), doc="auto: bf16 on CUDA where supported, else fp16; fp32 on CPU and MPS (mixed precision is CUDA only)"),
 }
 
 OBJECTIVE_FIELDS = {
-    "metric": Field("choice", "rmse", choices=METRICS),
-    "direction": Field("choice", "minimize", choices=("minimize", "maximize")),
+    "metric": Field("choice", None, choices=METRICS, doc="default per task: forecast rmse, classify accuracy, text perplexity"),
+    "direction": Field("choice", None, choices=("minimize", "maximize"), doc="default: the metric's own (maximize accuracy, minimize the rest)"),
 }
 
 RESOURCE_FIELDS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import re
@@ -103,7 +104,7 @@ def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
 
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply ``KEY=VALUE`` overrides (dotted key, YAML value) to a copy of ``raw``."""
-    raw = json.loads(json.dumps(raw))  # deep copy of plain data
+    raw = copy.deepcopy(raw)  # YAML may hold dates, which JSON cannot copy
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():

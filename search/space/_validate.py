@@ -1,73 +1,26 @@
-"""Validation: every problem in a space file at once, one line each, naming file, line and key."""
+"""Validation: every problem in a space file at once, one line each, naming file, line and key.
+
+``_Validator`` walks the file section by section; its parts live beside it: the model section
+(``_model_rules``), rules between sections (``_cross_rules``), sampler and pruner
+(``_optuna_rules``)."""
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import json
 import math
-import re
-import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from search.errors import ConfigError
-from search.space import _fields
+from search.space._checks import _example, _Invalid, _is_number
+from search.space._cross_rules import _CrossRules
 from search.space._load import _did_you_mean
-from search.space._fields import (
-    _MODEL_KINDS,
-    DATA_FIELDS,
-    LAYER_SIZE_ALIASES,
-    LEGACY_KEYS,
-    MAX_ATTENTION_PAIRS,
-    MINIMIZED_METRICS,
-    OBJECTIVE_FIELDS,
-    RESOURCE_FIELDS,
-    TOP_LEVEL,
-    TRAIN_FIELDS,
-    UNIFORM_LAYER_KEYS,
-    Field,
-)
-from search.space._types import (
-    RANGE_KEYS,
-    Categorical,
-    FloatRange,
-    IntRange,
-    Objective,
-    Searchable,
-    Space,
-    UniformLayers,
-    uniform_sizes,
-    values_of,
-    where,
-)
-
-# --------------------------------------------------------------------------- validation
+from search.space._fields import DATA_FIELDS, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRAIN_FIELDS, Field
+from search.space._model_rules import _ModelSection
+from search.space._optuna_rules import _OptunaSections
+from search.space._types import RANGE_KEYS, Categorical, FloatRange, IntRange, Objective, Searchable, Space, where
 
 
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _fmt(values, limit: int = 8) -> str:
-    values = list(values)
-    shown = ", ".join(map(str, values[:limit]))
-    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
-
-
-def _example(spec: Field, key: str) -> str:
-    if spec.default is None or spec.kind in ("columns", "fractions"):
-        return ""
-    return f"; e.g. {key}: {json.dumps(spec.default)}"
-
-
-class _Invalid(Exception):
-    """One candidate value failed its check (already recorded by the validator)."""
-
-
-class _Validator:
+class _Validator(_ModelSection, _CrossRules, _OptunaSections):
     def __init__(self, path: Path, lines: dict[str, int], *, check_data: bool = True):
         self.path = path
         self.lines = lines
@@ -108,12 +61,20 @@ class _Validator:
             description = ""
         if not isinstance(description, str):
             self.error("description", f"must be a string, got {description!r}; quote it")
-        if objective.get("metric") in MINIMIZED_METRICS and objective.get("direction") == "maximize":
-            self.error(
-                "objective.direction",
-                f"'maximize' does not fit metric '{objective['metric']}', an error to minimize; "
-                "use direction: minimize",
-            )
+        self.task_rules(raw, family, model, data, objective)
+        split = data.get("split")
+        if isinstance(split, dict) and data.get("time_column") is None and "data.split" not in self.failed:
+            for key in ("val_start", "test_start"):
+                v = split[key]
+                if not isinstance(v, int) or v <= 0:
+                    self.error(
+                        f"data.split.{key}",
+                        f"without data.time_column a cut point is a row number (an integer > 0 within each series), got {v!r}; "
+                        "set data.time_column to cut at a time value",
+                    )
+                    break  # one line for the pair
+        if train.get("continuous_eval"):
+            self.continuous_eval(family, model, data)
         if data.get("scaler_scope") == "series" and data.get("series_id") is None:
             self.error("data.scaler_scope", "'series' needs data.series_id (the column naming each row's series); set it, or use scaler_scope: global")
         if isinstance(data.get("path"), str):
@@ -216,6 +177,8 @@ class _Validator:
                 problem = f"expected a column name or a list of column names, got {value!r}"
             else:
                 value = tuple(value)
+        elif spec.kind == "fractions" and isinstance(value, dict):
+            value, problem = self.cut_points(dotted, value)
         elif spec.kind == "fractions":
             if (
                 not isinstance(value, (list, tuple))
@@ -225,7 +188,10 @@ class _Validator:
                 or value[1] <= 0
                 or not math.isclose(sum(value), 1.0, abs_tol=1e-6)
             ):
-                problem = f"expected [train, validation, test] fractions summing to 1 (train and validation > 0), got {value!r}; e.g. [0.7, 0.15, 0.15]"
+                problem = (
+                    f"expected [train, validation, test] fractions summing to 1 (train and validation > 0), got {value!r}; "
+                    "e.g. [0.7, 0.15, 0.15], or cut points {val_start: ..., test_start: ...}"
+                )
             else:
                 value = tuple(float(v) for v in value)
         if problem is None and spec.kind in ("int", "float"):
@@ -237,6 +203,31 @@ class _Validator:
             self.error(dotted, problem)
             raise _Invalid(problem)
         return value
+
+    def cut_points(self, dotted: str, value: dict) -> tuple[dict, str | None]:
+        """``split: {val_start: X, test_start: Y}``: where validation and test begin, as values
+        of the time column (or 0-based row numbers within each series without one). Dates
+        become ISO strings; the order of time values is checked when the rows are read."""
+        keys = ("val_start", "test_start")
+        for key in value:
+            if key not in keys:
+                return value, f"unknown cut point {key!r}{_did_you_mean(key, keys)}; give val_start and test_start"
+        for key in keys:
+            if key not in value:
+                return value, f"cut points need both val_start and test_start; {key} is missing"
+        out = {}
+        for key in keys:
+            v = value[key]
+            if hasattr(v, "isoformat"):  # YAML reads an unquoted 2001-01-01 as a date
+                v = v.isoformat()
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)) or (isinstance(v, str) and not v.strip()):
+                return value, f"{key}: expected a time value or a row number, got {v!r}"
+            if isinstance(v, float) and not math.isfinite(v):
+                return value, f"{key}: expected a finite value, got {v!r}"
+            out[key] = v
+        if _is_number(out["val_start"]) and _is_number(out["test_start"]) and not out["val_start"] < out["test_start"]:
+            return value, f"val_start {out['val_start']!r} must come before test_start {out['test_start']!r}"
+        return out, None
 
     # -- search ranges
 
@@ -358,365 +349,3 @@ class _Validator:
                 return None
             seen[key] = i
         return Categorical(tuple(normalised))
-
-    # -- model section: the family's own config validates its parameters
-
-    def model(self, raw) -> tuple[str, dict]:
-        import models
-
-        raw = dict(self.mapping("model", raw))
-        family = raw.pop("family", None)
-        if family not in models.FAMILIES:
-            if family is None:
-                self.error("model.family", f"required key is missing (one of {', '.join(models.FAMILIES)})")
-            else:
-                self.error("model.family", f"unknown model family {family!r}{_did_you_mean(family, models.FAMILIES)} (valid: {', '.join(models.FAMILIES)})")
-            return str(family), {}
-        config_cls = models.config_class(family)
-        kinds = {
-            name: _MODEL_KINDS.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)), "any")
-            for name, f in config_cls.__dataclass_fields__.items()
-        }
-        valid = list(kinds)
-        legacy = {k: raw.pop(k) for k in list(raw) if k in LEGACY_KEYS}
-        out = {}
-        for key, value in raw.items():
-            dotted = f"model.{key}"
-            if key not in kinds:
-                names = valid + (list(LEGACY_KEYS) if "layer_sizes" in kinds else [])
-                self.error(dotted, f"unknown parameter for {family}{_did_you_mean(key, names)} (valid: {', '.join(valid)})")
-                continue
-            parsed = self.model_value(family, key, value, dotted, kinds[key])
-            if parsed is None:
-                self.failed_model_keys.add(key)
-            else:
-                out[key] = parsed
-        if legacy:
-            if "layer_sizes" not in kinds:
-                for key in legacy:
-                    self.error(f"model.{key}", f"{family} has no layer sizes; set its own parameters instead (valid: {', '.join(valid)})")
-            else:
-                sizes = self.legacy_layer_sizes(family, legacy, "layer_sizes" in raw)
-                if sizes is None:
-                    self.failed_model_keys.add("layer_sizes")
-                else:
-                    out["layer_sizes"] = sizes
-        if family == "transformer" and not self.failed_model_keys & {"d_model", "nhead"}:
-            self.attention(out, raw)
-        return family, out
-
-    def model_value(self, family: str, key: str, value, dotted: str, kind: str):
-        """A model key's fixed value (normalised) or search range; None when invalid."""
-
-        def check(v):
-            return self.check_model_value(family, key, v, dotted)
-
-        if isinstance(value, dict) and (set(value) & RANGE_KEYS):
-            return self.searchable(dotted, value, check, kind)
-        try:
-            return check(value)
-        except _Invalid:
-            return None
-
-    def check_model_value(self, family: str, key: str, value, dotted: str):
-        """One value of one model key, checked by the family's config on its own (rules between
-        keys, such as nhead dividing d_model, are checked over the whole section later)."""
-        import models
-
-        others: dict[str, Any] = {}
-        if key == "nhead" and isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            others = {"d_model": value}
-        elif key == "d_model":
-            others = {"nhead": 1}
-        try:
-            if key == "layer_sizes":
-                value = models.format_layer_sizes(value)
-                models.config_class(family)(layer_sizes=models.parse_layer_sizes(value)).validate()
-            else:
-                models.config_class(family)(**{key: value, **others}).validate()
-        except (models.ModelParamError, TypeError, ValueError) as exc:
-            message = getattr(exc, "message", None) or str(exc)
-            self.error(dotted, message)
-            raise _Invalid(message) from None
-        return value
-
-    def legacy_layer_sizes(self, family: str, legacy: dict, canonical_given: bool):
-        """``RNN_LAYER_SIZES`` / ``GRU_UNITS`` / ``LAYERS`` + ``HIDDEN_UNITS`` -> layer sizes."""
-        aliases = [k for k in LAYER_SIZE_ALIASES if k in legacy]
-        uniform = [k for k in UNIFORM_LAYER_KEYS if k in legacy]
-        sources = (["layer_sizes"] if canonical_given else []) + aliases + uniform[:1]
-        if len(sources) > 1:
-            for extra in sources[1:]:
-                self.error(f"model.{extra}", f"sets the layer sizes again (model.{sources[0]} sets them already); keep one of {', '.join('model.' + s for s in sources)}")
-            return None
-        if aliases:
-            key = aliases[0]
-            return self.model_value(family, "layer_sizes", legacy[key], f"model.{key}", "sizes")
-        missing = [k for k in UNIFORM_LAYER_KEYS if k not in legacy]
-        if missing:
-            self.error(f"model.{uniform[0]}", f"needs model.{missing[0]} too: LAYERS is the number of layers, HIDDEN_UNITS the units in each (e.g. LAYERS: 2, HIDDEN_UNITS: 64 is layer_sizes '64,64')")
-            return None
-        n_layers = self.legacy_int("model.LAYERS", legacy["LAYERS"])
-        hidden = self.legacy_int("model.HIDDEN_UNITS", legacy["HIDDEN_UNITS"])
-        if n_layers is None or hidden is None:
-            return None
-        if isinstance(n_layers, int) and isinstance(hidden, int):
-            return uniform_sizes(n_layers, hidden)
-        return UniformLayers(n_layers, hidden)
-
-    def legacy_int(self, dotted: str, value):
-        """A positive int, or a range of them: ``"[1,3]"``, ``[1, 3]`` or a range mapping."""
-
-        def check(v):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                message = f"expected a positive integer, got {v!r}"
-                self.error(dotted, message)
-                raise _Invalid(message)
-            return v
-
-        if isinstance(value, str):
-            text = value.strip()
-            match = re.fullmatch(r"\[\s*([+-]?\d+)\s*,\s*([+-]?\d+)\s*\]", text)
-            if match:
-                value = [int(match.group(1)), int(match.group(2))]
-            elif re.fullmatch(r"[+-]?\d+", text):
-                value = int(text)
-            else:
-                self.error(dotted, f"expected an integer, a range string like '[1,3]', or a range mapping, got {value!r}")
-                return None
-        if isinstance(value, list):
-            if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                self.error(dotted, f"a range is two integers [low, high], got {value!r}; for a set of values use {{choices: [...]}}")
-                return None
-            value = {"type": "int", "low": value[0], "high": value[1]}
-        if isinstance(value, dict) and (set(value) & RANGE_KEYS):
-            return self.searchable(dotted, value, check, "int")
-        try:
-            return check(value)
-        except _Invalid:
-            return None
-
-    def attention(self, out: dict, raw: dict) -> None:
-        """nhead must divide d_model: for fixed values, every choice of a searched one, and (when
-        both are searched) at least one pair; the compiler then samples valid pairs only."""
-        import models
-
-        defaults = models.config_class("transformer")()
-        d_model, nhead = out.get("d_model", defaults.d_model), out.get("nhead", defaults.nhead)
-        d_values, h_values = values_of(d_model), values_of(nhead)
-        if d_values is None or h_values is None:
-            return
-        key = "model.nhead" if "nhead" in raw or "d_model" not in raw else "model.d_model"
-        pairs = [(d, h) for d in d_values for h in h_values if d % h == 0]
-        default_note = "" if "nhead" in raw else " (the default)"
-        if not pairs:
-            if len(d_values) == 1 and len(h_values) == 1:
-                divisors = [n for n in range(1, d_model + 1) if d_model % n == 0]
-                self.error(key, f"nhead={nhead}{default_note} must divide d_model={d_model}; valid nhead for d_model={d_model}: {_fmt(divisors, 12)}")
-            else:
-                self.error(key, f"no nhead value divides any d_model value (d_model: {_fmt(d_values)}; nhead: {_fmt(h_values)}); nhead must divide d_model, e.g. d_model 128 with nhead 4 or 8")
-            return
-        if len(d_values) == 1 and len(pairs) < len(h_values):
-            bad = [h for h in h_values if d_values[0] % h]
-            divisors = [n for n in range(1, d_values[0] + 1) if d_values[0] % n == 0]
-            verb, them = ("does", "it") if len(bad) == 1 else ("do", "them")
-            self.error("model.nhead", f"nhead {_fmt(bad)} {verb} not divide d_model={d_values[0]}; remove {them} (valid nhead for d_model={d_values[0]}: {_fmt(divisors, 12)})")
-        elif len(h_values) == 1 and len(pairs) < len(d_values):
-            bad = [d for d in d_values if d % h_values[0]]
-            self.error("model.d_model", f"d_model {_fmt(bad)} {'is' if len(bad) == 1 else 'are'} not a multiple of nhead={h_values[0]}{default_note}; use multiples of {h_values[0]} only (e.g. a step that is a multiple of {h_values[0]} from a multiple of {h_values[0]})")
-        elif len(pairs) > MAX_ATTENTION_PAIRS:
-            self.error("model.d_model", f"d_model x nhead gives {len(pairs)} valid pairs, too many to sample as one categorical (at most {MAX_ATTENTION_PAIRS}); give d_model a step (e.g. step: 32) or choices")
-
-    # -- rules that need several sections
-
-    def tcn_receptive_field(self, model: dict, lookback) -> None:
-        """A TCN output step sees ``1 + (k-1) * 2 * sum(base**i)`` input steps; a window longer
-        than that is partly unused. Reject when no configuration covers the shortest lookback;
-        warn, listing them, when some configurations do not cover the longest."""
-        import models
-
-        defaults = models.config_class("tcn")()
-        if lookback is None or self.failed_model_keys & {"kernel_size", "dilation_base", "layer_sizes"}:
-            return  # already reported
-        kernels = values_of(model.get("kernel_size", defaults.kernel_size), 10_000)
-        bases = values_of(model.get("dilation_base", defaults.dilation_base), 10_000)
-        blocks = self.block_counts(model.get("layer_sizes", models.format_layer_sizes(defaults.layer_sizes)))
-        lookbacks = values_of(lookback)
-        if lookbacks is None:
-            lookbacks = [lookback.low, lookback.high] if isinstance(lookback, IntRange) else None
-        if not kernels or not bases or not blocks or not lookbacks or len(kernels) * len(bases) * len(blocks) > 100_000:
-            return
-        shortest, longest = min(lookbacks), max(lookbacks)
-        fields = [(k, n, b, models.receptive_field(k, n, b)) for k in kernels for n in blocks for b in bases]
-        widest = max(fields, key=lambda f: f[3])
-        fix = "raise kernel_size, dilation_base or the number of blocks, or lower data.lookback"
-        if widest[3] < shortest:
-            self.error(
-                "data.lookback",
-                f"no TCN configuration sees a whole window: the widest receptive field is {widest[3]} steps "
-                f"(kernel_size={widest[0]}, {widest[1]} blocks, dilation_base={widest[2]}; 1 + (k-1)*2*sum(base^i)) "
-                f"but the lookback is at least {shortest}; {fix}",
-            )
-            return
-        short = [f for f in fields if f[3] < longest]
-        if short:
-            listed = "; ".join(f"kernel_size={k}, {n} blocks, dilation_base={b}: {rf}" for k, n, b, rf in short[:6])
-            more = f"; ... ({len(short)} in all)" if len(short) > 6 else ""
-            self.warn(
-                "data.lookback",
-                f"{len(short)} of {len(fields)} TCN configurations have a receptive field shorter than the lookback "
-                f"(up to {longest}), so they ignore the oldest steps of each window: {listed}{more}; {fix}",
-            )
-
-    @staticmethod
-    def block_counts(layer_sizes) -> list[int] | None:
-        import models
-
-        if isinstance(layer_sizes, UniformLayers):
-            return values_of(layer_sizes.n_layers, 10_000)
-        values = values_of(layer_sizes)
-        if values is None:
-            return None
-        return sorted({len(models.parse_layer_sizes(v)) for v in values})
-
-    def grid_values(self, model: dict, data: dict, train: dict) -> None:
-        """The grid sampler enumerates values: every searched key needs a finite set of them."""
-        for section, values in (("model", model), ("data", data), ("train", train)):
-            for key, value in values.items():
-                parts = [(key, value)]
-                if isinstance(value, UniformLayers):
-                    parts = [(f"{key} (HIDDEN_UNITS)", value.hidden_units), (f"{key} (LAYERS)", value.n_layers)]
-                for name, part in parts:
-                    if isinstance(part, FloatRange) and (part.step is None or part.log):
-                        if part.log:
-                            decades = sorted({10.0 ** e for e in range(math.ceil(math.log10(part.low)), math.floor(math.log10(part.high)) + 1)})
-                            fix = f"give it choices (e.g. {{choices: [{', '.join(f'{d:g}' for d in decades[:5]) or f'{part.low:g}, {part.high:g}'}]}})"
-                        else:
-                            fix = f"give it a step (e.g. step: {(part.high - part.low) / 4:g}) or choices"
-                        self.error(
-                            f"{section}.{key}",
-                            f"the grid sampler needs a finite set of values, but this is a continuous float range "
-                            f"({part.low:g}..{part.high:g}{', log' if part.log else ''}); {fix}, or use another sampler",
-                        )
-
-    def dataset(self, data: dict) -> None:
-        """The dataset file exists and holds the named columns (its header only)."""
-        path = Path(data["path"])
-        if not path.exists():
-            near = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
-            self.error("data.path", f"no such file: {path} (paths are relative to the space file's folder){_did_you_mean(path.name, near)}")
-            return
-        columns = _columns(path)
-        if columns is None:
-            return  # read (and reported) by search.data.load_series
-        keys = [("target", c) for c in data.get("target") or ()] + [("features", c) for c in data.get("features") or ()]
-        for key in ("time_column", "series_id"):
-            if data.get(key):
-                keys.append((key, data[key]))
-        for key, name in keys:
-            if name not in columns:
-                self.error(f"data.{key}", f"column {name!r} is not in {path.name}{_did_you_mean(name, columns)} (columns: {_fmt(columns, 20)})")
-
-    # -- sampler / pruner: a name plus the options of the Optuna class it names
-
-    def named(self, section: str, raw, default_name: str) -> dict:
-        from search import compile as compile_mod
-
-        if raw is None:
-            raw = {"name": default_name}
-        if isinstance(raw, str):
-            raw = {"name": raw}
-        raw = dict(self.mapping(section, raw))
-        kind = section.split(".")[0]
-        table = compile_mod.SAMPLERS if kind == "sampler" else compile_mod.PRUNERS
-        name = raw.pop("name", default_name)
-        if not isinstance(name, str) or name not in table:
-            self.error(f"{section}.name", f"unknown {kind} {name!r}{_did_you_mean(name, table)} (valid: {', '.join(table)})")
-            return {"name": name}
-        cls = table[name]
-        options = compile_mod.option_names(cls)
-        annotations = compile_mod.option_annotations(cls)
-        before = len(self.problems)
-        for key, value in raw.items():
-            dotted = f"{section}.{key}"
-            if key not in options:
-                listed = ", ".join(options) if options else "none"
-                self.error(dotted, f"{name} {kind} has no option {key!r}{_did_you_mean(key, options)} (valid: {listed})")
-            elif key == "wrapped":
-                raw[key] = self.named(dotted, value, "median")
-            else:
-                self.check_option(dotted, value, annotations.get(key))
-        for key in compile_mod.required_options(cls):
-            if key not in raw:
-                self.error(f"{section}.{key}", f"the {name} {kind} needs this option (e.g. {key}: {compile_mod.OPTION_EXAMPLES.get(key, '...')})")
-        spec = {"name": name, **raw}
-        if len(self.problems) == before and kind == "sampler":
-            missing = [p for p in _fields.SAMPLER_PACKAGES.get(name, ()) if importlib.util.find_spec(p) is None]
-            if missing:
-                self.error(f"{section}.name", f"the {name} sampler needs the package{'s' if len(missing) > 1 else ''} {', '.join(missing)}, not installed; pip install {' '.join(missing)}, or use tpe")
-        if len(self.problems) == before and name != "grid":
-            self.constructs(section, kind, spec)
-        return spec
-
-    def check_option(self, dotted: str, value, annotation: str | None) -> None:
-        """Type-check a sampler/pruner option by its constructor annotation (simple types only)."""
-        if annotation is None:
-            return
-        tokens = {t.strip() for t in annotation.split("|")}
-        if not tokens <= {"int", "float", "bool", "str", "None"}:
-            return
-        ok = (
-            (value is None and "None" in tokens)
-            or (isinstance(value, bool) and "bool" in tokens)
-            or (isinstance(value, int) and not isinstance(value, bool) and tokens & {"int", "float"})
-            or (isinstance(value, float) and "float" in tokens and math.isfinite(value))
-            or (isinstance(value, str) and "str" in tokens)
-        )
-        if not ok:
-            words = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "None": "null"}
-            expected = " or ".join(words[t] for t in ("int", "float", "bool", "str", "None") if t in tokens)
-            self.error(dotted, f"expected {expected}, got {value!r}")
-
-    def constructs(self, section: str, kind: str, spec: dict) -> None:
-        """Build the sampler/pruner once, so that Optuna's own checks fail now, naming the option."""
-        from search import compile as compile_mod
-
-        build = compile_mod.make_sampler if kind == "sampler" else compile_mod.make_pruner
-        try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                build(spec)
-            for warning in caught:
-                if issubclass(warning.category, (FutureWarning, DeprecationWarning)):
-                    text = str(warning.message).split(". ")[0]
-                    key = next((k for k in spec if k != "name" and f"`{k}`" in text), None)
-                    self.warn(f"{section}.{key}" if key else section, f"{text} (Optuna); drop it")
-            return
-        except (TypeError, ValueError) as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        culprit = section
-        for key in spec:
-            if key in ("name", "wrapped"):
-                continue
-            try:
-                build({"name": spec["name"], key: spec[key], **({"wrapped": spec["wrapped"]} if "wrapped" in spec else {})})
-            except (TypeError, ValueError):
-                culprit = f"{section}.{key}"
-                break
-        self.error(culprit, f"the {spec['name']} {kind} rejects its options: {message}")
-
-
-def _columns(path: Path) -> list[str] | None:
-    """Column names from a CSV header or a Parquet schema; None when the file cannot tell."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".txt"):
-            with path.open(newline="", encoding="utf-8") as handle:
-                return next(csv.reader(handle), [])
-        if suffix in (".parquet", ".pq"):
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-    except Exception:  # unreadable: search.data reports it with the reader's own message
-        return None
-    return None

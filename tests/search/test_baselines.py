@@ -53,3 +53,23 @@ def test_compare_line():
     attrs = {"baseline_seasonal_naive_test_mae": 500.0, "baseline_naive_test_mae": 800.0}
     assert compare_line("mae", 400.0, attrs, "test") == "test mae 400 (0.80x seasonal naive, 0.50x naive)"
     assert compare_line("mae", None, attrs, "test") == ""
+
+
+def test_the_season_is_found_from_every_series_not_only_the_first(tmp_path):
+    from search.data import load_series
+    from tests.search.test_data import data_cfg
+
+    rng = np.random.default_rng(0)
+    rows = ["id,t,y"]
+    for name in ("flat", "s1", "s2", "s3"):
+        for t in range(400):
+            # the first series (in sort order) is noise; the others cycle every 12 steps
+            y = rng.normal() if name == "flat" else 5 * math.sin(2 * math.pi * t / 12) + 0.3 * rng.normal()
+            rows.append(f"{name},{t},{y:.5f}")
+    path = tmp_path / "panel.csv"
+    path.write_text("\n".join(rows) + "\n")
+    series = load_series(data_cfg(path, series_id="id"))
+    assert series.series_names[0] == "flat"
+    start, end = series.part("train")
+    assert detect_season(series_of(series.values[start:end, 0])) is None  # the first series alone
+    assert detect_season(series) == 12

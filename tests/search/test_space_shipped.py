@@ -14,6 +14,12 @@ from search.space import load_space
 
 REPO = Path(__file__).resolve().parents[2]
 SPACES = sorted((REPO / "spaces").glob("*.yaml")) + sorted((REPO / "spaces").glob("*.json"))
+# Each task's shipped dataset and the model inputs/outputs it gives (see search.tasks).
+TASK_DATA = {
+    "forecast": ("mauna_loa_co2_weekly.csv", {"n_features": 1}),
+    "classify": ("sensor_activity.csv", {"n_features": 3, "n_classes": 4}),
+    "text": ("tiny_grammar.txt", {"n_features": 35, "n_classes": 35, "per_step": True}),
+}
 
 
 def test_the_four_families_are_shipped():
@@ -26,14 +32,15 @@ def test_the_four_families_are_shipped():
 def test_shipped_space_compiles_and_samples_valid_models(path):
     space = load_space(path)
     assert space.warnings == ()
-    assert Path(space.data["path"]).name == "mauna_loa_co2_weekly.csv"
+    dataset, io = TASK_DATA[space.data["task"]]
+    assert Path(space.data["path"]).name == dataset
     compiled = compile_space(space)
     assert compiled.distributions, "a shipped space searches something"
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(5):
         config = compiled.trial_config(study.ask(compiled.distributions).params)
         params = {k: v for k, v in config["model"].items() if k != "family"}
-        models.build(config["model"]["family"], n_features=1, horizon=1, n_targets=1, lookback=config["data"]["lookback"], **params)
+        models.build(config["model"]["family"], horizon=1, n_targets=1, lookback=config["data"]["lookback"], **io, **params)
     compiled.sampler(seed_offset=3)
     compiled.pruner()
 
@@ -49,6 +56,16 @@ def test_every_key_of_a_family_space_is_commented(family):
     text = "\n".join(lines)
     assert "Default:" in text and "Type:" in text
     assert load_space(REPO / "spaces" / f"{family}.yaml").family == family
+
+
+@pytest.mark.parametrize("name, task", [("classify_gru", "classify"), ("text_lstm", "text")])
+def test_every_key_of_a_task_space_is_commented(name, task):
+    lines = (REPO / "spaces" / f"{name}.yaml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if re.match(r"^(  [A-Za-z_]+|description):", line):
+            above = lines[i - 1].strip() if i else ""
+            assert above.startswith("#"), f"spaces/{name}.yaml:{i + 1}: {line.strip()} has no comment above it"
+    assert load_space(REPO / "spaces" / f"{name}.yaml").data["task"] == task
 
 
 def test_the_legacy_gru_space_compiles_to_the_same_layer_choices():
