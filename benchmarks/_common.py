@@ -214,3 +214,31 @@ def run_project(space: Path, storage_url: str, trials: int, workers: int, marks:
     with watch_finished(marks) if marks is not None else contextlib.nullcontext():
         summary = run_search(space, trials=trials, storage_url=storage_url, workers=workers, quiet=True, console=Console(file=io.StringIO()), **kwargs)
     return summary, time.perf_counter() - started
+
+
+# -- comparing two versions of the code in one run: each project run in a child process
+
+
+def _child_init(code_dir: str | None, num_cpus: int | None) -> None:
+    """A child process's start: the packages from ``code_dir`` (first on the path, also for
+    the Ray workers it starts), then its own local Ray runtime."""
+    import sys
+
+    if code_dir is not None:
+        os.environ["PYTHONPATH"] = code_dir + (os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
+        sys.path.insert(0, code_dir)
+    start_ray(num_cpus)
+
+
+def code_pool(code_dir: str | None, num_cpus: int | None):
+    """One child process (spawned) with its own Ray runtime, running the project from
+    ``code_dir`` (a folder holding another version's ``search/``, ``storage/``, ``models/``,
+    e.g. from ``git worktree add ../base HEAD~1``) or, with None, from this checkout.
+
+    Benchmarks submit their project runs to such pools to compare two versions of the code
+    in the same run, interleaved, on the same load."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    folder = None if code_dir is None else str(Path(code_dir).resolve())
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_child_init, initargs=(folder, num_cpus))

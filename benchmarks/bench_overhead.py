@@ -23,7 +23,11 @@ CPU ms, per trial. All are medians over ``--repeats`` interleaved repeats. The p
 happen in child processes (the project's storage registers a process-wide SQLite hook that
 would otherwise change the "plain" baseline).
 
-    python benchmarks/bench_overhead.py [--quick] [--n1 10 --n2 50] [--repeats 5] [--workers 2]
+    python benchmarks/bench_overhead.py [--quick] [--n1 10 --n2 50] [--repeats 5] [--workers 2] [--compare-with DIR]
+
+``--compare-with DIR`` adds a row for another version of the code (a folder holding its
+``search/``, ``storage/`` and ``models/``, e.g. ``git worktree add ../base HEAD~1``), run in the
+same interleaved repeats; both project rows then run in child processes with a Ray runtime each.
 
 Reference (a quiet 2-core machine): plain Optuna 36-51 ms per trial; Ray Tune's stock
 OptunaSearch ~1,020-1,060 ms by default, 35-58 ms with reuse_actors=True and
@@ -163,6 +167,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="interleaved repeats (default 5; quick 2)")
     parser.add_argument("--workers", type=int, default=2, help="concurrent project trials (default 2)")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray runtime (default 2)")
+    parser.add_argument("--compare-with", metavar="DIR", help="also run the project from another version of the code in DIR")
     args = parser.parse_args()
     n1 = args.n1 or (5 if args.quick else 10)
     n2 = args.n2 or (25 if args.quick else 50)
@@ -189,17 +194,28 @@ def main() -> None:
     # Warm-up, not timed: the children's imports; Ray's start-up and imports in this process.
     for kind, pool in pools.items():
         pool.submit(plain_optuna, str(space), str(db()), 2, kind, 1).result()
-    _common.start_ray(args.num_cpus)
+    projects = {"run_search": None}  # None: in this process
+    if args.compare_with:
+        projects = {"run_search": _common.code_pool(None, args.num_cpus), "base": _common.code_pool(args.compare_with, args.num_cpus)}
+        for pool in projects.values():  # Ray's start-up and the imports, not timed
+            pool.submit(project, space, db(), 2, args.workers, 1).result()
+    else:
+        _common.start_ray(args.num_cpus)
 
-    results: dict[str, dict[int, list[dict]]] = {k: {n1: [], n2: []} for k in (*pools, "run_search")}
+    results: dict[str, dict[int, list[dict]]] = {k: {n1: [], n2: []} for k in (*pools, *projects)}
     for r in range(repeats):
         for n in (n1, n2):
             for kind, pool in pools.items():
                 results[kind][n].append(pool.submit(plain_optuna, str(space), str(db()), n, kind, n1).result())
-            results["run_search"][n].append(project(space, db(), n, args.workers, n1))
+            for kind, pool in projects.items():
+                if pool is None:
+                    results[kind][n].append(project(space, db(), n, args.workers, n1))
+                else:
+                    results[kind][n].append(pool.submit(project, space, db(), n, args.workers, n1).result())
         print(f"   repeat {r + 1}/{repeats} done (load {_common.load()})", flush=True)
-    for pool in pools.values():
-        pool.shutdown()
+    for pool in [*pools.values(), *projects.values()]:
+        if pool is not None:
+            pool.shutdown()
 
     def marginal(key: str) -> list[float]:
         return [(b["seconds"] - a["seconds"]) / (n2 - n1) for a, b in zip(results[key][n1], results[key][n2], strict=True)]
@@ -213,6 +229,8 @@ def main() -> None:
         "memory": "plain Optuna, in-memory storage",
         "run_search": f"project run_search, {args.workers} workers",
     }
+    if args.compare_with:
+        labels["base"] = f"  the same, code from {Path(args.compare_with).name}/"
     base_wall, base_in_run, base_cpu = _common.median(marginal("sqlite")), in_run("sqlite", "wall"), in_run("sqlite", "cpu")
     rows = []
     for key, label in labels.items():

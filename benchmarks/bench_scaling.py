@@ -16,7 +16,11 @@ Figures, each the median over ``--repeats`` interleaved repeats:
   includes validation, test evaluation and the driver's bookkeeping) / (wall x workers).
   Both over the in-run window, from the trials that finished inside it.
 
-    python benchmarks/bench_scaling.py [--quick] [--trials 40] [--repeats 3] [--rows 5000]
+    python benchmarks/bench_scaling.py [--quick] [--trials 40] [--repeats 3] [--rows 5000] [--compare-with DIR]
+
+``--compare-with DIR`` adds rows for another version of the code (a folder holding its
+``search/``, ``storage/`` and ``models/``), run in the same interleaved repeats; all runs then
+happen in child processes with a Ray runtime each.
 
 On a 2-core machine the driver and Ray's own processes share the two cores with the two
 workers, so 2 workers cannot quite reach 2x there; other load on the machine lowers it more.
@@ -98,6 +102,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5000, help="rows of the synthetic series (default 5000)")
     parser.add_argument("--max-workers", type=int, default=2, help="compare 1..N workers (default 2)")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray runtime (default 2)")
+    parser.add_argument("--compare-with", metavar="DIR", help="also run another version of the code in DIR")
     args = parser.parse_args()
     trials = args.trials or (16 if args.quick else 40)
     repeats = args.repeats or (2 if args.quick else 3)
@@ -113,29 +118,43 @@ def main() -> None:
     _common.write_series(folder / "series.csv", args.rows)
     space = _common.write_space(folder, "fixed", SPACE)
     ceiling = in_process_ceiling(space)
-    _common.start_ray(args.num_cpus)
     counter = iter(range(1_000_000))
     levels = list(range(1, args.max_workers + 1))
-    results: dict[int, list[dict]] = {k: [] for k in levels}
+    versions = {"": None}  # label suffix -> pool (None: this process)
+    if args.compare_with:
+        versions = {"": _common.code_pool(None, args.num_cpus), f", {Path(args.compare_with).name}/": _common.code_pool(args.compare_with, args.num_cpus)}
+        for pool in versions.values():  # Ray's start-up and the imports, not timed
+            pool.submit(run, space, folder / f"run{next(counter)}.db", 4, 1).result()
+    else:
+        _common.start_ray(args.num_cpus)
+    results: dict[tuple, list[dict]] = {(v, k): [] for v in versions for k in levels}
     for r in range(repeats):
         for k in levels if r % 2 == 0 else reversed(levels):
-            results[k].append(run(space, folder / f"run{next(counter)}.db", trials, k))
+            for v, pool in versions.items():
+                db = folder / f"run{next(counter)}.db"
+                results[v, k].append(run(space, db, trials, k) if pool is None else pool.submit(run, space, db, trials, k).result())
         print(f"   repeat {r + 1}/{repeats} done (load {_common.load()})", flush=True)
+    for pool in versions.values():
+        if pool is not None:
+            pool.shutdown()
 
-    def med(k: int, field: str) -> float:
-        return _common.median([x[field] for x in results[k]])
+    def med(k, field: str) -> float:
+        key = k if isinstance(k, tuple) else ("", k)
+        return _common.median([x[field] for x in results[key]])
 
     rows = []
-    for k in levels:
+    for v, k in results:
+        k_key = (v, k)
+        one = (v, 1)
         rows.append([
-            f"{k} worker{'s' if k > 1 else ''}",
-            f"{med(k, 'per_min'):.1f}",
-            _common.spread([x["per_min"] for x in results[k]], fmt=".1f"),
-            f"{med(k, 'per_min') / med(1, 'per_min'):.2f}",
-            f"{med(k, 'per_min_whole'):.1f}",
-            f"{med(k, 'per_min_whole') / med(1, 'per_min_whole'):.2f}",
-            f"{med(k, 'utilisation'):.2f}",
-            f"{med(k, 'occupancy'):.2f}",
+            f"{k} worker{'s' if k > 1 else ''}{v}",
+            f"{med(k_key, 'per_min'):.1f}",
+            _common.spread([x["per_min"] for x in results[k_key]], fmt=".1f"),
+            f"{med(k_key, 'per_min') / med(one, 'per_min'):.2f}",
+            f"{med(k_key, 'per_min_whole'):.1f}",
+            f"{med(k_key, 'per_min_whole') / med(one, 'per_min_whole'):.2f}",
+            f"{med(k_key, 'utilisation'):.2f}",
+            f"{med(k_key, 'occupancy'):.2f}",
         ])
     print()
     print(_common.table(["", "trials/min in-run", "min..max", "speed-up", "trials/min whole", "speed-up", "utilisation", "occupancy"], rows))

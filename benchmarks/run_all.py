@@ -1,8 +1,9 @@
 """Run every benchmark in this folder, one subprocess each, and print every table.
 
 Each script prints its own table as it goes (models, train, memory, overhead, scaling, study
-size); at the end a summary says how long each took and whether it ran to the end. These are
-measurements, not tests: nothing here fails on a slow figure, only on a script that crashes.
+size, search efficiency, time to a first result); at the end a summary says how long each took
+and whether it ran to the end. These are measurements, not tests: nothing here fails on a slow
+figure, only on a script that crashes.
 
     python benchmarks/run_all.py [--quick] [--only train,memory] [--postgres URL]
 
@@ -22,7 +23,7 @@ import _common
 
 HERE = Path(__file__).resolve().parent
 # Cheapest first; the Ray-based ones last.
-BENCHMARKS = ("models", "train", "memory", "overhead", "scaling", "study_size")
+BENCHMARKS = ("models", "train", "memory", "overhead", "scaling", "study_size", "efficiency", "first_result")
 
 
 def main() -> None:

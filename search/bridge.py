@@ -31,13 +31,17 @@ from ray.tune.stopper import Stopper
 
 from search.checkpoint import upload as upload_checkpoint
 from search.compile import CompiledSpace
-from storage import count_trials, retrying
+from storage import count_trials, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_RETRIES = 3
 
 # Per-epoch result keys kept in the learning-curve artifact, besides epoch and train loss.
-CURVE_KEYS = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_mape", "val_smape", "lr", "train_seconds")
+CURVE_KEYS = (
+    "val_loss", "val_mse", "val_rmse", "val_mae", "val_mape", "val_smape",
+    "val_accuracy", "val_cross_entropy", "val_perplexity", "val_bits_per_char",  # tasks classify and text
+    "lr", "train_seconds",
+)  # fmt: skip
 
 # Result keys copied to the trial's user attrs when it ends.
 ATTR_KEYS = (
@@ -53,6 +57,91 @@ ATTR_KEYS = (
     "precision_note",
     "error",
 )
+
+
+class PruneGate:
+    """When the study's pruner can possibly say "prune", known without reading the study.
+
+    ``trial.should_prune`` runs the pruner, and Optuna's median/percentile pruner first loads
+    every COMPLETE trial of the study, only to return False during its warm-up steps, between
+    its interval steps, and until ``n_startup_trials`` trials are complete. Those rules are
+    read from the pruner object itself (the exact classes only: a subclass may prune
+    differently), so the bridge skips the call where the answer is certainly "go on". Any
+    other pruner is always asked, except ``NopPruner``, which never prunes.
+
+    ``decide`` is what a worker is told: the steps at which it must wait for the driver's
+    decision (``{"from": step, "every": n}``), or None when no step needs one.
+    """
+
+    def __init__(self, pruner: optuna.pruners.BasePruner | None):
+        self.never = isinstance(pruner, optuna.pruners.NopPruner) or pruner is None
+        self.rules: tuple[int, int, int] | None = None  # (n_startup_trials, n_warmup_steps, interval_steps)
+        if type(pruner) in (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner):
+            try:
+                startup, warmup, interval = (int(getattr(pruner, a)) for a in ("_n_startup_trials", "_n_warmup_steps", "_interval_steps"))
+            except (AttributeError, TypeError, ValueError):
+                pass  # another Optuna version: ask the pruner every time
+            else:
+                if interval >= 1 and warmup >= 0:
+                    self.rules = (max(startup, 1), warmup, interval)  # no COMPLETE trial: never prunes either
+        self.startup_done = False  # COMPLETE trials never go away: once enough, always enough
+
+    @property
+    def decide(self) -> dict | None:
+        if self.never:
+            return None
+        if self.rules is None:
+            return {"from": 0, "every": 1}
+        return {"from": self.rules[1], "every": self.rules[2]}
+
+    def may_prune(self, step: int, earlier_steps, count_complete) -> bool:
+        """False only where the pruner would certainly return False at ``step``.
+        ``earlier_steps``: the trial's other reported steps; ``count_complete()``: the study's
+        COMPLETE trials (asked last, and only until the start-up count is reached)."""
+        if self.never:
+            return False
+        if self.rules is None:
+            return True
+        startup, warmup, interval = self.rules
+        if step < warmup:
+            return False
+        # the pruner checks once per interval: at the first step reported at or after each
+        # warmup + k * interval
+        boundary = (step - warmup) // interval * interval + warmup
+        if max((s for s in earlier_steps if s != step), default=-1) >= boundary:
+            return False
+        if not self.startup_done:
+            self.startup_done = count_complete() >= startup
+        return self.startup_done
+
+
+class CompletedTrials:
+    """The study as Optuna's median/percentile pruner reads it: its COMPLETE trials and its
+    direction, nothing else (``PercentilePruner.prune``). Finished trials never change, so the
+    list is loaded again only when the database's count of COMPLETE trials (one SQL ``count``)
+    differs from the list's length, not on every epoch of every trial; the pruner then sees
+    exactly the trials it would load itself."""
+
+    def __init__(self, study: optuna.Study):
+        self._study = study
+        self._trials: list[optuna.trial.FrozenTrial] = []
+        self._direction = None
+
+    @property
+    def direction(self) -> optuna.study.StudyDirection:
+        if self._direction is None:
+            self._direction = self._study.direction  # never changes: read once
+        return self._direction
+
+    def at(self, n_complete: int) -> CompletedTrials:
+        if n_complete != len(self._trials):
+            self._trials = self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return self
+
+    def get_trials(self, deepcopy: bool = False, states=None) -> list[optuna.trial.FrozenTrial]:
+        if states is not None and set(states) != {TrialState.COMPLETE}:
+            return self._study.get_trials(deepcopy=deepcopy, states=states)  # not what the pruner asks: no shortcut
+        return list(self._trials)
 
 
 @dataclass
@@ -96,6 +185,8 @@ class StudyBridge:
         self.artifact_store = artifact_store  # learning curves go here when set
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
         self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
+        self.gate = PruneGate(study.pruner)
+        self.completed = CompletedTrials(study) if self.gate.rules is not None else None
 
     # -- counting
 
@@ -122,12 +213,19 @@ class StudyBridge:
         with warnings.catch_warnings():
             # Optuna warns that heartbeats belong to study.optimize; here the driver beats itself.
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            trial = retrying(self.study.ask, self.compiled.distributions)
-        retrying(self._storage.record_heartbeat, trial._trial_id)
+            # The trial first (one transaction), then its params: each step is safe to retry
+            # through a database restart. Retrying ``study.ask(distributions)`` as a whole left
+            # the half-made trial of a failed attempt RUNNING with no heartbeat, counted as
+            # running for ever (a search waiting on it never ended).
+            trial = retrying(self.study.ask)
         with self._lock:
-            self.live[ray_id] = trial
+            self.live[ray_id] = trial  # beaten from now on; recorded FAIL if the search stops
+        retrying(self._storage.record_heartbeat, trial._trial_id)
+        retrying(suggest_params, trial, self.compiled.distributions)
         self.on_change()
-        return {"number": trial.number, "config": self.compiled.trial_config(trial.params)}
+        # "decide": the steps at which the worker waits for the pruner's decision; at every
+        # other step it reports and trains on (search.trainable)
+        return {"number": trial.number, "config": self.compiled.trial_config(trial.params), "decide": self.gate.decide}
 
     def complete(self, ray_id: str, result: dict | None, error: bool) -> None:
         with self._lock:
@@ -144,7 +242,9 @@ class StudyBridge:
         checkpoint = self.checkpoints.pop(ray_id, None)
         curve = self.curves.pop(ray_id, None)
         if curve and self.artifact_store is not None:
-            self._upload_curve(trial, curve)
+            artifact_id = self._upload_curve(trial, curve)
+            if artifact_id is not None:
+                attrs["learning_curve"] = artifact_id
         if error or result.get("error"):
             reason = result.get("error") or self.failure_reasons.pop(ray_id, "worker failed")
             attrs["error"] = reason
@@ -172,15 +272,18 @@ class StudyBridge:
         self.on_change()
 
     def _improves(self, value: float) -> bool:
-        """Whether ``value`` beats the study's best so far: only improving models are kept."""
+        """Whether ``value`` beats or ties the study's best so far: only improving models are
+        kept. A tie is kept too (accuracies tie often), so whichever tied trial the study
+        names best has a checkpoint."""
         try:
             best = retrying(lambda: self.study.best_value)
         except ValueError:
             return True
-        return value < best if self.compiled.direction == "minimize" else value > best
+        return value <= best if self.compiled.direction == "minimize" else value >= best
 
-    def _upload_curve(self, trial: optuna.trial.Trial, curve: list[dict]) -> None:
-        """The trial's per-epoch metrics as a CSV artifact (browsable in optuna-dashboard)."""
+    def _upload_curve(self, trial: optuna.trial.Trial, curve: list[dict]) -> str | None:
+        """The trial's per-epoch metrics as a CSV artifact (browsable in optuna-dashboard);
+        its artifact id, which becomes the trial's ``learning_curve`` user attr."""
         import csv
         import os
         import tempfile
@@ -193,7 +296,7 @@ class StudyBridge:
                 writer.writeheader()
                 writer.writerows(curve)
             try:
-                artifact_id = retrying(
+                return retrying(
                     optuna.artifacts.upload_artifact,
                     artifact_store=self.artifact_store,
                     file_path=path,
@@ -201,16 +304,17 @@ class StudyBridge:
                     storage=self._storage,
                     mimetype="text/csv",
                 )
-                retrying(self._storage.set_trial_user_attr, trial._trial_id, "learning_curve", artifact_id)
             except OSError:
-                pass  # the artifact folder is not writable: the study still holds every value
+                return None  # the artifact folder is not writable: the study still holds every value
 
     def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
-        """User attrs, then the outcome; retried through a database restart."""
+        """User attrs (one transaction), then the outcome; retried through a database restart."""
 
         def write() -> None:
-            for key, value_ in attrs.items():
-                self._storage.set_trial_user_attr(trial._trial_id, key, value_)
+            try:
+                set_trial_user_attrs(self._storage, trial._trial_id, attrs)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return  # an earlier attempt got through before the connection dropped
             try:
                 self.study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
             except optuna.exceptions.UpdateFinishedTrialError:
@@ -241,10 +345,30 @@ class StudyBridge:
             {k: result[k] for k in ("epoch", "train_loss", *CURVE_KEYS) if k in result}
         )
         retrying(trial.report, value, step=epoch)
-        if retrying(trial.should_prune):
+        # the pruner reads the study: only ask it where it can say "prune"
+        earlier = [row["epoch"] for row in self.curves[ray_id]]
+        if self.gate.may_prune(epoch, earlier, lambda: self.count(TrialState.COMPLETE)) and retrying(self._should_prune, trial):
             self.pruned.add(ray_id)
             return True
         return False
+
+    def _should_prune(self, trial: optuna.trial.Trial) -> bool:
+        """``trial.should_prune()``; for the median/percentile pruner with the study's COMPLETE
+        trials read only when their count changed (``CompletedTrials``)."""
+        latest = getattr(trial, "_get_latest_trial", None)  # what should_prune hands the pruner
+        if self.completed is None or latest is None:
+            return bool(trial.should_prune())
+        return bool(self.study.pruner.prune(self.completed.at(self.count(TrialState.COMPLETE)), latest()))
+
+    def report_final(self, ray_id: str, result: dict) -> None:
+        """A trial's last result when Tune ended the trial on it (the worker marks its final
+        result ``done``) without passing it to the scheduler: recorded like every epoch, the
+        pruner asked too (a trial pruned at its last epoch is PRUNED, as in study.optimize)."""
+        if not result.get("final") or result.get("error") or "epoch" not in result:
+            return
+        curve = self.curves.get(ray_id) or [{}]
+        if curve[-1].get("epoch") != result["epoch"]:  # not seen by the scheduler
+            self.report(ray_id, result)
 
     # -- stopping
 
@@ -269,6 +393,24 @@ class StudyBridge:
             ids = [t._trial_id for t in self.live.values()]
         for trial_id in ids:
             self._storage.record_heartbeat(trial_id)  # a missed beat is retried next interval
+
+
+def suggest_params(trial: optuna.trial.Trial, distributions: dict) -> None:
+    """The trial's params from the study's sampler (what ``study.ask(distributions)`` does),
+    through the public ``suggest_*`` calls. Params already set (by an earlier attempt that
+    failed half-way) are kept, so a retry after a lost connection completes the same trial."""
+    dists = optuna.distributions
+    for name, dist in distributions.items():
+        if name in trial.params:
+            continue
+        if isinstance(dist, dists.FloatDistribution):
+            trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        elif isinstance(dist, dists.IntDistribution):
+            trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+        elif isinstance(dist, dists.CategoricalDistribution):
+            trial.suggest_categorical(name, dist.choices)
+        else:
+            raise TypeError(f"{name}: unsupported distribution {dist!r}")
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -362,6 +504,10 @@ class OptunaPruningScheduler(_DriverOnly, FIFOScheduler):
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
         return TrialScheduler.STOP if self.bridge.report(trial.trial_id, result) else TrialScheduler.CONTINUE
+
+    def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
+        if result:
+            self.bridge.report_final(trial.trial_id, result)
 
     def on_trial_error(self, tune_controller, trial) -> None:
         error = trial.get_error() if hasattr(trial, "get_error") else None

@@ -13,6 +13,7 @@ from storage._rdb import (
     StorageError,
     count_trials,
     open_storage,
+    set_trial_user_attrs,
     sqlite_warning,
     upgrade_storage,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "open_artifact_store",
     "open_storage",
     "retrying",
+    "set_trial_user_attrs",
     "sqlite_path",
     "sqlite_warning",
     "upgrade_storage",

@@ -144,3 +144,47 @@ def count_trials(storage: optuna.storages.BaseStorage, study_id: int, states) ->
             )
             return int(conn.execute(query).scalar_one())
     return len(storage.get_all_trials(study_id, deepcopy=False, states=tuple(states)))
+
+
+def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict) -> None:
+    """Several user attrs of one running trial in ONE transaction.
+
+    Optuna's ``set_trial_user_attr`` opens a session, looks the trial up and commits once per
+    key; a finishing trial writes about ten. Here the trial's state is read once and the attrs
+    are upserted together, into the same rows Optuna writes (one row per key, the value as
+    JSON), so ``trial.user_attrs`` and optuna-dashboard read them as before. Like Optuna, a
+    finished trial is refused (``UpdateFinishedTrialError``). Other storages: one call per key.
+    """
+    if not attrs:
+        return
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        for key, value in attrs.items():
+            storage.set_trial_user_attr(trial_id, key, value)
+        return
+    import json
+
+    from optuna.storages._rdb.models import TrialModel, TrialUserAttributeModel
+
+    table = TrialUserAttributeModel.__table__
+    rows = {str(key): json.dumps(value) for key, value in attrs.items()}
+    with backend.engine.begin() as conn:  # one transaction: all keys or none
+        state = conn.execute(sqlalchemy.select(TrialModel.state).where(TrialModel.trial_id == trial_id)).scalar_one_or_none()
+        if state is None:
+            raise KeyError(f"no trial with id {trial_id}")
+        if state.is_finished():
+            raise optuna.exceptions.UpdateFinishedTrialError(
+                f"trial {trial_id} has already finished ({state.name}); its user attrs cannot change"
+            )
+        existing = set(
+            conn.execute(
+                sqlalchemy.select(table.c.key).where(table.c.trial_id == trial_id, table.c.key.in_(list(rows)))
+            ).scalars()
+        )
+        new = [{"trial_id": trial_id, "key": k, "value_json": v} for k, v in rows.items() if k not in existing]
+        if new:
+            conn.execute(sqlalchemy.insert(table), new)
+        for key in existing:
+            conn.execute(
+                sqlalchemy.update(table).where(table.c.trial_id == trial_id, table.c.key == key).values(value_json=rows[key])
+            )
