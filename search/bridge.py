@@ -31,7 +31,8 @@ from ray.tune.stopper import Stopper
 
 from search.checkpoint import upload as upload_checkpoint
 from search.compile import CompiledSpace
-from storage import count_trials, retrying, set_trial_user_attrs
+from search.pruning import CompletedTrials, PruneGate
+from storage import count_trials, retrying, set_trial_user_attrs, stale_trial_ids
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 MAX_RETRIES = 3
@@ -57,91 +58,6 @@ ATTR_KEYS = (
     "precision_note",
     "error",
 )
-
-
-class PruneGate:
-    """When the study's pruner can possibly say "prune", known without reading the study.
-
-    ``trial.should_prune`` runs the pruner, and Optuna's median/percentile pruner first loads
-    every COMPLETE trial of the study, only to return False during its warm-up steps, between
-    its interval steps, and until ``n_startup_trials`` trials are complete. Those rules are
-    read from the pruner object itself (the exact classes only: a subclass may prune
-    differently), so the bridge skips the call where the answer is certainly "go on". Any
-    other pruner is always asked, except ``NopPruner``, which never prunes.
-
-    ``decide`` is what a worker is told: the steps at which it must wait for the driver's
-    decision (``{"from": step, "every": n}``), or None when no step needs one.
-    """
-
-    def __init__(self, pruner: optuna.pruners.BasePruner | None):
-        self.never = isinstance(pruner, optuna.pruners.NopPruner) or pruner is None
-        self.rules: tuple[int, int, int] | None = None  # (n_startup_trials, n_warmup_steps, interval_steps)
-        if type(pruner) in (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner):
-            try:
-                startup, warmup, interval = (int(getattr(pruner, a)) for a in ("_n_startup_trials", "_n_warmup_steps", "_interval_steps"))
-            except (AttributeError, TypeError, ValueError):
-                pass  # another Optuna version: ask the pruner every time
-            else:
-                if interval >= 1 and warmup >= 0:
-                    self.rules = (max(startup, 1), warmup, interval)  # no COMPLETE trial: never prunes either
-        self.startup_done = False  # COMPLETE trials never go away: once enough, always enough
-
-    @property
-    def decide(self) -> dict | None:
-        if self.never:
-            return None
-        if self.rules is None:
-            return {"from": 0, "every": 1}
-        return {"from": self.rules[1], "every": self.rules[2]}
-
-    def may_prune(self, step: int, earlier_steps, count_complete) -> bool:
-        """False only where the pruner would certainly return False at ``step``.
-        ``earlier_steps``: the trial's other reported steps; ``count_complete()``: the study's
-        COMPLETE trials (asked last, and only until the start-up count is reached)."""
-        if self.never:
-            return False
-        if self.rules is None:
-            return True
-        startup, warmup, interval = self.rules
-        if step < warmup:
-            return False
-        # the pruner checks once per interval: at the first step reported at or after each
-        # warmup + k * interval
-        boundary = (step - warmup) // interval * interval + warmup
-        if max((s for s in earlier_steps if s != step), default=-1) >= boundary:
-            return False
-        if not self.startup_done:
-            self.startup_done = count_complete() >= startup
-        return self.startup_done
-
-
-class CompletedTrials:
-    """The study as Optuna's median/percentile pruner reads it: its COMPLETE trials and its
-    direction, nothing else (``PercentilePruner.prune``). Finished trials never change, so the
-    list is loaded again only when the database's count of COMPLETE trials (one SQL ``count``)
-    differs from the list's length, not on every epoch of every trial; the pruner then sees
-    exactly the trials it would load itself."""
-
-    def __init__(self, study: optuna.Study):
-        self._study = study
-        self._trials: list[optuna.trial.FrozenTrial] = []
-        self._direction = None
-
-    @property
-    def direction(self) -> optuna.study.StudyDirection:
-        if self._direction is None:
-            self._direction = self._study.direction  # never changes: read once
-        return self._direction
-
-    def at(self, n_complete: int) -> CompletedTrials:
-        if n_complete != len(self._trials):
-            self._trials = self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return self
-
-    def get_trials(self, deepcopy: bool = False, states=None) -> list[optuna.trial.FrozenTrial]:
-        if states is not None and set(states) != {TrialState.COMPLETE}:
-            return self._study.get_trials(deepcopy=deepcopy, states=states)  # not what the pruner asks: no shortcut
-        return list(self._trials)
 
 
 @dataclass
@@ -426,14 +342,15 @@ def recover_stale_trials(study: optuna.Study) -> int:
     with the error ``driver lost (heartbeat stale)``, and their params are queued to run again.
 
     Like Optuna's ``fail_stale_trials``, but the reason is written while the trial is still
-    RUNNING (Optuna refuses user attrs on finished trials). Safe with several drivers: only the
+    RUNNING (Optuna refuses user attrs on finished trials), and a trial orphaned before its
+    first heartbeat counts too (``storage.stale_trial_ids``). Safe with several drivers: only the
     one whose state change succeeds re-queues the trial. Returns the number recovered.
     """
     storage = study._storage
     if not is_heartbeat_enabled(storage):
         return 0
     recovered = 0
-    for trial_id in retrying(storage._get_stale_trial_ids, study._study_id):
+    for trial_id in retrying(stale_trial_ids, storage, study._study_id):
         try:
             storage.set_trial_user_attr(trial_id, "error", "driver lost (heartbeat stale)")
             if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):

@@ -7,7 +7,7 @@ worker needs neither the data file nor database credentials; it reports every ep
 A Tune function trainable's ``tune.report`` blocks until the driver has processed the result
 (recorded the epoch's value in the study and asked the pruner) and told the worker to go on.
 The worker only needs that answer at the steps where the pruner can say "prune": the driver
-names them in the trial's config (``decide``, see ``search.bridge.PruneGate``). At every other
+names them in the trial's config (``decide``, see ``search.pruning.PruneGate``). At every other
 step (the pruner's warm-up, between its interval steps, the whole trial when pruning is off)
 the training goes on in a thread of its own while this function hands the result to Tune, so
 the worker does not wait for the driver's bookkeeping. Results still reach the driver one by

@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 import storage
-from search.bridge import PruneGate
+from search.pruning import PruneGate
 from search.compile import compile_space
 from search.data import load_series
 from search.space import load_space
