@@ -15,6 +15,7 @@ from storage._rdb import (
     open_storage,
     set_trial_user_attrs,
     sqlite_warning,
+    stale_trial_ids,
     upgrade_storage,
 )
 from storage._retry import retrying
@@ -36,5 +37,6 @@ __all__ = [
     "set_trial_user_attrs",
     "sqlite_path",
     "sqlite_warning",
+    "stale_trial_ids",
     "upgrade_storage",
 ]

@@ -81,3 +81,30 @@ def test_upgrade_command_on_a_current_storage(tmp_path, capsys):
     storage.open_storage(url)
     assert main(["storage", "upgrade", "--storage", url]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+def test_a_trial_orphaned_before_its_first_heartbeat_is_recovered(storage_url):
+    """A driver killed between creating a trial and its first heartbeat leaves a RUNNING trial
+    that Optuna never calls stale; after the grace period it is recovered like a stale one."""
+    import time
+
+    from optuna.trial import TrialState
+
+    from search.bridge import recover_stale_trials
+
+    st = storage.open_storage(storage_url, heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(study_name="orphans", storage=st)
+    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # never beaten
+    beaten = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    assert storage.stale_trial_ids(st, study._study_id) == []  # within the grace period: alive
+    time.sleep(3)
+    st.record_heartbeat(beaten._trial_id)  # its driver is alive
+    fresh = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # just made, not beaten yet
+    assert storage.stale_trial_ids(st, study._study_id) == [orphan._trial_id]
+    assert recover_stale_trials(study) == 1
+    trials = {t.number: t for t in study.get_trials()}
+    assert trials[orphan.number].state == TrialState.FAIL
+    assert trials[orphan.number].user_attrs["error"] == "driver lost (heartbeat stale)"
+    assert trials[beaten.number].state == TrialState.RUNNING and trials[fresh.number].state == TrialState.RUNNING
+    requeued = [t for t in study.get_trials() if t.state == TrialState.WAITING]
+    assert len(requeued) == 1 and requeued[0].system_attrs["fixed_params"] == trials[orphan.number].params
