@@ -143,3 +143,21 @@ pruner: none
     assert failed and all(t.user_attrs["error"].startswith("non-finite loss at epoch") for t in failed)
     assert all(t.params["lr"] == 1e30 for t in failed)
     assert len(finished(study)) == 4 and summary.stop_reason is None
+
+
+@pytest.mark.parametrize("pruner", ["none", "{name: median, n_startup_trials: 1, n_warmup_steps: 2, interval_steps: 2}"])
+def test_every_epoch_is_recorded_when_workers_report_ahead(ray_local, tiny_space, tmp_path, pruner):
+    """Where no prune decision is due the worker trains on while its result travels; every
+    epoch still lands in the study, in order, and each trial's value is its best epoch."""
+    url = f"sqlite:///{tmp_path}/ahead.db"
+    run_search(tiny_space, trials=6, storage_url=url, quiet=True, overrides=[f"pruner={pruner}", "train.epochs=5"], artifacts=str(tmp_path / "a"))
+    study = load(url, "tiny")
+    assert len(finished(study)) == 6 and len(study.trials) == 6
+    for trial in study.trials:
+        steps = sorted(trial.intermediate_values)
+        assert steps == list(range(1, len(steps) + 1)), (trial.number, steps)
+        assert trial.user_attrs["epochs_run"] == len(steps), trial.number
+        if trial.state == TrialState.COMPLETE:
+            assert len(steps) == 5 and trial.value == min(trial.intermediate_values.values())
+    if pruner == "none":
+        assert all(t.state == TrialState.COMPLETE for t in study.trials)
