@@ -186,20 +186,20 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
         groups = [(str(keys[i]), table.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
     times = frame[time_column].reset_index(drop=True) if time_column is not None else None
-    raws, row_times = [], []
+    raws, kept = [], []
     for _, part in groups:
         if n_missing and policy == "interpolate":
             part = part.interpolate(method="linear", limit_direction="both")
         elif n_missing:  # drop
             part = part.dropna()
         raws.append(part.to_numpy(dtype=np.float64))
-        row_times.append(times.iloc[part.index] if times is not None else None)
+        kept.append(part.index.to_numpy())  # the series' rows left, positions in ``times``
 
     gap = int(data.get("gap", 0))
     cut = _cutter(data["split"], gap, times, time_column, prefix)
     segments, start = [], 0
-    for raw, when in zip(raws, row_times):
-        a, b = cut(len(raw), when)
+    for raw, rows in zip(raws, kept):
+        a, b = cut(len(raw), rows)
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
@@ -259,7 +259,7 @@ def _parts(segments, gap: int, name: str) -> list[tuple[int, int]]:
 
 
 def _cutter(split, gap: int, times, time_column: str | None, prefix: str):
-    """``cut(n, row_times) -> (a, b)``: a series' train part ends at row ``a`` and the
+    """``cut(n, rows) -> (a, b)``: a series' train part ends at row ``a`` and the
     validation part at ``b`` (relative rows; ``gap`` rows follow each, see ``_parts``).
 
     ``split`` is either train / validation / test fractions of the rows left after the gaps,
@@ -270,13 +270,13 @@ def _cutter(split, gap: int, times, time_column: str | None, prefix: str):
     if not isinstance(split, dict):
         train_frac, val_frac, _ = split
 
-        def by_fraction(n: int, _times) -> tuple[int, int]:
+        def by_fraction(n: int, _rows) -> tuple[int, int]:
             usable = max(n - 2 * gap, 0)
             return int(round(usable * train_frac)), int(round(usable * (train_frac + val_frac))) + gap
 
         return by_fraction
     if times is None:
-        return lambda n, _times: (split["val_start"] - gap, split["test_start"] - gap)
+        return lambda n, _rows: (split["val_start"] - gap, split["test_start"] - gap)
 
     import pandas as pd
 
@@ -300,8 +300,10 @@ def _cutter(split, gap: int, times, time_column: str | None, prefix: str):
     if not points["val_start"] < points["test_start"]:
         raise DataError([f"{prefix}data.split.test_start: {split['test_start']!r} must come after val_start {split['val_start']!r}"])
 
-    def by_time(n: int, row_times) -> tuple[int, int]:
-        when = (row_times.to_numpy(dtype=np.float64) if numeric else pd.to_datetime(row_times).to_numpy())
+    when_all = times.to_numpy(dtype=np.float64) if numeric else times.to_numpy()  # parsed once
+
+    def by_time(n: int, rows) -> tuple[int, int]:
+        when = when_all[rows]  # this series' times, in order
         a0, b0 = np.searchsorted(when, [points["val_start"], points["test_start"]], side="left")
         return int(a0) - gap, int(b0) - gap
 

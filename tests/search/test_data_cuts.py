@@ -125,3 +125,11 @@ def test_a_yaml_date_cut_point_is_read_as_its_iso_string(tmp_path):
     assert data["split"] == {"val_start": "2020-03-01", "test_start": "2020-03-21"}
     series = load_series(data)
     assert series.part("val") == (60, 80) and series.part("test") == (80, 100)
+
+
+def test_cut_points_find_their_time_after_dropped_rows(tmp_path):
+    path = write_series(tmp_path / "s.csv", 100, gaps=(10, 11, 70))
+    series = load_series(data_cfg(path, features=("t",), missing="drop", split={"val_start": 60, "test_start": 85}))
+    (val_lo, _), (test_lo, _) = series.part("val"), series.part("test")
+    assert (val_lo, test_lo) == (58, 82)  # two rows dropped before the first cut, three before the second
+    assert raw_times(series, val_lo, val_lo + 1)[0] == 60 and raw_times(series, test_lo, test_lo + 1)[0] == 85
