@@ -55,6 +55,11 @@ class LastValueReference(torch.nn.Module):
         return self.model(x - last) + last[:, :, : self.n_targets]  # (B, H, T)
 
 
+# Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
+# one standard deviation of the training part with the default scaler.
+FORECAST_LOSSES = {"mse": torch.nn.MSELoss, "mae": torch.nn.L1Loss, "huber": torch.nn.HuberLoss}
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """CUDA > MPS > CPU for ``auto``; otherwise the device asked for."""
     if requested != "auto":
@@ -266,7 +271,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     if task_io:
         model = series.wrap(model)  # text: one-hot tokens, built per batch on the device
     optimizer = make_optimizer(model, train_cfg)
-    loss_fn = series.loss if task_io else torch.nn.MSELoss()  # classify / text: cross-entropy
+    loss_fn = series.loss if task_io else FORECAST_LOSSES[train_cfg.get("loss", "mse")]()  # classify / text: cross-entropy
     batch_size, clip, patience = train_cfg["batch_size"], train_cfg["grad_clip"], train_cfg["patience"]
     sign = 1.0 if direction == "minimize" else -1.0
 

@@ -61,6 +61,9 @@ class _CrossRules:
                     self.error("data.reference", f"'last' (forecast relative to the last value) does not apply to task {task}; use reference: none or remove it")
             else:
                 data["reference"] = "none"
+        train_given = raw.get("train") if isinstance(raw.get("train"), dict) else {}
+        if task != "forecast" and "loss" in train_given and "train.loss" not in self.failed:
+            self.error("train.loss", f"task {task} trains on cross-entropy; train.loss (mse, mae, huber) applies to task forecast only; remove it")
         if task == "text":
             self.causal_model(family, model)
         metric = objective.get("metric")

@@ -61,6 +61,7 @@ TRAIN_FIELDS = {
     "momentum": Field("float", 0.9, searchable=True, low=0, high=1),
     "weight_decay": Field("float", 0.0, searchable=True, low=0),
     "grad_clip": Field("float", 1.0, searchable=True, low=0, doc="max gradient norm; 0 = off"),
+    "loss": Field("choice", "mse", searchable=True, choices=("mse", "mae", "huber"), doc="training loss of a forecast on the scaled targets: mse, mae (L1) or huber (delta 1); tasks classify and text train on cross-entropy"),
     "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
     "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.train.LrSchedule)"),
     "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 
 from search.compile import compile_space
 from search.data import load_series
@@ -82,3 +83,31 @@ def test_metrics_against_hand_computed_values():
     assert m["mae"] == pytest.approx(1.0)
     assert m["mape"] == pytest.approx((0 + 1 / 3 + 1) / 3 * 100)
     assert m["smape"] == pytest.approx((0 + 2 * 1 / 5 + 2 * 2 / 6) / 3 * 100)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_train_loss_is_the_one_asked_for(tiny_space, loss):
+    """With a learning rate too small to move the weights, the first epoch's reported training
+    loss is the asked-for loss of the (unchanged) model over every training window."""
+    from search.checkpoint import unpack
+    from search.data import windows
+    from search.train import LastValueReference
+
+    config, series = trial_config(tiny_space, loss=loss, lr=1e-12, epochs=1)
+    reports = []
+    run_trial(config, series, "rmse", reports.append, with_checkpoint=True)
+    model = LastValueReference(unpack(reports[-1]["checkpoint"]).model, series.n_targets).eval()
+    x, y = windows(series, "train", config["data"]["lookback"], config["data"]["horizon"], config["data"]["stride"])
+    with torch.no_grad():
+        err = model(x) - y
+    expected = {"mse": (err**2).mean(), "mae": err.abs().mean(),
+                "huber": torch.where(err.abs() < 1, 0.5 * err**2, err.abs() - 0.5).mean()}[loss]
+    assert reports[0]["train_loss"] == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_mae_loss_trains_another_model_than_mse(tiny_space):
+    config, series = trial_config(tiny_space)
+    mse = run(config, series)
+    config["train"]["loss"] = "mae"
+    mae = run(config, series)
+    assert [r["objective"] for r in mse] != [r["objective"] for r in mae]
