@@ -13,6 +13,14 @@ the epochs trained in total (the sum of every trial's reported epochs: what the 
 and the wall seconds. Target: ``tpe + median`` reaches the same best value as ``tpe, no
 pruning`` (within the seeds' spread) with at most 50 % of its epochs.
 
+A second table replays other pruners on the learning curves of the unpruned TPE runs
+(``replay``): each run's trials in order, each fed its own curve epoch by epoch, against the
+trials before it that the replayed pruner let complete. It shows the share of epochs each
+pruner would have trained and whether it would have cut the run's best trial, all from the
+same runs, so a pruner's settings can be chosen without a search per candidate. The sampler's
+choices stay those of the unpruned run, and the replay is sequential where the runs had
+``--workers`` trials at once, so it isolates the pruner's decisions only.
+
     python benchmarks/bench_efficiency.py [--quick] [--trials 40] [--epochs 20] [--seeds 3]
 
 ``--quick``: 12 trials, 6 epochs, 3 seeds (a few minutes). The figures depend on the machine's
@@ -56,7 +64,52 @@ def run_arm(space: Path, overrides: list[str], seed: int, epochs: int | None, tr
         "pruned": sum(t.state.name == "PRUNED" for t in done),
         "trials": len(done),
         "seconds": seconds,
+        "complete": complete,
+        "direction": direction,
     }
+
+
+# Pruners replayed on the unpruned runs' learning curves (``replay``): name -> (class, options).
+REPLAYS = {
+    "median, 3 start-up trials, warm-up 2 (shipped)": ("MedianPruner", {"n_startup_trials": 3, "n_warmup_steps": 2}),
+    "median, 5 start-up, warm-up 3 (shipped before)": ("MedianPruner", {"n_startup_trials": 5, "n_warmup_steps": 3}),
+    "median, 5 start-up, warm-up 1": ("MedianPruner", {"n_startup_trials": 5, "n_warmup_steps": 1}),
+    "percentile 25, 5 start-up, warm-up 3": ("PercentilePruner", {"percentile": 25.0, "n_startup_trials": 5, "n_warmup_steps": 3}),
+    "percentile 33, 5 start-up, warm-up 2": ("PercentilePruner", {"percentile": 33.0, "n_startup_trials": 5, "n_warmup_steps": 2}),
+}
+
+
+def replay(complete: list, direction: str, pruner) -> tuple[int, float]:
+    """What ``pruner`` would have done to an unpruned run: its trials, in the order they were
+    numbered, each fed its own learning curve epoch by epoch against the trials before it
+    that the replay let complete. Returns (epochs trained, best value among the trials kept).
+    The sampler's choices are those of the unpruned run: a pruned run's TPE would have seen
+    other trials, so this isolates the pruner's decisions, not the whole search."""
+    import datetime
+
+    import optuna
+    from optuna.trial import FrozenTrial, TrialState
+
+    study = optuna.create_study(direction=direction)
+    epochs, kept = 0, []
+    for t in sorted(complete, key=lambda t: t.number):
+        curve = sorted(t.intermediate_values.items())
+        pruned = False
+        for i, (step, _) in enumerate(curve, start=1):
+            running = FrozenTrial(
+                number=t.number, state=TrialState.RUNNING, value=None, datetime_start=datetime.datetime.now(), datetime_complete=None,
+                params={}, distributions={}, user_attrs={}, system_attrs={}, intermediate_values=dict(curve[:i]), trial_id=t.number,
+            )
+            if pruner.prune(study, running):
+                epochs += i
+                pruned = True
+                break
+        if not pruned:
+            epochs += len(curve)
+            kept.append(t.value)
+            study.add_trial(optuna.trial.create_trial(value=t.value, intermediate_values=dict(curve)))
+    best = (min(kept) if direction == "minimize" else max(kept)) if kept else float("nan")
+    return epochs, best
 
 
 def main() -> None:
@@ -123,6 +176,18 @@ def main() -> None:
     import ray
 
     ray.shutdown()
+
+    # the same unpruned runs, replayed under other pruners
+    rows = []
+    for label, (cls_name, options) in REPLAYS.items():
+        outcomes = [replay(r["complete"], r["direction"], getattr(optuna.pruners, cls_name)(**options)) for r in unpruned]
+        ratios = [e / max(r["epochs"], 1) for (e, _), r in zip(outcomes, unpruned)]
+        lost = [b - r["best"] for (_, b), r in zip(outcomes, unpruned)]
+        rows.append([label, f"{statistics.mean(ratios):.2f}", _common.spread(ratios, fmt=".2f"), f"{statistics.mean(lost):+.4f}",
+                     f"{sum(abs(x) > 1e-12 for x in lost)}/{len(lost)}"])
+    print()
+    print(_common.table(["pruner replayed on the tpe, no pruning runs", "epochs vs no pruning", "min..max", "best lost (mean)", "runs that lost the best"], rows))
+    print("   (each unpruned run's trials in order, each fed its own curve; the sampler's choices stay those of the unpruned run)")
     _common.footer()
 
 
