@@ -18,6 +18,7 @@ import signal
 import threading
 import tempfile
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +208,13 @@ def _interruptible(bridge: StudyBridge, console: Console):
         signal.signal(signal.SIGINT, previous)
 
 
+def experiment_name(study_name: str) -> str:
+    """A Tune experiment name no other driver uses. Ray stages driver files under the cluster's
+    session directory by name and a timestamp in whole seconds, so drivers that share a cluster
+    and start a round in the same second would otherwise write into one directory."""
+    return f"{study_name}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+
+
 def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, workers: int, workdir: str) -> None:
     from ray import tune
 
@@ -225,7 +233,7 @@ def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, w
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"{prep.study_name}-{int(time.time())}",
+            name=experiment_name(prep.study_name),
             storage_path=workdir,
             verbose=0,
             failure_config=tune.FailureConfig(max_failures=0),

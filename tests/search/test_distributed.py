@@ -19,7 +19,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.runner import run_search
+from search.runner import experiment_name, run_search
 from tests import _procs
 
 pytestmark = pytest.mark.slow
@@ -109,6 +109,7 @@ def test_four_drivers_share_one_postgres_study(ray_cluster, postgres, tiny_space
     url = postgres.create_database("four_drivers")
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     cmd = search_cmd(tiny_space, url, 8, "--address", ray_cluster, "--workers", "1")
+    cmd.insert(3, "--debug")  # a failure shows its traceback
     drivers = [_procs.start(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(4)]
     try:
         outputs = [d.communicate(timeout=600)[0] for d in drivers]
@@ -125,6 +126,16 @@ def test_four_drivers_share_one_postgres_study(ray_cluster, postgres, tiny_space
     assert 8 <= finished <= 8 + 3, finished  # the study as a whole holds N (a race may add one per driver)
     assert not [t for t in done if t.state == TrialState.FAIL]
     assert not [t for t in done if t.state == TrialState.RUNNING]
+
+
+def test_drivers_starting_in_the_same_second_use_their_own_tune_experiments(monkeypatch):
+    # Ray stages a Tune experiment's state under the cluster's session directory by name and a
+    # timestamp in whole seconds, and rewrites it in place: two drivers sharing a name there
+    # read each other's half-written state.
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.0)
+    names = {experiment_name("tiny") for _ in range(100)}
+    assert len(names) == 100
+    assert all(name.startswith("tiny-1700000000-") for name in names)
 
 
 def test_driver_killed_then_the_same_command_recovers(tiny_space, tmp_path):
