@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLOSE = 0.10  # "good": within 10 % of the best value (--within)
 
 
-def run_cli(space: Path, trials: int, extra: list[str], url: str, study: str, log: Path) -> dict:
+def run_cli(space: Path, trials: int, extra: list[str], url: str, study: str, log: Path, workers: int) -> dict:
     command = [sys.executable, "-m", "search", "run", str(space), "--trials", str(trials), "--storage", url, "--study", study, *extra]
     started_at = dt.datetime.now()  # Optuna stores local naive times
     started = time.perf_counter()
@@ -52,6 +52,37 @@ def run_cli(space: Path, trials: int, extra: list[str], url: str, study: str, lo
         "trials": sum(t.state.is_finished() for t in trials_),
         "pruned": sum(t.state.name == "PRUNED" for t in trials_),
         "epochs": sum(len(t.intermediate_values) for t in trials_),
+        **utilisation(trials_, workers),
+    }
+
+
+def utilisation(trials: list, workers: int) -> dict:
+    """How much of the workers' time went into the trials' own work (the ``trial_seconds`` and
+    ``train_seconds`` user attrs), from the study alone.
+
+    - ``util_run``: sum of trial_seconds / ((last trial's end - first trial's start) x workers);
+      the tail, where the last trials run while a worker has nothing left to start, included;
+    - ``util_busy``: the same over the span while trials were still being started (first
+      trial's start to last trial's start), each trial's work taken as the trial_seconds
+      before its end and clipped to that span;
+    - ``util_train_run``: as util_run with train_seconds (the training loop only, no validation).
+    """
+    done = [t for t in trials if t.datetime_start is not None and t.datetime_complete is not None and "trial_seconds" in t.user_attrs]
+    if len(done) < 2:
+        return {"util_run": float("nan"), "util_busy": float("nan"), "util_train_run": float("nan")}
+    origin = min(t.datetime_start for t in done)
+
+    def at(moment) -> float:
+        return (moment - origin).total_seconds()
+
+    spans = [(at(t.datetime_start), at(t.datetime_complete)) for t in done]
+    end, last_start = max(b for _, b in spans), max(a for a, _ in spans)
+    work = [t.user_attrs["trial_seconds"] for t in done]
+    busy = sum(max(0.0, min(b, last_start) - max(b - w, 0.0)) for (_, b), w in zip(spans, work))
+    return {
+        "util_run": sum(work) / (end * workers),
+        "util_busy": busy / (last_start * workers) if last_start > 0 else float("nan"),
+        "util_train_run": sum(t.user_attrs.get("train_seconds", 0.0) for t in done) / (end * workers),
     }
 
 
@@ -78,6 +109,7 @@ def main() -> None:
     common = [f"--set=train.epochs={epochs}"] if epochs else []
     if args.workers:
         common += ["--workers", str(args.workers)]
+    workers = args.workers or os.cpu_count() or 1  # the CLI's default: one trial per CPU (the shipped spaces take 1 each)
 
     _common.header(
         "bench_first_result: a newcomer's search run with pruning (default) vs without",
@@ -90,7 +122,7 @@ def main() -> None:
     order = list(arms)[::-1] if args.unpruned_first else list(arms)
     results = {}
     for n, arm in enumerate(order):
-        results[arm] = run_cli(space, trials, arms[arm], url, f"run{n}", folder / f"run{n}.log")
+        results[arm] = run_cli(space, trials, arms[arm], url, f"run{n}", folder / f"run{n}.log", workers)
         r = results[arm]
         print(f"   {arm}: {r['seconds']:.0f} s, {r['trials']} trials, {r['epochs']} epochs (load {_common.load()})", flush=True)
 
@@ -114,15 +146,20 @@ def main() -> None:
             f"{best:.4f}",
             f"{first_within(r['complete'], best, minimize, args.within):.0f}",
             f"{first_within(r['complete'], overall, minimize, args.within):.0f}",
+            f"{r['util_run']:.3f} / {r['util_busy']:.3f}",
+            f"{r['util_train_run']:.3f}",
         ])
     print()
-    print(_common.table(["", "wall s", "ratio", "trials", "pruned", "epochs", "best", "good (own best) s", "good (overall) s"], rows))
+    print(_common.table(["", "wall s", "ratio", "trials", "pruned", "epochs", "best", "good (own best) s", "good (overall) s", "utilisation run / busy", "train only"], rows))
     print(
         f"""
    wall s: the whole command (interpreter, Ray start-up, trials); ratio: against pruning off.
    good (own best) s: seconds from the command's start to the first COMPLETE trial within {args.within:.0%} of that run's final best;
    good (overall) s: the same against the best of both runs ({overall:.4f}); nan: none got there.
-   Target: pruned wall <= 0.40x the unpruned wall."""
+   utilisation ({workers} workers): the trials' own work (trial_seconds: windows, model, every epoch
+   with its validation, test evaluation; not the time a worker waits on the driver) / (span x workers); run: first trial's
+   start to last trial's end; busy: while trials were still being started. train only: train_seconds (no validation) over
+   the run span. Targets: pruned wall <= 0.40x the unpruned wall; utilisation >= 0.97."""
     )
     _common.footer()
 

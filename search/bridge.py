@@ -50,6 +50,7 @@ ATTR_KEYS = (
     "device",
     "node",
     "train_seconds",
+    "trial_seconds",
     "epochs_run",
     "samples_per_second",
     "best_epoch",

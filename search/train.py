@@ -5,7 +5,9 @@ the caller decides what a report means (Ray Tune's ``tune.report`` in a search, 
 tests and benchmarks). Stopping a pruned trial is the caller's business too.
 
 Every result carries the epoch's validation metrics (original units), the running totals
-(``train_seconds``: seconds inside the training loop, ``samples_per_second``) and the trial's
+(``train_seconds``: seconds inside the training loop, ``samples_per_second``;
+``trial_seconds``: all of the trial's own work so far, validation included, without the time
+spent in ``report``) and the trial's
 facts (``n_params``, ``device``, ``precision``, ``node``), and ``lr``: the learning rate of the epoch's last
 step (see ``LrSchedule``). The last one has ``final: True``, the best epoch,
 and the test metrics of the best epoch's weights. A trial that cannot train (a non-finite loss,
@@ -236,11 +238,22 @@ def run_trial(
     """Train one configuration (sections model/data/train), reporting every epoch. With
     ``with_checkpoint`` the final report carries the best epoch's model (``checkpoint`` bytes)."""
     facts: dict[str, Any] = {"node": node_name(), "device": "?", "n_params": 0}
+    started, waited = time.perf_counter(), 0.0
+
+    def timed(result: dict) -> None:
+        # trial_seconds: the trial's own work so far (windows, model, epochs with their
+        # validation, test evaluation), without the time spent handing results to the caller
+        nonlocal waited
+        handed = time.perf_counter()
+        result["trial_seconds"] = handed - started - waited
+        report(result)
+        waited += time.perf_counter() - handed
+
     try:
-        _train(config, series, metric, report, facts, direction, with_checkpoint)
+        _train(config, series, metric, timed, facts, direction, with_checkpoint)
     except Exception as exc:  # recorded on the trial; the search goes on
         message = str(exc) if isinstance(exc, NonFiniteLoss) else f"{type(exc).__name__}: {exc}"
-        report({**facts, "final": True, "objective": float("nan"), "error": message, "traceback": traceback.format_exc()[-4000:]})
+        timed({**facts, "final": True, "objective": float("nan"), "error": message, "traceback": traceback.format_exc()[-4000:]})
 
 
 def _train(config, series: SeriesData, metric: str, report: Report, facts: dict, direction: str, with_checkpoint: bool) -> None:

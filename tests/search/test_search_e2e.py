@@ -10,7 +10,7 @@ from search.runner import run_search
 
 pytestmark = pytest.mark.slow
 
-TRIAL_ATTRS = ("n_params", "device", "node", "train_seconds", "epochs_run", "samples_per_second")
+TRIAL_ATTRS = ("n_params", "device", "node", "train_seconds", "trial_seconds", "epochs_run", "samples_per_second")
 STUDY_ATTRS = (
     "space_file", "space_hash", "family", "dataset", "direction", "version", "missing_policy", "season",
     "baseline_naive_val_rmse", "baseline_naive_test_mae", "baseline_seasonal_naive_test_rmse",

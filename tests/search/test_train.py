@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
@@ -38,6 +39,23 @@ def test_reports_every_epoch_then_final_facts(tiny_space):
     assert final["device"] == "cpu" and final["n_params"] > 0 and final["train_seconds"] > 0
     assert final["best_objective"] == min(r["objective"] for r in reports)
     assert all(r["objective"] == r["val_rmse"] for r in reports)
+
+
+def test_trial_seconds_count_the_trials_work_but_not_its_reporting(tiny_space):
+    config, series = trial_config(tiny_space)
+    reports = []
+
+    def slow_report(result):  # a caller that takes 0.3 s per result, e.g. waiting on a pruner
+        reports.append(result)
+        time.sleep(0.3)
+
+    started = time.perf_counter()
+    run_trial(config, series, "rmse", slow_report)
+    elapsed = time.perf_counter() - started
+    seconds = [r["trial_seconds"] for r in reports]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    assert reports[-1]["trial_seconds"] > reports[-1]["train_seconds"]  # validation and test evaluation too
+    assert reports[-1]["trial_seconds"] <= elapsed - 0.3 * len(reports)
 
 
 def test_same_seed_same_values(tiny_space):
