@@ -22,7 +22,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 from ray.tune import Callback
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
@@ -32,10 +31,10 @@ from ray.tune.stopper import Stopper
 from search.checkpoint import upload as upload_checkpoint
 from search.compile import CompiledSpace
 from search.pruning import CompletedTrials, PruneGate
-from storage import count_trials, retrying, set_trial_user_attrs, stale_trial_ids
+from search.study_ops import requeue, suggest_params, tell
+from storage import count_trials, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-MAX_RETRIES = 3
 
 # Per-epoch result keys kept in the learning-curve artifact, besides epoch and train loss.
 CURVE_KEYS = (
@@ -247,7 +246,7 @@ class StudyBridge:
             self.stop_reason = f"{self.tally.consecutive_failures} trials failed in a row; last error: {reason}"
 
     def retry(self, trial: optuna.trial.Trial) -> None:
-        """Queue a failed trial's params to run again (up to MAX_RETRIES times)."""
+        """Queue a failed trial's params to run again (up to ``study_ops.MAX_RETRIES`` times)."""
         requeue(self.study, retrying(self._storage.get_trial, trial._trial_id))
 
     # -- Scheduler side
@@ -310,70 +309,6 @@ class StudyBridge:
             ids = [t._trial_id for t in self.live.values()]
         for trial_id in ids:
             self._storage.record_heartbeat(trial_id)  # a missed beat is retried next interval
-
-
-def tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | None, state: TrialState) -> None:
-    """``study.tell`` without its return value: Optuna's public ``tell`` reads the finished trial
-    back from the storage once more and deep-copies it for the caller, which the bridge never
-    uses (about 5 % of the driver's time on trivial trials). ``study.optimize`` calls the same
-    internal function; the public method is the fallback for another Optuna version."""
-    try:
-        from optuna.study._tell import _tell_with_warning
-    except ImportError:
-        study.tell(trial, value, state=state)
-        return
-    _tell_with_warning(study=study, trial=trial, value_or_values=value, state=state)
-
-
-def suggest_params(trial: optuna.trial.Trial, distributions: dict) -> None:
-    """The trial's params from the study's sampler (what ``study.ask(distributions)`` does),
-    through the public ``suggest_*`` calls. Params already set (by an earlier attempt that
-    failed half-way) are kept, so a retry after a lost connection completes the same trial."""
-    dists = optuna.distributions
-    for name, dist in distributions.items():
-        if name in trial.params:
-            continue
-        if isinstance(dist, dists.FloatDistribution):
-            trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
-        elif isinstance(dist, dists.IntDistribution):
-            trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
-        elif isinstance(dist, dists.CategoricalDistribution):
-            trial.suggest_categorical(name, dist.choices)
-        else:
-            raise TypeError(f"{name}: unsupported distribution {dist!r}")
-
-
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queue a failed trial's params to run again, up to MAX_RETRIES times in a chain."""
-    retries = int(trial.user_attrs.get("retries", 0))
-    if retries < MAX_RETRIES and trial.params:
-        user_attrs = {"retry_of": trial.number, "retries": retries + 1}
-        retrying(study.enqueue_trial, trial.params, user_attrs=user_attrs, skip_if_exists=False)
-
-
-def recover_stale_trials(study: optuna.Study) -> int:
-    """Trials left RUNNING by a dead driver (no heartbeat within the grace period) become FAIL
-    with the error ``driver lost (heartbeat stale)``, and their params are queued to run again.
-
-    Like Optuna's ``fail_stale_trials``, but the reason is written while the trial is still
-    RUNNING (Optuna refuses user attrs on finished trials), and a trial orphaned before its
-    first heartbeat counts too (``storage.stale_trial_ids``). Safe with several drivers: only the
-    one whose state change succeeds re-queues the trial. Returns the number recovered.
-    """
-    storage = study._storage
-    if not is_heartbeat_enabled(storage):
-        return 0
-    recovered = 0
-    for trial_id in retrying(stale_trial_ids, storage, study._study_id):
-        try:
-            storage.set_trial_user_attr(trial_id, "error", "driver lost (heartbeat stale)")
-            if not storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another driver got there first
-        requeue(study, storage.get_trial(trial_id))
-        recovered += 1
-    return recovered
 
 
 class HeartbeatThread(threading.Thread):

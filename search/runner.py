@@ -36,13 +36,13 @@ from search.bridge import (
     OptunaPruningScheduler,
     OptunaSearcher,
     StudyBridge,
-    recover_stale_trials,
 )
 from search.compile import CompiledSpace, compile_space
 from search.data import SeriesData, check_windows_fit
 from search.errors import DataError, StudyMismatchError, UsageError
 from search.fork import CONTENT_ATTR, describe_change, fork_for_run
 from search.space import Categorical, FloatRange, IntRange, load_space
+from search.study_ops import recover_stale_trials
 from search.tasks import load_data
 
 # Ray Tune's own per-trial loggers (CSV, JSON, TensorBoard) cost time on every result and the

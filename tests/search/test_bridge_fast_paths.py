@@ -178,7 +178,7 @@ def test_bridge_report_decides_as_should_prune(tmp_path):
 
 
 def test_suggest_params_matches_ask_and_completes_a_half_made_trial():
-    from search.bridge import suggest_params
+    from search.study_ops import suggest_params
 
     d = optuna.distributions
     distributions = {
