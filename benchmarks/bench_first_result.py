@@ -10,7 +10,7 @@ result appeared, in seconds from the command's start (a trial's completion time 
 study): the first COMPLETE trial within 10 % of the run's own final best, and of the best of
 both runs (one yardstick for both). Target: pruned wall <= 40 % of unpruned wall.
 
-    python benchmarks/bench_first_result.py [--quick] [--trials 200] [--epochs 20] [--workers 2]
+    python benchmarks/bench_first_result.py [--quick] [--trials 200] [--epochs 20] [--workers 2] [--keep FILE]
 
 ``--quick``: 24 trials, 8 epochs. The full run (200 trials, 20 epochs) takes well over an hour
 on a 2-core machine (30 trials took 376 s pruned and 480 s unpruned under load 4-5), mostly the
@@ -101,6 +101,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="train.epochs (default: the space's; quick 8)")
     parser.add_argument("--workers", type=int, help="--workers of both runs (default: the CLI's)")
     parser.add_argument("--unpruned-first", action="store_true", help="run the unpruned command first")
+    parser.add_argument("--keep", metavar="FILE", help="copy both runs' studies (a SQLite file) to FILE at the end")
     parser.add_argument("--within", type=float, default=CLOSE, help="a good result: within this fraction of the best (default 0.10)")
     args = parser.parse_args()
     trials = args.trials or (24 if args.quick else 200)
@@ -161,6 +162,11 @@ def main() -> None:
    start to last trial's end; busy: while trials were still being started. train only: train_seconds (no validation) over
    the run span. Targets: pruned wall <= 0.40x the unpruned wall; utilisation >= 0.97."""
     )
+    if args.keep:
+        import shutil
+
+        shutil.copyfile(folder / "studies.db", args.keep)
+        print(f"   studies kept in {args.keep} (run0 ran first)")
     _common.footer()
 
 
