@@ -10,11 +10,14 @@ result appeared, in seconds from the command's start (a trial's completion time 
 study): the first COMPLETE trial within 10 % of the run's own final best, and of the best of
 both runs (one yardstick for both). Target: pruned wall <= 40 % of unpruned wall.
 
+Being the realistic search (the LSTM space, the shipped dataset, 2 workers), it also gives
+the workers' utilisation, from the study alone (``utilisation``): the trials' own work over
+the span times the workers. Target >= 0.97.
+
     python benchmarks/bench_first_result.py [--quick] [--trials 200] [--epochs 20] [--workers 2] [--keep FILE]
 
-``--quick``: 24 trials, 8 epochs. The full run (200 trials, 20 epochs) takes well over an hour
-on a 2-core machine (30 trials took 376 s pruned and 480 s unpruned under load 4-5), mostly the
-unpruned run.
+``--quick``: 24 trials, 8 epochs. The full run takes about an hour on a 2-core machine, mostly
+the unpruned run (200 trials: 525 s pruned, 3,257 s unpruned on a quiet one).
 """
 
 from __future__ import annotations
