@@ -152,7 +152,7 @@ def start_ray(num_cpus: int | None) -> None:
 
     import ray
 
-    for module in ("ray.tune", "search.trainable"):  # imported here once, not inside the first timed run
+    for module in ("ray.tune", "search.worker.trainable"):  # imported here once, not inside the first timed run
         importlib.import_module(module)
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
 
@@ -186,7 +186,7 @@ class Marks:
 def watch_finished(marks: Marks):
     """Marks each trial run_search finishes. The bridge calls ``Progress.update`` after every
     change (also with quiet=True, where it returns at once); the wrapper reads its tally."""
-    from search.progress import Progress
+    from search.driver.progress import Progress
 
     original = Progress.update
 
@@ -203,12 +203,12 @@ def watch_finished(marks: Marks):
 
 
 def run_project(space: Path, storage_url: str, trials: int, workers: int, marks: Marks | None = None, **kwargs):
-    """``search.runner.run_search`` with nothing printed: (Summary, wall seconds)."""
+    """``search.driver.run.run_search`` with nothing printed: (Summary, wall seconds)."""
     import io
 
     from rich.console import Console
 
-    from search.runner import run_search
+    from search.driver.run import run_search
 
     started = time.perf_counter()
     with watch_finished(marks) if marks is not None else contextlib.nullcontext():

@@ -2,7 +2,7 @@
 
 Three arms run the same space (default ``spaces/lstm.yaml``: the weekly CO2 series, LSTM) with
 the same number of finished trials, each once per seed (the sampler's seed), through
-``search.runner.run_search`` on one local Ray runtime:
+``search.driver.run.run_search`` on one local Ray runtime:
 
 - ``tpe + median``: the space as shipped (TPE sampler, MedianPruner), the project's default;
 - ``tpe, no pruning``: the same with ``pruner: {name: none}``, the baseline;

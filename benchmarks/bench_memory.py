@@ -1,4 +1,4 @@
-"""Memory of windowing: peak RSS of ``search.data.windows`` over a long series.
+"""Memory of windowing: peak RSS of ``search.worker.data.windows`` over a long series.
 
 A 10-million-step float32 series with one feature (40 MB) is built as a ``SeriesData``
 directly (70/15/15 split) and cut into windows of lookback 512 (horizon 1). Each stage runs in
@@ -46,7 +46,7 @@ def child(steps: int, lookback: int, stage: str) -> dict:
     import numpy as np
     import torch
 
-    from search.data import SeriesData, windows
+    from search.worker.data import SeriesData, windows
 
     # Warm-up on a tiny series: the same operations, so their one-time allocations
     # (kernels, thread pools) fall before the baseline.
@@ -109,7 +109,7 @@ def main() -> None:
 
     lookbacks = [args.lookback] if args.quick else sorted({64, args.lookback, 2048})
     _common.header(
-        "bench_memory: peak RSS of windowing a long series (search.data.windows)",
+        "bench_memory: peak RSS of windowing a long series (search.worker.data.windows)",
         f"{args.steps:,} steps x 1 feature, float32; lookbacks {', '.join(map(str, lookbacks))}; one subprocess per row",
     )
     labels = {

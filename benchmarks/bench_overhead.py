@@ -1,10 +1,10 @@
 """Orchestration overhead per trial: the whole stack against plain Optuna, same training work.
 
 Every row trains the same trivial model (LSTM "4", lookback 4, a 200-row synthetic series,
-5 epochs, batch 64) through ``search.train.run_trial``, with the same sampler (random, seed 0)
+5 epochs, batch 64) through ``search.worker.train.run_trial``, with the same sampler (random, seed 0)
 and pruner (median); each epoch's value is reported to the study and the pruner asked:
 
-- project: ``search.runner.run_search`` -- Ray Tune with the project's searcher/scheduler pair,
+- project: ``search.driver.run.run_search`` -- Ray Tune with the project's searcher/scheduler pair,
   ``--workers`` concurrent trials (default 2, actors reused), its storage (SQLite WAL,
   heartbeats), the user attrs and learning-curve artifact it writes for every trial;
 - baseline: plain ``optuna`` ``study.optimize`` in one process on a default SQLite file
@@ -92,7 +92,7 @@ def make_objective(prep):
     reported with ``trial.report`` and the pruner asked with ``trial.should_prune``."""
     import optuna
 
-    from search.train import run_trial
+    from search.worker.train import run_trial
 
     compiled = prep.compiled
 
@@ -128,7 +128,7 @@ def plain_optuna(space_path: str, db: str, trials: int, storage_kind: str, n1: i
     import optuna
     import torch
 
-    from search.runner import prepare
+    from search.driver.prepare import prepare
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)

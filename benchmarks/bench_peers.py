@@ -4,7 +4,7 @@ On the shipped weekly CO2 series, with the same trial budget, horizon, split and
 
 What runs
 ---------
-- **This project**: ``search.runner.run_search`` on each shipped space (``spaces/lstm.yaml``,
+- **This project**: ``search.driver.run.run_search`` on each shipped space (``spaces/lstm.yaml``,
   ``gru``, ``tcn``, ``transformer``) with ``--set data.horizon=H`` (and ``train.epochs`` when
   ``--epochs`` is given), ``--trials`` finished trials, a temporary SQLite study, one local Ray
   runtime with 2 CPUs (started once before the first family, its start-up timed on its own).
@@ -18,13 +18,13 @@ What runs
   added (no progress bar, logger or model summary). ``--peer-max-steps`` overrides the
   searched ``max_steps`` (500 or 1000) for smoke tests only; the recorded figures use the
   defaults. Wall seconds: the whole ``cross_validation`` call (search, refit, forecasts).
-- **Naive and seasonal naive**: ``search.baselines.baseline_metrics`` on the common windows,
-  the season detected by ``search.baselines.detect_season`` (52 for this series).
+- **Naive and seasonal naive**: ``search.worker.baselines.forecast_baselines`` on the common windows,
+  the season detected by ``search.worker.baselines.detect_season`` (52 for this series).
 
 The split and the test points
 -----------------------------
 The series, its missing-value filling and its chronological split come from the project's own
-loader (``search.runner.prepare`` on the first family's space): train rows ``[0, a)``,
+loader (``search.driver.run.prepare`` on the first family's space): train rows ``[0, a)``,
 validation ``[a, b)``, test ``[b, T)``. A project trial cuts its test windows inside the test
 part with its own lookback ``L``: window ``i`` reads rows ``[b+i, b+i+L)`` and forecasts rows
 ``[b+i+L, b+i+L+H)``. Trials with different lookbacks therefore score different sets of
@@ -59,7 +59,7 @@ own: ``pip install torch==2.13.0 -e ".[bench-peers]"`` there (torch pinned in th
 or pip pulls a CUDA build). Without it the peer rows print as "not installed" and the rest
 still runs. ``--ablate`` runs instead a one-change-at-a-time table of fixed LSTM variants
 (lookback, scaler, reference, warmup, early stopping, seed), each trained once by
-``search.train.run_trial`` and scored on the same common windows.
+``search.worker.train.run_trial`` and scored on the same common windows.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def space_path(family: str) -> Path:
 
 def common_lookback(horizon: int) -> int:
     """The longest lookback any shipped forecasting space (lstm, gru, tcn, transformer) can sample."""
-    from search.runner import prepare
+    from search.driver.prepare import prepare
 
     return max(prepare(space_path(f), [f"data.horizon={horizon}"]).lookback_max for f in FAMILIES)
 
@@ -98,7 +98,7 @@ def score(pred, truth) -> dict[str, float]:
     """MAE and RMSE over every (window, step) point, the way ``regression_metrics`` counts."""
     import torch
 
-    from search.train import regression_metrics
+    from search.worker.metrics import regression_metrics
 
     m = regression_metrics(torch.as_tensor(pred, dtype=torch.float64), torch.as_tensor(truth, dtype=torch.float64))
     return {"mae": m["mae"], "rmse": m["rmse"], "points": int(torch.as_tensor(truth).numel())}
@@ -108,11 +108,11 @@ def score(pred, truth) -> dict[str, float]:
 
 
 def rescore(forecaster, series, lc: int, horizon: int) -> dict[str, float]:
-    """A checkpoint's model (``search.checkpoint.Forecaster``) on the common windows."""
+    """A checkpoint's model (``search.worker.checkpoint.Forecaster``) on the common windows."""
     import torch
 
-    from search.data import windows
-    from search.train import LastValueReference
+    from search.worker.data import windows
+    from models.reference import LastValueReference
 
     lookback = forecaster.lookback
     model = forecaster.model
@@ -128,14 +128,14 @@ def rescore(forecaster, series, lc: int, horizon: int) -> dict[str, float]:
 
 def rescore_best(study, url: str, series, lc: int, horizon: int) -> tuple[dict[str, float], int]:
     """The best trial's checkpoint on the common windows: (metrics, its lookback)."""
-    from search.checkpoint import load_best
+    from search.results.forecaster import load_best
 
     forecaster = load_best(study, url)
     return rescore(forecaster, series, lc, horizon), forecaster.lookback
 
 
 def run_ours(family: str, args, folder: Path, series, lc: int) -> dict:
-    from search.runner import prepare
+    from search.driver.prepare import prepare
 
     overrides = [f"data.horizon={args.horizon}"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     prep = prepare(space_path(family), overrides)
@@ -194,9 +194,9 @@ def run_ablation(args, lc: int, seasonal_mae: float | None) -> None:
     epoch's checkpoint scored on the common windows."""
     import torch
 
-    from search.checkpoint import unpack
-    from search.runner import prepare
-    from search.train import run_trial
+    from search.results.forecaster import unpack
+    from search.driver.prepare import prepare
+    from search.worker.train import run_trial
 
     torch.set_num_threads(1)
     rows = []
@@ -317,8 +317,8 @@ def main() -> None:
     if args.trials < 1:
         parser.error("--trials must be at least 1")
 
-    from search.baselines import baseline_metrics, detect_season
-    from search.runner import prepare
+    from search.worker.baselines import forecast_baselines, detect_season
+    from search.driver.prepare import prepare
 
     nf_version = nf_available()
     prep = prepare(space_path(families[0] if families else "lstm"), [f"data.horizon={args.horizon}"])
@@ -339,7 +339,7 @@ def main() -> None:
 
     rows: list[dict] = []
     started = time.perf_counter()
-    base = baseline_metrics(series, lc, args.horizon, season)
+    base = forecast_baselines(series, lc, args.horizon, season)
     base_wall = time.perf_counter() - started
     if args.ablate:
         print(f"   naive test MAE {base['baseline_naive_test_mae']:.3f}, seasonal naive {base.get('baseline_seasonal_naive_test_mae', math.nan):.3f}")

@@ -2,7 +2,7 @@
 
 Every trial is the same (every searched key is a categorical with a single choice, fixed
 epochs, pruner none, early stopping off): an LSTM [32], lookback 32, on a synthetic series
-(default 5,000 rows), 3 epochs, 1 CPU per trial. ``search.runner.run_search(...,
+(default 5,000 rows), 3 epochs, 1 CPU per trial. ``search.driver.run.run_search(...,
 workers=K)`` runs them on one local Ray runtime (``--num-cpus``, default 2).
 
 Figures, each the median over ``--repeats`` interleaved repeats:
@@ -83,8 +83,8 @@ def in_process_ceiling(space: Path, repeats: int = 3) -> float:
     worker reaches at best, since validation and the test evaluation are outside train_seconds."""
     import torch
 
-    from search.runner import prepare
-    from search.train import run_trial
+    from search.driver.prepare import prepare
+    from search.worker.train import run_trial
 
     torch.set_num_threads(1)
     prep = prepare(space)

@@ -6,7 +6,7 @@ this process) with a little noise, 2 of 3 COMPLETE after all 5 epochs, 1 of 3 PR
 and the user attrs the project writes for every trial. The space is
 bench_overhead's trivial one (LSTM "4", lookback 4, 200 rows, 5 epochs, random sampler,
 median pruner), so a trial costs little besides its bookkeeping; the study is created with
-``search.runner.open_study``, as run_search creates it.
+``search.driver.run.open_study``, as run_search creates it.
 
 Then ``run_search`` runs ``--more`` further trials on that study (2 workers). The figures are
 per trial, between the moments the 2nd and the last of them finish (start-up excluded, and
@@ -46,7 +46,7 @@ def sample_curves(prep, n: int, rng: random.Random) -> list[tuple[dict, list[flo
     unpruned. Seeded trials reuse them, so new trials meet a realistic pruner."""
     import torch
 
-    from search.train import run_trial
+    from search.worker.train import run_trial
 
     torch.set_num_threads(1)
     compiled = prep.compiled
@@ -106,7 +106,7 @@ def finished_count(url: str, study_name: str) -> int:
     import optuna
 
     import storage
-    from search.bridge import FINISHED_STATES
+    from search.driver.bridge import FINISHED_STATES
 
     rdb = storage.open_storage(url)
     try:
@@ -120,7 +120,8 @@ def seed_study(space: Path, url: str, size: int, study_name: str, curves) -> flo
     import optuna
 
     import storage
-    from search.runner import open_study, prepare
+    from search.driver.prepare import prepare
+    from search.driver.study import open_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
@@ -138,7 +139,7 @@ def plain(space: str, url: str, study_name: str, more: int) -> dict:
     import torch
 
     import storage
-    from search.runner import prepare
+    from search.driver.prepare import prepare
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)
@@ -175,7 +176,7 @@ def main() -> None:
     )
     folder = _common.scratch_folder("bench-size-")
     space = bench_overhead.make_space(folder)
-    from search.runner import prepare
+    from search.driver.prepare import prepare
 
     curves = sample_curves(prepare(space), 12, random.Random(0))
     backends = ["sqlite"] + (["postgresql"] if args.postgres else [])

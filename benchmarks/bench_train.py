@@ -1,10 +1,10 @@
-"""Training throughput: ``search.train.run_trial``'s loop against a minimal hand-written loop.
+"""Training throughput: ``search.worker.train.run_trial``'s loop against a minimal hand-written loop.
 
 One LSTM [64], lookback 48, horizon 1, batch 64, Adam, grad clip 1.0, 3 epochs, 1 torch
 thread, on the shipped weekly CO2 series (``datasets/mauna_loa_co2_weekly.csv``; a synthetic
 series of the same length with ``--synthetic`` or when the file is missing). Both loops train
 the same network (``models.build`` + the same last-value reference wrapper, same seed, so the
-same initial weights) on the same windows (``search.data.windows``) in the same random batch
+same initial weights) on the same windows (``search.worker.data.windows``) in the same random batch
 order (``torch.randperm`` with the same generator seed), with the same optimizer:
 
 - run_trial: samples / its own ``train_seconds`` (the project's training-loop clock, which
@@ -30,9 +30,10 @@ import _common
 import torch
 
 import models
-from search.data import windows
-from search.runner import prepare
-from search.train import LastValueReference, make_optimizer, run_trial, seed_everything
+from search.worker.data import windows
+from search.driver.prepare import prepare
+from models.reference import LastValueReference
+from search.worker.train import make_optimizer, run_trial, seed_everything
 
 CO2 = Path(__file__).resolve().parents[1] / "datasets" / "mauna_loa_co2_weekly.csv"
 

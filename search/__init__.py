@@ -5,14 +5,14 @@ Tune runs the trials; every trial lands in one Optuna study (SQLite by default, 
 when shared) that optuna-dashboard browses and any later run resumes.
 """
 
-__version__ = "0.1.0"
+from search._version import __version__
 
 __all__ = ["__version__", "load_best"]
 
 
 def load_best(study, storage=None, *, artifacts=None):
     """The best trial's model of a study, ready to forecast: ``.predict(frame)`` gives the
-    ``horizon`` steps after the frame's last row. See ``search.checkpoint``."""
-    from search.checkpoint import load_best as _load_best
+    ``horizon`` steps after the frame's last row. See ``search.results.forecaster``."""
+    from search.results.forecaster import load_best as _load_best
 
     return _load_best(study, storage, artifacts=artifacts)

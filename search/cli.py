@@ -25,7 +25,6 @@ from pathlib import Path
 from rich.console import Console
 
 from search.errors import ConfigError, SearchError, UsageError
-from storage import StorageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -124,8 +123,10 @@ def dashboard_command(url: str) -> str:
 
 
 def cmd_run(args, console: Console) -> int:
-    from search.baselines import compare_line
-    from search.runner import format_value, prepare, run_search
+    from search.results.tables import compare_line
+    from search._format import format_value
+    from search.driver.prepare import prepare
+    from search.driver.run import run_search
 
     if args.study and len(args.spaces) > 1:
         raise UsageError("--study: give one space when naming the study; several spaces each get their own study")
@@ -185,18 +186,17 @@ def cmd_run(args, console: Console) -> int:
 
 
 def cmd_validate(args, console: Console) -> int:
-    from search.runner import prepare
+    from search.driver.prepare import prepare
 
     prep = prepare(args.space, args.overrides)
     n = len(prep.compiled.distributions)
-    unit = "characters" if prep.series.info.get("task") == "text" else "rows"
+    unit = "characters" if prep.series.task == "text" else "rows"
     console.print(f"{args.space}: ok ({prep.compiled.family}, {n} searched parameters, dataset {prep.series.info['name']} with {prep.series.info['rows']} {unit})", highlight=False)
     return 0
 
 
 def cmd_show(args, console: Console) -> int:
-    from search.compile import compile_space
-    from search.space import load_space
+    from search.space import compile_space, load_space
 
     compiled = compile_space(load_space(args.space, args.overrides))
     content = compiled.content()
@@ -206,13 +206,11 @@ def cmd_show(args, console: Console) -> int:
 
 
 def cmd_dashboard(args, console: Console) -> int:
-    from search.dashboard import serve
-    from storage import artifact_dir, default_url, sqlite_path
+    from search.results.dashboard import serve
+    from search.store import existing_url
+    from storage import artifact_dir
 
-    url = args.storage or default_url()
-    db = sqlite_path(url)
-    if db is not None and not db.exists():
-        raise UsageError(f"--storage {url}: no such database file {db}; run a search first")
+    url = existing_url(args.storage)
     candidate = artifact_dir(url, args.artifacts)
     artifacts = str(candidate) if candidate.exists() else None
     serve(url, host=args.host, port=args.port, read_only=args.read_only, password=args.password, artifact_dir=artifacts)
@@ -220,41 +218,45 @@ def cmd_dashboard(args, console: Console) -> int:
 
 
 def cmd_studies(args, console: Console) -> int:
-    from search import inspect
+    from search.results import tables
+    from search.store import open_read
 
-    url, rdb = inspect.open_read(args.storage)
-    inspect.print_studies(inspect.list_studies(rdb), url, console)
+    url, rdb = open_read(args.storage)
+    tables.print_studies(tables.list_studies(rdb), url, console)
     return 0
 
 
 def cmd_trials(args, console: Console) -> int:
-    from search import inspect
+    from search.results import tables
+    from search.store import open_read
 
-    url, rdb = inspect.open_read(args.storage)
-    study = inspect.load(rdb, args.study, url)
-    inspect.print_trials(study, inspect.trial_rows(study), console)
+    url, rdb = open_read(args.storage)
+    study = tables.load(rdb, args.study, url)
+    tables.print_trials(study, tables.trial_rows(study), console)
     return 0
 
 
 def cmd_best(args, console: Console) -> int:
-    from search import inspect
+    from search.results import tables
+    from search.store import open_read
 
-    url, rdb = inspect.open_read(args.storage)
-    summary = inspect.best_summary(inspect.load(rdb, args.study, url))
+    url, rdb = open_read(args.storage)
+    summary = tables.best_summary(tables.load(rdb, args.study, url))
     if args.json:
         console.file.write(json.dumps(summary, default=str) + "\n")
     else:
-        inspect.print_best(summary, console)
+        tables.print_best(summary, console)
     return 0
 
 
 def cmd_export(args, console: Console) -> int:
-    from search import inspect
+    from search.results import tables
+    from search.store import open_read
 
     fmt = args.format or ("json" if args.out and Path(args.out).suffix.lower() == ".json" else "csv")
-    url, rdb = inspect.open_read(args.storage)
-    study = inspect.load(rdb, args.study, url)
-    text = inspect.export_text(study, fmt)
+    url, rdb = open_read(args.storage)
+    study = tables.load(rdb, args.study, url)
+    text = tables.export_text(study, fmt)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
         Console(stderr=True, highlight=False).print(f"wrote {args.out} ({len(study.trials)} trials, {fmt})", markup=False)
@@ -264,20 +266,22 @@ def cmd_export(args, console: Console) -> int:
 
 
 def cmd_compare(args, console: Console) -> int:
-    from search import inspect
+    from search.results import tables
+    from search.store import open_read
 
-    url, rdb = inspect.open_read(args.storage)
-    studies = [inspect.load(rdb, name, url) for name in args.studies]
-    inspect.print_compare(inspect.compare_rows(studies), console)
+    url, rdb = open_read(args.storage)
+    studies = [tables.load(rdb, name, url) for name in args.studies]
+    tables.print_compare(tables.compare_rows(studies), console)
     return 0
 
 
 def cmd_report(args, console: Console) -> int:
-    from search import inspect
-    from search.report import write_report
+    from search.results import tables
+    from search.store import open_read
+    from search.results.report import write_report
 
-    url, rdb = inspect.open_read(args.storage)
-    study = inspect.load(rdb, args.study, url)
+    url, rdb = open_read(args.storage)
+    study = tables.load(rdb, args.study, url)
     out = Path(args.out or f"{args.study}-report.html")
     figures = write_report(study, out, storage_url=url)
     console.print(f"wrote {out} ({len(study.trials)} trials, {figures} figures); open it in a browser, no network needed", markup=False)
@@ -287,7 +291,7 @@ def cmd_report(args, console: Console) -> int:
 def cmd_predict(args, console: Console) -> int:
     import pandas as pd
 
-    from search.checkpoint import load_best
+    from search.results.forecaster import load_best
 
     path = Path(args.input)
     if not path.exists():
@@ -333,13 +337,12 @@ def cmd_predict(args, console: Console) -> int:
 
 
 def cmd_storage(args, console: Console) -> int:
-    from storage import default_url, mask_url, sqlite_path, upgrade_storage
+    from search.store import existing_url, storage_errors
+    from storage import mask_url, upgrade_storage
 
-    url = args.storage or default_url()
-    db = sqlite_path(url)
-    if db is not None and not db.exists():
-        raise UsageError(f"--storage {url}: no such database file {db}")
-    before, after = upgrade_storage(url)
+    url = existing_url(args.storage, hint="")
+    with storage_errors():
+        before, after = upgrade_storage(url)
     if before == after:
         console.print(f"{mask_url(url)}: schema already at {after}; nothing to do")
     else:
@@ -381,11 +384,6 @@ def main(argv: list[str] | None = None) -> int:
         for line in lines:
             err.print(f"error: {line}", markup=False, soft_wrap=True)
         return exc.exit_code
-    except StorageError as exc:
-        if debug:
-            traceback.print_exc()
-        err.print(f"error: {exc}", markup=False, soft_wrap=True)
-        return 2
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130

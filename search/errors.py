@@ -1,4 +1,17 @@
-"""The project's exceptions: what the CLI turns into one clear line and an exit code."""
+"""The service's exceptions, one tree: what the CLI turns into one clear line and an exit code.
+
+    SearchError
+    ├── UsageError            a bad command line (exit 2)
+    │   ├── StorageError      the --storage URL cannot serve
+    │   │   └── StorageNotFoundError
+    │   └── StudyNotFoundError
+    ├── ConfigError           problems in a space file, one line each (exit 2)
+    │   └── DataError         the dataset it names cannot serve
+    ├── StudyMismatchError    the study was made from another space (exit 2)
+    └── NoResultError         no completed trial yet (exit 1)
+
+A leaf: imports nothing, so every part of the service (workers included) may raise these.
+"""
 
 from __future__ import annotations
 
@@ -34,3 +47,23 @@ class StudyMismatchError(SearchError):
     """The study in the storage was made from a different space."""
 
     exit_code = 2
+
+
+class StorageError(UsageError):
+    """The ``--storage`` URL cannot serve: a bad URL, a missing driver, an unreachable server.
+    (``search.store`` turns the ``storage`` package's own error into this one.)"""
+
+
+class StorageNotFoundError(StorageError):
+    """A SQLite URL whose database file does not exist, given to a command that only reads
+    (the file is not created)."""
+
+
+class StudyNotFoundError(UsageError):
+    """The study name is not in the storage; the message lists the names that are."""
+
+
+class NoResultError(SearchError):
+    """The study holds no completed trial yet."""
+
+    exit_code = 1

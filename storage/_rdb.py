@@ -6,7 +6,7 @@ Server databases (PostgreSQL): ``pool_pre_ping`` and a recycle time, so a connec
 by the server during a long search is replaced instead of failing a trial's bookkeeping.
 Table creation is retried, so many drivers may start on a new database at the same moment.
 
-Heartbeats are on: the driver records one for each running trial (``search.bridge``), and a
+Heartbeats are on: the driver records one for each running trial (``search.driver.bridge``), and a
 trial whose heartbeat is older than the grace period is taken as left behind by a dead driver
 and re-run. ``$SEARCH_HEARTBEAT_INTERVAL_S`` and ``$SEARCH_HEARTBEAT_GRACE_S`` change both.
 """

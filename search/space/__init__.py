@@ -27,7 +27,7 @@ Layer sizes also accept the spellings of widely used configs, in the ``model`` s
   Each is a fixed int, a range string ``"[1,3]"`` (inclusive; a two-int list ``[1, 3]`` reads
   the same), or a range mapping. With ranges the space holds a ``UniformLayers``, which the
   compiler turns into one categorical of layer-size strings or two parameters
-  (see ``search.compile.uniform_layers``).
+  (see ``search.space.compiled.uniform_layers``).
 
 Validation reports every problem at once, one line each: ``file:line: key: problem; fix``.
 Rules between keys are checked too: a transformer's ``nhead`` must divide ``d_model``; a TCN
@@ -64,6 +64,7 @@ from search.space._types import (
     values_of,
 )
 from search.space._validate import _Validator
+from search.space.compiled import CompiledSpace, compile_space
 
 log = logging.getLogger("search.space")
 
@@ -71,7 +72,7 @@ def load_space(path: str | Path, overrides: list[str] | None = None, *, check_da
     """Load, override and validate a space file. Raises ConfigError listing every problem.
 
     ``check_data`` also checks that the dataset file exists and holds the named columns (its
-    header only; ``search.data.load_series`` reads the rows).
+    header only; ``search.worker.data.load_series`` reads the rows).
     """
     path = Path(path)
     raw, lines = read_raw(path)
@@ -90,6 +91,7 @@ __all__ = [
     "RESOURCE_FIELDS",
     "TRAIN_FIELDS",
     "Categorical",
+    "CompiledSpace",
     "Field",
     "FloatRange",
     "IntRange",
@@ -98,6 +100,7 @@ __all__ = [
     "Space",
     "UniformLayers",
     "apply_overrides",
+    "compile_space",
     "load_space",
     "read_raw",
     "uniform_sizes",

@@ -9,7 +9,7 @@ from pathlib import Path
 from search.space import _fields
 from search.space._checks import _fmt
 from search.space._fields import MINIMIZED_METRICS, TASK_METRICS
-from search.space._load import _did_you_mean
+from search._format import did_you_mean
 from search.space._types import Categorical, FloatRange, IntRange, UniformLayers, values_of
 
 
@@ -171,20 +171,20 @@ class _CrossRules:
         path = Path(data["path"])
         if not path.exists():
             near = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
-            self.error("data.path", f"no such file: {path} (paths are relative to the space file's folder){_did_you_mean(path.name, near)}")
+            self.error("data.path", f"no such file: {path} (paths are relative to the space file's folder){did_you_mean(path.name, near)}")
             return
         if data.get("task") == "text":
-            return  # a text file: no columns (search.tasks reads it)
+            return  # a text file: no columns (search.worker.tasks reads it)
         columns = _columns(path)
         if columns is None:
-            return  # read (and reported) by search.data.load_series
+            return  # read (and reported) by search.worker.data.load_series
         keys = [("target", c) for c in data.get("target") or ()] + [("features", c) for c in data.get("features") or ()]
         for key in ("time_column", "series_id"):
             if data.get(key):
                 keys.append((key, data[key]))
         for key, name in keys:
             if name not in columns:
-                self.error(f"data.{key}", f"column {name!r} is not in {path.name}{_did_you_mean(name, columns)} (columns: {_fmt(columns, 20)})")
+                self.error(f"data.{key}", f"column {name!r} is not in {path.name}{did_you_mean(name, columns)} (columns: {_fmt(columns, 20)})")
 
 
 def _columns(path: Path) -> list[str] | None:
@@ -198,6 +198,6 @@ def _columns(path: Path) -> list[str] | None:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-    except Exception:  # unreadable: search.data reports it with the reader's own message
+    except Exception:  # unreadable: search.worker.data reports it with the reader's own message
         return None
     return None

@@ -63,7 +63,7 @@ TRAIN_FIELDS = {
     "grad_clip": Field("float", 1.0, searchable=True, low=0, doc="max gradient norm; 0 = off"),
     "loss": Field("choice", "mse", searchable=True, choices=("mse", "mae", "huber"), doc="training loss of a forecast on the scaled targets: mse, mae (L1) or huber (delta 1); tasks classify and text train on cross-entropy"),
     "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
-    "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.train.LrSchedule)"),
+    "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.worker.train.LrSchedule)"),
     "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),
     "continuous_eval": Field("bool", False, doc="also evaluate on each test series in one pass carrying the hidden state (LSTM/GRU, reference: none); stored as test_continuous_<metric>"),
     "continuous_warmup": Field("int", None, low=0, nullable=True, doc="forecasts discarded at the start of each series in the continuous evaluation; null = the lookback"),

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import re
 from pathlib import Path
 
 import yaml
 
+from search._format import did_you_mean
 from search.errors import ConfigError, UsageError
-
-
-def _did_you_mean(name, valid) -> str:
-    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 # --------------------------------------------------------------------------- loading
@@ -72,7 +67,7 @@ def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
     """The file's mapping and its key -> line index. Raises ConfigError on unreadable files."""
     path = Path(path)
     if not path.exists():
-        hint = _did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")] + [p.name for p in path.parent.glob("*.json")]) if path.parent.is_dir() else ""
+        hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")] + [p.name for p in path.parent.glob("*.json")]) if path.parent.is_dir() else ""
         raise ConfigError([f"{path}: no such space file{hint}"])
     if path.is_dir():
         raise ConfigError([f"{path}: is a folder; give a .yaml or .json space file"])

@@ -7,7 +7,7 @@ from typing import Any
 
 from search.space._checks import _fmt, _Invalid
 from search.space._fields import _MODEL_KINDS, LAYER_SIZE_ALIASES, LEGACY_KEYS, MAX_ATTENTION_PAIRS, UNIFORM_LAYER_KEYS
-from search.space._load import _did_you_mean
+from search._format import did_you_mean
 from search.space._types import RANGE_KEYS, UniformLayers, uniform_sizes, values_of
 
 
@@ -25,7 +25,7 @@ class _ModelSection:
             if family is None:
                 self.error("model.family", f"required key is missing (one of {', '.join(models.FAMILIES)})")
             else:
-                self.error("model.family", f"unknown model family {family!r}{_did_you_mean(family, models.FAMILIES)} (valid: {', '.join(models.FAMILIES)})")
+                self.error("model.family", f"unknown model family {family!r}{did_you_mean(family, models.FAMILIES)} (valid: {', '.join(models.FAMILIES)})")
             return str(family), {}
         config_cls = models.config_class(family)
         kinds = {
@@ -39,7 +39,7 @@ class _ModelSection:
             dotted = f"model.{key}"
             if key not in kinds:
                 names = valid + (list(LEGACY_KEYS) if "layer_sizes" in kinds else [])
-                self.error(dotted, f"unknown parameter for {family}{_did_you_mean(key, names)} (valid: {', '.join(valid)})")
+                self.error(dotted, f"unknown parameter for {family}{did_you_mean(key, names)} (valid: {', '.join(valid)})")
                 continue
             parsed = self.model_value(family, key, value, dotted, kinds[key])
             if parsed is None:

@@ -6,8 +6,8 @@ import importlib.util
 import math
 import warnings
 
-from search.space import _fields
-from search.space._load import _did_you_mean
+from search.space import _fields, registry
+from search._format import did_you_mean
 
 
 class _OptunaSections:
@@ -16,35 +16,33 @@ class _OptunaSections:
     # -- sampler / pruner: a name plus the options of the Optuna class it names
 
     def named(self, section: str, raw, default_name: str) -> dict:
-        from search import compile as compile_mod
-
         if raw is None:
             raw = {"name": default_name}
         if isinstance(raw, str):
             raw = {"name": raw}
         raw = dict(self.mapping(section, raw))
         kind = section.split(".")[0]
-        table = compile_mod.SAMPLERS if kind == "sampler" else compile_mod.PRUNERS
+        table = registry.SAMPLERS if kind == "sampler" else registry.PRUNERS
         name = raw.pop("name", default_name)
         if not isinstance(name, str) or name not in table:
-            self.error(f"{section}.name", f"unknown {kind} {name!r}{_did_you_mean(name, table)} (valid: {', '.join(table)})")
+            self.error(f"{section}.name", f"unknown {kind} {name!r}{did_you_mean(name, table)} (valid: {', '.join(table)})")
             return {"name": name}
         cls = table[name]
-        options = compile_mod.option_names(cls)
-        annotations = compile_mod.option_annotations(cls)
+        options = registry.option_names(cls)
+        annotations = registry.option_annotations(cls)
         before = len(self.problems)
         for key, value in raw.items():
             dotted = f"{section}.{key}"
             if key not in options:
                 listed = ", ".join(options) if options else "none"
-                self.error(dotted, f"{name} {kind} has no option {key!r}{_did_you_mean(key, options)} (valid: {listed})")
+                self.error(dotted, f"{name} {kind} has no option {key!r}{did_you_mean(key, options)} (valid: {listed})")
             elif key == "wrapped":
                 raw[key] = self.named(dotted, value, "median")
             else:
                 self.check_option(dotted, value, annotations.get(key))
-        for key in compile_mod.required_options(cls):
+        for key in registry.required_options(cls):
             if key not in raw:
-                self.error(f"{section}.{key}", f"the {name} {kind} needs this option (e.g. {key}: {compile_mod.OPTION_EXAMPLES.get(key, '...')})")
+                self.error(f"{section}.{key}", f"the {name} {kind} needs this option (e.g. {key}: {registry.OPTION_EXAMPLES.get(key, '...')})")
         spec = {"name": name, **raw}
         if len(self.problems) == before and kind == "sampler":
             missing = [p for p in _fields.SAMPLER_PACKAGES.get(name, ()) if importlib.util.find_spec(p) is None]
@@ -75,9 +73,7 @@ class _OptunaSections:
 
     def constructs(self, section: str, kind: str, spec: dict) -> None:
         """Build the sampler/pruner once, so that Optuna's own checks fail now, naming the option."""
-        from search import compile as compile_mod
-
-        build = compile_mod.make_sampler if kind == "sampler" else compile_mod.make_pruner
+        build = registry.make_sampler if kind == "sampler" else registry.make_pruner
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

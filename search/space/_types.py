@@ -110,7 +110,7 @@ class Space:
 
     def locate(self, problem: str) -> str:
         """Add the line to a ``file: key: message`` problem found after validation (e.g. by
-        ``search.data`` when it reads the rows): ``file:line: key: message``."""
+        ``search.worker.data`` when it reads the rows): ``file:line: key: message``."""
         prefix = f"{self.path}: "
         if problem.startswith(prefix):
             key, sep, rest = problem[len(prefix):].partition(": ")

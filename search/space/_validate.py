@@ -13,7 +13,7 @@ from typing import Callable
 from search.errors import ConfigError
 from search.space._checks import _example, _Invalid, _is_number
 from search.space._cross_rules import _CrossRules
-from search.space._load import _did_you_mean
+from search._format import did_you_mean
 from search.space._fields import DATA_FIELDS, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRAIN_FIELDS, Field
 from search.space._model_rules import _ModelSection
 from search.space._optuna_rules import _OptunaSections
@@ -45,7 +45,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
     def space(self, raw: dict) -> Space:
         for key in raw:
             if key not in TOP_LEVEL:
-                self.error(str(key), f"unknown section{_did_you_mean(key, TOP_LEVEL)} (valid: {', '.join(TOP_LEVEL)})")
+                self.error(str(key), f"unknown section{did_you_mean(key, TOP_LEVEL)} (valid: {', '.join(TOP_LEVEL)})")
         for key in ("model", "data"):
             if key not in raw:
                 self.error(key, "missing section; every space needs one (see spaces/lstm.yaml for its keys)")
@@ -118,7 +118,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
             if key not in fields:
                 self.error(
                     f"{name}.{key}",
-                    f"unknown key{_did_you_mean(key, fields)} (valid: {', '.join(fields)})",
+                    f"unknown key{did_you_mean(key, fields)} (valid: {', '.join(fields)})",
                 )
         out = {}
         for key, spec in fields.items():
@@ -169,7 +169,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
                 problem = f"expected a non-empty string, got {value!r}"
         elif spec.kind == "choice":
             if value not in spec.choices:
-                problem = f"{value!r} is not one of {', '.join(map(str, spec.choices))}{_did_you_mean(value, spec.choices)}"
+                problem = f"{value!r} is not one of {', '.join(map(str, spec.choices))}{did_you_mean(value, spec.choices)}"
         elif spec.kind == "columns":
             if isinstance(value, str):
                 value = (value,)
@@ -211,7 +211,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
         keys = ("val_start", "test_start")
         for key in value:
             if key not in keys:
-                return value, f"unknown cut point {key!r}{_did_you_mean(key, keys)}; give val_start and test_start"
+                return value, f"unknown cut point {key!r}{did_you_mean(key, keys)}; give val_start and test_start"
         for key in keys:
             if key not in value:
                 return value, f"cut points need both val_start and test_start; {key} is missing"
@@ -236,7 +236,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
         ``check(value)`` validates one candidate value (records the problem, raises _Invalid)."""
         unknown = sorted(set(raw) - RANGE_KEYS, key=str)
         for key in unknown:
-            self.error(f"{dotted}.{key}", f"unknown range key{_did_you_mean(key, RANGE_KEYS)} (valid: {', '.join(sorted(RANGE_KEYS))})")
+            self.error(f"{dotted}.{key}", f"unknown range key{did_you_mean(key, RANGE_KEYS)} (valid: {', '.join(sorted(RANGE_KEYS))})")
         if unknown:
             return None
         rtype = raw.get("type")
@@ -255,7 +255,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
         if rtype == "categorical":
             return self.categorical(dotted, raw, check, allow_lists=kind == "sizes")
         if rtype not in ("int", "float"):
-            self.error(f"{dotted}.type", f"a range needs type: int, float or categorical (with choices), got {rtype!r}{_did_you_mean(rtype, ('int', 'float', 'categorical'))}")
+            self.error(f"{dotted}.type", f"a range needs type: int, float or categorical (with choices), got {rtype!r}{did_you_mean(rtype, ('int', 'float', 'categorical'))}")
             return None
         if kind == "sizes":
             self.error(dotted, "layer sizes take a string like '64,32', a list of ints, or {choices: [...]} of those, not a numeric range; for a range of uniform layers use LAYERS + HIDDEN_UNITS (e.g. LAYERS: '[1,3]', HIDDEN_UNITS: {choices: [32, 64]})")

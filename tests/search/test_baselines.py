@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from search.baselines import baseline_metrics, compare_line, detect_season
-from search.data import SeriesData
+from search.results.tables import compare_line
+from search.worker.baselines import detect_season, forecast_baselines
+from search.worker.data import SeriesData
 
 
 def series_of(values: np.ndarray) -> SeriesData:
@@ -22,7 +23,7 @@ def test_pure_sine_has_zero_seasonal_naive_error_and_its_period_is_found():
     t = np.arange(2000)
     series = series_of(10 + np.sin(2 * math.pi * t / period))
     assert detect_season(series) == period
-    m = baseline_metrics(series, lookback=30, horizon=6, season=period)
+    m = forecast_baselines(series, lookback=30, horizon=6, season=period)
     assert m["baseline_seasonal_naive_val_mae"] == pytest.approx(0, abs=1e-5)
     assert m["baseline_seasonal_naive_test_rmse"] == pytest.approx(0, abs=1e-5)
     assert m["baseline_naive_test_mae"] > 0.1  # repeating the last value misses the cycle
@@ -31,7 +32,7 @@ def test_pure_sine_has_zero_seasonal_naive_error_and_its_period_is_found():
 def test_naive_repeats_the_last_value():
     # a ramp: the naive forecast h steps ahead is off by exactly h
     series = series_of(np.arange(300, dtype=float))
-    m = baseline_metrics(series, lookback=5, horizon=3, season=None)
+    m = forecast_baselines(series, lookback=5, horizon=3, season=None)
     assert m["baseline_naive_val_mae"] == pytest.approx((1 + 2 + 3) / 3)
     assert "baseline_seasonal_naive_val_mae" not in m
 
@@ -40,7 +41,7 @@ def test_seasonal_naive_looks_back_whole_seasons_for_long_horizons():
     # horizon longer than the season: step h uses the value m * ceil(h / m) earlier
     period = 4
     series = series_of(np.tile([1.0, 2.0, 3.0, 4.0], 100))
-    m = baseline_metrics(series, lookback=8, horizon=10, season=period)
+    m = forecast_baselines(series, lookback=8, horizon=10, season=period)
     assert m["baseline_seasonal_naive_test_mae"] == pytest.approx(0, abs=1e-6)
 
 
@@ -56,7 +57,7 @@ def test_compare_line():
 
 
 def test_the_season_is_found_from_every_series_not_only_the_first(tmp_path):
-    from search.data import load_series
+    from search.worker.data import load_series
     from tests.search.test_data import data_cfg
 
     rng = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 
 - ``PruneGate`` skips ``should_prune`` only where the pruner would say "go on" anyway;
 - ``storage.set_trial_user_attrs`` writes what ``set_trial_user_attr`` writes, in one go;
-- ``search.trainable.report_ahead`` passes every result on in order, waits for the decision
+- ``search.worker.trainable.report_ahead`` passes every result on in order, waits for the decision
   where one is needed, and stops training when the trial is stopped.
 """
 
@@ -14,11 +14,12 @@ import optuna
 import pytest
 
 import storage
-from search.pruning import PruneGate
-from search.compile import compile_space
-from search.data import load_series
+from search.driver.pruning import PruneGate
+from search.space import compile_space
+from search.worker.data import load_series
 from search.space import load_space
-from search.trainable import needs_decision, report_ahead
+from search.worker.steps import needs_decision
+from search.worker.trainable import report_ahead
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -134,7 +135,7 @@ def test_report_ahead_waits_for_the_decision_and_stops(tiny_space):
 
 
 def test_report_ahead_raises_what_training_raises(tiny_space, monkeypatch):
-    import search.trainable as trainable_mod
+    import search.worker.trainable as trainable_mod
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
@@ -148,7 +149,7 @@ def test_report_ahead_raises_what_training_raises(tiny_space, monkeypatch):
 def test_bridge_report_decides_as_should_prune(tmp_path):
     """The bridge's report (gate + cached COMPLETE trials) against Optuna's own should_prune,
     on a SQLite study where trials finish while others run."""
-    from search.bridge import StudyBridge
+    from search.driver.bridge import StudyBridge
 
     rng = random.Random(1)
     rdb = storage.open_storage(f"sqlite:///{tmp_path / 'prune.db'}", heartbeat_interval=None, grace_period=None)
@@ -178,7 +179,7 @@ def test_bridge_report_decides_as_should_prune(tmp_path):
 
 
 def test_suggest_params_matches_ask_and_completes_a_half_made_trial():
-    from search.study_ops import suggest_params
+    from search.driver.study_ops import suggest_params
 
     d = optuna.distributions
     distributions = {

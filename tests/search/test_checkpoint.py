@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 import torch
 
-from search.checkpoint import unpack
-from search.compile import compile_space
-from search.data import load_series, windows
+from search.results.forecaster import unpack
+from search.space import compile_space
+from search.worker.data import load_series, windows
 from search.space import load_space
-from search.train import LastValueReference, run_trial
+from models.reference import LastValueReference
+from search.worker.train import run_trial
 
 
 def test_checkpoint_round_trip_forecasts_like_the_trained_model(tiny_space):

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import models
-from search.continuous import continuous_metrics
-from search.data import load_series
+from search.worker.continuous import continuous_metrics
+from search.worker.data import load_series
 from search.errors import ConfigError
 from search.space import load_space
 from tests.conftest import write_series
@@ -67,8 +67,8 @@ def test_the_state_is_reset_between_series(tmp_path):
 
 
 def test_a_trial_stores_continuous_test_metrics(tmp_path):
-    from search.compile import compile_space
-    from search.train import run_trial
+    from search.space import compile_space
+    from search.worker.train import run_trial
 
     write_series(tmp_path / "s.csv", 300)
     space = tmp_path / "c.yaml"

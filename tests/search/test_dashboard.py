@@ -1,4 +1,4 @@
-"""Tests of search.dashboard: the read-only and password guards, serve(), and a real browser."""
+"""Tests of search.results.dashboard: the read-only and password guards, serve(), and a real browser."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from wsgiref.util import setup_testing_defaults
 import optuna
 import pytest
 
-from search import dashboard
+from search.results import dashboard
 from tests._browser import dump_dom, require_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -270,7 +270,7 @@ def test_serve_argument_password_wins_over_env(monkeypatch, capsys):
 
 SERVE_SCRIPT = """
 import signal, sys
-from search.dashboard import serve
+from search.results.dashboard import serve
 # Ctrl-C as in a terminal, even when the test runner was started with SIGINT ignored.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 serve(sys.argv[1], host="127.0.0.1", port=0, read_only=sys.argv[2] == "ro")

@@ -11,7 +11,7 @@ import urllib.request
 import optuna
 import pytest
 
-from search.runner import run_search
+from search.driver.run import run_search
 from tests import _procs
 from tests._browser import dump_dom, require_chromium
 

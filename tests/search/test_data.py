@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.data import check_windows_fit, load_series, windows
+from search.worker.data import check_windows_fit, load_series, windows
 from search.errors import DataError
 from tests.conftest import write_series
 
@@ -92,7 +92,7 @@ def test_windows_are_views_and_stay_inside_their_part(tmp_path):
 
 
 def test_windows_memory_is_proportional_to_the_series():
-    from search.data import SeriesData
+    from search.worker.data import SeriesData
 
     n = 1_000_000
     values = np.random.default_rng(0).standard_normal((n, 1)).astype(np.float32)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search.data import load_series, windows
+from search.worker.data import load_series, windows
 from search.errors import ConfigError, DataError
 from search.space import load_space
 from tests.conftest import write_series

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from search.data import WindowSet, check_windows_fit, load_series, windows
+from search.worker.data import WindowSet, check_windows_fit, load_series, windows
 from search.errors import ConfigError, DataError
 from tests.search.test_data import data_cfg
 
@@ -197,9 +197,9 @@ train: {epochs: 2, batch_size: 64}
 
 def train_panel(tmp_path):
     """One trial of PANEL_SPACE (three series, per-series scalers) with a checkpoint."""
-    from search.compile import compile_space
+    from search.space import compile_space
     from search.space import load_space
-    from search.train import run_trial
+    from search.worker.train import run_trial
 
     write_panel(tmp_path / "p.csv")
     space_path = tmp_path / "panel.yaml"
@@ -225,9 +225,9 @@ def test_a_trial_trains_on_several_series(tmp_path):
 def test_per_series_scalers_travel_with_the_checkpoint(tmp_path):
     import pandas as pd
 
-    from search.checkpoint import unpack
+    from search.results.forecaster import unpack
     from search.errors import UsageError
-    from search.train import LastValueReference
+    from models.reference import LastValueReference
 
     series, final = train_panel(tmp_path)
     forecaster = unpack(final["checkpoint"])
@@ -271,10 +271,10 @@ def test_series_keys_are_validated(tmp_path):
 
 def test_naive_baselines_work_on_several_series(tmp_path):
     """baselines.py indexes the windows like a tensor (``x[:, -1:, :n]``); a WindowSet serves it."""
-    from search.baselines import baseline_metrics
+    from search.worker.baselines import forecast_baselines
 
     series = load_series(panel_cfg(write_panel(tmp_path / "p.csv")))
-    attrs = baseline_metrics(series, 8, 2, 5)
+    attrs = forecast_baselines(series, 8, 2, 5)
     x, y = windows(series, "val", 8, 2)
     truth = series.unscale_targets(y)
     naive = series.unscale_targets(x[:, -1:, :1].expand(-1, 2, -1))

@@ -19,7 +19,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.runner import experiment_name, run_search
+from search.driver.run import experiment_name, run_search
 from tests import _procs
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from search.cli import main
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-# Problems found while reading the dataset rows (search.data, after the space validated) name
+# Problems found while reading the dataset rows (search.worker.data, after the space validated) name
 # the file and key but not the line.
 NO_LINE = {"lookback_too_long.yaml"}
 CORPUS = sorted(p for p in (HERE / "bad_spaces").iterdir() if p.suffix in (".yaml", ".yml", ".json"))

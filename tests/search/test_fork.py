@@ -10,9 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.compile import CompiledSpace, compile_space
+from search.space.compiled import CompiledSpace, compile_space
 from search.errors import StudyMismatchError, UsageError
-from search.fork import CONTENT_ATTR, describe_change, fork_for_run, fork_study
+from search.driver.fork import CONTENT_ATTR, describe_change, fork_for_run, fork_study
 from search.space import load_space
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,7 +173,8 @@ def test_fork_refusals_create_nothing(tmp_path, url, old):
 def test_forked_study_opens_with_the_runner_and_fork_for_run_resumes(tmp_path, url, old):
     import dataclasses
 
-    from search.runner import Prepared, open_study
+    from search.driver.prepare import Prepared
+    from search.driver.study import open_study
 
     def prepared(compiled, name):  # only the compiled space and the name matter before the storage
         return Prepared(**{**{f.name: None for f in dataclasses.fields(Prepared)}, "compiled": compiled, "study_name": name})

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import optuna
 from rich.console import Console
 
-from search.progress import Progress
+from search.driver.progress import Progress
 
 
 def make_study():

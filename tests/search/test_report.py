@@ -1,4 +1,4 @@
-"""Tests of search.report (``search report``): the HTML of a real small search, and the same
+"""Tests of search.results.report (``search report``): the HTML of a real small search, and the same
 file drawn by headless Chromium with no network."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search import report
+from search.results import report
 from tests import _browser as browser
 from tests.conftest import TINY_SPACE, write_series
 from search.cli import main
@@ -29,7 +29,7 @@ SPACE = TINY_SPACE.replace("n_startup_trials: 2", "n_startup_trials: 4")
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory, ray_local) -> str:
     """A storage holding study "tiny" from a real 6-trial search (the space of tests/conftest.py)."""
-    from search.runner import run_search
+    from search.driver.run import run_search
 
     folder = tmp_path_factory.mktemp("report")
     write_series(folder / "series.csv")

@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.runner import run_search
+from search.driver.run import run_search
 
 pytestmark = pytest.mark.slow
 

@@ -9,12 +9,12 @@ import optuna
 import pytest
 
 import models
-from search.compile import compile_space
+from search.space import compile_space
 from search.space import load_space
 
 REPO = Path(__file__).resolve().parents[2]
 SPACES = sorted((REPO / "spaces").glob("*.yaml")) + sorted((REPO / "spaces").glob("*.json"))
-# Each task's shipped dataset and the model inputs/outputs it gives (see search.tasks).
+# Each task's shipped dataset and the model inputs/outputs it gives (see search.worker.tasks).
 TASK_DATA = {
     "forecast": ("mauna_loa_co2_weekly.csv", {"n_features": 1}),
     "classify": ("sensor_activity.csv", {"n_features": 3, "n_classes": 4}),

@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
-from search import tasks
-from search.checkpoint import unpack
+from search.worker import tasks
+from search.results.forecaster import unpack
 from search.cli import main
-from search.compile import compile_space
+from search.space import compile_space
 from search.errors import DataError
 from search.space import load_space
-from search.train import run_trial
+from search.worker.train import run_trial
 from tests.conftest import write_series
 
 
@@ -49,13 +49,13 @@ def test_each_window_is_labelled_at_its_last_row_and_stays_in_its_part(tmp_path)
     assert data.classes == ("a", "b", "c") and data.n_classes == 3 and data.n_features == 2
     for part in ("train", "val", "test"):
         (start, end), = data.parts(part)
-        x, y = data.task_windows(part, 5, 2 if part == "train" else 1)
+        x, y = data.windows(part, 5, stride=2 if part == "train" else 1)
         assert len(x) == len(y) > 0
         first, last = x[:, 0, 0].numpy(), x[:, -1, 0].numpy()  # feature a = row number
         assert (first >= start).all() and (last < end).all() and (last - first == 4).all()
         assert [data.classes[int(c)] for c in y] == ["abc"[int(r) % 3] for r in last]
     # the training windows are `stride` rows apart, the evaluation windows 1
-    x, _ = data.task_windows("train", 5, 2)
+    x, _ = data.windows("train", 5, stride=2)
     assert (np.diff(x[:, 0, 0].numpy()) == 2).all()
 
 
@@ -64,7 +64,7 @@ def test_windows_never_cross_a_series(tmp_path):
     data = tasks.load_data(data_cfg(path, series_id="s", time_column="t"))
     assert data.series_names == ("x", "y")
     for part in ("train", "val", "test"):
-        x, y = data.task_windows(part, 5, 1)
+        x, y = data.windows(part, 5, stride=1)
         rows = x[:, :, 0].numpy()  # (N, L) row numbers
         assert (np.diff(rows, axis=1) == 1).all()  # consecutive rows of one series
         assert ((rows // 60).min(axis=1) == (rows // 60).max(axis=1)).all()
@@ -199,7 +199,7 @@ def test_trial_reports_the_task_metrics_and_the_checkpoint_predicts_labels(class
     forecaster = unpack(final["checkpoint"])  # torch.load(weights_only=True) inside
     assert forecaster.task == "classify" and forecaster.classes == ["high", "low", "mid"]
     # the loaded model scores the test windows as the trial did
-    x, y = series.task_windows("test", 10)
+    x, y = series.windows("test", 10)
     with torch.no_grad():
         logits = forecaster.model.eval()(x)
     assert tasks.metrics("classify", logits, y)["accuracy"] == pytest.approx(final["test_accuracy"])

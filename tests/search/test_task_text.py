@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import models
-from search import tasks
-from search.checkpoint import unpack
+from search.worker import tasks
+from search.results.forecaster import unpack
 from search.cli import main
-from search.compile import compile_space
+from search.space import compile_space
 from search.errors import DataError
 from search.space import load_space
-from search.train import run_trial
+from search.worker.train import run_trial
 
 WORDS = ("the cat", "a dog", "my bird", "sees", "likes", "the lamp", "near the house", "at night")
 
@@ -54,7 +54,7 @@ def test_windows_and_next_character_targets(tmp_path):
     assert data.classes == tuple("abcdefghij") and data.n_classes == 11 and data.n_features == 11
     assert tokens.dtype == np.int32  # ids in memory, one-hot only per batch
     (a, b), = data.parts("train")
-    x, y = data.task_windows("train", 8, 3)
+    x, y = data.windows("train", 8, stride=3)
     for i in range(len(x)):
         np.testing.assert_array_equal(x[i].numpy(), tokens[a + 3 * i : a + 3 * i + 8])
         np.testing.assert_array_equal(y[i].numpy(), tokens[a + 3 * i + 1 : a + 3 * i + 9])
@@ -62,7 +62,7 @@ def test_windows_and_next_character_targets(tmp_path):
     # validation and test windows do not overlap: each character after the first scored once
     for part in ("val", "test"):
         (s, e), = data.parts(part)
-        x, y = data.task_windows(part, 8)
+        x, y = data.windows(part, 8)
         assert len(x) == (e - s - 1) // 8
         np.testing.assert_array_equal(y.reshape(-1).numpy(), tokens[s + 1 : s + 1 + 8 * len(x)])
         np.testing.assert_array_equal(x.reshape(-1).numpy(), tokens[s : s + 8 * len(x)])
@@ -194,12 +194,12 @@ def test_a_small_model_learns_the_corpus(text_space):
     vocab = series.n_classes
     assert final["best_objective"] < vocab / 4, [r["val_perplexity"] for r in reports]  # clearly learned
     assert final["test_perplexity"] < vocab / 4
-    unigram = tasks.baseline_metrics(series, 24)["baseline_unigram_val_perplexity"]
+    unigram = tasks.task_baselines(series, 24)["baseline_unigram_val_perplexity"]
     assert final["best_objective"] < unigram / 2
 
     forecaster = unpack(final["checkpoint"])  # torch.load(weights_only=True) inside
     assert forecaster.task == "text" and forecaster.vocab == list(series.classes)
-    x, y = series.task_windows("test", 24)
+    x, y = series.windows("test", 24)
     with torch.no_grad():
         logits = forecaster.model.eval()(torch.nn.functional.one_hot(x.long(), vocab).float())
     assert tasks.metrics("text", logits, y)["perplexity"] == pytest.approx(final["test_perplexity"], rel=1e-4)

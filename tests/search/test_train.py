@@ -8,10 +8,11 @@ import time
 import pytest
 import torch
 
-from search.compile import compile_space
-from search.data import load_series
+from search.space import compile_space
+from search.worker.data import load_series
 from search.space import load_space
-from search.train import regression_metrics, run_trial
+from search.worker.metrics import regression_metrics
+from search.worker.train import run_trial
 
 
 def trial_config(space_path, **train):
@@ -107,9 +108,9 @@ def test_metrics_against_hand_computed_values():
 def test_train_loss_is_the_one_asked_for(tiny_space, loss):
     """With a learning rate too small to move the weights, the first epoch's reported training
     loss is the asked-for loss of the (unchanged) model over every training window."""
-    from search.checkpoint import unpack
-    from search.data import windows
-    from search.train import LastValueReference
+    from search.results.forecaster import unpack
+    from search.worker.data import windows
+    from models.reference import LastValueReference
 
     config, series = trial_config(tiny_space, loss=loss, lr=1e-12, epochs=1)
     reports = []

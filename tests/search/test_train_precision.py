@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from search.train import resolve_precision
+from search.worker.train import resolve_precision
 from tests.search.test_train import run, trial_config
 
 

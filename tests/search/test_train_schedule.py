@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from search.train import LrSchedule
+from search.worker.train import LrSchedule
 from tests.search.test_train import run, trial_config
 
 

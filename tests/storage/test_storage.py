@@ -90,7 +90,7 @@ def test_a_trial_orphaned_before_its_first_heartbeat_is_recovered(storage_url):
 
     from optuna.trial import TrialState
 
-    from search.study_ops import recover_stale_trials
+    from search.driver.study_ops import recover_stale_trials
 
     st = storage.open_storage(storage_url, heartbeat_interval=1, grace_period=2)
     study = optuna.create_study(study_name="orphans", storage=st)

@@ -28,7 +28,9 @@ import numpy as np
 import torch
 
 import models
-from search.data import SeriesData, WindowSet, windows
+from search.worker.checkpoint import pack
+from search.worker.continuous import continuous_metrics
+from search.worker.data import SeriesData, windows
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -39,27 +41,6 @@ PLATEAU_PATIENCE = 2  # ... after more than this many epochs without a better va
 
 class NonFiniteLoss(RuntimeError):
     pass
-
-
-class LastValueReference(torch.nn.Module):
-    """Forecast relative to the window's last value: inputs minus the last row, outputs plus
-    the last targets. The model then learns changes, not levels, and a trending series whose
-    validation and test levels lie outside the training range (most real ones) stays within
-    what it has seen. The wrapped model is unchanged and saved as is."""
-
-    def __init__(self, model: torch.nn.Module, n_targets: int):
-        super().__init__()
-        self.model = model
-        self.n_targets = n_targets
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = x[:, -1:, :]  # (B, 1, F)
-        return self.model(x - last) + last[:, :, : self.n_targets]  # (B, H, T)
-
-
-# Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
-# one standard deviation of the training part with the default scaler.
-FORECAST_LOSSES = {"mse": torch.nn.MSELoss, "mae": torch.nn.L1Loss, "huber": torch.nn.HuberLoss}
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -90,36 +71,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def regression_metrics(pred: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
-    """mse, rmse, mae, mape (%), smape (%) over all elements, in the units given."""
-    err = pred - target
-    mse = float((err**2).mean())
-    abs_t = target.abs()
-    mape = float((err.abs() / abs_t.clamp_min(1e-8)).mean() * 100)
-    smape = float((2 * err.abs() / (abs_t + pred.abs()).clamp_min(1e-8)).mean() * 100)
-    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(err.abs().mean()), "mape": mape, "smape": smape}
-
-
-@torch.no_grad()
-def evaluate(
-    model, x: torch.Tensor | WindowSet, y: torch.Tensor, series: SeriesData, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None
-) -> dict[str, float]:
-    """Loss (scaled MSE) and regression metrics in original units over all windows of a part
-    (tasks classify and text: their own metrics, ``search.tasks.TaskData.evaluate``)."""
-    if hasattr(series, "task_windows"):
-        return series.evaluate(model, x, y, device, batch_size, amp_dtype)
-    model.eval()
-    preds = []
-    for i in range(0, len(x), batch_size):
-        with torch.autocast(torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            preds.append(model(x[i : i + batch_size].to(device)).float().cpu())  # (B, H, T)
-    pred = torch.cat(preds)
-    ids = getattr(x, "series_index", None)  # (N,) with several series (a WindowSet)
-    out = regression_metrics(series.unscale_targets(pred, ids), series.unscale_targets(y, ids))
-    out["loss"] = float(((pred - y) ** 2).mean())
-    return out
 
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -259,103 +210,48 @@ def run_trial(
 def _train(config, series: SeriesData, metric: str, report: Report, facts: dict, direction: str, with_checkpoint: bool) -> None:
     model_cfg, data_cfg, train_cfg = config["model"], config["data"], config["train"]
     seed_everything(train_cfg["seed"])
-    device = pick_device(train_cfg["device"])
-    facts["device"] = str(device)
-    precision, note = resolve_precision(train_cfg.get("precision", "auto"), device)
-    facts["precision"] = precision
-    if note:
-        facts["precision_note"] = note
-    amp_dtype = AMP_DTYPES.get(precision)  # None: fp32, no autocast
-    grad_scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")  # fp16 gradients underflow without it
-    lookback, horizon, stride = data_cfg["lookback"], data_cfg["horizon"], data_cfg["stride"]
-    x_train, y_train = windows(series, "train", lookback, horizon, stride)
+    device, amp_dtype = _setup_device(train_cfg, facts)
+    lookback, horizon = data_cfg["lookback"], data_cfg["horizon"]
+    x_train, y_train = windows(series, "train", lookback, horizon, data_cfg["stride"])
     x_val, y_val = windows(series, "val", lookback, horizon)
     x_test, y_test = windows(series, "test", lookback, horizon)
 
     params = {k: v for k, v in model_cfg.items() if k != "family"}
-    task_io = getattr(series, "model_io", {})  # classify / text: a class head (search.tasks)
-    model = models.build(
-        model_cfg["family"], n_features=series.n_features, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **task_io, **params
+    core = models.build(  # saved in checkpoints without the task's wrapper
+        model_cfg["family"], n_features=series.n_features, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **series.model_io, **params
     ).to(device)
-    facts["n_params"] = models.count_params(model)
-    core = model  # saved in checkpoints without the wrapper below
-    if not task_io and data_cfg.get("reference", "last") == "last":
-        model = LastValueReference(model, series.n_targets)
-    if task_io:
-        model = series.wrap(model)  # text: one-hot tokens, built per batch on the device
-    optimizer = make_optimizer(model, train_cfg)
-    loss_fn = series.loss if task_io else FORECAST_LOSSES[train_cfg.get("loss", "mse")]()  # classify / text: cross-entropy
-    batch_size, clip, patience = train_cfg["batch_size"], train_cfg["grad_clip"], train_cfg["patience"]
-    sign = 1.0 if direction == "minimize" else -1.0
+    facts["n_params"] = models.count_params(core)
+    model = series.wrap(core, data_cfg)  # forecast: relative to the last value; text: one-hot tokens
+    loop = _EpochLoop(model, series.loss_fn(train_cfg), train_cfg, len(x_train), device, amp_dtype, direction)
 
-    best, best_epoch, best_state = math.inf, 0, None
-    train_seconds, samples = 0.0, 0
-    generator = torch.Generator().manual_seed(train_cfg["seed"])
-    schedule = LrSchedule(
-        train_cfg["lr"], train_cfg.get("schedule", "none"), train_cfg.get("warmup_epochs", 0),
-        train_cfg["epochs"], math.ceil(len(x_train) / batch_size), direction,
-    )
-    step = 0
     for epoch in range(1, train_cfg["epochs"] + 1):
-        model.train()
-        started = time.perf_counter()
-        order = torch.randperm(len(x_train), generator=generator, dtype=torch.int32)  # half of int64's memory, same order
-        total = 0.0
-        lr = schedule.lr * schedule.factor(step)
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            xb, yb = x_train[idx].to(device), y_train[idx].to(device)  # (B, L, F), (B, H, T)
-            lr = schedule.apply(optimizer, step)
-            step += 1
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                loss = loss_fn(model(xb).float(), yb)
-            if not torch.isfinite(loss):
-                raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
-            grad_scaler.scale(loss).backward()
-            if clip > 0:
-                grad_scaler.unscale_(optimizer)  # clip the true gradients (a no-op unless fp16)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            grad_scaler.step(optimizer)
-            grad_scaler.update()
-            total += loss.item() * len(idx)
-        train_seconds += time.perf_counter() - started
-        samples += len(order)
-
-        val = evaluate(model, x_val, y_val, series, device, amp_dtype=amp_dtype)
+        train_loss, lr = loop.train_epoch(x_train, y_train, epoch)
+        val = series.evaluate(model, x_val, y_val, device, amp_dtype=amp_dtype)
         value = val[metric]
         if not math.isfinite(value):
             raise NonFiniteLoss(f"non-finite validation {metric} at epoch {epoch}")
-        schedule.epoch_end(epoch, value)
-        if sign * value < sign * best or best_state is None:
-            best, best_epoch = value, epoch
-            best_state = copy.deepcopy(model.state_dict())
-        stop_early = patience > 0 and epoch - best_epoch >= patience
+        stop_early = loop.epoch_end(epoch, value)
         final = stop_early or epoch == train_cfg["epochs"]
         result = {
             **facts,
             "epoch": epoch,
             "objective": value,
-            "train_loss": total / max(len(order), 1),
+            "train_loss": train_loss,
             "lr": lr,
             **{f"val_{k}": v for k, v in val.items()},
-            "train_seconds": train_seconds,
+            "train_seconds": loop.train_seconds,
             "epochs_run": epoch,
-            "samples_per_second": samples / train_seconds if train_seconds > 0 else 0.0,
-            "best_epoch": best_epoch,
-            "best_objective": best,
+            "samples_per_second": loop.samples / loop.train_seconds if loop.train_seconds > 0 else 0.0,
+            "best_epoch": loop.best_epoch,
+            "best_objective": loop.best,
             "final": final,
         }
         if final:
-            model.load_state_dict(best_state)
-            from search.checkpoint import pack
-
+            model.load_state_dict(loop.best_state)
             if with_checkpoint:
                 result["checkpoint"] = pack(core, config, series)
-            result.update({f"test_{k}": v for k, v in evaluate(model, x_test, y_test, series, device, amp_dtype=amp_dtype).items()})
+            result.update({f"test_{k}": v for k, v in series.evaluate(model, x_test, y_test, device, amp_dtype=amp_dtype).items()})
             if train_cfg.get("continuous_eval"):  # one pass over each test series, state carried
-                from search.continuous import continuous_metrics
-
                 warmup = train_cfg.get("continuous_warmup")
                 continuous = continuous_metrics(core, series, horizon, lookback if warmup is None else warmup, device)
                 result.update({f"test_{k}": v for k, v in continuous.items()})
@@ -363,3 +259,72 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         report(result)
         if final:
             return
+
+
+def _setup_device(train_cfg: dict[str, Any], facts: dict) -> tuple[torch.device, torch.dtype | None]:
+    """The trial's device and autocast dtype (None: fp32), recorded in ``facts``."""
+    device = pick_device(train_cfg["device"])
+    facts["device"] = str(device)
+    precision, note = resolve_precision(train_cfg.get("precision", "auto"), device)
+    facts["precision"] = precision
+    if note:
+        facts["precision_note"] = note
+    return device, AMP_DTYPES.get(precision)
+
+
+class _EpochLoop:
+    """The optimisation of one trial, an epoch at a time: batches in a seeded random order,
+    the learning-rate schedule, mixed precision and clipping; then the best epoch so far
+    (its weights kept) and early stopping."""
+
+    def __init__(self, model, loss_fn, train_cfg: dict[str, Any], n_windows: int, device: torch.device, amp_dtype, direction: str):
+        self.model, self.loss_fn, self.device, self.amp_dtype = model, loss_fn, device, amp_dtype
+        self.batch_size, self.clip, self.patience = train_cfg["batch_size"], train_cfg["grad_clip"], train_cfg["patience"]
+        self.optimizer = make_optimizer(model, train_cfg)
+        self.grad_scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype is torch.float16)  # fp16 gradients underflow without it
+        self.generator = torch.Generator().manual_seed(train_cfg["seed"])
+        self.schedule = LrSchedule(
+            train_cfg["lr"], train_cfg.get("schedule", "none"), train_cfg.get("warmup_epochs", 0),
+            train_cfg["epochs"], math.ceil(n_windows / self.batch_size), direction,
+        )
+        self.sign = 1.0 if direction == "minimize" else -1.0
+        self.step = 0
+        self.best, self.best_epoch, self.best_state = math.inf, 0, None
+        self.train_seconds, self.samples = 0.0, 0
+
+    def train_epoch(self, x_train, y_train, epoch: int) -> tuple[float, float]:
+        """One pass over the training windows: (mean training loss, the last step's rate)."""
+        model, optimizer, scaler = self.model, self.optimizer, self.grad_scaler
+        model.train()
+        started = time.perf_counter()
+        order = torch.randperm(len(x_train), generator=self.generator, dtype=torch.int32)  # half of int64's memory, same order
+        total = 0.0
+        lr = self.schedule.lr * self.schedule.factor(self.step)
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i : i + self.batch_size]
+            xb, yb = x_train[idx].to(self.device), y_train[idx].to(self.device)  # (B, L, F), (B, H, T)
+            lr = self.schedule.apply(optimizer, self.step)
+            self.step += 1
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                loss = self.loss_fn(model(xb).float(), yb)
+            if not torch.isfinite(loss):
+                raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
+            scaler.scale(loss).backward()
+            if self.clip > 0:
+                scaler.unscale_(optimizer)  # clip the true gradients (a no-op unless fp16)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.clip)
+            scaler.step(optimizer)
+            scaler.update()
+            total += loss.item() * len(idx)
+        self.train_seconds += time.perf_counter() - started
+        self.samples += len(order)
+        return total / max(len(order), 1), lr
+
+    def epoch_end(self, epoch: int, value: float) -> bool:
+        """Record the epoch's validation value; whether to stop early (``patience``)."""
+        self.schedule.epoch_end(epoch, value)
+        if self.sign * value < self.sign * self.best or self.best_state is None:
+            self.best, self.best_epoch = value, epoch
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        return self.patience > 0 and epoch - self.best_epoch >= self.patience

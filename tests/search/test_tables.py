@@ -1,4 +1,4 @@
-"""Tests of search.inspect through the CLI (``search studies|trials|best|export|compare``),
+"""Tests of search.results.tables through the CLI (``search studies|trials|best|export|compare``),
 checked against the storage of a real small search."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search import inspect
+from search.errors import StudyNotFoundError
+from search.results import tables
+from search.store import open_read
 from search.cli import main
 from tests.conftest import TINY_SPACE, write_series
 
@@ -49,7 +51,7 @@ def add_handmade_study(url: str) -> None:
 def searched(tmp_path_factory, ray_local):
     """One storage with two studies from real searches ("tiny": 6 trials, "tiny-b": 3) and a
     hand-made one with failed, running and waiting trials."""
-    from search.runner import run_search
+    from search.driver.run import run_search
 
     folder = tmp_path_factory.mktemp("inspect")
     space = write_space(folder)
@@ -94,7 +96,7 @@ def test_studies_lists_every_study_with_its_counts(searched, capsys):
         # study, family, metric, complete, pruned, failed, running, best, last activity
         cells = rows[name]
         assert cells[3:7] == [str(n[TrialState.COMPLETE]), str(n[TrialState.PRUNED]), str(n[TrialState.FAIL]), str(n[TrialState.RUNNING])]
-        assert cells[7] == f"{inspect.fmt(study.best_value)} (#{study.best_trial.number})"
+        assert cells[7] == f"{tables.fmt(study.best_value)} (#{study.best_trial.number})"
         latest = max(t.datetime_complete or t.datetime_start for t in trials if t.datetime_start)
         assert cells[8] == latest.strftime("%Y-%m-%d %H:%M:%S")
     assert rows["tiny"][1] == "lstm" and rows["handmade"][1] == "gru"
@@ -102,8 +104,8 @@ def test_studies_lists_every_study_with_its_counts(searched, capsys):
 
 
 def test_studies_data_counts_waiting_trials(searched):
-    url, rdb = inspect.open_read(searched)
-    row = {r["study"]: r for r in inspect.list_studies(rdb)}["handmade"]
+    url, rdb = open_read(searched)
+    row = {r["study"]: r for r in tables.list_studies(rdb)}["handmade"]
     assert (row["complete"], row["fail"], row["running"], row["waiting"], row["trials"]) == (2, 1, 1, 1, 5)
     assert row["best_value"] == 0.75 and row["direction"] == "maximize"
 
@@ -129,7 +131,7 @@ def test_trials_table_has_every_trial(searched, capsys):
     for t in study.trials:
         cells = dict(zip(header, rows[str(t.number)]))
         assert cells["state"] == t.state.name
-        assert cells["rmse"] == inspect.fmt(t.value)
+        assert cells["rmse"] == tables.fmt(t.value)
         assert cells["layer_sizes"] == t.params["layer_sizes"]
         assert cells["lookback"] == str(t.params["lookback"])
         assert cells["epochs"] == str(t.user_attrs["epochs_run"])
@@ -167,11 +169,11 @@ def test_best_text_shows_params_test_metrics_and_checkpoint(searched, capsys):
     code, out, _ = run(capsys, "best", "tiny", "--storage", searched)
     assert code == 0
     best = load(searched).best_trial
-    assert f"best trial #{best.number}, rmse {inspect.fmt(best.value)}" in out
+    assert f"best trial #{best.number}, rmse {tables.fmt(best.value)}" in out
     for name, value in best.params.items():
-        assert re.search(rf"^  {name} +{re.escape(inspect.fmt(value))}$", out, re.M)
+        assert re.search(rf"^  {name} +{re.escape(tables.fmt(value))}$", out, re.M)
     for metric in ("rmse", "mse", "mae", "mape", "smape", "loss"):
-        assert re.search(rf"^  {metric} +{re.escape(inspect.fmt(best.user_attrs['test_' + metric]))}$", out, re.M)
+        assert re.search(rf"^  {metric} +{re.escape(tables.fmt(best.user_attrs['test_' + metric]))}$", out, re.M)
     code, out, _ = run(capsys, "best", "handmade", "--storage", searched)
     assert code == 0
     assert "best trial #1, accuracy 0.75 (maximize)" in out
@@ -260,15 +262,15 @@ def test_compare_has_one_row_per_study(searched, capsys):
         study = load(searched, name)
         best = study.best_trial
         cells = rows[name]
-        assert cells[3] == inspect.fmt(best.value) and cells[4] == str(best.number)
+        assert cells[3] == tables.fmt(best.value) and cells[4] == str(best.number)
         finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
         assert cells[-1] == f"{finished}/{len(study.trials)}"
     assert rows["tiny"][-2] == str(load(searched).best_trial.user_attrs["n_params"])
 
 
 def test_compare_rows_data(searched):
-    url, rdb = inspect.open_read(searched)
-    rows = inspect.compare_rows([inspect.load(rdb, n, url) for n in ("tiny", "handmade")])
+    url, rdb = open_read(searched)
+    rows = tables.compare_rows([tables.load(rdb, n, url) for n in ("tiny", "handmade")])
     assert [r["study"] for r in rows] == ["tiny", "handmade"]
     assert rows[1]["test"] == {"accuracy": pytest.approx(0.65)} and rows[1]["n_params"] is None
     assert rows[0]["test"]["rmse"] == load(searched).best_trial.user_attrs["test_rmse"]
@@ -319,10 +321,10 @@ def test_passwords_are_masked():
     out = io.StringIO()
     from rich.console import Console
 
-    inspect.print_studies([], "postgresql://me:s3cret@db.example:5432/studies", Console(file=out))
+    tables.print_studies([], "postgresql://me:s3cret@db.example:5432/studies", Console(file=out))
     assert "s3cret" not in out.getvalue() and "me:***@db.example" in out.getvalue()
-    with pytest.raises(inspect.StudyNotFoundError) as info:
-        inspect.load(_NoStudies(), "x", "postgresql://me:s3cret@db.example/studies")
+    with pytest.raises(StudyNotFoundError) as info:
+        tables.load(_NoStudies(), "x", "postgresql://me:s3cret@db.example/studies")
     assert "s3cret" not in str(info.value) and "***" in str(info.value)
 
 
@@ -335,9 +337,9 @@ class _NoStudies:
 
 
 def test_clean_and_fmt():
-    assert inspect.clean({"a": float("nan"), "b": (1, float("inf")), "c": dt.datetime(2024, 1, 2, 3, 4, 5)}) == {
+    assert tables.clean({"a": float("nan"), "b": (1, float("inf")), "c": dt.datetime(2024, 1, 2, 3, 4, 5)}) == {
         "a": None,
         "b": [1, None],
         "c": "2024-01-02T03:04:05",
     }
-    assert [inspect.fmt(v) for v in (None, float("nan"), 1.23456789, 3, True, "16,8")] == ["-", "-", "1.23457", "3", "yes", "16,8"]
+    assert [tables.fmt(v) for v in (None, float("nan"), 1.23456789, 3, True, "16,8")] == ["-", "-", "1.23457", "3", "yes", "16,8"]

@@ -7,7 +7,7 @@ worker needs neither the data file nor database credentials; it reports every ep
 A Tune function trainable's ``tune.report`` blocks until the driver has processed the result
 (recorded the epoch's value in the study and asked the pruner) and told the worker to go on.
 The worker only needs that answer at the steps where the pruner can say "prune": the driver
-names them in the trial's config (``decide``, see ``search.pruning.PruneGate``). At every other
+names them in the trial's config (``decide``, see ``search.driver.pruning.PruneGate``). At every other
 step (the pruner's warm-up, between its interval steps, the whole trial when pruning is off)
 the training goes on in a thread of its own while this function hands the result to Tune, so
 the worker does not wait for the driver's bookkeeping. Results still reach the driver one by
@@ -22,24 +22,13 @@ from typing import Any
 
 import torch
 
-from search.data import SeriesData
-from search.train import run_trial
+from search.worker.data import SeriesData
+from search.worker.steps import needs_decision
+from search.worker.train import run_trial
 
 
 class _Stopped(Exception):
     """Raised inside the training thread's report once Tune has stopped the trial."""
-
-
-def needs_decision(decide: dict | None, step: Any, previous: int = -1) -> bool:
-    """Whether the worker must wait for the driver's prune decision after reporting ``step``
-    (``previous``: the step reported before it, -1 for none). ``decide`` names the steps the
-    pruner checks: the first step reported at or after each ``from + k * every``."""
-    if decide is None or not isinstance(step, int):
-        return False
-    start, every = int(decide.get("from", 0)), max(1, int(decide.get("every", 1)))
-    if step < start:
-        return False
-    return previous < (step - start) // every * every + start
 
 
 def trainable(config: dict[str, Any], *, series: SeriesData, metric: str, direction: str, cpus: float) -> None:

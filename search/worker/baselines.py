@@ -7,18 +7,22 @@
 Both are computed on the validation and test windows of the space's longest lookback (so
 every trial's windows cover the same targets or more), in the data's own units, and stored as
 study user attrs, so a best trial can be read as "0.80x seasonal naive".
+
+A leaf of the worker: ``search.worker.data.SeriesData`` calls it (``baseline_attrs``), so it
+takes the series as given and imports nothing of the data module.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from search.data import SeriesData, windows
-from search.train import regression_metrics
+from search.worker.metrics import regression_metrics
 
 
-def detect_season(series: SeriesData, max_lag: int | None = None, min_acf: float = 0.3) -> int | None:
+def detect_season(series: Any, max_lag: int | None = None, min_acf: float = 0.3) -> int | None:
     """The dominant period of the first target on the training part(s); None when none stands out.
 
     The autocorrelation of each series' training part minus a quadratic trend, averaged over
@@ -75,14 +79,14 @@ def _predictions(x: torch.Tensor, horizon: int, n_targets: int, season: int | No
     return x[:, idx, :n_targets]  # (N, H, T)
 
 
-def baseline_metrics(series: SeriesData, lookback: int, horizon: int, season: int | None) -> dict[str, float]:
+def forecast_baselines(series: Any, lookback: int, horizon: int, season: int | None) -> dict[str, float]:
     """Naive and seasonal-naive metrics on the validation and test windows, as flat attrs:
     ``baseline_naive_val_rmse``, ``baseline_seasonal_naive_test_mae``, ..."""
     out: dict[str, float] = {}
     lookback = max(lookback, season or 1)
     kinds = {"naive": None} if season is None else {"naive": None, "seasonal_naive": season}
     for part in ("val", "test"):
-        x, y = windows(series, part, lookback, horizon)
+        x, y = series.windows(part, lookback, horizon)
         if len(x) == 0:
             continue
         ids = getattr(x, "series_index", None)  # several series: each window's own scaler
@@ -92,22 +96,3 @@ def baseline_metrics(series: SeriesData, lookback: int, horizon: int, season: in
             for metric, value in regression_metrics(pred, truth).items():
                 out[f"baseline_{name}_{part}_{metric}"] = value
     return out
-
-
-def compare_line(metric: str, value: float | None, attrs: dict, part: str) -> str:
-    """``test rmse 0.41 (0.80x seasonal naive, 0.52x naive)`` from a trial value and study attrs;
-    tasks classify and text (``search.tasks``): ``val accuracy 0.93 (majority class 0.34)``,
-    ``val perplexity 3.2 (unigram 17.9)``."""
-    if value is None:
-        return ""
-    ratios = []
-    for name, label in (("seasonal_naive", "seasonal naive"), ("naive", "naive")):
-        base = attrs.get(f"baseline_{name}_{part}_{metric}")
-        if base:
-            ratios.append(f"{value / base:.2f}x {label}")
-    for name, label in (("majority", "majority class"), ("unigram", "unigram")):
-        base = attrs.get(f"baseline_{name}_{part}_{metric}")
-        if base is not None:
-            ratios.append(f"{label} {base:.4g}")
-    suffix = f" ({', '.join(ratios)})" if ratios else ""
-    return f"{part} {metric} {value:.6g}{suffix}"

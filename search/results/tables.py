@@ -2,8 +2,8 @@
 
 Each command has a pure function that returns plain data (lists of dicts, JSON-ready) and a
 ``print_*`` function that turns it into a rich table. Nothing here changes a study, and a
-SQLite URL that names a missing file is refused before anything opens it (opening would create
-an empty database). Only ``optuna``, ``rich`` and ``storage`` are imported: no Ray, no torch.
+SQLite URL that names a missing file is refused before anything opens it (``search.store``).
+No Ray and no torch are imported here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 import storage as storage_mod
-from search.errors import SearchError, UsageError
+from search._format import format_value
+from search.errors import NoResultError, StudyNotFoundError, UsageError
 
 TEST_PREFIX = "test_"
 # Test metrics in this order first, then any other test_* attr alphabetically.
@@ -30,37 +31,7 @@ TEST_ORDER = ("rmse", "mse", "mae", "mape", "smape", "accuracy", "perplexity", "
 EXPORT_FORMATS = ("csv", "json")
 
 
-class StudyNotFoundError(UsageError):
-    """The study name is not in the storage; the message lists the names that are."""
-
-
-class StorageNotFoundError(UsageError):
-    """A SQLite URL whose database file does not exist (it is not created)."""
-
-
-class NoResultError(SearchError):
-    """The study holds no completed trial yet."""
-
-    exit_code = 1
-
-
 # -- opening
-
-
-def resolve_url(url: str | None) -> str:
-    """The URL to read (``--storage``, else the default), refusing a missing SQLite file."""
-    url = url or storage_mod.default_url()
-    db = storage_mod.sqlite_path(url)
-    if db is not None and not db.exists():
-        raise StorageNotFoundError(f"--storage {storage_mod.mask_url(url)}: no such database file {db}; run a search first")
-    return url
-
-
-def open_read(url: str | None) -> tuple[str, optuna.storages.BaseStorage]:
-    """(resolved URL, storage) for reading; no heartbeats, nothing written."""
-    url = resolve_url(url)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return url, storage_mod.open_storage(url, heartbeat_interval=None, grace_period=None)
 
 
 def study_names(storage: optuna.storages.BaseStorage) -> list[str]:
@@ -93,16 +64,12 @@ def clean(value: Any) -> Any:
 
 
 def fmt(value: Any) -> str:
-    """A cell: floats to 6 significant digits, None as '-'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+    """A cell: ``format_value``, with yes/no for booleans and times to the second."""
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.6g}"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
+    return format_value(value)
 
 
 def duration_seconds(trial: FrozenTrial, now: dt.datetime | None = None) -> float | None:
@@ -224,8 +191,6 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
         out["checkpoint"] = attrs["checkpoint"]
     baselines = {k[len("baseline_"):]: clean(v) for k, v in study.user_attrs.items() if k.startswith("baseline_")}
     if baselines:
-        from search.baselines import compare_line
-
         out["baselines"] = baselines
         out["versus_baselines"] = [
             line
@@ -444,3 +409,22 @@ def _indent(renderable):
     from rich.padding import Padding
 
     return Padding(renderable, (0, 0, 0, 2))
+
+
+def compare_line(metric: str, value: float | None, attrs: dict, part: str) -> str:
+    """``test rmse 0.41 (0.80x seasonal naive, 0.52x naive)`` from a trial value and study attrs;
+    tasks classify and text (``search.worker.tasks``): ``val accuracy 0.93 (majority class 0.34)``,
+    ``val perplexity 3.2 (unigram 17.9)``."""
+    if value is None:
+        return ""
+    ratios = []
+    for name, label in (("seasonal_naive", "seasonal naive"), ("naive", "naive")):
+        base = attrs.get(f"baseline_{name}_{part}_{metric}")
+        if base:
+            ratios.append(f"{value / base:.2f}x {label}")
+    for name, label in (("majority", "majority class"), ("unigram", "unigram")):
+        base = attrs.get(f"baseline_{name}_{part}_{metric}")
+        if base is not None:
+            ratios.append(f"{label} {base:.4g}")
+    suffix = f" ({', '.join(ratios)})" if ratios else ""
+    return f"{part} {metric} {value:.6g}{suffix}"

@@ -1,6 +1,6 @@
 """The bridge's Optuna-side steps, on the study alone (no Ray): telling an outcome, drawing a
 trial's params in retry-safe steps, re-queueing a failed trial, recovering trials a dead
-driver left RUNNING. ``search.bridge`` calls them from the driver; ``search.runner`` recovers
+driver left RUNNING. ``search.driver.bridge`` calls them from the driver; ``search.driver.run`` recovers
 stale trials before and between Tune rounds.
 """
 

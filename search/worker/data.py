@@ -19,15 +19,22 @@ part together or per series (``scaler_scope``).
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
+from models.reference import LastValueReference
+from search._format import did_you_mean
 from search.errors import DataError
+from search.worker.baselines import detect_season, forecast_baselines
+from search.worker.metrics import regression_metrics
+
+# Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
+# one standard deviation of the training part with the default scaler.
+FORECAST_LOSSES = {"mse": torch.nn.MSELoss, "mae": torch.nn.L1Loss, "huber": torch.nn.HuberLoss}
 
 
 @dataclass
@@ -41,6 +48,10 @@ class SeriesData:
     ``part(name)`` is the part of the first (for one series: the only) series, ``parts(name)``
     that part of every series. ``gap`` rows are left out between train and validation and
     between validation and test, in each series.
+
+    What differs between tasks is told by methods: a ``SeriesData`` is a forecast, and
+    ``search.worker.tasks.TaskData`` (classify, text) overrides ``windows``, ``model_io``,
+    ``wrap``, ``loss_fn``, ``evaluate``, ``checkpoint_fields`` and ``baseline_attrs``.
     """
 
     values: np.ndarray  # (T, F) float32, scaled; columns = targets then features
@@ -55,6 +66,7 @@ class SeriesData:
     series_names: tuple[str, ...] = ()  # several series: each one's series_id value
     series_offset: np.ndarray | None = None  # (S, F) with scaler_scope series: each series' own scaler
     series_scale: np.ndarray | None = None  # (S, F)
+    task: ClassVar[str] = "forecast"  # after the fields: TaskData makes it a field of its own
 
     @property
     def n_features(self) -> int:
@@ -70,6 +82,54 @@ class SeriesData:
 
     def part(self, name: str) -> tuple[int, int]:
         return self.parts(name)[0]
+
+    @property
+    def model_io(self) -> dict[str, Any]:
+        """Keyword arguments of ``models.build`` for the task's head: none for a forecast."""
+        return {}
+
+    def windows(self, part: str, lookback: int, horizon: int, stride: int = 1) -> tuple[torch.Tensor | WindowSet, torch.Tensor]:
+        """Inputs (N, lookback, F) and targets (N, horizon, n_targets) of one split, as views
+        (see the module function ``windows``)."""
+        pairs = [_part_windows(self, start, end, lookback, horizon, stride) for start, end in self.parts(part)]
+        if not self.segments:
+            return pairs[0]
+        return WindowSet([x for x, _ in pairs], list(range(len(pairs)))), torch.cat([y for _, y in pairs])
+
+    def wrap(self, model: torch.nn.Module, data_cfg: dict[str, Any]) -> torch.nn.Module:
+        """The module that training and evaluation call: ``reference: last`` forecasts changes
+        from the window's last value (``models.reference``); the core model is saved as is."""
+        if data_cfg.get("reference", "last") == "last":
+            return LastValueReference(model, self.n_targets)
+        return model
+
+    def loss_fn(self, train_cfg: dict[str, Any]):
+        """The training loss on scaled targets (``train.loss``)."""
+        return FORECAST_LOSSES[train_cfg.get("loss", "mse")]()
+
+    @torch.no_grad()
+    def evaluate(self, model, x: torch.Tensor | WindowSet, y: torch.Tensor, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+        """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
+        model.eval()
+        preds = []
+        for i in range(0, len(x), batch_size):
+            with torch.autocast(torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                preds.append(model(x[i : i + batch_size].to(device)).float().cpu())  # (B, H, T)
+        pred = torch.cat(preds)
+        ids = getattr(x, "series_index", None)  # (N,) with several series (a WindowSet)
+        out = regression_metrics(self.unscale_targets(pred, ids), self.unscale_targets(y, ids))
+        out["loss"] = float(((pred - y) ** 2).mean())
+        return out
+
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """What a checkpoint records besides the forecast defaults: nothing for a forecast."""
+        return {}
+
+    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any]) -> dict[str, Any]:
+        """Study attrs: naive and seasonal-naive metrics on the validation and test windows of
+        the space's longest ``lookback``, and the season used (``data.season`` or detected)."""
+        season = data_cfg.get("season") or detect_season(self)
+        return {**forecast_baselines(self, lookback, data_cfg["horizon"], season), "season": season}
 
     def unscale_targets(self, y: torch.Tensor, series_index: torch.Tensor | None = None) -> torch.Tensor:
         """(N, ..., n_targets) scaled -> original units. With per-series scalers
@@ -124,7 +184,8 @@ class WindowSet:
         return out[(slice(None), *rest)] if rest else out
 
 
-def _read_table(path: Path, key_prefix: str):
+def read_table(path: Path, key_prefix: str):
+    """The table of a CSV or Parquet file; a one-line DataError naming ``data.path`` otherwise."""
     import pandas as pd
 
     if not path.exists():
@@ -144,58 +205,27 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
     """Read and prepare the dataset that a space's ``data`` section names.
 
     ``source`` prefixes error messages (the space file), e.g. ``"spaces/lstm.yaml: "``.
-    ``frame``: the table already read (``search.tasks`` passes one it has prepared).
+    ``frame``: the table already read (``search.worker.tasks`` passes one it has prepared).
     """
     prefix = f"{source}: " if source else ""
     path = Path(data["path"])
-    frame = _read_table(path, prefix) if frame is None else frame
-    columns = list(frame.columns)
-    problems = []
-    for key in ("target", "features"):
-        for name in data[key]:
-            if name not in columns:
-                close = difflib.get_close_matches(name, [str(c) for c in columns], n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                problems.append(f"{prefix}data.{key}: column {name!r} is not in {path.name}{hint} (columns: {', '.join(map(str, columns))})")
-    for key in ("time_column", "series_id"):
-        name = data.get(key)
-        if name is not None and name not in columns:
-            problems.append(f"{prefix}data.{key}: column {name!r} is not in {path.name} (columns: {', '.join(map(str, columns))})")
-    if problems:
-        raise DataError(problems)
-
+    frame = read_table(path, prefix) if frame is None else frame
+    _check_columns(frame, data, path.name, prefix)
     time_column, series_id = data.get("time_column"), data.get("series_id")
     order = [c for c in (series_id, time_column) if c is not None]
     if order:
         frame = frame.sort_values(order, kind="stable")
     used = list(data["target"]) + [c for c in data["features"] if c not in data["target"]]
-    table = frame[used]
-    non_numeric = [c for c in used if not np.issubdtype(table[c].dtype, np.number)]
-    if non_numeric:
-        raise DataError([f"{prefix}data.target: column {non_numeric[0]!r} is not numeric"])
-    table = table.astype("float64").reset_index(drop=True)
+    table = _numeric_table(frame, used, prefix)
     n_missing = int(table.isna().any(axis=1).sum())
     policy = data["missing"]
     if n_missing and policy == "error":
         first = int(np.flatnonzero(table.isna().any(axis=1).to_numpy())[0])
         raise DataError([f"{prefix}data.missing: {path.name} has {n_missing} rows with missing values (first at row {first}); set missing: interpolate or drop"])
-    if series_id is None:
-        groups = [("", table)]
-    else:  # each series on its own: interpolation never reaches into another series
-        keys = frame[series_id].to_numpy()
-        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
-        groups = [(str(keys[i]), table.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
-    times = frame[time_column].reset_index(drop=True) if time_column is not None else None
-    raws, kept = [], []
-    for _, part in groups:
-        if n_missing and policy == "interpolate":
-            part = part.interpolate(method="linear", limit_direction="both")
-        elif n_missing:  # drop
-            part = part.dropna()
-        raws.append(part.to_numpy(dtype=np.float64))
-        kept.append(part.index.to_numpy())  # the series' rows left, positions in ``times``
+    names, raws, kept = _fill_series(frame, table, series_id, policy if n_missing else None)
 
     gap = int(data.get("gap", 0))
+    times = frame[time_column].reset_index(drop=True) if time_column is not None else None
     cut = _cutter(data["split"], gap, times, time_column, prefix)
     segments, start = [], 0
     for raw, rows in zip(raws, kept):
@@ -203,23 +233,10 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
-    train_parts = _parts(segments, gap, "train")
-    train_rows = np.concatenate([raw[lo:hi] for lo, hi in train_parts])
-    offset, scale = _fit_scaler(train_rows, data["scaler"])
-    series_offset = series_scale = None
-    if data.get("scaler_scope", "global") == "series":
-        fits = [_fit_scaler(raw[lo:hi], data["scaler"]) for lo, hi in train_parts]
-        series_offset = np.stack([f[0] for f in fits])  # (S, F)
-        series_scale = np.stack([f[1] for f in fits])
-        rows = np.repeat(np.arange(len(segments)), [e - s for s, _, _, e in segments])  # (T,) series of each row
-        values = ((raw - series_offset[rows]) / series_scale[rows]).astype(np.float32)
-        series_offset, series_scale = series_offset.astype(np.float32), series_scale.astype(np.float32)
-    else:
-        values = ((raw - offset) / scale).astype(np.float32)
-    n = len(raw)
+    values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
     info = {
         "name": path.name,
-        "rows": n,
+        "rows": len(raw),
         "missing_policy": policy,
         "missing_rows": n_missing,
         "split_rows": [sum(max(e - s, 0) for s, e in _parts(segments, gap, name)) for name in ("train", "val", "test")],
@@ -234,16 +251,80 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         values,
         len(data["target"]),
         (first[1] - first[0], first[2] - first[0]),
-        offset.astype(np.float32),
-        scale.astype(np.float32),
+        offset,
+        scale,
         tuple(used),
         info,
         gap=gap,
         segments=tuple(segments) if series_id is not None else (),
-        series_names=tuple(name for name, _ in groups) if series_id is not None else (),
+        series_names=tuple(names) if series_id is not None else (),
         series_offset=series_offset,
         series_scale=series_scale,
     )
+
+
+def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> None:
+    """Every column the ``data`` section names is in the file (all problems at once)."""
+    columns = [str(c) for c in frame.columns]
+    listed = ", ".join(columns)
+    problems = []
+    for key in ("target", "features"):
+        for name in data[key]:
+            if name not in columns:
+                problems.append(f"{prefix}data.{key}: column {name!r} is not in {file_name}{did_you_mean(name, columns)} (columns: {listed})")
+    for key in ("time_column", "series_id"):
+        name = data.get(key)
+        if name is not None and name not in columns:
+            problems.append(f"{prefix}data.{key}: column {name!r} is not in {file_name} (columns: {listed})")
+    if problems:
+        raise DataError(problems)
+
+
+def _numeric_table(frame, used: list[str], prefix: str):
+    """The used columns as float64, rows renumbered from 0; a non-numeric column is refused."""
+    table = frame[used]
+    non_numeric = [c for c in used if not np.issubdtype(table[c].dtype, np.number)]
+    if non_numeric:
+        raise DataError([f"{prefix}data.target: column {non_numeric[0]!r} is not numeric"])
+    return table.astype("float64").reset_index(drop=True)
+
+
+def _fill_series(frame, table, series_id: str | None, policy: str | None) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    """Each series' name, its rows as float64 after the missing-value ``policy``
+    (interpolate or drop; None: nothing missing) and the positions of the rows it kept.
+    Each series is filled on its own: interpolation never reaches into another series."""
+    if series_id is None:
+        groups = [("", table)]
+    else:
+        keys = frame[series_id].to_numpy()
+        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
+        groups = [(str(keys[i]), table.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
+    names, raws, kept = [], [], []
+    for name, part in groups:
+        if policy == "interpolate":
+            part = part.interpolate(method="linear", limit_direction="both")
+        elif policy == "drop":
+            part = part.dropna()
+        names.append(name)
+        raws.append(part.to_numpy(dtype=np.float64))
+        kept.append(part.index.to_numpy())  # positions in the sorted table (and its times)
+    return names, raws, kept
+
+
+def _scale(raw: np.ndarray, segments, gap: int, kind: str, scope: str):
+    """Scaled float32 values and the scalers, fit on the training parts only: one for all
+    series (``offset``, ``scale``), and with ``scope`` series also one per series."""
+    train_parts = _parts(segments, gap, "train")
+    offset, scale = _fit_scaler(np.concatenate([raw[lo:hi] for lo, hi in train_parts]), kind)
+    if scope != "series":
+        values = ((raw - offset) / scale).astype(np.float32)
+        return values, offset.astype(np.float32), scale.astype(np.float32), None, None
+    fits = [_fit_scaler(raw[lo:hi], kind) for lo, hi in train_parts]
+    series_offset = np.stack([f[0] for f in fits])  # (S, F)
+    series_scale = np.stack([f[1] for f in fits])
+    rows = np.repeat(np.arange(len(segments)), [e - s for s, _, _, e in segments])  # (T,) series of each row
+    values = ((raw - series_offset[rows]) / series_scale[rows]).astype(np.float32)
+    return values, offset.astype(np.float32), scale.astype(np.float32), series_offset.astype(np.float32), series_scale.astype(np.float32)
 
 
 def _parts(segments, gap: int, name: str) -> list[tuple[int, int]]:
@@ -347,15 +428,9 @@ def windows(series: SeriesData, part: str, lookback: int, horizon: int, stride: 
     ``series_index`` names each window's series) and the targets one tensor: the targets are
     copied (N x horizon x n_targets values, small next to the inputs), the inputs never.
 
-    Tasks classify and text (``search.tasks.TaskData``) cut their own windows.
+    Tasks classify and text (``search.worker.tasks.TaskData``) cut their own windows.
     """
-    if hasattr(series, "task_windows"):
-        return series.task_windows(part, lookback, stride)
-    ranges = series.parts(part)
-    pairs = [_part_windows(series, start, end, lookback, horizon, stride) for start, end in ranges]
-    if not series.segments:
-        return pairs[0]
-    return WindowSet([x for x, _ in pairs], list(range(len(pairs)))), torch.cat([y for _, y in pairs])
+    return series.windows(part, lookback, horizon, stride)
 
 
 def _part_windows(series: SeriesData, start: int, end: int, lookback: int, horizon: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 from optuna.trial import TrialState
@@ -10,11 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-
-def _fmt(value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+from search._format import format_value
 
 
 class Progress:
@@ -71,7 +66,7 @@ class Progress:
             str(s[TrialState.PRUNED]),
             str(s[TrialState.FAIL]),
             str(s[TrialState.RUNNING]),
-            f"{_fmt(best.value)} (#{best.number})" if best else "-",
+            f"{format_value(best.value)} (#{best.number})" if best else "-",
             f"{elapsed:.0f}s",
             self._eta(finished, elapsed),
         )
@@ -100,10 +95,10 @@ class Progress:
                 self._seen.add(t.number)
                 error = f" error={t.user_attrs.get('error')}" if t.state == TrialState.FAIL else ""
                 self.console.print(
-                    f"trial {t.number} {t.state.name} value={_fmt(t.value)} epochs={t.user_attrs.get('epochs_run', '-')}{error} | "
+                    f"trial {t.number} {t.state.name} value={format_value(t.value)} epochs={t.user_attrs.get('epochs_run', '-')}{error} | "
                     f"finished {s[TrialState.COMPLETE] + s[TrialState.PRUNED]}/{self.bridge.target} "
                     f"(pruned {s[TrialState.PRUNED]}, failed {s[TrialState.FAIL]}, running {s[TrialState.RUNNING]}) "
-                    f"best {_fmt(best.value) if best else '-'}",
+                    f"best {format_value(best.value) if best else '-'}",
                     highlight=False,
                     soft_wrap=True,
                 )

@@ -1,6 +1,6 @@
 """Tasks besides forecasting: sequence classification and a character-level language model.
 
-``data.task`` picks the task (``forecast``, the default, is ``search.data`` alone):
+``data.task`` picks the task (``forecast``, the default, is ``search.worker.data`` alone):
 
 - ``classify``: ``data.target`` names one label column (numbers or strings), ``data.features``
   the inputs. A window of ``lookback`` rows is labelled with the label at its last row. The
@@ -15,7 +15,7 @@
   apart; validation and test windows follow each other (stride = lookback), so every
   character of the part after its first is scored once (but for a last partial window).
 
-Both go through ``search.data.load_series`` for the splits, several series, the missing-value
+Both go through ``search.worker.data.load_series`` for the splits, several series, the missing-value
 policy and the scaler, and come back as a ``TaskData`` (a ``SeriesData`` that also cuts its own
 windows, builds its loss and computes its metrics), so the training loop, the search and the
 checkpoints treat every task alike.
@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search.data import SeriesData, WindowSet, _read_table, load_series
+from search.worker.data import SeriesData, WindowSet, load_series, read_table
 from search.errors import DataError
 
 LABEL = "\x00label"  # the column that carries label codes through load_series
@@ -72,8 +72,9 @@ class TaskData(SeriesData):
         """Keyword arguments of ``models.build`` for this task's head."""
         return {"n_classes": self.n_classes, "per_step": self.task == "text"}
 
-    def task_windows(self, part: str, lookback: int, stride: int = 1) -> tuple[torch.Tensor | WindowSet, torch.Tensor]:
-        """Inputs and targets of one split, inputs as views (indexing a batch copies it).
+    def windows(self, part: str, lookback: int, horizon: int = 0, stride: int = 1) -> tuple[torch.Tensor | WindowSet, torch.Tensor]:
+        """Inputs and targets of one split, inputs as views (indexing a batch copies it);
+        ``horizon`` is not used (a window's target is its label, or its next tokens).
 
         classify: (N, L, F) float windows and (N,) class indices, the label of each window's
         last row; with several series the inputs are a ``WindowSet``. text: (N, L) token ids
@@ -100,9 +101,13 @@ class TaskData(SeriesData):
             return xs[0], ys[0]
         return WindowSet(xs, list(range(len(xs)))), torch.cat(ys)
 
-    def wrap(self, model: nn.Module) -> nn.Module:
+    def wrap(self, model: nn.Module, data_cfg: dict[str, Any] | None = None) -> nn.Module:
         """The module that training and evaluation call: text models read one-hot tokens."""
         return OneHotInput(model, self.n_classes) if self.task == "text" else model
+
+    def loss_fn(self, train_cfg: dict[str, Any] | None = None):
+        """Cross-entropy, whatever ``train.loss`` says (the validator allows it for forecasts only)."""
+        return self.loss
 
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over windows (classify) or over every step (text)."""
@@ -123,10 +128,18 @@ class TaskData(SeriesData):
             count += len(target)
         return scores(self.task, total, correct, count)
 
+    def checkpoint_fields(self) -> dict[str, Any]:
+        """The task and the head's labels: the class labels, or the vocabulary."""
+        return {"task": self.task, "vocab" if self.task == "text" else "classes": list(self.classes)}
+
     def study_attrs(self) -> dict[str, Any]:
         if self.task == "text":
             return {"task": "text", "vocab_size": self.n_classes, "vocab": "".join(self.classes)}
         return {"task": "classify", "n_classes": self.n_classes, "classes": list(self.classes)}
+
+    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The task's facts and its baseline (``task_baselines``) as study attrs."""
+        return {**self.study_attrs(), **task_baselines(self, lookback)}
 
 
 class OneHotInput(nn.Module):
@@ -187,7 +200,7 @@ def load_classify(data: dict[str, Any], *, source: str = "") -> TaskData:
 
     prefix = f"{source}: " if source else ""
     path = Path(data["path"])
-    frame = _read_table(path, prefix)
+    frame = read_table(path, prefix)
     (target,) = data["target"]
     features = [c for c in data["features"]]
     if target not in frame.columns:
@@ -309,7 +322,7 @@ def encode(text: str, vocab) -> torch.Tensor:
 # -- baselines
 
 
-def baseline_metrics(series: TaskData, lookback: int) -> dict[str, float]:
+def task_baselines(series: TaskData, lookback: int) -> dict[str, float]:
     """classify: the training part's majority class (``baseline_majority_val_accuracy``, ...);
     text: a unigram model of the training characters with add-one smoothing, so a character
     unseen in training keeps a probability (``baseline_unigram_val_perplexity``, ...). Both on
@@ -320,7 +333,7 @@ def baseline_metrics(series: TaskData, lookback: int) -> dict[str, float]:
         majority = int(np.bincount(train[train >= 0], minlength=series.n_classes).argmax())
         out["majority_class"] = series.classes[majority]
         for part in ("val", "test"):
-            _, y = series.task_windows(part, lookback)
+            _, y = series.windows(part, lookback)
             if len(y):
                 out[f"baseline_majority_{part}_accuracy"] = float((y == majority).double().mean())
         return out
@@ -329,7 +342,7 @@ def baseline_metrics(series: TaskData, lookback: int) -> dict[str, float]:
     log_p = np.log((counts + 1) / (counts.sum() + series.n_classes))  # (V,)
     best = int(counts.argmax())
     for part in ("val", "test"):
-        _, y = series.task_windows(part, lookback)
+        _, y = series.windows(part, lookback)
         if len(y):
             target = y.reshape(-1).numpy().astype(np.int64)
             ce = float(-log_p[target].mean())

@@ -26,7 +26,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 import storage as storage_mod
-from search import inspect
+from search.errors import NoResultError
+from search.results import tables
 
 # Parameter importances from fewer completed trials than this are noise: skipped with a note.
 MIN_IMPORTANCE_TRIALS = 4
@@ -68,14 +69,14 @@ def _single_objective(study: optuna.Study) -> None:
 def fig_history(study: optuna.Study):
     _single_objective(study)
     _need_completed(study)
-    return optuna.visualization.plot_optimization_history(study, target_name=inspect.metric_name(study))
+    return optuna.visualization.plot_optimization_history(study, target_name=tables.metric_name(study))
 
 
 def fig_intermediate(study: optuna.Study):
     if not any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
         raise Skip("no trial reported an intermediate value yet")
     fig = optuna.visualization.plot_intermediate_values(study)
-    fig.update_layout(yaxis_title=f"validation {inspect.metric_name(study)}")
+    fig.update_layout(yaxis_title=f"validation {tables.metric_name(study)}")
     return fig
 
 
@@ -87,7 +88,7 @@ def fig_importances(study: optuna.Study):
         raise Skip("no parameter took more than one value among the completed trials")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fig = optuna.visualization.plot_param_importances(study, target_name=inspect.metric_name(study))
+        fig = optuna.visualization.plot_param_importances(study, target_name=tables.metric_name(study))
     for w in caught:
         if "too small" in str(w.message) or "will be equal" in str(w.message):
             raise Skip(f"not computed: {w.message}")
@@ -97,13 +98,13 @@ def fig_importances(study: optuna.Study):
 def fig_parallel(study: optuna.Study):
     _single_objective(study)
     _need_completed(study)
-    return optuna.visualization.plot_parallel_coordinate(study, target_name=inspect.metric_name(study))
+    return optuna.visualization.plot_parallel_coordinate(study, target_name=tables.metric_name(study))
 
 
 def fig_slice(study: optuna.Study):
     _single_objective(study)
     _need_completed(study)
-    return optuna.visualization.plot_slice(study, target_name=inspect.metric_name(study))
+    return optuna.visualization.plot_slice(study, target_name=tables.metric_name(study))
 
 
 def fig_categorical_box(study: optuna.Study):
@@ -135,7 +136,7 @@ def fig_categorical_box(study: optuna.Study):
             col=col,
         )
         fig.update_xaxes(type="category", categoryorder="array", categoryarray=[str(c) for c in choices[name]], row=1, col=col)
-    fig.update_yaxes(title_text=inspect.metric_name(study), row=1, col=1)
+    fig.update_yaxes(title_text=tables.metric_name(study), row=1, col=1)
     return fig
 
 
@@ -173,7 +174,7 @@ def fig_timeline(study: optuna.Study):
     if not lanes:
         raise Skip("no trial has started yet")
     fig = go.Figure()
-    metric = inspect.metric_name(study)
+    metric = tables.metric_name(study)
     for state in STATE_COLORS:
         rows = [r for r in lanes if r[0].state.name == state]
         if not rows:
@@ -201,13 +202,13 @@ def fig_timeline(study: optuna.Study):
 
 
 def _trial_hover(t: FrozenTrial, metric: str, seconds: float) -> str:
-    params = "<br>".join(f"{html.escape(k)}={html.escape(inspect.fmt(v))}" for k, v in t.params.items())
-    value = inspect.fmt(t.value) if t.values and len(t.values) == 1 else "-"
+    params = "<br>".join(f"{html.escape(k)}={html.escape(tables.fmt(v))}" for k, v in t.params.items())
+    value = tables.fmt(t.value) if t.values and len(t.values) == 1 else "-"
     return f"trial #{t.number} ({t.state.name.lower()})<br>{metric} {value}<br>{seconds:.1f} s<br>{params}"
 
 
 def _param_names(study: optuna.Study) -> list[str]:
-    return inspect.union_keys(t.params for t in study.get_trials(deepcopy=False))
+    return tables.union_keys(t.params for t in study.get_trials(deepcopy=False))
 
 
 FIGURES: list[tuple[str, str, str, Callable]] = [
@@ -245,7 +246,7 @@ def sections(study: optuna.Study) -> list[Section]:
 
 def facts(study: optuna.Study, storage_url: str | None) -> list[tuple[str, str]]:
     a = study.user_attrs
-    c = inspect.counts(study.get_trials(deepcopy=False))
+    c = tables.counts(study.get_trials(deepcopy=False))
     rows = [("study", study.study_name)]
     if storage_url:
         rows.append(("storage", storage_mod.mask_url(storage_url)))
@@ -302,13 +303,13 @@ def _kv_table(rows: list[tuple[str, str]]) -> str:
 
 def _best_html(study: optuna.Study) -> str:
     try:
-        best = inspect.best_summary(study)
-    except inspect.NoResultError as exc:
+        best = tables.best_summary(study)
+    except NoResultError as exc:
         return f'<div class="note">{html.escape(str(exc))}</div>'
-    head = f"trial #{best['trial']}: {best['metric']} {inspect.fmt(best['value'])} (validation)"
-    params = _kv_table([(k, inspect.fmt(v)) for k, v in best["params"].items()])
-    tests = _kv_table([(k, inspect.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
-    extra = [(k.replace("_", " "), inspect.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
+    head = f"trial #{best['trial']}: {best['metric']} {tables.fmt(best['value'])} (validation)"
+    params = _kv_table([(k, tables.fmt(v)) for k, v in best["params"].items()])
+    tests = _kv_table([(k, tables.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
+    extra = [(k.replace("_", " "), tables.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
     versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in best.get("versus_baselines", []))
     return (
         f'<p class="caption">{html.escape(head)}</p>{versus}<div class="grid">'

@@ -3,7 +3,7 @@
 ``PruneGate`` tells, from a median or percentile pruner's own settings, the steps at which it
 cannot say "prune" (its warm-up, between its interval steps, before enough trials are
 complete), so the bridge skips ``should_prune`` there and workers need not wait for an answer
-(``search.trainable``). ``CompletedTrials`` gives such a pruner the study's COMPLETE trials,
+(``search.worker.trainable``). ``CompletedTrials`` gives such a pruner the study's COMPLETE trials,
 loaded again only when their count changes.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import optuna
 from optuna.trial import TrialState
+
+from search.worker.steps import check_boundary
 
 
 class PruneGate:
@@ -61,8 +63,7 @@ class PruneGate:
             return False
         # the pruner checks once per interval: at the first step reported at or after each
         # warmup + k * interval
-        boundary = (step - warmup) // interval * interval + warmup
-        if max((s for s in earlier_steps if s != step), default=-1) >= boundary:
+        if max((s for s in earlier_steps if s != step), default=-1) >= check_boundary(step, warmup, interval):
             return False
         if not self.startup_done:
             self.startup_done = count_complete() >= startup

@@ -11,16 +11,15 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from search.compile import (
+from search.space.compiled import (
     ATTENTION,
-    AskTellGridSampler,
     MAX_LAYER_CHOICES,
     attention_pairs,
     compile_space,
-    grid_search_space,
     split_attention,
     uniform_layers,
 )
+from search.space.registry import AskTellGridSampler, grid_search_space
 from search.errors import ConfigError
 from search.space import Categorical, IntRange, UniformLayers, load_space
 
@@ -288,7 +287,7 @@ def _write(path: Path, text: str) -> Path:
 def test_hash_ignores_fixed_values_at_their_default(tmp_path):
     """A space that spells out a default hashes like one that leaves it out, so keys added to
     the language later do not stop existing studies from resuming."""
-    from search.compile import compile_space
+    from search.space import compile_space
     from search.space import load_space
     from tests.conftest import TINY_SPACE, write_series
 

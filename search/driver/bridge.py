@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import optuna
 from optuna.trial import TrialState
@@ -28,10 +27,10 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from search.checkpoint import upload as upload_checkpoint
-from search.compile import CompiledSpace
-from search.pruning import CompletedTrials, PruneGate
-from search.study_ops import requeue, suggest_params, tell
+from search.space.compiled import CompiledSpace
+from search.driver.pruning import CompletedTrials, PruneGate
+from search.driver.study_ops import requeue, suggest_params, tell
+from search.driver.uploads import upload_checkpoint, upload_curve
 from storage import count_trials, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -69,8 +68,6 @@ class Tally:
     failed: int = 0
     interrupted: int = 0
     consecutive_failures: int = 0
-    last_error: str = ""
-    started_at: float = field(default_factory=time.monotonic)
 
 
 class StudyBridge:
@@ -140,7 +137,7 @@ class StudyBridge:
         retrying(suggest_params, trial, self.compiled.distributions)
         self.on_change()
         # "decide": the steps at which the worker waits for the pruner's decision; at every
-        # other step it reports and trains on (search.trainable)
+        # other step it reports and trains on (search.worker.trainable)
         return {"number": trial.number, "config": self.compiled.trial_config(trial.params), "decide": self.gate.decide}
 
     def complete(self, ray_id: str, result: dict | None, error: bool) -> None:
@@ -158,7 +155,7 @@ class StudyBridge:
         checkpoint = self.checkpoints.pop(ray_id, None)
         curve = self.curves.pop(ray_id, None)
         if curve and self.artifact_store is not None:
-            artifact_id = self._upload_curve(trial, curve)
+            artifact_id = upload_curve(self.artifact_store, self._storage, trial, curve)
             if artifact_id is not None:
                 attrs["learning_curve"] = artifact_id
         if error or result.get("error"):
@@ -177,7 +174,7 @@ class StudyBridge:
             self.tally.consecutive_failures = 0
         elif result.get("final"):
             if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
-                attrs["checkpoint"] = retrying(upload_checkpoint, self.study, trial, self.artifact_store, checkpoint)
+                attrs["checkpoint"] = upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint)
             self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
@@ -197,32 +194,6 @@ class StudyBridge:
             return True
         return value <= best if self.compiled.direction == "minimize" else value >= best
 
-    def _upload_curve(self, trial: optuna.trial.Trial, curve: list[dict]) -> str | None:
-        """The trial's per-epoch metrics as a CSV artifact (browsable in optuna-dashboard);
-        its artifact id, which becomes the trial's ``learning_curve`` user attr."""
-        import csv
-        import os
-        import tempfile
-
-        columns = list(dict.fromkeys(k for row in curve for k in row))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, f"learning_curve_trial_{trial.number}.csv")
-            with open(path, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(curve)
-            try:
-                return retrying(
-                    optuna.artifacts.upload_artifact,
-                    artifact_store=self.artifact_store,
-                    file_path=path,
-                    study_or_trial=trial,
-                    storage=self._storage,
-                    mimetype="text/csv",
-                )
-            except OSError:
-                return None  # the artifact folder is not writable: the study still holds every value
-
     def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
         """User attrs (one transaction), then the outcome; retried through a database restart."""
 
@@ -241,7 +212,6 @@ class StudyBridge:
     def _count_failure(self, reason: str) -> None:
         self.tally.failed += 1
         self.tally.consecutive_failures += 1
-        self.tally.last_error = reason
         if self.tally.consecutive_failures >= self.max_consecutive_failures:
             self.stop_reason = f"{self.tally.consecutive_failures} trials failed in a row; last error: {reason}"
 

@@ -1,30 +1,25 @@
-"""The best model of a study: saved as an Optuna artifact, loaded back to forecast.
-
-A checkpoint holds everything needed to forecast from new data without the space file: the
-model family and params, the best epoch's weights, the scaler, the columns and window sizes.
-It is written with ``torch.save`` and read with ``weights_only=True`` (plain types only).
+"""The best model of a study, loaded back to forecast: ``search.load_best``.
 
     forecaster = search.load_best("lstm", "sqlite:///studies.db")
     forecaster.predict(frame)   # (horizon, n_targets) after the frame's last row
     forecaster.predict_series(frame)   # {series: (horizon, n_targets)}: one per series_id value
 
-A model trained on several series (``data.series_id``) forecasts each series of a frame after
+The checkpoint (``search.worker.checkpoint``) is the best trial's ``checkpoint`` artifact. A
+model trained on several series (``data.series_id``) forecasts each series of a frame after
 that series' own last row; with per-series scalers (``scaler_scope: series``) each series is
 scaled by the scaler fit on its own training part, so only series seen in training can be
 forecast.
 
-Tasks classify and text (``search.tasks``) record the task and the class labels (a list of
-numbers or strings) or the vocabulary (a list of one-character strings): ``predict`` of a
-classifier returns the label of the window that ends at the frame's last row, and
-``generate(prompt, n)`` of a text model continues a prompt by ``n`` characters (greedy).
+Tasks classify and text record the task and the class labels (a list of numbers or strings)
+or the vocabulary (a list of one-character strings): ``predict`` of a classifier returns the
+label of the window that ends at the frame's last row, and ``generate(prompt, n)`` of a text
+model continues a prompt by ``n`` characters (greedy).
 """
 
 from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,35 +28,12 @@ import optuna
 import torch
 
 import models
-from search.errors import SearchError, UsageError
-
-FORMAT = 1
-
-
-def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> bytes:
-    """Serialize the (unwrapped) model's weights with what forecasting needs."""
-    payload = {
-        "format": FORMAT,
-        "family": config["model"]["family"],
-        "params": {k: v for k, v in config["model"].items() if k != "family"},
-        "data": {k: (list(v) if isinstance(v, tuple) else v) for k, v in config["data"].items() if k != "path"},
-        "columns": list(series.columns),
-        "n_targets": int(series.n_targets),
-        "offset": [float(v) for v in series.offset],
-        "scale": [float(v) for v in series.scale],
-        "series_names": list(series.series_names),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
-    if series.series_offset is not None:  # scaler_scope: series, rows in series_names' order
-        payload["series_offset"] = series.series_offset.astype(float).tolist()
-        payload["series_scale"] = series.series_scale.astype(float).tolist()
-    task = getattr(series, "task", "forecast")
-    if task != "forecast":  # search.tasks.TaskData: the head's labels
-        payload["task"] = task
-        payload["vocab" if task == "text" else "classes"] = list(series.classes)
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
+import storage as storage_mod
+from models.reference import LastValueReference
+from search.errors import NoResultError, SearchError, StudyNotFoundError, UsageError
+from search.store import existing_url, open_storage
+from search.worker.checkpoint import FORMAT
+from search.worker.tasks import encode
 
 
 @dataclass
@@ -148,8 +120,6 @@ class Forecaster:
     def generate(self, prompt: str, n: int) -> str:
         """Task text: the ``n`` most likely next characters after ``prompt``, one at a time
         (greedy; the unknown token is never chosen). The model reads at most its lookback."""
-        from search.tasks import encode
-
         if self.task != "text":
             raise UsageError(f"generate continues text, but this is a {self.task} model; use predict")
         if not prompt:
@@ -170,8 +140,6 @@ class Forecaster:
         return "".join(out)
 
     def _forecast(self, name: str, table):
-        from search.train import LastValueReference
-
         table = table.astype("float64").interpolate(method="linear", limit_direction="both")
         if len(table) < self.lookback:
             which = f"series {name!r} has" if name else "it has"
@@ -218,34 +186,19 @@ def unpack(data: bytes) -> Forecaster:
     return Forecaster(model, payload)
 
 
-def upload(study: optuna.Study, trial: optuna.trial.Trial, store, data: bytes) -> str:
-    """Write a checkpoint as an artifact of ``trial``; returns the artifact id."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, f"checkpoint_trial_{trial.number}.pt")
-        with open(path, "wb") as f:
-            f.write(data)
-        return optuna.artifacts.upload_artifact(
-            artifact_store=store, file_path=path, study_or_trial=trial, storage=study._storage, mimetype="application/octet-stream"
-        )
-
-
 def load_best(study: str | optuna.Study, storage: str | None = None, *, artifacts: str | None = None) -> Forecaster:
     """The best trial's model of a study, ready to forecast."""
-    import storage as storage_mod
-
     url = storage or storage_mod.default_url()
     if isinstance(study, str):
-        db = storage_mod.sqlite_path(url)
-        if db is not None and not db.exists():
-            raise UsageError(f"--storage {url}: no such database file {db}")
+        url = existing_url(url, hint="")
         try:
-            study = optuna.load_study(study_name=study, storage=storage_mod.open_storage(url, heartbeat_interval=None, grace_period=None))
+            study = optuna.load_study(study_name=study, storage=open_storage(url, heartbeat_interval=None, grace_period=None))
         except KeyError:
-            raise UsageError(f"no study {study!r} in {storage_mod.mask_url(url)}") from None
+            raise StudyNotFoundError(f"no study {study!r} in {storage_mod.mask_url(url)}") from None
     try:
         best = study.best_trial
     except ValueError:
-        raise SearchError(f"study {study.study_name!r} has no completed trial yet") from None
+        raise NoResultError(f"study {study.study_name!r} has no completed trial yet") from None
     artifact_id = best.user_attrs.get("checkpoint")
     if artifact_id is None:
         raise SearchError(f"the best trial #{best.number} of {study.study_name!r} has no checkpoint")

@@ -26,12 +26,12 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import TrialState
 
-from search.compile import ATTENTION, CompiledSpace, split_attention
+from search.space.compiled import ATTENTION, CompiledSpace, split_attention
 from search.errors import StudyMismatchError, UsageError
 from search.space import DATA_FIELDS, TRAIN_FIELDS, uniform_sizes
 
 if TYPE_CHECKING:
-    from search.runner import Prepared
+    from search.driver.prepare import Prepared
 
 FORK_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 RUN_KEYS = frozenset({"epochs", "patience", "device"})  # may change without unfitting a trial

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import torch
 
-from search.data import SeriesData
+from search.worker.data import SeriesData
+from search.worker.metrics import regression_metrics
 
 
 @torch.no_grad()
 def continuous_metrics(model, series: SeriesData, horizon: int, warmup: int, device, part: str = "test") -> dict[str, float]:
     """``continuous_<metric>`` over every series' ``part``, from ``model.step_outputs``."""
-    from search.train import regression_metrics
-
     model.eval()
     preds, truths, ids = [], [], []
     for i, (start, end) in enumerate(series.parts(part)):

@@ -1,0 +1,44 @@
+"""Everything a search checks before it touches the storage: the space validated and
+compiled, the dataset loaded and windowed once with the longest lookback.
+
+``search validate`` runs exactly this, so it imports neither Ray nor the storage: a leaf of the
+driver that ``search.driver.run`` and ``search.driver.fork`` build on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.errors import DataError
+from search.space import Categorical, CompiledSpace, FloatRange, IntRange, compile_space, load_space
+from search.worker.data import SeriesData, check_windows_fit
+from search.worker.tasks import load_data
+
+
+@dataclass
+class Prepared:
+    """A space checked and compiled, with its dataset loaded: everything before the storage."""
+
+    compiled: CompiledSpace
+    series: SeriesData
+    study_name: str
+    lookback_max: int  # the longest lookback the space can sample
+
+    def baselines(self) -> dict:
+        """Naive and seasonal-naive metrics on the validation and test windows (study attrs);
+        tasks classify and text: the majority class or a unigram model (``search.worker.tasks``)."""
+        return self.series.baseline_attrs(self.lookback_max, self.compiled.space.data)
+
+
+def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
+    space = load_space(space_path, overrides)
+    compiled = compile_space(space)
+    lookback = space.data["lookback"]
+    lookback_max = {Categorical: lambda s: max(s.choices), IntRange: lambda s: s.high, FloatRange: lambda s: int(s.high)}.get(type(lookback), lambda s: s)(lookback)
+    try:
+        series = load_data(space.data, source=str(space.path))  # forecast: search.worker.data.load_series
+        check_windows_fit(series, int(lookback_max), space.data["horizon"], source=str(space.path))
+    except DataError as exc:  # found in the rows: point at the key's line too
+        raise DataError([space.locate(p) for p in exc.problems]) from None
+    return Prepared(compiled, series, study_name or Path(space_path).stem, int(lookback_max))

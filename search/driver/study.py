@@ -1,0 +1,73 @@
+"""The study a search runs in: created with its facts as user attrs, or loaded after checking
+that it was made from the same space (else the changed-space message that offers ``--fork``)."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+
+from search._version import __version__
+from search.driver.fork import CONTENT_ATTR, describe_change
+from search.driver.prepare import Prepared
+from search.errors import StudyMismatchError
+
+
+def study_attrs(prep: Prepared) -> dict:
+    space = prep.compiled.space
+    return {
+        "space_file": space.path.name,
+        "space_hash": prep.compiled.hash,
+        "family": prep.compiled.family,
+        "dataset": prep.series.info["name"],
+        "dataset_rows": prep.series.info["rows"],
+        "missing_policy": prep.series.info["missing_policy"],
+        "missing_rows": prep.series.info["missing_rows"],
+        "split_rows": prep.series.info["split_rows"],
+        "metric": prep.compiled.metric,
+        "direction": prep.compiled.direction,
+        "task": prep.compiled.space.data.get("task", "forecast"),
+        "version": __version__,
+        CONTENT_ATTR: json.dumps(prep.compiled.content(), sort_keys=True, default=str),
+        **prep.baselines(),
+    }
+
+
+def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.Study:
+    """Create the study, or load it after checking it was made from the same space."""
+    compiled = prep.compiled
+    try:
+        study = optuna.load_study(study_name=prep.study_name, storage=storage, pruner=compiled.pruner())
+        study.sampler = compiled.sampler(seed_offset=len(study.get_trials(deepcopy=False)))
+    except KeyError:
+        study = optuna.create_study(
+            study_name=prep.study_name,
+            storage=storage,
+            direction=compiled.direction,
+            sampler=compiled.sampler(),
+            pruner=compiled.pruner(),
+            load_if_exists=True,  # another driver may create it at the same moment
+        )
+        for key, value in study_attrs(prep).items():
+            study.set_user_attr(key, value)
+        return study
+    old_hash = study.user_attrs.get("space_hash")
+    direction = study.direction.name.lower()
+    if direction != compiled.direction:
+        raise StudyMismatchError(
+            f"study {prep.study_name!r} optimizes in direction {direction}, the space says {compiled.direction}; "
+            "use --study NEW_NAME for a new study"
+        )
+    if old_hash is not None and old_hash != compiled.hash:
+        old_content = study.user_attrs.get(CONTENT_ATTR)
+        changed = (
+            describe_change(json.loads(old_content), compiled.content())
+            if old_content
+            else "a range, a fixed value or the sampler/pruner changed, e.g. through --set"
+        )
+        raise StudyMismatchError(
+            f"study {prep.study_name!r} was made from a different space (hash {old_hash}, now {compiled.hash}; changed: {changed}); "
+            "run the original space to resume it, add --fork NEW_NAME to continue in a new study seeded with the trials that fit, "
+            "or use --study NEW_NAME for an empty one"
+        )
+    return study

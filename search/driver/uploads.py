@@ -1,0 +1,52 @@
+"""Artifacts the driver attaches to a trial (``optuna.artifacts``): the best model's
+checkpoint and every trial's learning curve, both browsable in optuna-dashboard.
+
+Workers hand their bytes and rows to the driver with their results; only the driver writes
+to the artifact store, as only it writes to the study.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Callable
+from typing import IO
+
+import optuna
+
+from storage import retrying
+
+
+def _upload(store, storage, trial: optuna.trial.Trial, file_name: str, mimetype: str, write: Callable[[IO], None], mode: str) -> str:
+    """Write a file with ``write`` in a temporary folder and upload it as an artifact of
+    ``trial`` (retried through a database restart); its artifact id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, file_name)
+        with open(path, mode, **({} if "b" in mode else {"newline": ""})) as f:
+            write(f)
+        return retrying(
+            optuna.artifacts.upload_artifact, artifact_store=store, file_path=path, study_or_trial=trial, storage=storage, mimetype=mimetype
+        )
+
+
+def upload_checkpoint(store, storage, trial: optuna.trial.Trial, data: bytes) -> str:
+    """A checkpoint (``search.worker.checkpoint.pack``) as an artifact of ``trial``; its id,
+    which becomes the trial's ``checkpoint`` user attr."""
+    return _upload(store, storage, trial, f"checkpoint_trial_{trial.number}.pt", "application/octet-stream", lambda f: f.write(data), "wb")
+
+
+def upload_curve(store, storage, trial: optuna.trial.Trial, curve: list[dict]) -> str | None:
+    """The trial's per-epoch metrics as a CSV artifact; its id (the ``learning_curve`` user
+    attr), or None when the artifact folder is not writable: the study still holds every value."""
+    columns = list(dict.fromkeys(k for row in curve for k in row))
+
+    def write(f) -> None:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(curve)
+
+    try:
+        return _upload(store, storage, trial, f"learning_curve_trial_{trial.number}.csv", "text/csv", write, "w")
+    except OSError:
+        return None

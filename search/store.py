@@ -1,0 +1,47 @@
+"""The service's way into the study storage: the ``storage`` package's errors become
+``search.errors.StorageError`` (one exception tree), and commands that only read refuse a
+SQLite URL whose file does not exist, since opening it would create an empty database.
+
+Used by the driver (which writes) and the results side (which reads); never by workers,
+which have no database access.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import optuna
+
+import storage
+from search.errors import StorageError, StorageNotFoundError
+
+
+@contextlib.contextmanager
+def storage_errors():
+    """Re-raise the ``storage`` package's error as ``search.errors.StorageError``."""
+    try:
+        yield
+    except storage.StorageError as exc:
+        raise StorageError(str(exc)) from None
+
+
+def open_storage(url: str, **kwargs) -> optuna.storages.RDBStorage:
+    """``storage.open_storage`` with its error in the service's tree."""
+    with storage_errors():
+        return storage.open_storage(url, **kwargs)
+
+
+def existing_url(url: str | None, hint: str = "; run a search first") -> str:
+    """The URL to read (``--storage``, else the default), refusing a missing SQLite file."""
+    url = url or storage.default_url()
+    db = storage.sqlite_path(url)
+    if db is not None and not db.exists():
+        raise StorageNotFoundError(f"--storage {storage.mask_url(url)}: no such database file {db}{hint}")
+    return url
+
+
+def open_read(url: str | None) -> tuple[str, optuna.storages.BaseStorage]:
+    """(resolved URL, storage) for reading an existing storage; no heartbeats, nothing written."""
+    url = existing_url(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return url, open_storage(url, heartbeat_interval=None, grace_period=None)
