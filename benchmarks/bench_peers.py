@@ -18,24 +18,19 @@ What runs
   added (no progress bar, logger or model summary). ``--peer-max-steps`` overrides the
   searched ``max_steps`` (500 or 1000) for smoke tests only; the recorded figures use the
   defaults. Wall seconds: the whole ``cross_validation`` call (search, refit, forecasts).
-- **Naive and seasonal naive**: ``search.worker.baselines.forecast_baselines`` on the common windows,
-  the season detected by ``search.worker.baselines.detect_season`` (52 for this series).
+- **Naive and seasonal naive**: ``search.worker.baselines.forecast_baselines`` on the same windows,
+  the seasons detected by ``search.worker.baselines.detect_seasons`` (52 for this series).
 
 The split and the test points
 -----------------------------
 The series, its missing-value filling and its chronological split come from the project's own
-loader (``search.driver.run.prepare`` on the first family's space): train rows ``[0, a)``,
-validation ``[a, b)``, test ``[b, T)``. A project trial cuts its test windows inside the test
-part with its own lookback ``L``: window ``i`` reads rows ``[b+i, b+i+L)`` and forecasts rows
-``[b+i+L, b+i+L+H)``. Trials with different lookbacks therefore score different sets of
-windows, and the study attrs ``test_mae``/``test_rmse`` are over the trial's own windows.
-
-So every method is scored on the **common windows**: the test windows of the longest lookback
-any shipped space can sample (``L_c``, 104 weeks, at least one season), i.e. the forecast
-origins ``t = b+L_c-1, ..., T-H-1``, each forecasting rows ``t+1..t+H``. These are exactly the
-windows the studies' seasonal-naive baseline uses in the LSTM and GRU spaces. For this
-project's best trial of lookback ``L <= L_c`` they are its own test windows from number
-``L_c - L`` on, scored with its checkpoint; the attr figure is printed beside it.
+loader (``search.driver.prepare.prepare`` on the first family's space): train rows ``[0, a)``,
+validation ``[a, b)``, test ``[b, T)``. A project trial is scored on every test origin
+``t = b-1, ..., T-H-1``, each forecasting rows ``t+1..t+H`` from the ``L`` rows up to ``t``
+(reaching back into the validation part), whatever its lookback ``L``: the targets are the same
+for every trial and every method below. Each best trial is rescored from its checkpoint on
+those windows (the study's own ``test_mae`` is over the same targets). The naive forecasts
+read the same windows with a lookback ``L_c`` long enough for the longest season.
 
 NeuralForecast is fit and scored with ``NeuralForecast.cross_validation(df, n_windows=None,
 test_size=T-b, step_size=1, val_size=b-a, refit=False)`` on the whole series (``ds`` = row
@@ -43,8 +38,8 @@ number, ``freq=1``): it trains on rows ``[0, a)`` and validates on ``[a, b)`` --
 train and validation parts exactly -- for every trial and for the refit of the best
 configuration, then forecasts from every origin ``b-1 .. T-H-1`` with the actual history up to
 the origin (rolling origin, step 1, no refit). Only the origins of the common windows are
-kept, so each peer is scored on the same (window, step) target points as the rest; the
-script checks that the point counts agree.
+kept (all of them), so each peer is scored on the same (window, step) target points as the
+rest; the script checks that the point counts agree.
 
 The target
 ----------
@@ -119,8 +114,7 @@ def rescore(forecaster, series, lc: int, horizon: int) -> dict[str, float]:
     if forecaster.payload["data"].get("reference", "last") == "last":
         model = LastValueReference(model, forecaster.payload["n_targets"])
     model.eval()
-    x, y = windows(series, "test", lookback, horizon)
-    x, y = x[lc - lookback :], y[lc - lookback :]  # the common windows: origins b+lc-1 ...
+    x, y = windows(series, "test", lookback, horizon)  # every test origin, whatever the lookback
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)])
     return score(series.unscale_targets(pred.double()), series.unscale_targets(y.double()))
@@ -271,8 +265,8 @@ def run_peer(family: str, args, series, lc: int) -> dict:
         cv = nf.cross_validation(df, n_windows=None, test_size=end - b, step_size=1, val_size=b - a, refit=False)
     wall = time.perf_counter() - started
     cpu = _common.tree_cpu_seconds()[1] - cpu0
-    cv = cv[cv["cutoff"] >= b + lc - 1]  # the common windows' origins
-    expected = (end - b - lc - args.horizon + 1) * args.horizon
+    cv = cv[cv["cutoff"] >= b - 1]  # every test origin: the targets the project's trials are scored on
+    expected = (end - b - args.horizon + 1) * args.horizon
     if not np.allclose(cv["y"].to_numpy(), raw[cv["ds"].to_numpy()]) or not ((cv["ds"] > cv["cutoff"]) & (cv["ds"] <= cv["cutoff"] + args.horizon)).all():
         raise SystemExit(f"{cls.__name__}: cross_validation's rows do not line up with the series' rows")
     metrics = score(cv[cls.__name__].to_numpy(), raw[cv["ds"].to_numpy()])
@@ -317,20 +311,20 @@ def main() -> None:
     if args.trials < 1:
         parser.error("--trials must be at least 1")
 
-    from search.worker.baselines import forecast_baselines, detect_season
+    from search.worker.baselines import detect_seasons, forecast_baselines
     from search.driver.prepare import prepare
 
     nf_version = nf_available()
     prep = prepare(space_path(families[0] if families else "lstm"), [f"data.horizon={args.horizon}"])
     series = prep.series
-    season = detect_season(series)
-    lc = max(common_lookback(args.horizon), season or 1)
+    seasons = detect_seasons(series)
+    lc = max(common_lookback(args.horizon), *seasons, 1)
     (a, b), end = series.part("val"), len(series.values)
-    n_windows = end - b - lc - args.horizon + 1
+    n_windows = end - b - args.horizon + 1  # every origin of the test part; inputs reach back
     _common.header(
         "bench_peers: this project's searches vs NeuralForecast Auto models vs naive forecasts",
         f"{series.info['name']}: {end} rows, split {series.info['split_rows']} (train [0,{a}), val [{a},{b}), test [{b},{end})); "
-        f"horizon {args.horizon}; season {season}; common test windows: lookback {lc}, {n_windows} windows x {args.horizon} steps\n"
+        f"horizon {args.horizon}; seasons {seasons or 'none'}; common test windows: lookback {lc}, {n_windows} windows x {args.horizon} steps\n"
         f"   budget: {args.trials} trials per method; this project: epochs {args.epochs or 'as in each space'}, "
         f"{args.workers} workers x 1 thread; NeuralForecast {nf_version or 'not installed'}"
         f"{f', max_steps fixed at {args.peer_max_steps}' if args.peer_max_steps else ', default search spaces'}, "
@@ -339,7 +333,7 @@ def main() -> None:
 
     rows: list[dict] = []
     started = time.perf_counter()
-    base = forecast_baselines(series, lc, args.horizon, season)
+    base = forecast_baselines(series, lc, args.horizon, seasons)
     base_wall = time.perf_counter() - started
     if args.ablate:
         print(f"   naive test MAE {base['baseline_naive_test_mae']:.3f}, seasonal naive {base.get('baseline_seasonal_naive_test_mae', math.nan):.3f}")
@@ -348,8 +342,8 @@ def main() -> None:
         return
     rows.append({"method": "naive (last value)", "mae": base["baseline_naive_test_mae"], "rmse": base["baseline_naive_test_rmse"],
                  "wall": base_wall, "cpu": math.nan, "trials": "-", "note": ""})
-    if season:
-        rows.append({"method": f"seasonal naive (season {season})", "mae": base["baseline_seasonal_naive_test_mae"],
+    if "seasonal_naive_season" in base:
+        rows.append({"method": f"seasonal naive (season {base['seasonal_naive_season']})", "mae": base["baseline_seasonal_naive_test_mae"],
                      "rmse": base["baseline_seasonal_naive_test_rmse"], "wall": base_wall, "cpu": math.nan, "trials": "-", "note": ""})
 
     ours: list[dict] = []
@@ -388,7 +382,7 @@ def main() -> None:
         theirs.append(row)
     rows.extend(theirs)
 
-    seasonal = rows[1]["mae"] if season else None
+    seasonal = base.get("baseline_seasonal_naive_test_mae")
     print()
     print(_common.table(
         ["method", "test MAE", "test RMSE", "MAE / seasonal naive", "wall s", "CPU s", "trials", "notes"],
@@ -397,7 +391,7 @@ def main() -> None:
           fmt(r.get("wall"), ".1f"), fmt(r.get("cpu"), ".0f"), r["trials"], r["note"]] for r in rows],
     ))
     print(f"\n   test points per method: {n_windows} windows x {args.horizon} steps = {n_windows * args.horizon} "
-          f"(origins rows {b + lc - 1}..{end - args.horizon - 1}); MAE/RMSE in ppm")
+          f"(origins rows {b - 1}..{end - args.horizon - 1}); MAE/RMSE in ppm")
 
     # the target
     scored = [r for r in ours if r.get("mae") is not None]

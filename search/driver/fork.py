@@ -37,6 +37,11 @@ FORK_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 RUN_KEYS = frozenset({"epochs", "patience", "device"})  # may change without unfitting a trial
 CONTENT_ATTR = "space_content"  # study user attr: json.dumps(compiled.content())
 SECTIONS = ("model", "data", "train")
+# What each scoring version (CompiledSpace.content()["scoring"]) means, for the changed-space line.
+SCORING_NAMES = {
+    None: "validation and test windows inside their part (targets depend on the lookback)",
+    2: "the same validation and test targets for every lookback",
+}
 
 
 def _plain(content: dict) -> dict:
@@ -105,6 +110,10 @@ def describe_change(old_content: dict, new_content: dict) -> str:
                 before = json.dumps(a[key]) if key in a else "unset"
                 after = json.dumps(b[key]) if key in b else "unset"
                 changes.append(f"{part}.{key}: {before} -> {after}")
+    if old.get("scoring") != new.get("scoring"):
+        changes.append(
+            f"scoring: {SCORING_NAMES.get(old.get('scoring'), old.get('scoring'))} -> {SCORING_NAMES.get(new.get('scoring'), new.get('scoring'))}"
+        )
     if old.get("joint") != new.get("joint"):
         changes.append(f"joint params: {json.dumps(old.get('joint'))} -> {json.dumps(new.get('joint'))}")
     return "; ".join(changes) if changes else "nothing that decides a trial"

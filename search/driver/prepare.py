@@ -28,7 +28,7 @@ class Prepared:
     def baselines(self) -> dict:
         """Naive and seasonal-naive metrics on the validation and test windows (study attrs);
         tasks classify and text: the majority class or a unigram model (``search.worker.tasks``)."""
-        return self.series.baseline_attrs(self.lookback_max, self.compiled.space.data)
+        return self.series.baseline_attrs(self.lookback_max, self.compiled.space.data, self.compiled.metric)
 
 
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:

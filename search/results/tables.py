@@ -412,13 +412,14 @@ def _indent(renderable):
 
 
 def compare_line(metric: str, value: float | None, attrs: dict, part: str) -> str:
-    """``test rmse 0.41 (0.80x seasonal naive, 0.52x naive)`` from a trial value and study attrs;
+    """``test rmse 0.41 (0.80x seasonal naive (s=52), 0.52x naive)`` from a trial value and study attrs;
     tasks classify and text (``search.worker.tasks``): ``val accuracy 0.93 (majority class 0.34)``,
     ``val perplexity 3.2 (unigram 17.9)``."""
     if value is None:
         return ""
     ratios = []
-    for name, label in (("seasonal_naive", "seasonal naive"), ("naive", "naive")):
+    season = attrs.get("seasonal_naive_season")  # recorded since several seasons compete
+    for name, label in (("seasonal_naive", f"seasonal naive (s={season})" if season else "seasonal naive"), ("naive", "naive")):
         base = attrs.get(f"baseline_{name}_{part}_{metric}")
         if base:
             ratios.append(f"{value / base:.2f}x {label}")

@@ -10,7 +10,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # int | float | bool | str | choice | fractions | columns
+    kind: str  # int | float | bool | str | choice | fractions | columns | seasons
     default: Any = None
     required: bool = False
     searchable: bool = False
@@ -49,7 +49,8 @@ DATA_FIELDS = {
     "lookback": Field("int", 24, searchable=True, low=1, doc="input window length"),
     "horizon": Field("int", 1, low=1, doc="steps predicted per window (1 for tasks classify and text)"),
     "stride": Field("int", 1, low=1, doc="steps between training windows"),
-    "season": Field("int", None, low=2, nullable=True, doc="season length for the seasonal-naive baseline; null = detect"),
+    "season": Field("seasons", None, low=2, nullable=True, doc="season length(s) for the seasonal-naive baseline, one (52) or several ([48, 336]); the one best on the validation part is used; null = detect every significant season"),
+    "eval_origins": Field("choice", "every", choices=("every", "horizon"), doc="validation and test forecast origins: every step (every point of the part is a target), or every horizon steps (non-overlapping, as forecasting benchmarks score), the last window ending at the part's end"),
     "reference": Field("choice", "last", choices=("last", "none"), doc="forecast relative to the window's last value, or raw levels (none for tasks classify and text)"),
 }
 

@@ -177,6 +177,12 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
                 problem = f"expected a column name or a list of column names, got {value!r}"
             else:
                 value = tuple(value)
+        elif spec.kind == "seasons":
+            values = [value] if not isinstance(value, (list, tuple)) else list(value)
+            if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v >= (spec.low or 2) for v in values):
+                problem = f"expected a season length (an integer >= {spec.low:g}) or a list of them, got {value!r}; e.g. 52 or [48, 336]"
+            elif isinstance(value, (list, tuple)):
+                value = tuple(sorted(set(values)))
         elif spec.kind == "fractions" and isinstance(value, dict):
             value, problem = self.cut_points(dotted, value)
         elif spec.kind == "fractions":

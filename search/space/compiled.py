@@ -43,6 +43,10 @@ from search.space.registry import make_pruner, make_sampler
 # Uniform layers compile to one categorical up to this many combinations, else to two params.
 MAX_LAYER_CHOICES = 32
 ATTENTION = "attention"  # the joint d_model x nhead parameter
+# How validation and test values are scored, part of every space's content and hash: a study
+# scored another way refuses to resume (its values do not compare) and offers --fork.
+# 2: the same targets for every lookback (inputs reach back before the part).
+SCORING = 2
 
 
 def to_distribution(spec: Searchable) -> BaseDistribution:
@@ -160,6 +164,7 @@ class CompiledSpace:
             "objective": {"metric": self.metric, "direction": self.direction},
             "sampler": self.space.sampler,
             "pruner": self.space.pruner,
+            "scoring": SCORING,
         }
         if self.joint:
             out["joint"] = self.joint

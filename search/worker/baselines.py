@@ -4,9 +4,12 @@
 - seasonal naive: each step repeats the value one season earlier,
   ``y[T + h] = y[T + h - m * (k + 1)]`` with ``k = (h - 1) // m`` (always an observed value).
 
-Both are computed on the validation and test windows of the space's longest lookback (so
-every trial's windows cover the same targets or more), in the data's own units, and stored as
-study user attrs, so a best trial can be read as "0.80x seasonal naive".
+Every significant season is a candidate (``detect_seasons``: e.g. 48 and 336 for half-hourly
+data with daily and weekly cycles, or ``data.season`` from the space); the seasonal-naive
+baseline is the candidate that forecasts best **on the validation part**, applied to the test
+part, so the strongest autocorrelation does not decide it. All are computed on the same
+validation and test targets as every trial (``SeriesData.windows``), in the data's own units,
+and stored as study user attrs, so a best trial reads as "0.80x seasonal naive (s=336)".
 
 A leaf of the worker: ``search.worker.data.SeriesData`` calls it (``baseline_attrs``), so it
 takes the series as given and imports nothing of the data module.
@@ -22,14 +25,10 @@ import torch
 from search.worker.metrics import regression_metrics
 
 
-def detect_season(series: Any, max_lag: int | None = None, min_acf: float = 0.3) -> int | None:
-    """The dominant period of the first target on the training part(s); None when none stands out.
-
-    The autocorrelation of each series' training part minus a quadratic trend, averaged over
-    the series (weighted by their lengths); after its first zero crossing, the highest point of
-    the first hump that comes within 10 % of the highest peak (so a multiple of the season does
-    not win over the season itself), if that peak is at least ``min_acf``.
-    """
+def _train_acf(series: Any, max_lag: int | None) -> np.ndarray | None:
+    """The autocorrelation (lags 1..) of the first target on the training part(s), each part
+    minus a quadratic trend, averaged over the series weighted by their lengths; None when no
+    part is long enough."""
     parts = [series.values[start:end, 0].astype(np.float64) for start, end in series.parts("train")]
     parts = [y for y in parts if len(y) >= 4]
     if not parts:
@@ -47,25 +46,44 @@ def detect_season(series: Any, max_lag: int | None = None, min_acf: float = 0.3)
         denom = float(r @ r)
         if denom == 0 or lags < 1:
             continue
-        acf = np.array([float(r[:-lag] @ r[lag:]) / denom for lag in range(1, lags + 1)])  # acf[i]: lag i+1
-        total[:lags] += len(y) * acf
+        spectrum = np.fft.rfft(r, 2 * len(r))  # the autocovariance of every lag at once
+        acov = np.fft.irfft(spectrum * np.conj(spectrum))[1 : lags + 1]
+        total[:lags] += len(y) * acov / denom  # acf[i]: lag i+1
         weight[:lags] += len(y)
     if not weight.any():
         return None
-    acf = total[weight > 0] / weight[weight > 0]  # lags 1.. while some series is long enough
+    return total[weight > 0] / weight[weight > 0]
+
+
+def detect_seasons(series: Any, max_lag: int | None = None, min_acf: float = 0.3, margin: float = 0.05) -> list[int]:
+    """Every significant period of the first target on the training part(s), shortest first;
+    ``[]`` when none stands out (noise, a random walk).
+
+    On the detrended autocorrelation (``_train_acf``), after its first zero crossing, a
+    season is a local peak of at least ``min_acf``. A peak at a multiple of a season already
+    found is only that season's echo, unless it stands above the echoes beside it by
+    ``margin`` (the weekly peak 336 among the daily echoes 288 and 384 of half-hourly data)."""
+    acf = _train_acf(series, max_lag)
+    if acf is None:
+        return []
     below = np.flatnonzero(acf < 0)
     if len(below) == 0:
-        return None
-    after = acf[below[0]:]
-    peak = float(after.max())
-    if peak < min_acf:
-        return None
-    high = after >= 0.9 * peak
-    first = int(np.flatnonzero(high)[0])
-    last = first
-    while last + 1 < len(after) and high[last + 1]:
-        last += 1
-    return int(below[0] + first + np.argmax(after[first : last + 1]) + 1)
+        return []
+    at = lambda lag: float(acf[lag - 1]) if 1 <= lag <= len(acf) else -np.inf  # noqa: E731
+    seasons: list[int] = []
+    for lag in range(int(below[0]) + 2, len(acf)):
+        width = max(1, lag // 20)  # a peak tops its neighbourhood (noise makes small bumps)
+        if at(lag) < min_acf or at(lag) < max(at(k) for k in range(lag - width, lag + width + 1)):
+            continue
+        # an echo of the longest season found that it is a multiple of
+        echo = max((s for s in seasons if abs(lag - round(lag / s) * s) <= max(1, s // 20)), default=None)
+        if echo is not None:
+            m = round(lag / echo)
+            beside = max(at((m - 1) * echo), at((m + 1) * echo))
+            if at(lag) < max(beside, -1.0) + margin or (m + 1) * echo > len(acf):
+                continue
+        seasons.append(lag)
+    return seasons
 
 
 def _predictions(x: torch.Tensor, horizon: int, n_targets: int, season: int | None) -> torch.Tensor:
@@ -79,20 +97,34 @@ def _predictions(x: torch.Tensor, horizon: int, n_targets: int, season: int | No
     return x[:, idx, :n_targets]  # (N, H, T)
 
 
-def forecast_baselines(series: Any, lookback: int, horizon: int, season: int | None) -> dict[str, float]:
-    """Naive and seasonal-naive metrics on the validation and test windows, as flat attrs:
-    ``baseline_naive_val_rmse``, ``baseline_seasonal_naive_test_mae``, ..."""
-    out: dict[str, float] = {}
-    lookback = max(lookback, season or 1)
-    kinds = {"naive": None} if season is None else {"naive": None, "seasonal_naive": season}
+def forecast_baselines(
+    series: Any, lookback: int, horizon: int, seasons: list[int], *, step: int = 1, metric: str = "rmse"
+) -> dict[str, Any]:
+    """Naive and seasonal-naive metrics on the validation and test targets, as flat attrs.
+
+    ``baseline_naive_val_rmse``, ...; each candidate season ``m``:
+    ``baseline_snaive_s{m}_val_rmse``, ...; the seasonal naive that is best on the validation
+    part by ``metric`` (``seasonal_naive_season``): ``baseline_seasonal_naive_test_mae``, ...
+    ``step``: the scored origins' spacing (``SeriesData.windows``)."""
+    out: dict[str, Any] = {}
+    lookback = max([lookback, 1, *seasons])
+    kinds = {"naive": None, **{f"snaive_s{m}": m for m in seasons}}
     for part in ("val", "test"):
-        x, y = series.windows(part, lookback, horizon)
+        x, y = series.windows(part, lookback, horizon, step)
         if len(x) == 0:
             continue
         ids = getattr(x, "series_index", None)  # several series: each window's own scaler
         truth = series.unscale_targets(y, ids)
         for name, m in kinds.items():
             pred = series.unscale_targets(_predictions(x, horizon, series.n_targets, m), ids)
-            for metric, value in regression_metrics(pred, truth).items():
-                out[f"baseline_{name}_{part}_{metric}"] = value
+            for key, value in regression_metrics(pred, truth).items():
+                out[f"baseline_{name}_{part}_{key}"] = value
+    if f"baseline_naive_val_{metric}" not in out:
+        metric = "rmse"  # "loss" is the model's scaled loss: no baseline has one
+    scored = [m for m in seasons if f"baseline_snaive_s{m}_val_{metric}" in out]
+    if scored:
+        best = min(scored, key=lambda m: out[f"baseline_snaive_s{m}_val_{metric}"])
+        out["seasonal_naive_season"] = best
+        for key in [k for k in out if k.startswith(f"baseline_snaive_s{best}_")]:
+            out["baseline_seasonal_naive_" + key[len(f"baseline_snaive_s{best}_"):]] = out[key]
     return out

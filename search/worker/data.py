@@ -29,7 +29,7 @@ import torch
 from models.reference import LastValueReference
 from search._format import did_you_mean
 from search.errors import DataError
-from search.worker.baselines import detect_season, forecast_baselines
+from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
 
 # Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
@@ -83,6 +83,10 @@ class SeriesData:
     def part(self, name: str) -> tuple[int, int]:
         return self.parts(name)[0]
 
+    def series_starts(self) -> list[int]:
+        """The first row of every series (0 for one series)."""
+        return [start for start, *_ in self.segments] if self.segments else [0]
+
     @property
     def model_io(self) -> dict[str, Any]:
         """Keyword arguments of ``models.build`` for the task's head: none for a forecast."""
@@ -91,7 +95,13 @@ class SeriesData:
     def windows(self, part: str, lookback: int, horizon: int, stride: int = 1) -> tuple[torch.Tensor | WindowSet, torch.Tensor]:
         """Inputs (N, lookback, F) and targets (N, horizon, n_targets) of one split, as views
         (see the module function ``windows``)."""
-        pairs = [_part_windows(self, start, end, lookback, horizon, stride) for start, end in self.parts(part)]
+        if part == "train":
+            pairs = [_part_windows(self, start, end, lookback, horizon, stride) for start, end in self.parts(part)]
+        else:
+            pairs = [
+                _scored_windows(self, first, start, end, lookback, horizon, stride)
+                for first, (start, end) in zip(self.series_starts(), self.parts(part))
+            ]
         if not self.segments:
             return pairs[0]
         return WindowSet([x for x, _ in pairs], list(range(len(pairs)))), torch.cat([y for _, y in pairs])
@@ -125,11 +135,35 @@ class SeriesData:
         """What a checkpoint records besides the forecast defaults: nothing for a forecast."""
         return {}
 
-    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any]) -> dict[str, Any]:
-        """Study attrs: naive and seasonal-naive metrics on the validation and test windows of
-        the space's longest ``lookback``, and the season used (``data.season`` or detected)."""
-        season = data_cfg.get("season") or detect_season(self)
-        return {**forecast_baselines(self, lookback, data_cfg["horizon"], season), "season": season}
+    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any], metric: str = "rmse") -> dict[str, Any]:
+        """Study attrs: the candidate seasons (``data.season`` or detected), naive and
+        seasonal-naive metrics on the validation and test targets (the season best on the
+        validation part by ``metric`` wins), and which targets every trial is scored on."""
+        horizon, step = data_cfg["horizon"], eval_step(data_cfg)
+        history = min(start - first for first, (start, _) in zip(self.series_starts(), self.parts("val")))
+        given = data_cfg.get("season")
+        seasons = [m for m in (season_list(given) if given else detect_seasons(self)) if m <= history]
+        attrs = forecast_baselines(self, lookback, horizon, seasons, step=step, metric=metric)
+        attrs["seasons"] = seasons
+        attrs["season"] = attrs.get("seasonal_naive_season")  # read by older versions' summaries
+        attrs["eval_origins"] = data_cfg.get("eval_origins", "every")
+        for part in ("val", "test"):
+            attrs[f"targets_{part}"] = self.scored_targets(part, horizon, step)
+        return attrs
+
+    def scored_targets(self, part: str, horizon: int, step: int = 1) -> dict[str, int]:
+        """Which validation or test targets every trial is scored on, for a reader to check:
+        the windows (origins), the distinct target rows, and the first series' first and last
+        origin (rows from its start). The same for every lookback the space allows."""
+        origins = [
+            scored_origins(first, start, end, 0, horizon, step) for first, (start, end) in zip(self.series_starts(), self.parts(part))
+        ]
+        covered = sum(len(range(o[0], o[-1] + horizon)) if o else 0 for o in origins)
+        first_start = self.series_starts()[0]
+        out = {"windows": sum(len(o) for o in origins), "points": covered}
+        if origins[0]:
+            out.update(first_origin=origins[0][0] - first_start, last_origin=origins[0][-1] - first_start)
+        return out
 
     def unscale_targets(self, y: torch.Tensor, series_index: torch.Tensor | None = None) -> torch.Tensor:
         """(N, ..., n_targets) scaled -> original units. With per-series scalers
@@ -406,23 +440,36 @@ def _fit_scaler(train: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_windows_fit(series: SeriesData, lookback_max: int, horizon: int, *, source: str = "") -> None:
-    """Every split (of every series) must hold at least one window of the longest lookback."""
+    """Every training part must hold a window of the longest lookback (which then also fits
+    before the validation part's first target); every validation and test part at least one
+    ``horizon`` of targets."""
     prefix = f"{source}: " if source else ""
     for name in ("train", "val", "test"):
         for i, (start, end) in enumerate(series.parts(name)):
-            if end - start < lookback_max + horizon:
-                which = f"the {name} part of series {series.series_names[i]!r}" if series.series_names else f"the {name} part"
-                raise DataError([
-                    f"{prefix}data.lookback: {which} has {end - start} rows, fewer than lookback "
-                    f"{lookback_max} + horizon {horizon}; lower the lookback or change data.split"
-                ])
+            need = (lookback_max if name == "train" else 0) + horizon
+            if end - start >= need:
+                continue
+            which = f"the {name} part of series {series.series_names[i]!r}" if series.series_names else f"the {name} part"
+            if name == "train":
+                problem = f"data.lookback: {which} has {end - start} rows, fewer than lookback {lookback_max} + horizon {horizon}; lower the lookback or change data.split"
+            else:
+                problem = f"data.horizon: {which} has {end - start} rows, fewer than horizon {horizon}; lower the horizon or change data.split"
+            raise DataError([prefix + problem])
 
 
 def windows(series: SeriesData, part: str, lookback: int, horizon: int, stride: int = 1) -> tuple[torch.Tensor | WindowSet, torch.Tensor]:
     """Inputs (N, lookback, F) and targets (N, horizon, n_targets) of one split, as views.
 
-    Window i covers rows [s + i*stride, s + i*stride + lookback + horizon) of the part, all
-    inside it. Indexing a batch (``x[idx]``) copies only that batch.
+    Training windows lie wholly inside the training part: window i covers rows
+    [s + i*stride, s + i*stride + lookback + horizon) of it.
+
+    Validation and test windows are scored on the same targets whatever the lookback: a
+    window's targets lie in its part, and its inputs are the ``lookback`` rows before its
+    origin, reaching back into the parts before (history known at forecast time; never into
+    another series). Origins are every row from the part's first (``stride`` 1: every point of
+    the part is a target), or every ``stride`` rows aligned so the last window ends at the
+    part's last row (``stride`` = horizon: non-overlapping, as forecasting benchmarks score).
+    Indexing a batch (``x[idx]``) copies only that batch.
 
     With several series the inputs are a ``WindowSet`` (per-series views + an index map; its
     ``series_index`` names each window's series) and the targets one tensor: the targets are
@@ -431,6 +478,37 @@ def windows(series: SeriesData, part: str, lookback: int, horizon: int, stride: 
     Tasks classify and text (``search.worker.tasks.TaskData``) cut their own windows.
     """
     return series.windows(part, lookback, horizon, stride)
+
+
+def eval_step(data_cfg: dict[str, Any]) -> int:
+    """The spacing of scored origins: 1, or the horizon with ``eval_origins: horizon``."""
+    return int(data_cfg["horizon"]) if data_cfg.get("eval_origins", "every") == "horizon" else 1
+
+
+def season_list(value) -> list[int]:
+    """``data.season`` as a list: one season (an int) or several."""
+    return [int(value)] if isinstance(value, int) else [int(v) for v in value]
+
+
+def scored_origins(first_row: int, start: int, end: int, lookback: int, horizon: int, step: int) -> range:
+    """The origins (first target rows) of the scored windows whose targets lie in rows
+    [start, end): every ``step`` rows, the last at ``end - horizon``, none whose ``lookback``
+    inputs would reach before ``first_row`` (the series' first row)."""
+    last = end - horizon
+    if last < start:
+        return range(0)
+    first = start + (last - start) % step  # aligned to end at the part's last row
+    if first - lookback < first_row:
+        first += -(-(first_row - first + lookback) // step) * step
+    return range(first, last + 1, step)
+
+
+def _scored_windows(series: SeriesData, first_row: int, start: int, end: int, lookback: int, horizon: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows whose targets lie in rows [start, end), inputs reaching back before ``start``."""
+    origins = scored_origins(first_row, start, end, lookback, horizon, step)
+    if not origins:
+        return _part_windows(series, start, start, lookback, horizon, step)
+    return _part_windows(series, origins[0] - lookback, origins[-1] + horizon, lookback, horizon, step)
 
 
 def _part_windows(series: SeriesData, start: int, end: int, lookback: int, horizon: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,7 +77,9 @@ class TaskData(SeriesData):
         ``horizon`` is not used (a window's target is its label, or its next tokens).
 
         classify: (N, L, F) float windows and (N,) class indices, the label of each window's
-        last row; with several series the inputs are a ``WindowSet``. text: (N, L) token ids
+        last row; every row of a validation or test part labels one window, whose inputs reach
+        back before the part (the same targets for every lookback); with several series the
+        inputs are a ``WindowSet``. text: (N, L) token ids
         and (N, L) next-token ids; validation and test windows are ``lookback`` apart."""
         if self.task == "text":
             start, end = self.part(part)
@@ -89,7 +91,9 @@ class TaskData(SeriesData):
             w = tokens.unfold(0, lookback + 1, step)  # (N, L+1) view
             return w[:, :lookback], w[:, 1:]
         xs, ys = [], []
-        for start, end in self.parts(part):
+        for first, (start, end) in zip(self.series_starts(), self.parts(part)):
+            if part != "train":  # every row of the part labels a window; inputs reach back
+                start, stride = max(first, start - lookback + 1), 1
             segment = torch.from_numpy(self.values[start:end])  # (n, F), shares memory
             if end - start < lookback:
                 xs.append(segment.new_zeros((0, lookback, self.values.shape[1])))
@@ -137,7 +141,7 @@ class TaskData(SeriesData):
             return {"task": "text", "vocab_size": self.n_classes, "vocab": "".join(self.classes)}
         return {"task": "classify", "n_classes": self.n_classes, "classes": list(self.classes)}
 
-    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
+    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any] | None = None, metric: str | None = None) -> dict[str, Any]:
         """The task's facts and its baseline (``task_baselines``) as study attrs."""
         return {**self.study_attrs(), **task_baselines(self, lookback)}
 

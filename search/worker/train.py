@@ -30,7 +30,7 @@ import torch
 import models
 from search.worker.checkpoint import pack
 from search.worker.continuous import continuous_metrics
-from search.worker.data import SeriesData, windows
+from search.worker.data import SeriesData, eval_step, windows
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -213,8 +213,9 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     device, amp_dtype = _setup_device(train_cfg, facts)
     lookback, horizon = data_cfg["lookback"], data_cfg["horizon"]
     x_train, y_train = windows(series, "train", lookback, horizon, data_cfg["stride"])
-    x_val, y_val = windows(series, "val", lookback, horizon)
-    x_test, y_test = windows(series, "test", lookback, horizon)
+    step = eval_step(data_cfg)  # scored origins: every step, or every horizon
+    x_val, y_val = windows(series, "val", lookback, horizon, step)
+    x_test, y_test = windows(series, "test", lookback, horizon, step)
 
     params = {k: v for k, v in model_cfg.items() if k != "family"}
     core = models.build(  # saved in checkpoints without the task's wrapper

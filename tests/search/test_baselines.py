@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from search.results.tables import compare_line
-from search.worker.baselines import detect_season, forecast_baselines
+from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.data import SeriesData
 
 
@@ -22,8 +22,8 @@ def test_pure_sine_has_zero_seasonal_naive_error_and_its_period_is_found():
     period = 24
     t = np.arange(2000)
     series = series_of(10 + np.sin(2 * math.pi * t / period))
-    assert detect_season(series) == period
-    m = forecast_baselines(series, lookback=30, horizon=6, season=period)
+    assert detect_seasons(series) == [period]
+    m = forecast_baselines(series, lookback=30, horizon=6, seasons=[period])
     assert m["baseline_seasonal_naive_val_mae"] == pytest.approx(0, abs=1e-5)
     assert m["baseline_seasonal_naive_test_rmse"] == pytest.approx(0, abs=1e-5)
     assert m["baseline_naive_test_mae"] > 0.1  # repeating the last value misses the cycle
@@ -32,7 +32,7 @@ def test_pure_sine_has_zero_seasonal_naive_error_and_its_period_is_found():
 def test_naive_repeats_the_last_value():
     # a ramp: the naive forecast h steps ahead is off by exactly h
     series = series_of(np.arange(300, dtype=float))
-    m = forecast_baselines(series, lookback=5, horizon=3, season=None)
+    m = forecast_baselines(series, lookback=5, horizon=3, seasons=[])
     assert m["baseline_naive_val_mae"] == pytest.approx((1 + 2 + 3) / 3)
     assert "baseline_seasonal_naive_val_mae" not in m
 
@@ -41,13 +41,13 @@ def test_seasonal_naive_looks_back_whole_seasons_for_long_horizons():
     # horizon longer than the season: step h uses the value m * ceil(h / m) earlier
     period = 4
     series = series_of(np.tile([1.0, 2.0, 3.0, 4.0], 100))
-    m = forecast_baselines(series, lookback=8, horizon=10, season=period)
+    m = forecast_baselines(series, lookback=8, horizon=10, seasons=[period])
     assert m["baseline_seasonal_naive_test_mae"] == pytest.approx(0, abs=1e-6)
 
 
 def test_noise_has_no_season():
     series = series_of(np.random.default_rng(0).standard_normal(1000))
-    assert detect_season(series) is None
+    assert detect_seasons(series) == []
 
 
 def test_compare_line():
@@ -72,5 +72,5 @@ def test_the_season_is_found_from_every_series_not_only_the_first(tmp_path):
     series = load_series(data_cfg(path, series_id="id"))
     assert series.series_names[0] == "flat"
     start, end = series.part("train")
-    assert detect_season(series_of(series.values[start:end, 0])) is None  # the first series alone
-    assert detect_season(series) == 12
+    assert detect_seasons(series_of(series.values[start:end, 0])) == []  # the first series alone
+    assert detect_seasons(series) == [12]

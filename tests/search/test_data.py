@@ -73,22 +73,25 @@ def test_scaler_is_fit_on_training_part_only(tmp_path):
     assert abs(train.mean()) < 1e-5 and abs(train.std() - 1) < 1e-4
 
 
-def test_windows_are_views_and_stay_inside_their_part(tmp_path):
+def test_windows_are_views_training_inside_its_part_scored_parts_reaching_back(tmp_path):
     path = write_series(tmp_path / "s.csv", 300)
     series = load_series(data_cfg(path))
     lookback, horizon = 12, 3
     for part in ("train", "val", "test"):
         start, end = series.part(part)
         x, y = windows(series, part, lookback, horizon)
-        assert x.shape == (end - start - lookback - horizon + 1, lookback, 1)
+        first = start if part == "train" else start - lookback  # the first input row
+        assert x.shape == (end - first - lookback - horizon + 1, lookback, 1)
         assert y.shape == (x.shape[0], horizon, 1)
         # views: no copy of the series per window
-        assert x.untyped_storage().data_ptr() == series.values[start:end].ctypes.data
-        # the last window's target ends exactly at the part's last row, the first input starts at its first
+        assert x.untyped_storage().data_ptr() == series.values[first:end].ctypes.data
+        # the last window's target ends exactly at the part's last row
         np.testing.assert_array_equal(y[-1, -1].numpy(), series.values[end - 1, :1])
-        np.testing.assert_array_equal(x[0, 0].numpy(), series.values[start])
-        # targets follow their inputs
-        np.testing.assert_array_equal(y[0, 0].numpy(), series.values[start + lookback, :1])
+        np.testing.assert_array_equal(x[0, 0].numpy(), series.values[first])
+        # targets follow their inputs; a scored part's first target is its first row
+        np.testing.assert_array_equal(y[0, 0].numpy(), series.values[first + lookback, :1])
+        if part != "train":
+            np.testing.assert_array_equal(y[0, 0].numpy(), series.values[start, :1])
 
 
 def test_windows_memory_is_proportional_to_the_series():
@@ -108,5 +111,8 @@ def test_windows_memory_is_proportional_to_the_series():
 def test_windows_must_fit_every_part(tmp_path):
     path = write_series(tmp_path / "s.csv", 100)
     series = load_series(data_cfg(path))
-    with pytest.raises(DataError, match="data.lookback: the val part has 15 rows"):
-        check_windows_fit(series, 20, 1)
+    check_windows_fit(series, 20, 1)  # validation inputs reach back into the training part
+    with pytest.raises(DataError, match="data.lookback: the train part has 70 rows, fewer than lookback 70"):
+        check_windows_fit(series, 70, 1)
+    with pytest.raises(DataError, match="data.horizon: the val part has 15 rows, fewer than horizon 16"):
+        check_windows_fit(series, 20, 16)

@@ -38,12 +38,15 @@ def test_gap_rows_before_each_cut_are_left_out(tmp_path):
     series = load_series(data_cfg(path, gap=4, split={"val_start": 60, "test_start": 85}))
     # validation and test still begin at their cut points; the 4 rows before each are dropped
     assert series.part("train") == (0, 56) and series.part("val") == (60, 81) and series.part("test") == (85, 100)
-    covered = set()
-    for part in ("train", "val", "test"):
-        x, y = windows(series, part, 5, 1)
-        lo, _ = series.part(part)
-        covered |= set(range(lo, lo + len(x) + 5))
-    assert not covered & (set(range(56, 60)) | set(range(81, 85)))
+    x, _ = windows(series, "train", 5, 1)
+    assert len(x) == 56 - 5  # training windows end before the gap
+    targets = set()
+    for part in ("val", "test"):
+        _, y = windows(series, part, 5, 1)
+        lo, hi = series.part(part)
+        assert len(y) == hi - lo  # every row of the part is a target, none in the gap
+        targets |= set(range(lo, hi))
+    assert not targets & (set(range(56, 60)) | set(range(81, 85)))
 
 
 def test_the_scaler_sees_only_rows_before_the_validation_cut(tmp_path):

@@ -50,7 +50,9 @@ def test_no_window_crosses_a_series_or_a_split(tmp_path):
     for part in ("train", "val", "test"):
         x, xr, yr = raw_windows(series, part, lookback, horizon)
         assert isinstance(x, WindowSet)
-        expected = sum(max(end - start - lookback - horizon + 1, 0) for start, end in series.parts(part))
+        # training windows inside the part; scored ones: every origin, inputs reaching back
+        inputs = 0 if part == "train" else lookback
+        expected = sum(max(end - start + inputs - lookback - horizon + 1, 0) for start, end in series.parts(part))
         assert x.shape == (expected, lookback, 3) and yr.shape == (expected, horizon, 1)
         k, t = xr[:, :, 1].round(), xr[:, :, 2].round()
         assert (k == k[:, :1]).all(), "every input row of a window is from one series"
@@ -136,15 +138,17 @@ def test_no_window_falls_in_the_gap(tmp_path):
     assert series.info["gap"] == gap
     times_in_gap = {(int(round(series.values[r, 1] * series.scale[1] + series.offset[1])), int(round(series.values[r, 2] * series.scale[2] + series.offset[2]))) for r in gap_rows}
     lookback, horizon = 4, 1
-    covered = 0
     for part in ("train", "val", "test"):
         x, xr, yr = raw_windows(series, part, lookback, horizon)
-        covered += len(x)
-        for row in xr.reshape(-1, 3).round().long().tolist():
-            assert (row[1], row[2]) not in times_in_gap
-    assert covered == sum(
-        max(e - s - lookback - horizon + 1, 0) for p in ("train", "val", "test") for s, e in series.parts(p)
-    )
+        # no target is a gap row; training windows do not touch one; validation and test inputs
+        # may read gap rows (history known at forecast time)
+        targets = {(int(round(k)), int(round(tt)) + 1) for k, tt in xr[:, -1, 1:3].tolist()}  # the row after the inputs
+        assert not targets & times_in_gap
+        if part == "train":
+            for row in xr.reshape(-1, 3).round().long().tolist():
+                assert (row[1], row[2]) not in times_in_gap
+        else:  # every row of the part is a target
+            assert len(x) == sum(e - s for s, e in series.parts(part))
 
 
 def test_gap_on_a_single_series(tmp_path):
@@ -155,15 +159,18 @@ def test_gap_on_a_single_series(tmp_path):
     assert plain.part("train") == (0, 70) and "gap" not in plain.info
     assert gapped.part("train") == (0, 66) and gapped.part("val") == (69, 83) and gapped.part("test") == (86, 100)
     assert gapped.info["split_rows"] == [66, 14, 14]  # 94 usable rows split 0.7 / 0.15 / 0.15
-    x, y = windows(gapped, "val", 5, 1)
-    assert len(x) == 14 - 5 and torch.equal(x[0, 0], torch.from_numpy(gapped.values[69]))
+    x, y = windows(gapped, "val", 5, 1)  # every validation row a target, inputs reaching back
+    assert len(x) == 14 and torch.equal(x[0, 0], torch.from_numpy(gapped.values[69 - 5]))
+    assert torch.equal(y[0, 0], torch.from_numpy(gapped.values[69, :1]))
 
 
 def test_windows_must_fit_every_series(tmp_path):
     series = load_series(panel_cfg(write_panel(tmp_path / "p.csv")))
-    with pytest.raises(DataError, match="data.lookback: the val part of series 'b' has 13 rows"):
-        check_windows_fit(series, 14, 1)
-    check_windows_fit(series, 10, 1)
+    with pytest.raises(DataError, match="data.lookback: the train part of series 'b' has 63 rows"):
+        check_windows_fit(series, 63, 1)
+    with pytest.raises(DataError, match="data.horizon: the val part of series 'b' has 13 rows"):
+        check_windows_fit(series, 10, 14)
+    check_windows_fit(series, 62, 1)
 
 
 def test_missing_values_are_filled_within_each_series(tmp_path):
@@ -274,7 +281,7 @@ def test_naive_baselines_work_on_several_series(tmp_path):
     from search.worker.baselines import forecast_baselines
 
     series = load_series(panel_cfg(write_panel(tmp_path / "p.csv")))
-    attrs = forecast_baselines(series, 8, 2, 5)
+    attrs = forecast_baselines(series, 8, 2, [5])
     x, y = windows(series, "val", 8, 2)
     truth = series.unscale_targets(y)
     naive = series.unscale_targets(x[:, -1:, :1].expand(-1, 2, -1))

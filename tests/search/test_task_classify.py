@@ -43,7 +43,7 @@ def write_rows(path, n=60, label=lambda i: i % 3, series=None):
     return path
 
 
-def test_each_window_is_labelled_at_its_last_row_and_stays_in_its_part(tmp_path):
+def test_each_window_is_labelled_at_its_last_row_in_its_part_every_row_scored(tmp_path):
     path = write_rows(tmp_path / "c.csv", n=100, label=lambda i: "abc"[i % 3])
     data = tasks.load_data(data_cfg(path, gap=3, stride=2))
     assert data.classes == ("a", "b", "c") and data.n_classes == 3 and data.n_features == 2
@@ -52,7 +52,11 @@ def test_each_window_is_labelled_at_its_last_row_and_stays_in_its_part(tmp_path)
         x, y = data.windows(part, 5, stride=2 if part == "train" else 1)
         assert len(x) == len(y) > 0
         first, last = x[:, 0, 0].numpy(), x[:, -1, 0].numpy()  # feature a = row number
-        assert (first >= start).all() and (last < end).all() and (last - first == 4).all()
+        assert (last < end).all() and (last - first == 4).all()
+        if part == "train":  # inside the part
+            assert (first >= start).all()
+        else:  # every row of the part labels a window; the inputs reach back before it
+            assert last.tolist() == list(range(start, end))
         assert [data.classes[int(c)] for c in y] == ["abc"[int(r) % 3] for r in last]
     # the training windows are `stride` rows apart, the evaluation windows 1
     x, _ = data.windows("train", 5, stride=2)
@@ -69,7 +73,8 @@ def test_windows_never_cross_a_series(tmp_path):
         assert (np.diff(rows, axis=1) == 1).all()  # consecutive rows of one series
         assert ((rows // 60).min(axis=1) == (rows // 60).max(axis=1)).all()
         assert [int(c) for c in y] == [int(r) % 2 for r in rows[:, -1]]
-        assert len(x) == sum(max(e - s - 4, 0) for s, e in data.parts(part))
+        expected = sum(max(e - s - 4, 0) for s, e in data.parts(part)) if part == "train" else sum(e - s for s, e in data.parts(part))
+        assert len(x) == expected
     # per-series scalers scale the inputs only: every row keeps its label
     scaled = tasks.load_data(data_cfg(path, series_id="s", scaler="standard", scaler_scope="series"))
     np.testing.assert_array_equal(scaled.labels, data.labels)

@@ -1,0 +1,179 @@
+"""Every trial is scored on the same targets, and judged against the honest seasonal naive.
+
+A series whose value is its own row number makes every window's targets readable: the targets
+of a window are the rows it is scored on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from search.driver.fork import describe_change
+from search.results.tables import compare_line
+from search.space import compile_space, load_space
+from search.worker.baselines import detect_seasons, forecast_baselines
+from search.worker.data import SeriesData, load_series, windows
+from tests.search.test_data import data_cfg
+
+
+def rows_series(n: int = 1000, split=(700, 850)) -> SeriesData:
+    """Values = row numbers (unscaled): a window's targets name their rows."""
+    values = np.arange(n, dtype=np.float32).reshape(-1, 1)
+    return SeriesData(values, 1, split, np.zeros(1, np.float32), np.ones(1, np.float32), ("y",))
+
+
+def target_rows(series: SeriesData, part: str, lookback: int, horizon: int, step: int = 1) -> list[tuple[int, ...]]:
+    _, y = windows(series, part, lookback, horizon, step)
+    return [tuple(int(v) for v in w[:, 0].tolist()) for w in y]
+
+
+def series_of(values: np.ndarray) -> SeriesData:
+    values = values.astype(np.float32).reshape(-1, 1)
+    n = len(values)
+    return SeriesData(values, 1, (int(n * 0.7), int(n * 0.85)), np.zeros(1, np.float32), np.ones(1, np.float32), ("y",))
+
+
+@pytest.mark.parametrize("horizon", [1, 24])
+def test_lookbacks_13_and_156_are_scored_on_identical_targets(horizon):
+    series = rows_series()
+    for part, (lo, hi) in (("val", (700, 850)), ("test", (850, 1000))):
+        short, long = target_rows(series, part, 13, horizon), target_rows(series, part, 156, horizon)
+        assert short == long  # the same windows' targets, in the same order
+        assert {r for w in short for r in w} == set(range(lo, hi))  # every point of the part is a target
+        assert short[0][0] == lo and short[-1][-1] == hi - 1
+        x, _ = windows(series, part, 156, horizon)
+        assert int(x[0, 0, 0]) == lo - 156  # the inputs reach back before the part
+
+
+def test_no_training_window_sees_a_validation_value():
+    series = rows_series()
+    x, y = windows(series, "train", 156, 24, 1)
+    assert int(x.max()) < 700 and int(y.max()) < 700
+    assert int(y[-1, -1, 0]) == 699  # and the training part is used to its end
+
+
+def test_the_scaler_ignores_everything_after_the_training_cut(tmp_path):
+    from tests.conftest import write_series
+
+    path = write_series(tmp_path / "s.csv", 300)
+    base = load_series(data_cfg(path))
+    lines = path.read_text().splitlines()
+    a = base.part("train")[1]
+    for i in range(1 + a, len(lines)):  # every row after the cut, scaled far away
+        t, y, x = lines[i].split(",")
+        lines[i] = f"{t},{float(y) * 50 + 1000},{float(x) * 9}"
+    path.write_text("\n".join(lines) + "\n")
+    changed = load_series(data_cfg(path))
+    np.testing.assert_array_equal(base.offset, changed.offset)
+    np.testing.assert_array_equal(base.scale, changed.scale)
+
+
+def test_horizon_spaced_origins_do_not_overlap_and_end_at_the_part_end():
+    series = rows_series()
+    for lookback in (13, 156):
+        rows = target_rows(series, "test", lookback, 24, step=24)
+        assert rows[-1][-1] == 999  # the last window ends at the part's last row
+        flat = [r for w in rows for r in w]
+        assert len(flat) == len(set(flat))  # non-overlapping
+        assert len(rows) == 150 // 24 and rows[0][0] == 1000 - 24 * (150 // 24)
+    assert target_rows(series, "test", 13, 24, 24) == target_rows(series, "test", 156, 24, 24)
+
+
+def test_baselines_are_computed_on_the_trials_targets_and_do_not_depend_on_the_lookback():
+    t = np.arange(2000)
+    series = series_of(10 + np.sin(2 * math.pi * t / 24) + 0.01 * t)
+    a = forecast_baselines(series, 30, 6, [24])
+    b = forecast_baselines(series, 200, 6, [24])
+    assert a == b
+    _, y = windows(series, "val", 13, 6)
+    naive = series.values[np.arange(1400, 1400 + len(y)) - 1, 0]  # the row before each origin
+    truth = y[:, :, 0].numpy()
+    assert a["baseline_naive_val_mae"] == pytest.approx(float(np.abs(truth - naive[:, None]).mean()), rel=1e-5)
+
+
+def test_the_study_records_which_targets_are_scored(tmp_path):
+    series = rows_series()
+    attrs = series.baseline_attrs(156, {"horizon": 24, "season": None}, "mae")
+    assert attrs["targets_val"] == {"windows": 150 - 23, "points": 150, "first_origin": 700, "last_origin": 826}
+    assert attrs["targets_test"]["first_origin"] == 850 and attrs["targets_test"]["last_origin"] == 976
+    spaced = series.baseline_attrs(156, {"horizon": 24, "season": None, "eval_origins": "horizon"}, "mae")
+    assert spaced["targets_test"] == {"windows": 6, "points": 144, "first_origin": 856, "last_origin": 976}
+    assert spaced["eval_origins"] == "horizon"
+
+
+# -- seasons
+
+
+def _two_seasons(n: int, day: int, week: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    weekend = (t % week >= 5 * week // 7) * -1.5  # the last two "days" of each week run lower
+    return 3 * np.sin(2 * math.pi * t / day) + weekend + 0.5 * rng.normal(size=n) + 0.001 * t
+
+
+@pytest.mark.parametrize("day, week, n", [(12, 84, 5000), (48, 336, 20000)])
+def test_two_seasons_are_both_found(day, week, n):
+    assert detect_seasons(series_of(_two_seasons(n, day, week))) == [day, week]
+
+
+def test_one_season_and_none():
+    rng = np.random.default_rng(1)
+    t = np.arange(600)
+    assert detect_seasons(series_of(10 * np.sin(2 * math.pi * t / 12) + rng.normal(size=600) + 0.05 * t)) == [12]
+    assert detect_seasons(series_of(rng.normal(size=3000))) == []
+    assert detect_seasons(series_of(np.cumsum(rng.normal(size=3000)))) == []  # a random walk
+
+
+def test_the_season_best_on_validation_wins_not_the_strongest_autocorrelation():
+    # a strong 10-step cycle, a weak 50-step one and a slowly wandering level: lag 10 has the
+    # higher autocorrelation, but repeating the value 50 steps back forecasts better
+    from search.worker.baselines import _train_acf
+
+    rng = np.random.default_rng(0)
+    t = np.arange(3000)
+    y = 5 * np.sin(2 * math.pi * t / 10) + 0.5 * np.sin(2 * math.pi * t / 50) + np.cumsum(rng.normal(0, 0.05, len(t)))
+    series = series_of(y)
+    acf = _train_acf(series, None)
+    assert acf[10 - 1] > acf[50 - 1]
+    attrs = forecast_baselines(series, 60, 1, [10, 50], metric="rmse")
+    assert attrs["baseline_snaive_s50_val_rmse"] < attrs["baseline_snaive_s10_val_rmse"]
+    assert attrs["seasonal_naive_season"] == 50
+    assert attrs["baseline_seasonal_naive_test_rmse"] == attrs["baseline_snaive_s50_test_rmse"]  # applied to the test part
+
+
+def test_the_compare_line_names_the_season():
+    attrs = {"baseline_seasonal_naive_test_mae": 500.0, "baseline_naive_test_mae": 800.0, "seasonal_naive_season": 336}
+    assert compare_line("mae", 455.0, attrs, "test") == "test mae 455 (0.91x seasonal naive (s=336), 0.57x naive)"
+
+
+def test_a_space_takes_several_seasons(tmp_path):
+    from tests.conftest import write_series
+
+    path = write_series(tmp_path / "s.csv", 400)
+    space = tmp_path / "s.yaml"
+    space.write_text(
+        f"model: {{family: lstm, layer_sizes: '8'}}\n"
+        f"data: {{path: {path.name}, time_column: t, target: y, lookback: 30, horizon: 2, season: [50, 25], eval_origins: horizon}}\n"
+    )
+    loaded = load_space(space)
+    assert loaded.data["season"] == (25, 50) and loaded.data["eval_origins"] == "horizon"
+    from search.driver.prepare import prepare
+
+    attrs = prepare(space).baselines()
+    assert attrs["seasons"] == [25, 50] and attrs["seasonal_naive_season"] in (25, 50)
+    assert "baseline_snaive_s25_val_rmse" in attrs and "baseline_snaive_s50_test_mae" in attrs
+
+
+def test_a_study_scored_the_old_way_refuses_to_resume_naming_the_scoring(tmp_path):
+    from tests.conftest import write_series
+
+    path = write_series(tmp_path / "s.csv", 400)
+    space = tmp_path / "s.yaml"
+    space.write_text(f"model: {{family: lstm, layer_sizes: '8'}}\ndata: {{path: {path.name}, time_column: t, target: y}}\n")
+    new = compile_space(load_space(space)).content()
+    old = {k: v for k, v in new.items() if k != "scoring"}  # what studies made before recorded
+    assert "scoring: validation and test windows inside their part" in describe_change(old, new)
+    assert describe_change(new, new) == "nothing that decides a trial"
