@@ -26,6 +26,8 @@ from search._format import format_value
 from search.errors import NoResultError, StudyNotFoundError, UsageError
 
 TEST_PREFIX = "test_"
+# The statistical baselines a study may hold (search.worker.stat_baselines.STAT_MODELS).
+STAT_LABELS = {"mstl": "MSTL", "autoets": "AutoETS", "autotheta": "AutoTheta"}
 # Test metrics in this order first, then any other test_* attr alphabetically.
 TEST_ORDER = ("rmse", "mse", "mae", "mape", "smape", "accuracy", "perplexity", "cross_entropy", "bits_per_char", "loss")
 EXPORT_FORMATS = ("csv", "json")
@@ -423,6 +425,11 @@ def compare_line(metric: str, value: float | None, attrs: dict, part: str) -> st
         base = attrs.get(f"baseline_{name}_{part}_{metric}")
         if base:
             ratios.append(f"{value / base:.2f}x {label}")
+    stats = {label: attrs.get(f"baseline_{name}_{part}_{metric}") for name, label in STAT_LABELS.items()}
+    stats = {label: base for label, base in stats.items() if base}
+    if stats:  # the best statistical forecaster the study ran
+        label = min(stats, key=stats.get)
+        ratios.insert(0, f"{value / stats[label]:.2f}x {label}")
     for name, label in (("majority", "majority class"), ("unigram", "unigram")):
         base = attrs.get(f"baseline_{name}_{part}_{metric}")
         if base is not None:

@@ -31,6 +31,8 @@ from search._format import did_you_mean
 from search.errors import DataError
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
+from search.worker.origins import eval_step, scored_origins, season_list
+from search.worker.stat_baselines import stat_baselines
 
 # Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
 # one standard deviation of the training part with the default scaler.
@@ -138,12 +140,14 @@ class SeriesData:
     def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any], metric: str = "rmse") -> dict[str, Any]:
         """Study attrs: the candidate seasons (``data.season`` or detected), naive and
         seasonal-naive metrics on the validation and test targets (the season best on the
-        validation part by ``metric`` wins), and which targets every trial is scored on."""
+        validation part by ``metric`` wins), the statistical baselines within their time bound
+        (``search.worker.stat_baselines``), and which targets every trial is scored on."""
         horizon, step = data_cfg["horizon"], eval_step(data_cfg)
         history = min(start - first for first, (start, _) in zip(self.series_starts(), self.parts("val")))
         given = data_cfg.get("season")
         seasons = [m for m in (season_list(given) if given else detect_seasons(self)) if m <= history]
         attrs = forecast_baselines(self, lookback, horizon, seasons, step=step, metric=metric)
+        attrs.update(stat_baselines(self, horizon, step, seasons, float(data_cfg.get("stat_baselines_seconds", 0))))
         attrs["seasons"] = seasons
         attrs["season"] = attrs.get("seasonal_naive_season")  # read by older versions' summaries
         attrs["eval_origins"] = data_cfg.get("eval_origins", "every")
@@ -478,29 +482,6 @@ def windows(series: SeriesData, part: str, lookback: int, horizon: int, stride: 
     Tasks classify and text (``search.worker.tasks.TaskData``) cut their own windows.
     """
     return series.windows(part, lookback, horizon, stride)
-
-
-def eval_step(data_cfg: dict[str, Any]) -> int:
-    """The spacing of scored origins: 1, or the horizon with ``eval_origins: horizon``."""
-    return int(data_cfg["horizon"]) if data_cfg.get("eval_origins", "every") == "horizon" else 1
-
-
-def season_list(value) -> list[int]:
-    """``data.season`` as a list: one season (an int) or several."""
-    return [int(value)] if isinstance(value, int) else [int(v) for v in value]
-
-
-def scored_origins(first_row: int, start: int, end: int, lookback: int, horizon: int, step: int) -> range:
-    """The origins (first target rows) of the scored windows whose targets lie in rows
-    [start, end): every ``step`` rows, the last at ``end - horizon``, none whose ``lookback``
-    inputs would reach before ``first_row`` (the series' first row)."""
-    last = end - horizon
-    if last < start:
-        return range(0)
-    first = start + (last - start) % step  # aligned to end at the part's last row
-    if first - lookback < first_row:
-        first += -(-(first_row - first + lookback) // step) * step
-    return range(first, last + 1, step)
 
 
 def _scored_windows(series: SeriesData, first_row: int, start: int, end: int, lookback: int, horizon: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:

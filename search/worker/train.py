@@ -30,7 +30,8 @@ import torch
 import models
 from search.worker.checkpoint import pack
 from search.worker.continuous import continuous_metrics
-from search.worker.data import SeriesData, eval_step, windows
+from search.worker.data import SeriesData, windows
+from search.worker.origins import eval_step
 
 Report = Callable[[dict[str, Any]], None]
 

@@ -177,3 +177,48 @@ def test_a_study_scored_the_old_way_refuses_to_resume_naming_the_scoring(tmp_pat
     old = {k: v for k, v in new.items() if k != "scoring"}  # what studies made before recorded
     assert "scoring: validation and test windows inside their part" in describe_change(old, new)
     assert describe_change(new, new) == "nothing that decides a trial"
+
+
+# -- statistical baselines
+
+
+def test_statistical_baselines_forecast_the_trials_targets():
+    from search.worker.stat_baselines import stat_baselines
+
+    # a ramp: AutoETS's additive trend continues it exactly, but only from the right origins
+    ramp = rows_series(600, split=(400, 500))
+    attrs = stat_baselines(ramp, 6, 1, [], 120)
+    assert attrs["baseline_autoets_val_mae"] == pytest.approx(0, abs=1e-3)
+    assert attrs["baseline_autoets_test_mae"] == pytest.approx(0, abs=1e-3)
+    assert attrs["stat_baselines_note"] == "MSTL: no season"  # MSTL needs a season
+    assert "baseline_autotheta_test_mae" in attrs and attrs["baseline_autoets_seconds"] > 0
+    # a pure cycle with a trend: MSTL with the season beats the naive forecast by far
+    t = np.arange(600)
+    cycle = series_of(10 + 3 * np.sin(2 * math.pi * t / 12) + 0.02 * t)
+    attrs = stat_baselines(cycle, 3, 3, [12], 120)
+    naive = forecast_baselines(cycle, 30, 3, [12], step=3)
+    assert attrs["baseline_mstl_test_mae"] < 0.1 * naive["baseline_naive_test_mae"]
+    assert "stat_baselines_note" not in attrs
+
+
+def test_statistical_baselines_keep_to_their_time_bound():
+    import time
+
+    from search.worker.stat_baselines import stat_baselines
+
+    t = np.arange(3000)
+    series = series_of(10 + np.sin(2 * math.pi * t / 50) + np.random.default_rng(0).normal(size=3000))
+    started = time.monotonic()
+    attrs = stat_baselines(series, 1, 1, [50], 0.5)
+    assert time.monotonic() - started < 15  # the bound, the process start and the clean-up
+    assert "not done within 0.5 s (data.stat_baselines_seconds)" in attrs["stat_baselines_note"]
+    assert not any(k.startswith("baseline_mstl_") for k in attrs)
+    assert stat_baselines(series, 1, 1, [50], 0) == {}  # 0 = off
+
+
+def test_the_compare_line_puts_the_best_statistical_baseline_first():
+    attrs = {
+        "baseline_seasonal_naive_test_mae": 500.0, "baseline_naive_test_mae": 800.0, "seasonal_naive_season": 52,
+        "baseline_mstl_test_mae": 250.0, "baseline_autoets_test_mae": 300.0, "baseline_autotheta_test_mae": 400.0,
+    }
+    assert compare_line("mae", 227.5, attrs, "test") == "test mae 227.5 (0.91x MSTL, 0.46x seasonal naive (s=52), 0.28x naive)"
