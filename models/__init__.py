@@ -9,7 +9,7 @@ Each family has one readable file (``recurrent.py``, ``tcn.py``, ``transformer.p
 
 from models._params import ModelParamError, count_params, format_layer_sizes, parse_layer_sizes
 from models.recurrent import RecurrentConfig
-from models.reference import LastValueReference
+from models.reference import LastValueReference, SeasonalReference
 from models.registry import FAMILIES, build, config_class
 from models.tcn import TCNConfig, receptive_field
 from models.transformer import TransformerConfig
@@ -19,6 +19,7 @@ __all__ = [
     "LastValueReference",
     "ModelParamError",
     "RecurrentConfig",
+    "SeasonalReference",
     "TCNConfig",
     "TransformerConfig",
     "build",

@@ -34,11 +34,32 @@ class Prepared:
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
     space = load_space(space_path, overrides)
     compiled = compile_space(space)
-    lookback = space.data["lookback"]
-    lookback_max = {Categorical: lambda s: max(s.choices), IntRange: lambda s: s.high, FloatRange: lambda s: int(s.high)}.get(type(lookback), lambda s: s)(lookback)
+    lookback_min, lookback_max = _bounds(space.data["lookback"])
     try:
         series = load_data(space.data, source=str(space.path))  # forecast: search.worker.data.load_series
-        check_windows_fit(series, int(lookback_max), space.data["horizon"], source=str(space.path))
+        check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
+        series.choose_season(lookback_max, space.data, compiled.metric)
+        _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")
     except DataError as exc:  # found in the rows: point at the key's line too
         raise DataError([space.locate(p) for p in exc.problems]) from None
-    return Prepared(compiled, series, study_name or Path(space_path).stem, int(lookback_max))
+    return Prepared(compiled, series, study_name or Path(space_path).stem, lookback_max)
+
+
+def _bounds(value) -> tuple[int, int]:
+    """The shortest and the longest value a fixed or searched int key can take."""
+    if isinstance(value, Categorical):
+        return int(min(value.choices)), int(max(value.choices))
+    if isinstance(value, (IntRange, FloatRange)):
+        return int(value.low), int(value.high)
+    return int(value), int(value)
+
+
+def _check_seasonal_reference(series: SeriesData, reference, lookback_min: int, prefix: str) -> None:
+    """``reference: seasonal`` (fixed or among the choices) needs a season, and every lookback
+    the space can sample must hold it."""
+    if reference != "seasonal" and not (isinstance(reference, Categorical) and "seasonal" in reference.choices):
+        return
+    if series.season is None:
+        raise DataError([prefix + "data.reference: seasonal needs a season, and none stands out in the training part; set data.season (e.g. 52 or [48, 336]) or use reference: last"])
+    if lookback_min < series.season:
+        raise DataError([prefix + f"data.lookback: reference seasonal needs every window to hold a season ({series.season}), but the lookback can be {lookback_min}; raise its lower bound to {series.season} or more"])

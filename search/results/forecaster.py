@@ -29,7 +29,7 @@ import torch
 
 import models
 import storage as storage_mod
-from models.reference import LastValueReference
+from models.reference import LastValueReference, SeasonalReference
 from search.errors import NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage
 from search.worker.checkpoint import FORMAT
@@ -152,8 +152,11 @@ class Forecaster:
             model.eval()
             with torch.no_grad():
                 return self.classes[int(model(x)[0].argmax())]
-        if self.payload["data"].get("reference", "last") == "last":
+        reference = self.payload["data"].get("reference", "last")
+        if reference == "last":
             model = LastValueReference(model, self.payload["n_targets"])
+        elif reference == "seasonal":
+            model = SeasonalReference(model, self.payload["n_targets"], int(self.payload["reference_season"]))
         model.eval()
         with torch.no_grad():
             pred = model(x)[0].numpy()  # (H, T)

@@ -27,7 +27,7 @@ class _CrossRules:
             self.error(key, "needs model.bidirectional: false (a backward pass over the stream would read the future)")
         if data.get("task", "forecast") != "forecast":
             self.error(key, f"applies to task forecast only, not {data.get('task')!r}; set continuous_eval: false")
-        elif data.get("reference", "last") != "none":
+        elif _can_be_other_than(data.get("reference", "last"), "none"):
             self.error(key, "needs data.reference: none (a stream has no window whose last value to forecast from)")
 
     # -- rules that need several sections
@@ -57,8 +57,8 @@ class _CrossRules:
             if data.get("horizon") != 1 and "data.horizon" not in self.failed:
                 self.error("data.horizon", f"task {task} predicts one label per window (text: one per step); horizon must be 1, got {data.get('horizon')!r}; remove data.horizon")
             if "reference" in given:
-                if data.get("reference") == "last":
-                    self.error("data.reference", f"'last' (forecast relative to the last value) does not apply to task {task}; use reference: none or remove it")
+                if _can_be_other_than(data.get("reference"), "none"):
+                    self.error("data.reference", f"forecast references (last, seasonal) do not apply to task {task}; use reference: none or remove it")
             else:
                 data["reference"] = "none"
         train_given = raw.get("train") if isinstance(raw.get("train"), dict) else {}
@@ -201,3 +201,10 @@ def _columns(path: Path) -> list[str] | None:
     except Exception:  # unreadable: search.worker.data reports it with the reader's own message
         return None
     return None
+
+
+def _can_be_other_than(value, choice) -> bool:
+    """Whether a fixed or searched key can take a value other than ``choice``."""
+    if isinstance(value, Categorical):
+        return any(c != choice for c in value.choices)
+    return value != choice

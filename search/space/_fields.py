@@ -52,7 +52,7 @@ DATA_FIELDS = {
     "season": Field("seasons", None, low=2, nullable=True, doc="season length(s) for the seasonal-naive baseline, one (52) or several ([48, 336]); the one best on the validation part is used; null = detect every significant season"),
     "stat_baselines_seconds": Field("float", 120.0, low=0, doc="time bound in seconds for the statistical baselines (statsforecast MSTL, AutoETS, AutoTheta on the trials' targets) computed when a forecasting study is created; models not done by then are skipped with a note; 0 = off"),
     "eval_origins": Field("choice", "every", choices=("every", "horizon"), doc="validation and test forecast origins: every step (every point of the part is a target), or every horizon steps (non-overlapping, as forecasting benchmarks score), the last window ending at the part's end"),
-    "reference": Field("choice", "last", choices=("last", "none"), doc="forecast relative to the window's last value, or raw levels (none for tasks classify and text)"),
+    "reference": Field("choice", "last", searchable=True, choices=("last", "none", "seasonal"), doc="forecast relative to the window's last value, raw levels, or the deviation from the seasonal-naive forecast of the season best on the validation part (seasonal: every lookback must hold that season); none for tasks classify and text"),
 }
 
 TRAIN_FIELDS = {

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from models.reference import LastValueReference
+from models.reference import LastValueReference, SeasonalReference
 from search._format import did_you_mean
 from search.errors import DataError
 from search.worker.baselines import detect_seasons, forecast_baselines
@@ -68,6 +68,7 @@ class SeriesData:
     series_names: tuple[str, ...] = ()  # several series: each one's series_id value
     series_offset: np.ndarray | None = None  # (S, F) with scaler_scope series: each series' own scaler
     series_scale: np.ndarray | None = None  # (S, F)
+    season: int | None = None  # the seasonal naive's season (best on validation): reference seasonal
     task: ClassVar[str] = "forecast"  # after the fields: TaskData makes it a field of its own
 
     @property
@@ -110,9 +111,13 @@ class SeriesData:
 
     def wrap(self, model: torch.nn.Module, data_cfg: dict[str, Any]) -> torch.nn.Module:
         """The module that training and evaluation call: ``reference: last`` forecasts changes
-        from the window's last value (``models.reference``); the core model is saved as is."""
-        if data_cfg.get("reference", "last") == "last":
+        from the window's last value, ``seasonal`` the deviation from the seasonal naive of
+        ``season`` (``models.reference``); the core model is saved as is."""
+        reference = data_cfg.get("reference", "last")
+        if reference == "last":
             return LastValueReference(model, self.n_targets)
+        if reference == "seasonal":
+            return SeasonalReference(model, self.n_targets, self.season)
         return model
 
     def loss_fn(self, train_cfg: dict[str, Any]):
@@ -134,25 +139,36 @@ class SeriesData:
         return out
 
     def checkpoint_fields(self) -> dict[str, Any]:
-        """What a checkpoint records besides the forecast defaults: nothing for a forecast."""
-        return {}
+        """What a checkpoint records besides the forecast defaults: the seasonal naive's season."""
+        return {"reference_season": self.season} if self.season else {}
 
-    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any], metric: str = "rmse") -> dict[str, Any]:
-        """Study attrs: the candidate seasons (``data.season`` or detected), naive and
-        seasonal-naive metrics on the validation and test targets (the season best on the
-        validation part by ``metric`` wins), the statistical baselines within their time bound
-        (``search.worker.stat_baselines``), and which targets every trial is scored on."""
+    def choose_season(self, lookback: int, data_cfg: dict[str, Any], metric: str) -> None:
+        """Set ``season``: of the candidate seasons (``data.season`` or detected), the one whose
+        seasonal naive is best on the validation part (what ``reference: seasonal`` builds on)."""
+        self.season = self.naive_attrs(lookback, data_cfg, metric).get("seasonal_naive_season")
+
+    def naive_attrs(self, lookback: int, data_cfg: dict[str, Any], metric: str = "rmse") -> dict[str, Any]:
+        """The candidate seasons (``data.season`` or detected), naive and seasonal-naive metrics
+        on the validation and test targets (the season best on the validation part by
+        ``metric`` wins), and which targets every trial is scored on. Quick: no model fits."""
         horizon, step = data_cfg["horizon"], eval_step(data_cfg)
         history = min(start - first for first, (start, _) in zip(self.series_starts(), self.parts("val")))
         given = data_cfg.get("season")
         seasons = [m for m in (season_list(given) if given else detect_seasons(self)) if m <= history]
         attrs = forecast_baselines(self, lookback, horizon, seasons, step=step, metric=metric)
-        attrs.update(stat_baselines(self, horizon, step, seasons, float(data_cfg.get("stat_baselines_seconds", 0))))
         attrs["seasons"] = seasons
         attrs["season"] = attrs.get("seasonal_naive_season")  # read by older versions' summaries
         attrs["eval_origins"] = data_cfg.get("eval_origins", "every")
         for part in ("val", "test"):
             attrs[f"targets_{part}"] = self.scored_targets(part, horizon, step)
+        return attrs
+
+    def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any], metric: str = "rmse") -> dict[str, Any]:
+        """Study attrs: ``naive_attrs`` and the statistical baselines within their time bound
+        (``search.worker.stat_baselines``)."""
+        attrs = self.naive_attrs(lookback, data_cfg, metric)
+        step = eval_step(data_cfg)
+        attrs.update(stat_baselines(self, data_cfg["horizon"], step, attrs["seasons"], float(data_cfg.get("stat_baselines_seconds", 0))))
         return attrs
 
     def scored_targets(self, part: str, horizon: int, step: int = 1) -> dict[str, int]:

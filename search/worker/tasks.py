@@ -132,6 +132,9 @@ class TaskData(SeriesData):
             count += len(target)
         return scores(self.task, total, correct, count)
 
+    def choose_season(self, lookback: int, data_cfg: dict[str, Any], metric: str) -> None:
+        """No seasonal naive for tasks classify and text."""
+
     def checkpoint_fields(self) -> dict[str, Any]:
         """The task and the head's labels: the class labels, or the vocabulary."""
         return {"task": self.task, "vocab" if self.task == "text" else "classes": list(self.classes)}

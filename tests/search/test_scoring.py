@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from search.driver.fork import describe_change
 from search.results.tables import compare_line
@@ -222,3 +223,69 @@ def test_the_compare_line_puts_the_best_statistical_baseline_first():
         "baseline_mstl_test_mae": 250.0, "baseline_autoets_test_mae": 300.0, "baseline_autotheta_test_mae": 400.0,
     }
     assert compare_line("mae", 227.5, attrs, "test") == "test mae 227.5 (0.91x MSTL, 0.46x seasonal naive (s=52), 0.28x naive)"
+
+
+# -- reference: seasonal
+
+
+def test_the_seasonal_reference_adds_the_seasonal_naive_forecast():
+    from models.reference import SeasonalReference
+    from search.worker.baselines import _predictions
+
+    class Zero(torch.nn.Module):
+        def forward(self, x):
+            return x.new_zeros(x.shape[0], 10, 1)
+
+    x = torch.randn(5, 30, 2)  # (B, L, F): a target and a covariate
+    for season in (4, 7, 12):
+        wrapped = SeasonalReference(Zero(), 1, season)
+        torch.testing.assert_close(wrapped(x), _predictions(x, 10, 1, season))
+
+
+def _seasonal_space(tmp_path, data: str) -> object:
+    from tests.conftest import write_series
+
+    write_series(tmp_path / "s.csv", 400)  # a 25-step cycle
+    space = tmp_path / "s.yaml"
+    space.write_text(f"model: {{family: lstm, layer_sizes: '8'}}\ndata: {{path: s.csv, time_column: t, target: y, horizon: 3, {data}}}\ntrain: {{epochs: 2}}\n")
+    return space
+
+
+def test_reference_seasonal_trains_predicts_and_round_trips(tmp_path):
+    import pandas as pd
+
+    from search.driver.prepare import prepare
+    from search.results.forecaster import unpack
+    from search.worker.train import run_trial
+
+    prep = prepare(_seasonal_space(tmp_path, "lookback: 30, reference: {choices: [last, seasonal]}"))
+    assert prep.series.season == 25
+    assert prep.compiled.distributions["reference"].choices == ("last", "seasonal")  # searchable
+    config = prep.compiled.trial_config({"reference": "seasonal"})
+    reports = []
+    run_trial(config, prep.series, "rmse", reports.append, with_checkpoint=True)
+    final = reports[-1]
+    assert "error" not in final and math.isfinite(final["test_rmse"])
+    forecaster = unpack(final["checkpoint"])
+    assert forecaster.payload["reference_season"] == 25
+    frame = pd.read_csv(tmp_path / "s.csv")
+    x = torch.from_numpy(prep.series.values[-30:])[None]
+    wrapped = prep.series.wrap(forecaster.model, config["data"]).eval()
+    with torch.no_grad():
+        expected = prep.series.unscale_targets(wrapped(x))[0].numpy()
+    np.testing.assert_allclose(forecaster.predict(frame), expected, rtol=1e-5)
+
+
+def test_reference_seasonal_needs_a_season_every_lookback_holds(tmp_path):
+    from search.driver.prepare import prepare
+    from search.errors import DataError
+
+    with pytest.raises(DataError, match=r"s.yaml:\d+: data.lookback: reference seasonal needs every window to hold a season \(25\), but the lookback can be 10"):
+        prepare(_seasonal_space(tmp_path, "lookback: {type: int, low: 10, high: 40}, reference: seasonal"))
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    (noise / "s.csv").write_text("t,y\n" + "".join(f"{i},{v:.4f}\n" for i, v in enumerate(rng.normal(size=400))))
+    (noise / "s.yaml").write_text("model: {family: lstm, layer_sizes: '8'}\ndata: {path: s.csv, time_column: t, target: y, lookback: 30, reference: seasonal}\n")
+    with pytest.raises(DataError, match="data.reference: seasonal needs a season, and none stands out"):
+        prepare(noise / "s.yaml")
