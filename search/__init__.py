@@ -3,11 +3,102 @@
 A declarative space file (``spaces/lstm.yaml``) is compiled into Optuna distributions; Ray
 Tune runs the trials; every trial lands in one Optuna study (SQLite by default, PostgreSQL
 when shared) that optuna-dashboard browses and any later run resumes.
+
+The Python API does what the command line does, with the same checks and the same one-line
+messages, raised as exceptions of one tree (``search.errors``: ``ConfigError`` for a space
+file or its data, ``UsageError`` for an argument, ``StorageError`` for the storage, ...)::
+
+    import search
+    study = search.run("spaces/lstm.yaml", trials=20, overrides={"train.epochs": 5})
+    search.load_best(study.study_name).predict(frame)
 """
+
+from __future__ import annotations
+
+import json
+from typing import Any
 
 from search._version import __version__
 
-__all__ = ["__version__", "load_best"]
+__all__ = ["__version__", "load_best", "load_space", "run", "validate"]
+
+
+def _override_list(overrides: dict[str, Any] | list[str] | None) -> list[str]:
+    """``{"data.lookback": 52}`` or ``["data.lookback=52"]`` -> the ``--set KEY=VALUE`` strings
+    (a dict's values written as JSON, which the space's YAML reader reads back as given)."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+    return list(overrides)
+
+
+def load_space(path, overrides: dict[str, Any] | list[str] | None = None):
+    """The space file, validated (``search.space.Space``); ``ConfigError`` lists every problem
+    as ``file:line: key: message``. The dataset's rows are not read (see ``validate``)."""
+    from search.space import load_space as _load_space
+
+    return _load_space(path, _override_list(overrides))
+
+
+def validate(path, overrides: dict[str, Any] | list[str] | None = None) -> dict[str, Any]:
+    """What ``search validate`` checks: the space, its dataset and the window sizes, before any
+    storage is opened. Returns the facts it prints; raises ``ConfigError``/``DataError``."""
+    from search.driver.prepare import prepare
+
+    prep = prepare(path, _override_list(overrides))
+    return {
+        "family": prep.compiled.family,
+        "searched": sorted(prep.compiled.distributions),
+        "metric": prep.compiled.metric,
+        "direction": prep.compiled.direction,
+        "dataset": prep.series.info["name"],
+        "rows": prep.series.info["rows"],
+        "split_rows": prep.series.info["split_rows"],
+        "season": prep.series.season,
+    }
+
+
+def run(
+    space,
+    *,
+    trials: int,
+    storage: str | None = None,
+    study: str | None = None,
+    overrides: dict[str, Any] | list[str] | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    fork: str | None = None,
+    artifacts: str | None = None,
+    max_failures: int = 10,
+    quiet: bool = False,
+):
+    """Run (or resume) a search until the study holds ``trials`` finished trials, like
+    ``search run``; returns the ``optuna.Study``. Progress is a live table on a terminal and in
+    a notebook (``quiet=True``: none). A search stopped by failures in a row raises
+    ``SearchStopped`` (its ``study`` attribute holds the study); an interrupted one (Ctrl-C, a
+    notebook's interrupt) returns the study as it stands, resumable by the same call."""
+    from search.driver.run import run_search
+    from search.errors import SearchStopped, UsageError
+
+    if max_failures < 1:
+        raise UsageError(f"max_failures {max_failures}: must be at least 1")
+    summary = run_search(
+        space,
+        trials=trials,
+        storage_url=storage,
+        study_name=study,
+        overrides=_override_list(overrides),
+        workers=workers,
+        address=address,
+        quiet=quiet,
+        max_consecutive_failures=max_failures,
+        artifacts=artifacts,
+        fork=fork,
+    )
+    if summary.stop_reason and not summary.interrupted:
+        raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)
+    return summary.study
 
 
 def load_best(study, storage=None, *, artifacts=None):

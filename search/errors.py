@@ -8,7 +8,8 @@
     ├── ConfigError           problems in a space file, one line each (exit 2)
     │   └── DataError         the dataset it names cannot serve
     ├── StudyMismatchError    the study was made from another space (exit 2)
-    └── NoResultError         no completed trial yet (exit 1)
+    ├── NoResultError         no completed trial yet (exit 1)
+    └── SearchStopped         a search stopped by failures in a row (exit 1)
 
 A leaf: imports nothing, so every part of the service (workers included) may raise these.
 """
@@ -67,3 +68,14 @@ class NoResultError(SearchError):
     """The study holds no completed trial yet."""
 
     exit_code = 1
+
+
+class SearchStopped(SearchError):
+    """A search stopped before the study held its trials (failures in a row); ``study`` is the
+    study as it stands."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, study=None):
+        super().__init__(message)
+        self.study = study

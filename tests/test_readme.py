@@ -48,3 +48,26 @@ def test_first_command_on_a_fresh_virtual_environment(tmp_path):
     with sqlite3.connect(tmp_path / "studies.db") as conn:
         n = conn.execute("select count(*) from trials where state in ('COMPLETE', 'PRUNED')").fetchone()[0]
     assert n == 2
+
+
+def readme_python(marker: str) -> str:
+    text = (REPO / "README.md").read_text()
+    match = re.search(rf"<!-- {marker} -->\s*```python\n(.+?)\n```", text, re.S)
+    assert match, f"README.md has no {marker} block"
+    return match.group(1)
+
+
+def test_the_python_api_example_runs(tmp_path):
+    import sys
+
+    for folder in ("spaces", "datasets"):
+        (tmp_path / folder).symlink_to(REPO / folder)
+    code = readme_python("python-api") + "\nprint('BEST', study.best_trial.number, forecaster.horizon, len(study.trials))\n"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    first = result.stdout.splitlines()[0].split()
+    assert first[0] == "lstm" and first[1:2] == ["['rmse']"] and first[-1] == "52"
+    assert "BEST" in result.stdout and result.stdout.rstrip().endswith(" 3")
+    with sqlite3.connect(tmp_path / "api-example.db") as conn:
+        n = conn.execute("select count(*) from trials where state in ('COMPLETE', 'PRUNED')").fetchone()[0]
+    assert n == 3

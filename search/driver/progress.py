@@ -29,7 +29,7 @@ class Progress:
         trials = self.bridge.study.get_trials(deepcopy=False)
         self._seen = {t.number for t in trials if t.state.is_finished()}
         self._finished_at_start = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        if not self.quiet and self.console.is_terminal:
+        if not self.quiet and (self.console.is_terminal or self.console.is_jupyter):  # a live panel, in a notebook too
             self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
         return self

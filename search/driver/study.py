@@ -50,6 +50,7 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
         )
         for key, value in study_attrs(prep).items():
             study.set_user_attr(key, value)
+        study.set_metric_names([compiled.metric])  # optuna-dashboard and Optuna's plots label the axis
         return study
     old_hash = study.user_attrs.get("space_hash")
     direction = study.direction.name.lower()
@@ -70,4 +71,6 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
             "run the original space to resume it, add --fork NEW_NAME to continue in a new study seeded with the trials that fit, "
             "or use --study NEW_NAME for an empty one"
         )
+    if study.metric_names is None:  # made before metric names were set
+        study.set_metric_names([compiled.metric])
     return study

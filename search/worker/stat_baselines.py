@@ -2,9 +2,10 @@
 
 Every forecasting study records statsforecast's MSTL (the seasons the study found, an AutoETS
 trend), AutoETS and AutoTheta on exactly the validation and test targets the trials are scored
-on (``SeriesData.windows``), each target series on its own. As statsforecast's own
-``cross_validation(refit=False)`` does, each model is fit on the data before the part's first
-origin and then forecasts from every origin with all the data before it, without refitting.
+on (``SeriesData.windows``), each target series on its own, through statsforecast's own
+``cross_validation(refit=False, input_size=...)``: each model is fit once on the rows before
+the part's first origin and then forecasts from every origin from the rows before it, a rolling
+window of ten of the longest season (at least 500 rows; ``history_rows``).
 
 They run once, when the study is created, in a process of their own (``python -m
 search.worker.stat_baselines``, so nothing of the caller's own script is imported again) with
@@ -34,6 +35,10 @@ from search.worker.origins import scored_origins
 STAT_MODELS = {"autoets": "AutoETS", "mstl": "MSTL", "autotheta": "AutoTheta"}
 # statsforecast's ETS takes seasons up to this length; a longer one is fit without a season
 ETS_MAX_SEASON = 24
+# each origin's forecast is fit on this many of the longest season's cycles before it, at least
+# MIN_HISTORY rows (see history_rows)
+HISTORY_SEASONS = 10
+MIN_HISTORY = 500
 
 
 def _model(name: str, seasons: list[int]):
@@ -47,9 +52,17 @@ def _model(name: str, seasons: list[int]):
     return AutoTheta(season_length=m)
 
 
-def _forecast_part(model, history: np.ndarray, n_windows: int, horizon: int, step: int) -> np.ndarray:
+def history_rows(seasons: list[int]) -> int:
+    """The rows each model is fit on before an origin: ten of the longest season, at least
+    ``MIN_HISTORY`` (a rolling window: the models follow the series' recent level, and MSTL's
+    cost per origin stays bounded on long series)."""
+    return max(HISTORY_SEASONS * max(seasons, default=1), MIN_HISTORY)
+
+
+def _forecast_part(model, history: np.ndarray, n_windows: int, horizon: int, step: int, input_size: int) -> np.ndarray:
     """(n_windows, horizon, T) forecasts of the last ``n_windows`` origins of ``history``
-    (T, targets), ``step`` apart, the last window ending at the history's end."""
+    (T, targets), ``step`` apart, the last window ending at the history's end, each from the
+    ``input_size`` rows before its origin."""
     import pandas as pd
     from statsforecast import StatsForecast
 
@@ -60,7 +73,7 @@ def _forecast_part(model, history: np.ndarray, n_windows: int, horizon: int, ste
         "y": history.T.reshape(-1).astype(np.float64),
     })
     cv = StatsForecast(models=[model], freq=1, n_jobs=1).cross_validation(
-        df=frame, h=horizon, n_windows=n_windows, step_size=step, refit=False
+        df=frame, h=horizon, n_windows=n_windows, step_size=step, refit=False, input_size=min(input_size, n - horizon - (n_windows - 1) * step)
     )
     column = next(c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y"))
     cv = cv.sort_values(["unique_id", "cutoff", "ds"])
@@ -85,7 +98,7 @@ def _run(folder: Path) -> None:
                 note = "no season"
             else:
                 for i, (history, n) in enumerate(zip(histories, spec["n_windows"])):
-                    preds[f"pred_{i}"] = _forecast_part(model, history, n, spec["horizon"], spec["step"])
+                    preds[f"pred_{i}"] = _forecast_part(model, history, n, spec["horizon"], spec["step"], history_rows(spec["seasons"]))
         except Exception as exc:  # noqa: BLE001 - recorded as the model's note
             note = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
         result = {"seconds": time.perf_counter() - started, "note": note}

@@ -198,7 +198,7 @@ def test_statistical_baselines_forecast_the_trials_targets():
     cycle = series_of(10 + 3 * np.sin(2 * math.pi * t / 12) + 0.02 * t)
     attrs = stat_baselines(cycle, 3, 3, [12], 120)
     naive = forecast_baselines(cycle, 30, 3, [12], step=3)
-    assert attrs["baseline_mstl_test_mae"] < 0.1 * naive["baseline_naive_test_mae"]
+    assert attrs["baseline_mstl_test_mae"] < 0.25 * naive["baseline_naive_test_mae"]
     assert "stat_baselines_note" not in attrs
 
 
