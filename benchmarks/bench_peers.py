@@ -107,13 +107,10 @@ def rescore(forecaster, series, lc: int, horizon: int) -> dict[str, float]:
     import torch
 
     from search.worker.data import windows
-    from models.reference import LastValueReference
 
     lookback = forecaster.lookback
-    model = forecaster.model
-    if forecaster.payload["data"].get("reference", "last") == "last":
-        model = LastValueReference(model, forecaster.payload["n_targets"])
-    model.eval()
+    series.season = forecaster.payload.get("reference_season", series.season)
+    model = series.wrap(forecaster.model, forecaster.payload["data"]).eval()  # its reference, as in training
     x, y = windows(series, "test", lookback, horizon)  # every test origin, whatever the lookback
     with torch.no_grad():
         pred = torch.cat([model(x[i : i + 512]) for i in range(0, len(x), 512)])
@@ -154,7 +151,7 @@ def run_ours(family: str, args, folder: Path, series, lc: int) -> dict:
     return {**row, **metrics, "params": best.params,
             "note": f"best #{best.number} lookback {lookback}, {attrs.get('epochs_run')} epochs, val {study.user_attrs.get('metric', 'value')} {best.value:.3f}; "
                     f"attr test MAE {attrs.get('test_mae', math.nan):.3f} RMSE {attrs.get('test_rmse', math.nan):.3f} "
-                    f"(its own {len(range(series.part('test')[0], series.part('test')[1] - lookback - args.horizon + 1))} windows)"}
+                    f"(its own {len(range(series.part('test')[0], series.part('test')[1] - args.horizon + 1))} windows)"}
 
 
 # -- what decides quality: fixed LSTM variants, one change at a time (--ablate)
@@ -169,6 +166,8 @@ ABLATIONS = [
     ("lookback 13", ["data.lookback=13"]),
     ("scaler none (raw ppm)", ["data.scaler=none"]),
     ("reference none (levels, not changes)", ["data.reference=none"]),
+    ("reference seasonal (the deviation from the seasonal naive)", ["data.reference=seasonal"]),
+    ("reference seasonal, lookback 156", ["data.reference=seasonal", "data.lookback=156"]),
     ("lr 1e-2, no warmup", ["train.lr=0.01"]),
     ("lr 1e-2, warmup 3 epochs", ["train.lr=0.01", "train.warmup_epochs=3"]),
     ("loss mae (L1)", ["train.loss=mae"]),
@@ -194,7 +193,10 @@ def run_ablation(args, lc: int, seasonal_mae: float | None) -> None:
 
     torch.set_num_threads(1)
     rows = []
+    wanted = [w.strip() for w in args.variants.split(",")] if args.variants else None
     for label, changes in ABLATIONS:
+        if wanted and changes and not any(w in label for w in wanted):
+            continue
         prep = prepare(space_path("lstm"), [f"data.horizon={args.horizon}", *ABLATION_BASE, *changes])
         config = prep.compiled.trial_config({})
         results: list[dict] = []
@@ -299,6 +301,7 @@ def main() -> None:
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray runtime (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="NeuralForecast's TPE sampler seed (default 0)")
     parser.add_argument("--ablate", action="store_true", help="instead: fixed LSTM variants, one change at a time, no search")
+    parser.add_argument("--variants", help="with --ablate: only the variants whose label contains one of these comma-separated words (the base always runs)")
     args = parser.parse_args()
     families = [f for f in args.families.split(",") if f and f != "none"]
     peers = [p for p in args.peers.split(",") if p and p != "none"]

@@ -16,8 +16,7 @@ from search.driver.fork import describe_change
 from search.results.tables import compare_line
 from search.space import compile_space, load_space
 from search.worker.baselines import detect_seasons, forecast_baselines
-from search.worker.data import SeriesData, load_series, windows
-from tests.search.test_data import data_cfg
+from search.worker.data import SeriesData, windows
 
 
 def rows_series(n: int = 1000, split=(700, 850)) -> SeriesData:
@@ -54,22 +53,6 @@ def test_no_training_window_sees_a_validation_value():
     x, y = windows(series, "train", 156, 24, 1)
     assert int(x.max()) < 700 and int(y.max()) < 700
     assert int(y[-1, -1, 0]) == 699  # and the training part is used to its end
-
-
-def test_the_scaler_ignores_everything_after_the_training_cut(tmp_path):
-    from tests.conftest import write_series
-
-    path = write_series(tmp_path / "s.csv", 300)
-    base = load_series(data_cfg(path))
-    lines = path.read_text().splitlines()
-    a = base.part("train")[1]
-    for i in range(1 + a, len(lines)):  # every row after the cut, scaled far away
-        t, y, x = lines[i].split(",")
-        lines[i] = f"{t},{float(y) * 50 + 1000},{float(x) * 9}"
-    path.write_text("\n".join(lines) + "\n")
-    changed = load_series(data_cfg(path))
-    np.testing.assert_array_equal(base.offset, changed.offset)
-    np.testing.assert_array_equal(base.scale, changed.scale)
 
 
 def test_horizon_spaced_origins_do_not_overlap_and_end_at_the_part_end():
