@@ -30,7 +30,7 @@ from ray.tune.stopper import Stopper
 from search.space.compiled import CompiledSpace
 from search.driver.pruning import CompletedTrials, PruneGate
 from search.driver.study_ops import requeue, suggest_params, tell
-from search.driver.uploads import upload_checkpoint, upload_curve
+from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
 from storage import count_trials, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -98,6 +98,10 @@ class StudyBridge:
         self.artifact_store = artifact_store  # learning curves go here when set
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
         self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
+        self.forecasts: dict[str, str] = {}  # Ray trial id -> its forecast figure's data, JSON (final report)
+        # The season the study's seasonal-naive baseline uses (detected once, when the study was
+        # made): each trial's forecast figure draws the same one.
+        self.season = retrying(lambda: study.user_attrs.get("season"))
         self.gate = PruneGate(study.pruner)
         self.completed = CompletedTrials(study) if self.gate.rules is not None else None
 
@@ -138,7 +142,10 @@ class StudyBridge:
         self.on_change()
         # "decide": the steps at which the worker waits for the pruner's decision; at every
         # other step it reports and trains on (search.worker.trainable)
-        return {"number": trial.number, "config": self.compiled.trial_config(trial.params), "decide": self.gate.decide}
+        config = self.compiled.trial_config(trial.params)
+        if config["data"].get("season") is None and self.season:
+            config["data"]["season"] = self.season
+        return {"number": trial.number, "config": config, "decide": self.gate.decide}
 
     def complete(self, ray_id: str, result: dict | None, error: bool) -> None:
         with self._lock:
@@ -153,6 +160,7 @@ class StudyBridge:
                 attrs[key] = value
 
         checkpoint = self.checkpoints.pop(ray_id, None)
+        forecast = self.forecasts.pop(ray_id, None)
         curve = self.curves.pop(ray_id, None)
         if curve and self.artifact_store is not None:
             artifact_id = upload_curve(self.artifact_store, self._storage, trial, curve)
@@ -175,6 +183,8 @@ class StudyBridge:
         elif result.get("final"):
             if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
                 attrs["checkpoint"] = upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint)
+                if forecast is not None:  # the kept model's forecasts, beside it
+                    attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
             self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
@@ -365,8 +375,9 @@ class InterruptStopper(_DriverOnly, Stopper):
 
 
 class CheckpointCollector(_DriverOnly, Callback):
-    """Takes the model bytes out of a trial's final result before Ray Tune stores the result
-    (Tune lets callbacks edit results in place), and hands them to the bridge."""
+    """Takes the model bytes and the forecast figure's data out of a trial's final result
+    before Ray Tune stores the result (Tune lets callbacks edit results in place), and hands
+    them to the bridge."""
 
     def __init__(self, bridge: StudyBridge):
         self.bridge = bridge
@@ -375,3 +386,6 @@ class CheckpointCollector(_DriverOnly, Callback):
         data = result.pop("checkpoint", None)
         if data is not None:
             self.bridge.checkpoints[trial.trial_id] = data
+        view = result.pop("forecast", None)
+        if view is not None:
+            self.bridge.forecasts[trial.trial_id] = view

@@ -1,5 +1,6 @@
 """Artifacts the driver attaches to a trial (``optuna.artifacts``): the best model's
-checkpoint and every trial's learning curve, both browsable in optuna-dashboard.
+checkpoint with its forecast figure (the data as JSON and a self-contained HTML page) and every
+trial's learning curve, all browsable in optuna-dashboard.
 
 Workers hand their bytes and rows to the driver with their results; only the driver writes
 to the artifact store, as only it writes to the study.
@@ -8,6 +9,7 @@ to the artifact store, as only it writes to the study.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -50,3 +52,21 @@ def upload_curve(store, storage, trial: optuna.trial.Trial, curve: list[dict]) -
         return _upload(store, storage, trial, f"learning_curve_trial_{trial.number}.csv", "text/csv", write, "w")
     except OSError:
         return None
+
+
+def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -> dict[str, str]:
+    """The forecast figure's data (``search.worker.forecast_view``, JSON text) and the page that
+    draws it (``search.forecast_figure``, plotly.js embedded: opens from optuna-dashboard with no
+    network) as artifacts of ``trial``: their ids as the user attrs ``forecast`` and
+    ``forecast_html``; {} when the artifact folder is not writable or the data is unreadable."""
+    from search.forecast_figure import page
+
+    try:
+        view = json.loads(view_json)
+        lines = [f"trial #{trial.number}, the best epoch's weights, on the test part"]
+        doc = page(view, f"Forecast of trial #{trial.number}", lines)
+        ids = {"forecast": _upload(store, storage, trial, f"forecast_trial_{trial.number}.json", "application/json", lambda f: f.write(view_json), "w")}
+        ids["forecast_html"] = _upload(store, storage, trial, f"forecast_trial_{trial.number}.html", "text/html", lambda f: f.write(doc), "w")
+    except (OSError, ValueError):
+        return {}
+    return ids

@@ -29,6 +29,7 @@ import torch
 from models.reference import LastValueReference
 from search._format import did_you_mean
 from search.errors import DataError
+from search.worker import forecast_view
 from search.worker.baselines import detect_season, forecast_baselines
 from search.worker.metrics import regression_metrics
 
@@ -66,6 +67,7 @@ class SeriesData:
     series_names: tuple[str, ...] = ()  # several series: each one's series_id value
     series_offset: np.ndarray | None = None  # (S, F) with scaler_scope series: each series' own scaler
     series_scale: np.ndarray | None = None  # (S, F)
+    test_times: tuple[np.ndarray, ...] = ()  # per series: the time column at its test part's rows (datetime64 or float64); () without one
     task: ClassVar[str] = "forecast"  # after the fields: TaskData makes it a field of its own
 
     @property
@@ -108,18 +110,45 @@ class SeriesData:
         return FORECAST_LOSSES[train_cfg.get("loss", "mse")]()
 
     @torch.no_grad()
-    def evaluate(self, model, x: torch.Tensor | WindowSet, y: torch.Tensor, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
-        """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
+    def predict(self, model, x: torch.Tensor | WindowSet, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The model's outputs (N, H, T) for windows ``x``, scaled, on the CPU, in batches."""
         model.eval()
         preds = []
         for i in range(0, len(x), batch_size):
             with torch.autocast(torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 preds.append(model(x[i : i + batch_size].to(device)).float().cpu())  # (B, H, T)
-        pred = torch.cat(preds)
+        return torch.cat(preds)
+
+    def evaluate(self, model, x: torch.Tensor | WindowSet, y: torch.Tensor, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+        """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
+        pred = self.predict(model, x, device, batch_size, amp_dtype)
         ids = getattr(x, "series_index", None)  # (N,) with several series (a WindowSet)
         out = regression_metrics(self.unscale_targets(pred, ids), self.unscale_targets(y, ids))
         out["loss"] = float(((pred - y) ** 2).mean())
         return out
+
+    def forecast_view(self, model, data_cfg: dict[str, Any], device, amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+        """The data of the forecast figure (``search.worker.forecast_view``): every series'
+        test part in original units, the model's forecasts from its windows and the naive and
+        seasonal-naive forecasts (``data_cfg["season"]``) on the same points, bounded in size."""
+        lookback, horizon = data_cfg["lookback"], data_cfg["horizon"]
+        x, _ = self.windows("test", lookback, horizon)
+        ids = getattr(x, "series_index", None)
+        pred = self.unscale_targets(self.predict(model, x, device, amp_dtype=amp_dtype), ids)[..., 0].double().numpy()  # (N, H) first target
+        index = np.zeros(len(pred), dtype=np.int64) if ids is None else ids.numpy()
+        segments = self.segments or ((0, *self.bounds, len(self.values)),)
+        parts = []
+        for s, ((start, _, _, end), (lo, hi)) in enumerate(zip(segments, self.parts("test"))):
+            rows = torch.from_numpy(self.values[start:end, : self.n_targets])  # (n, T) scaled
+            raw = self.unscale_targets(rows, torch.full((len(rows),), s) if self.series_offset is not None else None)
+            parts.append(forecast_view.SeriesPart(
+                name=self.series_names[s] if self.series_names else "",
+                raw=raw[:, 0].double().numpy(),
+                test=(lo - start, hi - start),
+                pred=pred[index == s],
+                times=self.test_times[s] if self.test_times else None,
+            ))  # fmt: skip
+        return forecast_view.forecast(parts, lookback, horizon, data_cfg.get("season"), target=self.columns[0], time_column=data_cfg.get("time_column"))
 
     def checkpoint_fields(self) -> dict[str, Any]:
         """What a checkpoint records besides the forecast defaults: nothing for a forecast."""
@@ -233,6 +262,7 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
+    test_times = _test_times(times, kept, segments, gap)
     values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
     info = {
         "name": path.name,
@@ -260,7 +290,29 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         series_names=tuple(names) if series_id is not None else (),
         series_offset=series_offset,
         series_scale=series_scale,
+        test_times=test_times,
     )
+
+
+def _test_times(times, kept: list[np.ndarray], segments, gap: int) -> tuple[np.ndarray, ...]:
+    """Per series, the time column's values at the rows of its test part: float64 for numbers,
+    datetime64 for anything pandas reads as a time, else strings; () without a time column.
+    Only the test parts are kept (the forecast figure's x axis), not every row's time."""
+    if times is None:
+        return ()
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(times):
+        values = times.to_numpy(dtype=np.float64)
+    else:
+        try:
+            values = pd.to_datetime(times).to_numpy()
+        except (TypeError, ValueError):
+            values = times.astype(str).to_numpy()
+    out = []
+    for rows, (start, _, _, end), (lo, hi) in zip(kept, segments, _parts(segments, gap, "test")):
+        out.append(values[rows[lo - start : hi - start]])
+    return tuple(out)
 
 
 def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> None:
