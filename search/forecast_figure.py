@@ -164,8 +164,7 @@ def _forecast_part(view: dict, panels: list[dict]) -> Part:
             )
         fig.update_yaxes(title_text=view["target"], row=row, col=1)
     fig.update_xaxes(title_text=view["x_title"], row=len(panels), col=1)
-    fig.update_layout(template="plotly_white", height=120 + PANEL_HEIGHT * len(panels), margin={"t": 40, "l": 60, "r": 30, "b": 50},
-                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})  # fmt: skip
+    fig.update_layout(template="plotly_white", height=120 + PANEL_HEIGHT * len(panels), margin={"t": 40, "l": 60, "r": 30, "b": 50})
     return Part("forecast", "Forecasts against the truth", _forecast_caption(view, panels), figure=fig)
 
 
@@ -205,7 +204,8 @@ def _residual_part(view: dict, panels: list[dict]) -> Part:
     for p in panels:
         resid = [None if a is None or f is None else a - f for a, f in zip(p["actual"], p["forecasts"]["model"])]
         name = f"model error, series {p['name']}" if p["name"] else "model error"
-        fig.add_trace(go.Scatter(x=p["x"], y=resid, mode="lines", name=name, line={"width": 1}), row=1, col=2)
+        line = {"width": 1} if len(panels) > 1 else {"width": 1, "color": COLORS["model"]}  # one colour per series
+        fig.add_trace(go.Scatter(x=p["x"], y=resid, mode="lines", name=name, line=line), row=1, col=2)
     fig.add_hline(y=0, line={"color": "#adb5bd", "width": 1}, row=1, col=2)
     fig.update_xaxes(title_text="step ahead", dtick=1 if view["horizon"] <= 24 else None, row=1, col=1)
     fig.update_xaxes(title_text=view["x_title"], row=1, col=2)
@@ -267,8 +267,7 @@ def _predict_parts(view: dict) -> list[Part]:
                                  legendgroup="forecast", showlegend=row == 1), row=row, col=1)  # fmt: skip
         fig.update_yaxes(title_text=view["target"], row=row, col=1)
     fig.update_xaxes(title_text=view["x_title"], row=len(panels), col=1)
-    fig.update_layout(template="plotly_white", height=120 + PANEL_HEIGHT * len(panels), margin={"t": 40, "l": 60, "r": 30, "b": 50},
-                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0})  # fmt: skip
+    fig.update_layout(template="plotly_white", height=120 + PANEL_HEIGHT * len(panels), margin={"t": 40, "l": 60, "r": 30, "b": 50})
     caption = f"The last {view['tail']} rows of the input and the model's forecast of the {view['horizon']} steps after its last row."
     if view["series_total"] > len(panels):
         caption += f" Showing the first {len(panels)} of {view['series_total']} series."

@@ -137,18 +137,23 @@ class SeriesData:
         pred = self.unscale_targets(self.predict(model, x, device, amp_dtype=amp_dtype), ids)[..., 0].double().numpy()  # (N, H) first target
         index = np.zeros(len(pred), dtype=np.int64) if ids is None else ids.numpy()
         segments = self.segments or ((0, *self.bounds, len(self.values)),)
+        season = data_cfg.get("season")
+        back = season * ((horizon - 1) // season + 1) if season else 0  # the furthest a seasonal naive looks back
         parts = []
         for s, ((start, _, _, end), (lo, hi)) in enumerate(zip(segments, self.parts("test"))):
-            rows = torch.from_numpy(self.values[start:end, : self.n_targets])  # (n, T) scaled
+            first = max(start, min(lo, lo + lookback - back))  # the rows the figure reads: the test part and a season before
+            rows = torch.from_numpy(self.values[first:end, : self.n_targets])  # (n, T) scaled
             raw = self.unscale_targets(rows, torch.full((len(rows),), s) if self.series_offset is not None else None)
             parts.append(forecast_view.SeriesPart(
                 name=self.series_names[s] if self.series_names else "",
                 raw=raw[:, 0].double().numpy(),
-                test=(lo - start, hi - start),
+                test=(lo - first, hi - first),
                 pred=pred[index == s],
                 times=self.test_times[s] if self.test_times else None,
+                first=first - start,
             ))  # fmt: skip
-        return forecast_view.forecast(parts, lookback, horizon, data_cfg.get("season"), target=self.columns[0], time_column=data_cfg.get("time_column"))
+        x_title = (data_cfg.get("time_column") or "time") if self.test_times else "row"
+        return forecast_view.forecast(parts, lookback, horizon, season, target=self.columns[0], x_title=x_title)
 
     def checkpoint_fields(self) -> dict[str, Any]:
         """What a checkpoint records besides the forecast defaults: nothing for a forecast."""

@@ -53,10 +53,11 @@ class SeriesPart:
     """One series as the figure needs it."""
 
     name: str  # its series_id value, "" for a file of one series
-    raw: np.ndarray  # (n,) the first target over the series' rows, original units
-    test: tuple[int, int]  # the test part's rows [lo, hi) within the series
+    raw: np.ndarray  # (n,) the first target over the series' rows from a season before its test part, original units
+    test: tuple[int, int]  # the test part's rows [lo, hi) within ``raw``
     pred: np.ndarray  # (N, H) the model's forecasts of its test windows, original units
     times: np.ndarray | None  # (hi - lo,) the time column at the test part's rows, or None
+    first: int = 0  # the row within the series of raw[0] (the x labels without a time column)
 
 
 def keep_indices(n: int, max_points: int = MAX_POINTS) -> np.ndarray:
@@ -77,7 +78,8 @@ def tiles(n_windows: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
 
 def naive_forecasts(raw: np.ndarray, origin: np.ndarray, horizon: int, season: int | None = None) -> np.ndarray:
     """(N, H) naive (``season`` None) or seasonal-naive forecasts from the rows ``origin`` (N,)
-    of one series ``raw`` (n,); NaN where a season back reaches before the series' first row."""
+    of one series ``raw`` (n,); NaN where a season back reaches before the rows given (the
+    series' first row)."""
     if season is None:
         return np.repeat(raw[origin][:, None], horizon, axis=1)
     steps = np.arange(1, horizon + 1)
@@ -86,7 +88,7 @@ def naive_forecasts(raw: np.ndarray, origin: np.ndarray, horizon: int, season: i
     return np.where(idx >= 0, raw[np.clip(idx, 0, None)], np.nan)
 
 
-def forecast(parts: list[SeriesPart], lookback: int, horizon: int, season: int | None, *, target: str, time_column: str | None) -> dict[str, Any]:
+def forecast(parts: list[SeriesPart], lookback: int, horizon: int, season: int | None, *, target: str, x_title: str) -> dict[str, Any]:
     """The figure's data of a forecast (see the module docstring)."""
     names = ["model", "naive"] + (["seasonal_naive"] if season else [])
     errors: dict[str, list[np.ndarray]] = {k: [] for k in names}  # (N_s, H) per series
@@ -102,7 +104,7 @@ def forecast(parts: list[SeriesPart], lookback: int, horizon: int, season: int |
         "format": FORMAT,
         "task": "forecast",
         "target": target,
-        "x_title": time_column or "row",
+        "x_title": x_title,  # the time column, or "row" (the row within the series)
         "lookback": lookback,
         "horizon": horizon,
         "season": season,
@@ -136,7 +138,7 @@ def _panel(part: SeriesPart, lookback: int, horizon: int, truth: np.ndarray, fc:
     if part.times is not None:
         x = _labels(part.times[rel])
     else:
-        x = [int(r) for r in rows]
+        x = [int(r) + part.first for r in rows]
     out = {
         "name": part.name,
         "points": int(len(part.pred) + horizon - 1),  # rows forecast, before thinning
