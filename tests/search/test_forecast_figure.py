@@ -72,7 +72,7 @@ def test_classify_and_text_and_a_failed_view():
     (part,) = ff.parts(text)
     assert part.figure is None and "&lt;cat&gt;" in part.html
     assert '<span class="same">s</span><span class="same">a</span><span class="same">t</span><span class="same"> </span>o' in part.html
-    assert "4 of 6 characters equal" in part.html
+    assert "5 of 6 characters equal" in part.html and part.html.count('class="same"') == 5
 
     html, drawn = ff.fragment({"format": 1, "task": "forecast", "error": "ValueError: boom"})
     assert drawn == 0 and 'data-skipped="forecast">the figure could not be built: ValueError: boom<' in html
