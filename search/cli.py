@@ -354,7 +354,7 @@ def _write_plot(out: str, view: dict, study: str, source: Path, console: Console
         raise UsageError(f"--plot {out}: cannot write it ({exc.strerror})") from None
     shown = len(view["series"])
     each = f", {shown} of {view['series_total']} series" if view["series_total"] > 1 else ""
-    Console(stderr=True, highlight=False).print(f"wrote {out} (the input's tail and the {view['horizon']}-step forecast{each})", markup=False)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"wrote {out} (the input's tail and the {view['horizon']}-step forecast{each})", markup=False)
 
 
 def cmd_storage(args, console: Console) -> int:

@@ -262,13 +262,17 @@ def _predict_parts(view: dict) -> list[Part]:
         fig.add_trace(go.Scatter(x=p["x"], y=p["actual"], name="input", mode="lines", line={"color": COLORS["actual"], "width": 1.5},
                                  legendgroup="input", showlegend=row == 1), row=row, col=1)  # fmt: skip
         # the forecast starts at the input's last row, so the two lines meet
-        fig.add_trace(go.Scatter(x=[p["x"][-1], *p["forecast_x"]], y=[p["actual"][-1], *p["forecast"]], name=f"forecast ({view['horizon']} steps)",
+        fig.add_trace(go.Scatter(x=[p["x"][-1], *p["forecast_x"]], y=[p["actual"][-1], *p["forecast"]], name=f"forecast ({_steps(view['horizon'])})",
                                  mode="lines+markers", line={"color": COLORS["forecast"], "width": 2}, marker={"size": 5},
                                  legendgroup="forecast", showlegend=row == 1), row=row, col=1)  # fmt: skip
         fig.update_yaxes(title_text=view["target"], row=row, col=1)
     fig.update_xaxes(title_text=view["x_title"], row=len(panels), col=1)
     fig.update_layout(template="plotly_white", height=120 + PANEL_HEIGHT * len(panels), margin={"t": 40, "l": 60, "r": 30, "b": 50})
-    caption = f"The last {view['tail']} rows of the input and the model's forecast of the {view['horizon']} steps after its last row."
+    caption = f"The last {view['tail']} rows of the input and the model's forecast of the {_steps(view['horizon'])} after its last row."
     if view["series_total"] > len(panels):
         caption += f" Showing the first {len(panels)} of {view['series_total']} series."
     return [Part("predict", "Forecast after the input", caption, figure=fig)]
+
+
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"

@@ -103,3 +103,36 @@ def colored_pixels(image) -> int:
     """Pixels of a clear colour (a plotly trace), not white, grey or the dark text and axes."""
     spread = image.max(axis=2).astype(int) - image.min(axis=2).astype(int)
     return int((spread > 60).sum())
+
+
+def plotly_lines(dom: str, div_id: str, min_length: int = 40) -> int:
+    """Drawn line paths (``path.js-line`` with a ``d`` of at least ``min_length`` characters)
+    inside the plotly figure ``div_id`` of a dumped DOM."""
+    import re
+
+    start = dom.find(f'id="{div_id}"')
+    if start < 0:
+        return 0
+    end = dom.find('class="plotly-graph-div', dom.find(">", start))  # the next figure
+    body = dom[start : end if end > 0 else len(dom)]
+    return sum(len(d) >= min_length for d in re.findall(r'class="js-line"[^>]*?\sd="([^"]*)"', body))
+
+
+def ink_pixels(image) -> int:
+    """Pixels that are not (near) white: lines, markers, text, grid."""
+    return int((image.min(axis=2) < 230).sum())
+
+
+def undrawn_copy(html_file, div_ids, out):
+    """A copy of a page whose plotly figures ``div_ids`` are not drawn: their ``Plotly.newPlot``
+    calls become no-ops and their divs keep their size, so nothing else on the page moves. The
+    control of a screenshot test: what the drawn figures add is the difference."""
+    import re
+    from pathlib import Path
+
+    text = Path(html_file).read_text()
+    for div in div_ids:
+        text, n = re.subn(r'Plotly\.newPlot\(\s*"' + re.escape(div) + '"', f'(function () {{}})("{div}"', text)
+        assert n == 1, f"no Plotly.newPlot call for {div}"
+    Path(out).write_text(text)
+    return Path(out)
