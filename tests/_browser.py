@@ -106,8 +106,9 @@ def colored_pixels(image) -> int:
 
 
 def plotly_lines(dom: str, div_id: str, min_length: int = 40) -> int:
-    """Drawn line paths (``path.js-line`` with a ``d`` of at least ``min_length`` characters)
-    inside the plotly figure ``div_id`` of a dumped DOM."""
+    """Scatter traces drawn as lines inside the plotly figure ``div_id`` of a dumped DOM: those
+    with a ``path.js-line`` whose ``d`` has at least ``min_length`` characters (a trace broken
+    by gaps draws several paths and counts once; legend samples are not traces)."""
     import re
 
     start = dom.find(f'id="{div_id}"')
@@ -115,7 +116,8 @@ def plotly_lines(dom: str, div_id: str, min_length: int = 40) -> int:
         return 0
     end = dom.find('class="plotly-graph-div', dom.find(">", start))  # the next figure
     body = dom[start : end if end > 0 else len(dom)]
-    return sum(len(d) >= min_length for d in re.findall(r'class="js-line"[^>]*?\sd="([^"]*)"', body))
+    traces = body.split('<g class="trace scatter')[1:]
+    return sum(any(len(d) >= min_length for d in re.findall(r'class="js-line"[^>]*?\sd="([^"]*)"', t)) for t in traces)
 
 
 def ink_pixels(image) -> int:

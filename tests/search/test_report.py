@@ -277,7 +277,7 @@ def test_predict_plot_draws_the_input_tail_and_the_forecast(searched, tmp_path, 
     assert f"wrote {out} (the input's tail and the 1-step forecast)" in captured.err
     dom = browser.dump_dom(out.resolve().as_uri(), tmp_path / "p1")
     # the input's tail (many points) and the forecast (horizon 1: from the last row to one more)
-    assert browser.plotly_lines(dom, "fig-predict") == 1 and browser.plotly_lines(dom, "fig-predict", min_length=12) == 2  # not the legend samples (M5,0h30)
+    assert browser.plotly_lines(dom, "fig-predict") == 1 and browser.plotly_lines(dom, "fig-predict", min_length=12) == 2
     undrawn = browser.undrawn_copy(out, ["fig-predict"], tmp_path / "undrawn.html")
     image = browser.screenshot(out.resolve().as_uri(), tmp_path / "p2", tmp_path / "shot.png", height=700)
     control = browser.screenshot(undrawn.resolve().as_uri(), tmp_path / "p3", tmp_path / "undrawn.png", height=700)
