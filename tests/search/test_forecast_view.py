@@ -243,3 +243,40 @@ def test_text_view_is_the_models_greedy_continuation_beside_the_real_text(tmp_pa
     assert len(view["generated"]) == forecast_view.TEXT_CHARS
     assert view["generated"] == unpack(reports[-1]["checkpoint"]).generate(view["prompt"], forecast_view.TEXT_CHARS)
     assert view["matching"] == sum(a == b for a, b in zip(view["generated"], view["real"]))
+
+
+def test_predict_plot_data_continues_each_series_after_its_last_row(tmp_path):
+    """search predict --plot: the input's tail and the forecast after it, per series, at the
+    times that follow (numbers here: the time column's step of 1)."""
+    from tests.search.test_data_series import LENGTHS, LEVELS, train_panel
+
+    _, final = train_panel(tmp_path)
+    forecaster = unpack(final["checkpoint"])
+    frame = pd.read_csv(tmp_path / "p.csv")  # shuffled rows of three series
+    forecasts = forecaster.predict_series(frame)
+    view = forecaster.plot_view(frame, forecasts)
+    assert view["task"] == "predict" and view["series_total"] == 3 and view["x_title"] == "t"
+    assert view["tail"] == max(4 * forecaster.lookback, 8 * forecaster.horizon) == 24
+    for panel in view["series"]:
+        rows = frame[frame["id"] == panel["name"]].sort_values("t")
+        assert panel["x"] == [float(t) for t in rows["t"].tail(24)]
+        assert panel["actual"] == pytest.approx(rows["y"].tail(24).tolist())
+        assert panel["forecast_x"] == [float(LENGTHS[panel["name"]])]  # the step after the last t
+        assert panel["forecast"] == pytest.approx(forecasts[panel["name"]][:, 0].tolist())
+        assert abs(panel["forecast"][0] - LEVELS[panel["name"]]) < 50
+
+
+def test_predict_plot_data_continues_dates_by_their_step(tmp_path):
+    write_sine(tmp_path / "sine.csv")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent(TINY))
+    compiled = compile_space(load_space(tmp_path / "s.yaml"))
+    reports = []
+    run_trial(compiled.trial_config({}), load_series(compiled.space.data), "rmse", reports.append, with_checkpoint=True)
+    forecaster = unpack(reports[-1]["checkpoint"])
+    frame = pd.read_csv(tmp_path / "sine.csv").tail(100)
+    view = forecaster.plot_view(frame, forecaster.predict_series(frame))
+    (panel,) = view["series"]
+    last = pd.Timestamp(frame["date"].iloc[-1])
+    assert panel["x"][-1] == str(last) and len(panel["x"]) == 48  # 4 x lookback 12
+    assert panel["forecast_x"] == [str(last + pd.Timedelta(weeks=k)) for k in (1, 2, 3)]
+    assert panel["forecast"] == pytest.approx(forecaster.predict(frame)[:, 0].tolist())
