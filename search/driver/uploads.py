@@ -1,5 +1,6 @@
 """Artifacts the driver attaches to a trial (``optuna.artifacts``): the best model's
-checkpoint with its forecast figure (the data as JSON and a self-contained HTML page) and every
+checkpoint with its forecast figure (the data as JSON, a self-contained HTML page and an SVG
+image the dashboard previews) and every
 trial's learning curve, all browsable in optuna-dashboard.
 
 Workers hand their bytes and rows to the driver with their results; only the driver writes
@@ -55,11 +56,12 @@ def upload_curve(store, storage, trial: optuna.trial.Trial, curve: list[dict]) -
 
 
 def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -> dict[str, str]:
-    """The forecast figure's data (``search.worker.forecast_view``, JSON text) and the page that
+    """The forecast figure's data (``search.worker.forecast_view``, JSON text), the page that
     draws it (``search.forecast_figure``, plotly.js embedded: opens from optuna-dashboard with no
-    network) as artifacts of ``trial``: their ids as the user attrs ``forecast`` and
-    ``forecast_html``; {} when the artifact folder is not writable or the data is unreadable."""
-    from search.forecast_figure import page
+    network) and a static SVG of it that optuna-dashboard previews (forecast and classify) as
+    artifacts of ``trial``: their ids as the user attrs ``forecast``, ``forecast_html`` and
+    ``forecast_image``; {} when the artifact folder is not writable or the data is unreadable."""
+    from search.forecast_figure import page, svg
 
     try:
         view = json.loads(view_json)
@@ -67,6 +69,9 @@ def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -
         doc = page(view, f"Forecast of trial #{trial.number}", lines)
         ids = {"forecast": _upload(store, storage, trial, f"forecast_trial_{trial.number}.json", "application/json", lambda f: f.write(view_json), "w")}
         ids["forecast_html"] = _upload(store, storage, trial, f"forecast_trial_{trial.number}.html", "text/html", lambda f: f.write(doc), "w")
+        image = svg(view)  # previewed inline among the trial's artifacts (HTML is a link)
+        if image is not None:
+            ids["forecast_image"] = _upload(store, storage, trial, f"forecast_trial_{trial.number}.svg", "image/svg+xml", lambda f: f.write(image), "w")
     except (OSError, ValueError):
         return {}
     return ids

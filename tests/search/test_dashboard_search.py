@@ -71,8 +71,14 @@ def _the_best_trials_forecast_opens_from_the_dashboard(study, base, page, tmp_pa
     """The best trial's forecast page is listed among its artifacts, served as HTML by the
     dashboard, and draws its lines in the browser (screenshot against an undrawn copy)."""
     best = study.best_trial
-    assert {"checkpoint", "forecast", "forecast_html"} <= set(best.user_attrs)
-    assert f"forecast_trial_{best.number}.html" in page and f"forecast_trial_{best.number}.json" in page
+    assert {"checkpoint", "forecast", "forecast_html", "forecast_image"} <= set(best.user_attrs)
+    for suffix in ("html", "json", "svg"):
+        assert f"forecast_trial_{best.number}.{suffix}" in page
+    # the image is previewed on the trial's page, and it draws the forecast's colours
+    image_url = f"/artifacts/{study._study_id}/{best._trial_id}/{best.user_attrs['forecast_image']}"
+    assert f'src="{image_url}"' in page
+    preview = browser.screenshot(base + image_url, tmp_path / "p7", tmp_path / "preview.png", height=400)
+    assert browser.colored_pixels(preview) > 1000
     url = f"{base}/artifacts/{study._study_id}/{best._trial_id}/{best.user_attrs['forecast_html']}"
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.headers["Content-Type"].startswith("text/html")

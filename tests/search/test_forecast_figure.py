@@ -83,3 +83,20 @@ def test_the_page_is_self_contained():
     assert len(re.findall(r"\* plotly\.js v\d", doc)) == 1 and doc.count("Plotly.newPlot(") == 2
     assert not re.search(r"<script[^>]+src=", doc) and "<link" not in doc
     assert "<title>Forecast of trial #3</title>" in doc
+
+
+def test_the_dashboard_image_draws_one_line_per_trace_and_window():
+    view = sine_view(n_series=2)
+    image = ff.svg(view)
+    assert image.startswith("<svg ") and image.count("<path ") == 2 * 4  # per panel: actual and 3 forecasts
+    paths = re.findall(r'<path d="([^"]*)" fill="none" stroke="([^"]*)"', image)
+    model = [d for d, color in paths if color == ff.COLORS["model"]]
+    windows = len(set(view["series"][0]["path"]))
+    assert [d.count("M") for d in model] == [windows, windows], "a new line at each window's origin"
+    actual = [d for d, color in paths if color == ff.COLORS["actual"]]
+    assert actual[0].count("M") == 1 and actual[0].count("L") == len(view["series"][0]["x"]) - 1
+    assert "model (test MAE 1, RMSE 1)" in image and "series s1: model MAE 1" in image
+
+    matrix = ff.svg(forecast_view.confusion(["a", "b"], np.array([0, 0, 1]), np.array([0, 1, 1])))
+    assert matrix.count("<rect ") == 1 + 4 and ">accuracy" not in matrix and "accuracy 0.6667" in matrix
+    assert ff.svg(forecast_view.continuation("a", "b", "c")) is None and ff.svg({"error": "x"}) is None
