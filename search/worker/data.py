@@ -52,7 +52,8 @@ class SeriesData:
 
     What differs between tasks is told by methods: a ``SeriesData`` is a forecast, and
     ``search.worker.tasks.TaskData`` (classify, text) overrides ``windows``, ``model_io``,
-    ``wrap``, ``loss_fn``, ``evaluate``, ``checkpoint_fields`` and ``baseline_attrs``.
+    ``wrap``, ``loss_fn``, ``evaluate``, ``checkpoint_fields``, ``baseline_attrs`` and
+    ``forecast_view``.
     """
 
     values: np.ndarray  # (T, F) float32, scaled; columns = targets then features
