@@ -60,7 +60,8 @@ def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -
     draws it (``search.forecast_figure``, plotly.js embedded: opens from optuna-dashboard with no
     network) and a static SVG of it that optuna-dashboard previews (forecast and classify) as
     artifacts of ``trial``: their ids as the user attrs ``forecast``, ``forecast_html`` and
-    ``forecast_image``; {} when the artifact folder is not writable or the data is unreadable."""
+    ``forecast_image``; {} when the artifact folder is not writable, and ``forecast_error`` (why)
+    when the figure cannot be drawn, so that keeping the checkpoint and telling the trial go on."""
     from search.forecast_figure import page, svg
 
     try:
@@ -72,6 +73,8 @@ def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -
         image = svg(view)  # previewed inline among the trial's artifacts (HTML is a link)
         if image is not None:
             ids["forecast_image"] = _upload(store, storage, trial, f"forecast_trial_{trial.number}.svg", "image/svg+xml", lambda f: f.write(image), "w")
-    except (OSError, ValueError):
+    except OSError:
         return {}
+    except Exception as exc:  # unreadable data or a figure that cannot be drawn: the trial is still told
+        return {"forecast_error": f"{type(exc).__name__}: {exc}"[:500]}
     return ids

@@ -331,6 +331,8 @@ def best_forecast(study: optuna.Study, storage_url: str | None, artifacts: str |
     except ValueError:
         return None, "no completed trial yet"
     artifact_id = best.user_attrs.get("forecast")
+    if best.user_attrs.get("forecast_error"):
+        return None, f"the best trial #{best.number}'s forecast figure could not be drawn: {best.user_attrs['forecast_error']}"
     if artifact_id is None:
         return None, f"the best trial #{best.number} has no forecast artifact (studies searched before forecast figures were recorded have none)"
     if storage_url is None and artifacts is None:

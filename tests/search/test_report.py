@@ -254,6 +254,12 @@ def test_a_study_without_a_forecast_artifact_still_reports(tmp_path):
     doc, _ = report.build_report(study, url)
     assert 'data-skipped="forecast">the forecast artifact 0123-abcd of trial #1 could not be read from' in doc and "pass --artifacts DIR" in doc
 
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("forecast_error", "KeyError: 'x'")
+    study.tell(trial, 0.05)
+    doc, _ = report.build_report(study, url)
+    assert "data-skipped=\"forecast\">the best trial #2&#x27;s forecast figure could not be drawn: KeyError: &#x27;x&#x27;<" in doc
+
 
 @pytest.mark.slow
 def test_the_forecast_section_on_screen(report_file, tmp_path):
