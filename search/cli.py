@@ -10,6 +10,7 @@
     search export STUDY --format csv|json [--out FILE]   every trial, to a file or stdout
     search compare STUDY [STUDY ...] the best trial of each study side by side
     search report STUDY [--out FILE] one self-contained HTML report (plotly, works offline)
+    search predict STUDY --input FILE [--plot OUT.html]   forecast after the input (and draw it)
 
 Errors print one line each (no traceback unless ``--debug``); usage and config errors exit 2.
 """
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("study", metavar="STUDY")
     predict.add_argument("--input", required=True, metavar="CSV", help="recent data with the training columns; the forecast follows its last row")
     predict.add_argument("--out", metavar="FILE", help="write the forecast as CSV (default: print it)")
+    predict.add_argument("--plot", metavar="HTML", help="also draw the input's tail and the forecast after it in a self-contained HTML file")
     predict.add_argument("--length", type=int, default=200, metavar="N", help="text studies: characters to generate after the --input text (default: 200)")
     _storage_arg(predict)
     predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("study", metavar="STUDY")
     report.add_argument("--out", metavar="FILE", help="HTML file to write (default: STUDY-report.html)")
     _storage_arg(report)
+    report.add_argument("--artifacts", metavar="DIR", help="artifact folder, for the best trial's forecast figure (default: beside a SQLite file)")
     return parser
 
 
@@ -283,7 +286,7 @@ def cmd_report(args, console: Console) -> int:
     url, rdb = open_read(args.storage)
     study = tables.load(rdb, args.study, url)
     out = Path(args.out or f"{args.study}-report.html")
-    figures = write_report(study, out, storage_url=url)
+    figures = write_report(study, out, storage_url=url, artifacts=args.artifacts)
     console.print(f"wrote {out} ({len(study.trials)} trials, {figures} figures); open it in a browser, no network needed", markup=False)
     return 0
 
@@ -297,6 +300,8 @@ def cmd_predict(args, console: Console) -> int:
     if not path.exists():
         raise UsageError(f"--input {path}: no such file")
     forecaster = load_best(args.study, args.storage, artifacts=args.artifacts)
+    if args.plot and forecaster.task != "forecast":
+        raise UsageError(f"--plot draws a forecast after the input; study {args.study!r} is a {forecaster.task} model (its report shows its figure)")
     if forecaster.task == "text":  # the file's text is the prompt; print its continuation
         if args.length < 1:
             raise UsageError(f"--length {args.length}: must be at least 1")
@@ -312,8 +317,11 @@ def cmd_predict(args, console: Console) -> int:
             console.print(text, markup=False, highlight=False)
         return 0
     frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    forecasts = forecaster.predict_series(frame)
+    if args.plot:
+        _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console)
     tables = []
-    for name, forecast in forecaster.predict_series(frame).items():  # (H, T) per series
+    for name, forecast in forecasts.items():  # (H, T) per series
         if forecaster.task == "classify":  # the label of the window ending at the last row
             table = pd.DataFrame({forecaster.payload["data"]["target"][0]: [forecast]})
         else:
@@ -334,6 +342,19 @@ def cmd_predict(args, console: Console) -> int:
     else:
         console.print(table.to_csv(index=False).rstrip())
     return 0
+
+
+def _write_plot(out: str, view: dict, study: str, source: Path, console: Console) -> None:
+    from search.forecast_figure import page
+
+    doc = page(view, f"Forecast of study {study} after {source.name}", [f"the best model of study {study}"])
+    try:
+        Path(out).write_text(doc, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"--plot {out}: cannot write it ({exc.strerror})") from None
+    shown = len(view["series"])
+    each = f", {shown} of {view['series_total']} series" if view["series_total"] > 1 else ""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"wrote {out} (the input's tail and the {view['horizon']}-step forecast{each})", markup=False)
 
 
 def cmd_storage(args, console: Console) -> int:

@@ -4,6 +4,7 @@
 only this); ``run`` opens or resumes the study and runs Ray Tune rounds through the bridge
 (``bridge``: Optuna's sampler asks, its pruner decides, ``study_ops``: tell and recovery,
 ``pruning``: when the pruner can prune), with ``progress`` on the terminal, ``fork`` for a
-study made from another space and ``uploads`` for the artifacts. It hands
+study made from another space and ``uploads`` for the artifacts (learning curves, the
+best checkpoints and their forecast figures). It hands
 ``search.worker.trainable`` to Ray; it never trains.
 """

@@ -30,7 +30,7 @@ from ray.tune.stopper import Stopper
 from search.space.compiled import CompiledSpace
 from search.driver.pruning import CompletedTrials, PruneGate
 from search.driver.study_ops import requeue, suggest_params, tell
-from search.driver.uploads import upload_checkpoint, upload_curve
+from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
 from storage import count_trials, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -98,6 +98,7 @@ class StudyBridge:
         self.artifact_store = artifact_store  # learning curves go here when set
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
         self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
+        self.forecasts: dict[str, str] = {}  # Ray trial id -> its forecast figure's data, JSON (final report)
         self.gate = PruneGate(study.pruner)
         self.completed = CompletedTrials(study) if self.gate.rules is not None else None
 
@@ -153,6 +154,7 @@ class StudyBridge:
                 attrs[key] = value
 
         checkpoint = self.checkpoints.pop(ray_id, None)
+        forecast = self.forecasts.pop(ray_id, None)
         curve = self.curves.pop(ray_id, None)
         if curve and self.artifact_store is not None:
             artifact_id = upload_curve(self.artifact_store, self._storage, trial, curve)
@@ -175,6 +177,8 @@ class StudyBridge:
         elif result.get("final"):
             if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
                 attrs["checkpoint"] = upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint)
+                if forecast is not None:  # the kept model's forecasts, beside it
+                    attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
             self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
@@ -365,8 +369,9 @@ class InterruptStopper(_DriverOnly, Stopper):
 
 
 class CheckpointCollector(_DriverOnly, Callback):
-    """Takes the model bytes out of a trial's final result before Ray Tune stores the result
-    (Tune lets callbacks edit results in place), and hands them to the bridge."""
+    """Takes the model bytes and the forecast figure's data out of a trial's final result
+    before Ray Tune stores the result (Tune lets callbacks edit results in place), and hands
+    them to the bridge."""
 
     def __init__(self, bridge: StudyBridge):
         self.bridge = bridge
@@ -375,3 +380,6 @@ class CheckpointCollector(_DriverOnly, Callback):
         data = result.pop("checkpoint", None)
         if data is not None:
             self.bridge.checkpoints[trial.trial_id] = data
+        view = result.pop("forecast", None)
+        if view is not None:
+            self.bridge.forecasts[trial.trial_id] = view

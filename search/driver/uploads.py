@@ -1,5 +1,7 @@
 """Artifacts the driver attaches to a trial (``optuna.artifacts``): the best model's
-checkpoint and every trial's learning curve, both browsable in optuna-dashboard.
+checkpoint with its forecast figure (the data as JSON, a self-contained HTML page and an SVG
+image the dashboard previews) and every
+trial's learning curve, all browsable in optuna-dashboard.
 
 Workers hand their bytes and rows to the driver with their results; only the driver writes
 to the artifact store, as only it writes to the study.
@@ -8,6 +10,7 @@ to the artifact store, as only it writes to the study.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -50,3 +53,28 @@ def upload_curve(store, storage, trial: optuna.trial.Trial, curve: list[dict]) -
         return _upload(store, storage, trial, f"learning_curve_trial_{trial.number}.csv", "text/csv", write, "w")
     except OSError:
         return None
+
+
+def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -> dict[str, str]:
+    """The forecast figure's data (``search.worker.forecast_view``, JSON text), the page that
+    draws it (``search.forecast_figure``, plotly.js embedded: opens from optuna-dashboard with no
+    network) and a static SVG of it that optuna-dashboard previews (forecast and classify) as
+    artifacts of ``trial``: their ids as the user attrs ``forecast``, ``forecast_html`` and
+    ``forecast_image``; {} when the artifact folder is not writable, and ``forecast_error`` (why)
+    when the figure cannot be drawn, so that keeping the checkpoint and telling the trial go on."""
+    from search.forecast_figure import page, svg
+
+    try:
+        view = json.loads(view_json)
+        lines = [f"trial #{trial.number}, the best epoch's weights, on the test part"]
+        doc = page(view, f"Forecast of trial #{trial.number}", lines)
+        ids = {"forecast": _upload(store, storage, trial, f"forecast_trial_{trial.number}.json", "application/json", lambda f: f.write(view_json), "w")}
+        ids["forecast_html"] = _upload(store, storage, trial, f"forecast_trial_{trial.number}.html", "text/html", lambda f: f.write(doc), "w")
+        image = svg(view)  # previewed inline among the trial's artifacts (HTML is a link)
+        if image is not None:
+            ids["forecast_image"] = _upload(store, storage, trial, f"forecast_trial_{trial.number}.svg", "image/svg+xml", lambda f: f.write(image), "w")
+    except OSError:
+        return {}
+    except Exception as exc:  # unreadable data or a figure that cannot be drawn: the trial is still told
+        return {"forecast_error": f"{type(exc).__name__}: {exc}"[:500]}
+    return ids

@@ -19,7 +19,6 @@ model continues a prompt by ``n`` characters (greedy).
 from __future__ import annotations
 
 import io
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +31,9 @@ import storage as storage_mod
 from models.reference import LastValueReference, SeasonalReference
 from search.errors import NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage
+from search.worker import forecast_view
 from search.worker.checkpoint import FORMAT
-from search.worker.tasks import encode
+from search.worker.tasks import OneHotInput, encode, greedy_continuation
 
 
 @dataclass
@@ -103,6 +103,34 @@ class Forecaster:
         groups = frame.groupby(frame[series_id].astype(str), sort=False) if series_id else [("", frame)]
         return {str(name): self._forecast(str(name), part[columns]) for name, part in groups}
 
+    def plot_view(self, frame, forecasts: dict[str, np.ndarray]) -> dict[str, Any]:
+        """The data ``search.forecast_figure`` draws for ``search predict --plot``: per series
+        (the first ``MAX_SERIES``), the last rows of ``frame`` (at most ``max(4 * lookback,
+        8 * horizon)``, thinned to ``MAX_POINTS``) and ``forecasts`` (from ``predict_series``)
+        after them, at the times that follow (the time column's median step) or row numbers."""
+        series_id, time_column = self.series_id, self.payload["data"].get("time_column")
+        target = self.targets[0]
+        order = [c for c in (series_id, time_column) if c and c in frame.columns]
+        if order:
+            frame = frame.sort_values(order, kind="stable")
+        groups = dict(iter(frame.groupby(frame[series_id].astype(str), sort=False))) if series_id else {"": frame}
+        tail = max(4 * self.lookback, 8 * self.horizon)
+        panels = []
+        for name in list(forecasts)[: forecast_view.MAX_SERIES]:
+            part = groups[name].tail(tail)
+            keep = forecast_view.keep_indices(len(part))
+            x, future = _axis(part, time_column, self.horizon)
+            panels.append({
+                "name": name,
+                "x": [x[i] for i in keep],
+                "actual": [float(v) for v in part[target].to_numpy(dtype=np.float64)[keep]],
+                "forecast_x": future,
+                "forecast": [float(v) for v in np.asarray(forecasts[name])[:, 0]],
+            })  # fmt: skip
+        return {"format": forecast_view.FORMAT, "task": "predict", "target": target, "x_title": time_column or "row",
+                "horizon": self.horizon, "tail": min(tail, max(len(g) for g in groups.values())),
+                "series_total": len(forecasts), "series": panels}  # fmt: skip
+
     def _scaler(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(offset, scale) of series ``name``: its own with per-series scalers, else the global one."""
         if "series_offset" not in self.payload:
@@ -125,19 +153,9 @@ class Forecaster:
         if not prompt:
             raise UsageError("--input: the prompt is empty; give some text to continue")
         vocab, unknown = self.vocab, len(self.vocab)
-        tokens = encode(prompt, vocab).tolist()
-        out = []
-        self.model.eval()
-        with torch.no_grad():
-            for _ in range(n):
-                window = torch.tensor(tokens[-self.lookback :])
-                x = torch.nn.functional.one_hot(window, unknown + 1).float()[None]  # (1, L, V)
-                logits = self.model(x)[0, -1]  # (V,) the next character
-                logits[unknown] = -math.inf
-                token = int(logits.argmax())
-                tokens.append(token)
-                out.append(vocab[token])
-        return "".join(out)
+        model = OneHotInput(self.model, unknown + 1)
+        tokens = greedy_continuation(model, encode(prompt, vocab).tolist(), n, self.lookback, unknown)
+        return "".join(vocab[t] for t in tokens)
 
     def _forecast(self, name: str, table):
         table = table.astype("float64").interpolate(method="linear", limit_direction="both")
@@ -162,6 +180,28 @@ class Forecaster:
             pred = model(x)[0].numpy()  # (H, T)
         n = self.payload["n_targets"]
         return pred * scale[:n] + offset[:n]
+
+
+def _axis(part, time_column: str | None, horizon: int) -> tuple[list, list]:
+    """x labels of a series' rows and of the ``horizon`` steps after its last row: the time
+    column's values continued by its median step, or row numbers (0 = the series' first row
+    shown) without a usable time column."""
+    import pandas as pd
+
+    n = len(part)
+    if time_column and time_column in part.columns and n >= 2:
+        times = part[time_column]
+        if not pd.api.types.is_numeric_dtype(times):
+            try:
+                times = pd.to_datetime(times)
+            except (TypeError, ValueError):
+                times = None
+        if times is not None:
+            step = times.diff().median()
+            future = [times.iloc[-1] + step * k for k in range(1, horizon + 1)]
+            label = (lambda t: str(pd.Timestamp(t))) if not pd.api.types.is_numeric_dtype(times) else float
+            return [label(t) for t in times], [label(t) for t in future]
+    return list(range(n)), list(range(n, n + horizon))
 
 
 def unpack(data: bytes) -> Forecaster:

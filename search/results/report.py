@@ -1,7 +1,9 @@
 """``search report``: one self-contained HTML file about a study.
 
 The file holds the study's facts (space file, hash, dataset, metric and direction, version),
-the best trial, and plotly figures: optimization history, intermediate values, parameter
+the best trial, its forecasts against the truth and the naive baselines (from the trial's
+``forecast`` artifact, drawn by ``search.forecast_figure``; classify: a confusion matrix,
+text: a sample continuation), and plotly figures: optimization history, intermediate values, parameter
 importances, parallel coordinates, slices, the value per choice of each categorical parameter
 (box plot) and a timeline of trials per worker. plotly.js is embedded once, so the file opens
 offline and can be mailed or archived next to the study.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 import storage as storage_mod
+from search import forecast_figure
 from search.errors import NoResultError
 from search.results import tables
 
@@ -277,6 +281,7 @@ table.facts td { padding: .15rem 1.2rem .15rem 0; font-family: ui-monospace, mon
 #report-errors { background: #fff0f0; border: 1px solid #e76f51; padding: .6rem .9rem; white-space: pre-wrap; }
 .grid { display: flex; gap: 3rem; flex-wrap: wrap; }
 """
+CSS += forecast_figure.TEXT_CSS
 
 # Before plotly.js: any JavaScript error (or rejected promise) while drawing shows at the top.
 ERROR_CATCHER = """
@@ -318,12 +323,43 @@ def _best_html(study: optuna.Study) -> str:
     )
 
 
-def build_report(study: optuna.Study, storage_url: str | None = None) -> tuple[str, int]:
+def best_forecast(study: optuna.Study, storage_url: str | None, artifacts: str | None = None) -> tuple[dict | None, str]:
+    """(the best trial's forecast figure data, "") or (None, why there is none): a study made
+    before forecast figures existed, or whose artifact folder is elsewhere, still reports."""
+    try:
+        best = study.best_trial
+    except ValueError:
+        return None, "no completed trial yet"
+    artifact_id = best.user_attrs.get("forecast")
+    if best.user_attrs.get("forecast_error"):
+        return None, f"the best trial #{best.number}'s forecast figure could not be drawn: {best.user_attrs['forecast_error']}"
+    if artifact_id is None:
+        return None, f"the best trial #{best.number} has no forecast artifact (studies searched before forecast figures were recorded have none)"
+    if storage_url is None and artifacts is None:
+        return None, "no artifact folder to read the forecast from"
+    folder = storage_mod.artifact_dir(storage_url or "", artifacts)
+    try:
+        from optuna.artifacts import FileSystemArtifactStore
+
+        with FileSystemArtifactStore(str(folder)).open_reader(artifact_id) as reader:
+            return json.loads(reader.read()), ""
+    except Exception as exc:  # missing folder or file, unreadable data: a note, the rest is drawn
+        return None, f"the forecast artifact {artifact_id} of trial #{best.number} could not be read from {folder} ({type(exc).__name__}); pass --artifacts DIR"
+
+
+def _forecast_html(study: optuna.Study, storage_url: str | None, artifacts: str | None) -> tuple[str, int]:
+    view, note = best_forecast(study, storage_url, artifacts)
+    if view is None:
+        return f'<div class="note" data-skipped="forecast">{html.escape(note)}</div>', 0
+    return forecast_figure.fragment(view, prefix="fig")
+
+
+def build_report(study: optuna.Study, storage_url: str | None = None, artifacts: str | None = None) -> tuple[str, int]:
     """(the HTML document, the number of figures drawn)."""
     from plotly.offline import get_plotlyjs
 
+    forecast, drawn = _forecast_html(study, storage_url, artifacts)
     parts = []
-    drawn = 0
     for s in sections(study):
         parts.append(f'<section id="{s.key}"><h2>{html.escape(s.title)}</h2><p class="caption">{html.escape(s.caption)}</p>')
         if s.figure is not None:
@@ -348,6 +384,7 @@ def build_report(study: optuna.Study, storage_url: str | None = None) -> tuple[s
 <h1>{html.escape(title)}</h1>
 {_kv_table(facts(study, storage_url))}
 <section id="best"><h2>Best trial</h2>{_best_html(study)}</section>
+<section id="forecast"><h2>Forecasts of the best trial</h2>{forecast}</section>
 {"".join(parts)}
 </body>
 </html>
@@ -355,9 +392,9 @@ def build_report(study: optuna.Study, storage_url: str | None = None) -> tuple[s
     return doc, drawn
 
 
-def write_report(study: optuna.Study, path: str | Path, storage_url: str | None = None) -> int:
+def write_report(study: optuna.Study, path: str | Path, storage_url: str | None = None, artifacts: str | None = None) -> int:
     """Write the report to ``path``; returns the number of figures drawn."""
-    doc, drawn = build_report(study, storage_url)
+    doc, drawn = build_report(study, storage_url, artifacts)
     path = Path(path)
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)

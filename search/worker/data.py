@@ -29,6 +29,7 @@ import torch
 from models.reference import LastValueReference, SeasonalReference
 from search._format import did_you_mean
 from search.errors import DataError
+from search.worker import forecast_view
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
 from search.worker.origins import eval_step, scored_origins, season_list
@@ -53,7 +54,8 @@ class SeriesData:
 
     What differs between tasks is told by methods: a ``SeriesData`` is a forecast, and
     ``search.worker.tasks.TaskData`` (classify, text) overrides ``windows``, ``model_io``,
-    ``wrap``, ``loss_fn``, ``evaluate``, ``checkpoint_fields`` and ``baseline_attrs``.
+    ``wrap``, ``loss_fn``, ``evaluate``, ``checkpoint_fields``, ``baseline_attrs`` and
+    ``forecast_view``.
     """
 
     values: np.ndarray  # (T, F) float32, scaled; columns = targets then features
@@ -69,6 +71,7 @@ class SeriesData:
     series_offset: np.ndarray | None = None  # (S, F) with scaler_scope series: each series' own scaler
     series_scale: np.ndarray | None = None  # (S, F)
     season: int | None = None  # the seasonal naive's season (best on validation): reference seasonal
+    test_times: tuple[np.ndarray, ...] = ()  # per series: the time column at its test part's rows (datetime64 or float64); () without one
     task: ClassVar[str] = "forecast"  # after the fields: TaskData makes it a field of its own
 
     @property
@@ -125,18 +128,50 @@ class SeriesData:
         return FORECAST_LOSSES[train_cfg.get("loss", "mse")]()
 
     @torch.no_grad()
-    def evaluate(self, model, x: torch.Tensor | WindowSet, y: torch.Tensor, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
-        """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
+    def predict(self, model, x: torch.Tensor | WindowSet, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The model's outputs (N, H, T) for windows ``x``, scaled, on the CPU, in batches."""
         model.eval()
         preds = []
         for i in range(0, len(x), batch_size):
             with torch.autocast(torch.device(device).type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 preds.append(model(x[i : i + batch_size].to(device)).float().cpu())  # (B, H, T)
-        pred = torch.cat(preds)
+        return torch.cat(preds)
+
+    def evaluate(self, model, x: torch.Tensor | WindowSet, y: torch.Tensor, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+        """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
+        pred = self.predict(model, x, device, batch_size, amp_dtype)
         ids = getattr(x, "series_index", None)  # (N,) with several series (a WindowSet)
         out = regression_metrics(self.unscale_targets(pred, ids), self.unscale_targets(y, ids))
         out["loss"] = float(((pred - y) ** 2).mean())
         return out
+
+    def forecast_view(self, model, data_cfg: dict[str, Any], device, amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+        """The data of the forecast figure (``search.worker.forecast_view``): every series'
+        test part in original units, the model's forecasts from its windows and the naive and
+        seasonal-naive forecasts (``season``) on the same points, bounded in size."""
+        lookback, horizon = data_cfg["lookback"], data_cfg["horizon"]
+        x, _ = self.windows("test", lookback, horizon)
+        ids = getattr(x, "series_index", None)
+        pred = self.unscale_targets(self.predict(model, x, device, amp_dtype=amp_dtype), ids)[..., 0].double().numpy()  # (N, H) first target
+        index = np.zeros(len(pred), dtype=np.int64) if ids is None else ids.numpy()
+        segments = self.segments or ((0, *self.bounds, len(self.values)),)
+        season = self.season  # the study's seasonal naive: the season best on the validation part
+        back = season * ((horizon - 1) // season + 1) if season else 1  # the furthest a (seasonal) naive looks back
+        parts = []
+        for s, ((start, _, _, end), (lo, hi)) in enumerate(zip(segments, self.parts("test"))):
+            first = max(start, lo - back)  # the rows the figure reads: the test part and what its naive forecasts look back to
+            rows = torch.from_numpy(self.values[first:end, : self.n_targets])  # (n, T) scaled
+            raw = self.unscale_targets(rows, torch.full((len(rows),), s) if self.series_offset is not None else None)
+            parts.append(forecast_view.SeriesPart(
+                name=self.series_names[s] if self.series_names else "",
+                raw=raw[:, 0].double().numpy(),
+                test=(lo - first, hi - first),
+                pred=pred[index == s],
+                times=self.test_times[s] if self.test_times else None,
+                first=first - start,
+            ))  # fmt: skip
+        x_title = (data_cfg.get("time_column") or "time") if self.test_times else "row"
+        return forecast_view.forecast(parts, lookback, horizon, season, target=self.columns[0], x_title=x_title)
 
     def checkpoint_fields(self) -> dict[str, Any]:
         """What a checkpoint records besides the forecast defaults: the seasonal naive's season."""
@@ -287,6 +322,7 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
+    test_times = _test_times(times, kept, segments, gap)
     values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
     info = {
         "name": path.name,
@@ -314,7 +350,29 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         series_names=tuple(names) if series_id is not None else (),
         series_offset=series_offset,
         series_scale=series_scale,
+        test_times=test_times,
     )
+
+
+def _test_times(times, kept: list[np.ndarray], segments, gap: int) -> tuple[np.ndarray, ...]:
+    """Per series, the time column's values at the rows of its test part: float64 for numbers,
+    datetime64 for anything pandas reads as a time, else strings; () without a time column.
+    Only the test parts are kept (the forecast figure's x axis), not every row's time."""
+    if times is None:
+        return ()
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(times):
+        values = times.to_numpy(dtype=np.float64)
+    else:
+        try:
+            values = pd.to_datetime(times).to_numpy()
+        except (TypeError, ValueError):
+            values = times.astype(str).to_numpy()
+    out = []
+    for rows, (start, _, _, end), (lo, hi) in zip(kept, segments, _parts(segments, gap, "test")):
+        out.append(values[rows[lo - start : hi - start]])
+    return tuple(out)
 
 
 def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> None:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search.worker import forecast_view
 from search.worker.data import SeriesData, WindowSet, load_series, read_table
 from search.errors import DataError
 
@@ -134,6 +135,30 @@ class TaskData(SeriesData):
 
     def choose_season(self, lookback: int, data_cfg: dict[str, Any], metric: str) -> None:
         """No seasonal naive for tasks classify and text."""
+
+    def forecast_view(self, model, data_cfg: dict[str, Any], device, amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+        """The figure's data (``search.worker.forecast_view``): classify, the confusion matrix
+        of the test windows; text, a greedy continuation of a prompt from the test part."""
+        lookback = data_cfg["lookback"]
+        if self.task == "text":
+            return self._text_view(model, lookback, device)
+        x, y = self.windows("test", lookback)
+        predicted = self.predict(model, x, device, amp_dtype=amp_dtype).argmax(-1).numpy()  # (N,)
+        train = np.concatenate([self.labels[s:e] for s, e in self.parts("train")])
+        majority = int(np.bincount(train[train >= 0], minlength=self.n_classes).argmax())
+        return forecast_view.confusion(list(self.classes), y.numpy(), predicted, majority)
+
+    def _text_view(self, model, lookback: int, device) -> dict[str, Any]:
+        start, end = self.part("test")
+        tokens = self.values[start:end, 0].astype(np.int64)  # (n,)
+        size = min(lookback, max(len(tokens) - 1, 0))
+        n = min(forecast_view.TEXT_CHARS, len(tokens) - size)
+        generated = greedy_continuation(model, tokens[:size].tolist(), n, lookback, len(self.classes), device)
+        return forecast_view.continuation(self.decode(tokens[:size]), self.decode(generated), self.decode(tokens[size : size + n]))
+
+    def decode(self, tokens) -> str:
+        """Task text: the characters of token ids; the unknown token shows as U+FFFD."""
+        return "".join(self.classes[t] if t < len(self.classes) else "\ufffd" for t in map(int, tokens))
 
     def checkpoint_fields(self) -> dict[str, Any]:
         """The task and the head's labels: the class labels, or the vocabulary."""
@@ -318,6 +343,23 @@ def load_text(data: dict[str, Any], *, source: str = "") -> TaskData:
         task="text",
         classes=tuple(chr(int(c)) for c in vocab),
     )
+
+
+@torch.no_grad()
+def greedy_continuation(model: nn.Module, tokens: list[int], n: int, lookback: int, unknown: int, device="cpu") -> list[int]:
+    """The ``n`` most likely next tokens after ``tokens``, one at a time (greedy; the unknown
+    token ``unknown`` is never chosen). ``model`` reads token ids (B, L) (``OneHotInput``) and
+    returns next-token logits at every step (B, L, V); it sees at most ``lookback`` tokens."""
+    model.eval()
+    tokens, out = list(tokens), []
+    for _ in range(n):
+        window = torch.tensor(tokens[-lookback:], dtype=torch.long, device=device)[None]  # (1, L)
+        logits = model(window)[0, -1].float()  # (V,) the next token
+        logits[unknown] = -math.inf
+        token = int(logits.argmax())
+        tokens.append(token)
+        out.append(token)
+    return out
 
 
 def encode(text: str, vocab) -> torch.Tensor:

@@ -10,13 +10,16 @@ Every result carries the epoch's validation metrics (original units), the runnin
 spent in ``report``) and the trial's
 facts (``n_params``, ``device``, ``precision``, ``node``), and ``lr``: the learning rate of the epoch's last
 step (see ``LrSchedule``). The last one has ``final: True``, the best epoch,
-and the test metrics of the best epoch's weights. A trial that cannot train (a non-finite loss,
+and the test metrics of the best epoch's weights (with ``with_checkpoint``, also the model as
+``checkpoint`` bytes and its forecast figure's data as ``forecast``, JSON text: see
+``search.worker.forecast_view``). A trial that cannot train (a non-finite loss,
 an exception) reports ``final: True`` with ``error`` set and ``objective`` NaN.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 import socket
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 import models
+from search.worker import forecast_view
 from search.worker.checkpoint import pack
 from search.worker.continuous import continuous_metrics
 from search.worker.data import SeriesData, windows
@@ -188,7 +192,8 @@ def run_trial(
     with_checkpoint: bool = False,
 ) -> None:
     """Train one configuration (sections model/data/train), reporting every epoch. With
-    ``with_checkpoint`` the final report carries the best epoch's model (``checkpoint`` bytes)."""
+    ``with_checkpoint`` the final report carries the best epoch's model (``checkpoint`` bytes)
+    and the data of its forecast figure (``forecast``, JSON text)."""
     facts: dict[str, Any] = {"node": node_name(), "device": "?", "n_params": 0}
     started, waited = time.perf_counter(), 0.0
 
@@ -252,6 +257,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
             model.load_state_dict(loop.best_state)
             if with_checkpoint:
                 result["checkpoint"] = pack(core, config, series)
+                result["forecast"] = _forecast_json(series, model, data_cfg, device, amp_dtype)
             result.update({f"test_{k}": v for k, v in series.evaluate(model, x_test, y_test, device, amp_dtype=amp_dtype).items()})
             if train_cfg.get("continuous_eval"):  # one pass over each test series, state carried
                 warmup = train_cfg.get("continuous_warmup")
@@ -261,6 +267,16 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         report(result)
         if final:
             return
+
+
+def _forecast_json(series: SeriesData, model, data_cfg: dict[str, Any], device, amp_dtype) -> str:
+    """The forecast figure's data (``series.forecast_view``) as JSON text. A figure that cannot
+    be built says why in its ``error`` instead of failing a trial that trained well."""
+    try:
+        view = series.forecast_view(model, data_cfg, device, amp_dtype=amp_dtype)
+    except Exception as exc:
+        view = {"format": forecast_view.FORMAT, "task": series.task, "error": f"{type(exc).__name__}: {exc}"}
+    return json.dumps(view, allow_nan=False, separators=(",", ":"))
 
 
 def _setup_device(train_cfg: dict[str, Any], facts: dict) -> tuple[torch.device, torch.dtype | None]:

@@ -13,6 +13,7 @@ import pytest
 
 from search.driver.run import run_search
 from tests import _procs
+from tests import _browser as browser
 from tests._browser import dump_dom, require_chromium
 
 pytestmark = pytest.mark.slow
@@ -54,6 +55,8 @@ def test_dashboard_shows_a_real_search(ray_local, tiny_space, tmp_path):
         for text in ("Intermediate Values", "n_params", "node", "train_seconds", "epochs_run", "samples_per_second", first.params["layer_sizes"]):
             assert text in page, text
         assert "learning_curve_trial_0.csv" in page  # the trial's artifact is listed
+        best_page = dump_dom(f"{base}/dashboard/studies/{study._study_id}/trials?numbers={study.best_trial.number}", tmp_path / "p6")
+        _the_best_trials_forecast_opens_from_the_dashboard(study, base, best_page, tmp_path)
         # read-only: a write through the API is refused
         request = urllib.request.Request(f"{base}/api/studies/{study._study_id}", method="DELETE")
         with pytest.raises(urllib.error.HTTPError) as refused:
@@ -62,3 +65,31 @@ def test_dashboard_shows_a_real_search(ray_local, tiny_space, tmp_path):
     finally:
         _procs.end_group(server)
     assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 4
+
+
+def _the_best_trials_forecast_opens_from_the_dashboard(study, base, page, tmp_path):
+    """The best trial's forecast page is listed among its artifacts, served as HTML by the
+    dashboard, and draws its lines in the browser (screenshot against an undrawn copy)."""
+    best = study.best_trial
+    assert {"checkpoint", "forecast", "forecast_html", "forecast_image"} <= set(best.user_attrs)
+    for suffix in ("html", "json", "svg"):
+        assert f"forecast_trial_{best.number}.{suffix}" in page
+    # the image is previewed on the trial's page, and it draws the forecast's colours
+    image_url = f"/artifacts/{study._study_id}/{best._trial_id}/{best.user_attrs['forecast_image']}"
+    assert f'src="{image_url}"' in page
+    preview = browser.screenshot(base + image_url, tmp_path / "p7", tmp_path / "preview.png", height=400)
+    assert browser.colored_pixels(preview) > 1000
+    url = f"{base}/artifacts/{study._study_id}/{best._trial_id}/{best.user_attrs['forecast_html']}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/html")
+        html = response.read()
+    assert f"<title>Forecast of trial #{best.number}</title>".encode() in html
+    dom = dump_dom(url, tmp_path / "p3")
+    assert browser.plotly_lines(dom, "fig-forecast") == 4  # actual, model, naive, seasonal naive
+    assert browser.plotly_lines(dom, "fig-residuals") >= 1
+    saved = tmp_path / "forecast.html"
+    saved.write_bytes(html)
+    undrawn = browser.undrawn_copy(saved, ["fig-forecast", "fig-residuals"], tmp_path / "undrawn.html")
+    image = browser.screenshot(url, tmp_path / "p4", tmp_path / "forecast.png", height=1000)
+    control = browser.screenshot(undrawn.resolve().as_uri(), tmp_path / "p5", tmp_path / "undrawn.png", height=1000)
+    assert browser.colored_pixels(image) - browser.colored_pixels(control) > 1000

@@ -20,6 +20,7 @@ from tests.conftest import TINY_SPACE, write_series
 from search.cli import main
 
 FIGURE_KEYS = [key for key, *_ in report.FIGURES]
+FORECAST_KEYS = ["forecast", "residuals"]  # the best trial's forecast figure (search.forecast_figure)
 
 SPACE = TINY_SPACE.replace("n_startup_trials: 2", "n_startup_trials: 4")
 # Nothing is pruned before 4 trials completed, so the study always holds the completed trials
@@ -49,10 +50,10 @@ def report_file(searched, tmp_path_factory) -> Path:
 def test_report_is_one_self_contained_file(report_file, searched):
     text = report_file.read_text()
     # plotly.js is inside, once; nothing is fetched from anywhere.
-    assert text.count("Plotly.newPlot(") == len(FIGURE_KEYS)
+    assert text.count("Plotly.newPlot(") == len(FIGURE_KEYS) + len(FORECAST_KEYS)
     assert len(re.findall(r"\* plotly\.js v\d", text)) == 1
     assert not re.search(r"<script[^>]+src=", text) and "<link" not in text and "<iframe" not in text
-    for key in FIGURE_KEYS:
+    for key in FIGURE_KEYS + FORECAST_KEYS:
         assert f'id="fig-{key}"' in text, key
     assert "data-skipped" not in text, re.findall(r'data-skipped="[^<]*', text)
 
@@ -74,7 +75,7 @@ def test_cli_says_what_it_wrote(searched, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["report", "tiny", "--storage", searched]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"wrote tiny-report.html (6 trials, {len(FIGURE_KEYS)} figures)")
+    assert out.startswith(f"wrote tiny-report.html (6 trials, {len(FIGURE_KEYS) + len(FORECAST_KEYS)} figures)")
     assert (tmp_path / "tiny-report.html").exists()
 
 
@@ -98,7 +99,7 @@ def test_empty_study_draws_nothing_but_says_why(tmp_path):
     study = optuna.create_study(study_name="empty", storage=f"sqlite:///{tmp_path / 's.db'}")
     doc, drawn = report.build_report(study)
     assert drawn == 0
-    assert doc.count("data-skipped=") == len(FIGURE_KEYS)
+    assert doc.count("data-skipped=") == len(FIGURE_KEYS) + 1  # and the forecast
     assert "has no completed trial yet" in doc
 
 
@@ -190,9 +191,13 @@ def test_every_figure_renders_in_headless_chromium_without_errors(report_file, t
     assert done.returncode == 0, done.stderr[-2000:]
     scan = FigureScan()
     scan.feed(done.stdout)
-    assert scan.drawn == {f"fig-{key}": True for key in FIGURE_KEYS}
+    assert scan.drawn == {f"fig-{key}": True for key in FIGURE_KEYS + FORECAST_KEYS}
     assert scan.errors_box is not None and "hidden" in scan.errors_box and "data-count" not in scan.errors_box
     assert "Uncaught" not in done.stderr
+    # the forecast figure's lines are drawn: the actual values and three forecasts (a season
+    # was detected in the synthetic sine), and the model's error over time
+    assert browser.plotly_lines(done.stdout, "fig-forecast") == 4
+    assert browser.plotly_lines(done.stdout, "fig-residuals") >= 1
 
 
 @pytest.mark.slow
@@ -214,3 +219,82 @@ def test_report_shows_the_best_trial_against_the_naive_baselines(report_file, se
     study = optuna.load_study(study_name="tiny", storage=searched)
     ratio = study.best_value / study.user_attrs["baseline_naive_val_rmse"]
     assert f"{ratio:.2f}x naive" in text
+
+
+# -- the best trial's forecasts
+
+
+@pytest.mark.slow
+def test_report_draws_the_best_trials_forecast_artifact(report_file, searched):
+    study = optuna.load_study(study_name="tiny", storage=searched)
+    best = study.best_trial
+    view, note = report.best_forecast(study, searched)
+    assert note == "" and view["task"] == "forecast" and view["season"] == study.user_attrs["season"]
+    assert view["metrics"]["model"]["mae"] == pytest.approx(best.user_attrs["test_mae"], rel=1e-5)
+    text = report_file.read_text()
+    section = text[text.index('<section id="forecast">') : text.index('<section id="history"')]
+    assert 'id="fig-forecast"' in section and 'id="fig-residuals"' in section
+    assert f"model (test MAE {view['metrics']['model']['mae']:.4g}" in section
+
+
+def test_a_study_without_a_forecast_artifact_still_reports(tmp_path):
+    """A study searched before forecast figures were recorded: a one-line note in their place."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="old", storage=url)
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("checkpoint", "0000")
+    study.tell(trial, 0.5)
+    doc, drawn = report.build_report(study, url)
+    assert 'data-skipped="forecast">the best trial #0 has no forecast artifact' in doc
+    assert 'id="fig-history"' in doc and 'id="fig-forecast"' not in doc and drawn == doc.count("Plotly.newPlot(")
+
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("forecast", "0123-abcd")
+    study.tell(trial, 0.1)
+    doc, _ = report.build_report(study, url)
+    assert 'data-skipped="forecast">the forecast artifact 0123-abcd of trial #1 could not be read from' in doc and "pass --artifacts DIR" in doc
+
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("forecast_error", "KeyError: 'x'")
+    study.tell(trial, 0.05)
+    doc, _ = report.build_report(study, url)
+    assert "data-skipped=\"forecast\">the best trial #2&#x27;s forecast figure could not be drawn: KeyError: &#x27;x&#x27;<" in doc
+
+
+@pytest.mark.slow
+def test_the_forecast_section_on_screen(report_file, tmp_path):
+    """Screenshots of the report's top, as it is and with the forecast figures not drawn (their
+    divs keep their size, so nothing else moves): the drawn lines' colours are the difference."""
+    undrawn = browser.undrawn_copy(report_file, [f"fig-{key}" for key in FORECAST_KEYS], tmp_path / "undrawn.html")
+    drawn = browser.screenshot(report_file.resolve().as_uri(), tmp_path / "p1", tmp_path / "drawn.png", height=1800)
+    control = browser.screenshot(undrawn.resolve().as_uri(), tmp_path / "p2", tmp_path / "undrawn.png", height=1800)
+    assert drawn.shape == control.shape == (1800, 1200, 3)
+    assert (drawn[:20, :20] == 255).all(), "the page's white background at the corner"
+    assert browser.colored_pixels(drawn) - browser.colored_pixels(control) > 1000
+
+
+@pytest.mark.slow
+def test_predict_plot_draws_the_input_tail_and_the_forecast(searched, tmp_path, capsys):
+    source = Path(searched.removeprefix("sqlite:///")).parent / "series.csv"
+    out = tmp_path / "plot.html"
+    assert main(["predict", "tiny", "--input", str(source), "--storage", searched, "--plot", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("step,y\n1,")  # the forecast as before
+    assert f"wrote {out} (the input's tail and the 1-step forecast)" in captured.err
+    dom = browser.dump_dom(out.resolve().as_uri(), tmp_path / "p1")
+    # the input's tail (many points) and the forecast (horizon 1: from the last row to one more)
+    assert browser.plotly_lines(dom, "fig-predict") == 1 and browser.plotly_lines(dom, "fig-predict", min_length=12) == 2
+    undrawn = browser.undrawn_copy(out, ["fig-predict"], tmp_path / "undrawn.html")
+    image = browser.screenshot(out.resolve().as_uri(), tmp_path / "p2", tmp_path / "shot.png", height=700)
+    control = browser.screenshot(undrawn.resolve().as_uri(), tmp_path / "p3", tmp_path / "undrawn.png", height=700)
+    assert browser.ink_pixels(image) - browser.ink_pixels(control) > 2000  # axes, grid, the input's line, the forecast
+    assert browser.colored_pixels(image) - browser.colored_pixels(control) > 50  # the forecast's blue line and markers
+
+
+@pytest.mark.slow
+def test_predict_plot_errors_name_the_flag(searched, tmp_path, capsys):
+    source = Path(searched.removeprefix("sqlite:///")).parent / "series.csv"
+    missing = tmp_path / "no" / "such" / "dir" / "plot.html"
+    assert main(["predict", "tiny", "--input", str(source), "--storage", searched, "--plot", str(missing)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --plot {missing}: cannot write it") and "Traceback" not in err[0]

@@ -4,6 +4,7 @@ checkpoint that predicts a label."""
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 
@@ -245,3 +246,18 @@ def test_search_run_records_the_task(ray_local, classify_space, tmp_path, capsys
     assert main(["predict", "classify", "--input", str(tmp_path / "recent.csv"), "--storage", url, "--artifacts", str(artifacts)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "state" and lines[1] in ("high", "low", "mid")
+
+    # the best trial's figure: the confusion matrix of its test windows, in the report too
+    best = study.best_trial
+    view = json.loads((artifacts / best.user_attrs["forecast"]).read_text())
+    counts = np.array(view["counts"])
+    assert view["task"] == "classify" and view["classes"] == ["high", "low", "mid"]
+    assert np.trace(counts) / counts.sum() == pytest.approx(best.user_attrs["test_accuracy"])
+    assert (artifacts / best.user_attrs["forecast_html"]).exists()
+    out = tmp_path / "report.html"
+    assert main(["report", "classify", "--storage", url, "--artifacts", str(artifacts), "--out", str(out)]) == 0
+    assert 'id="fig-confusion"' in out.read_text()
+    capsys.readouterr()
+    assert main(["predict", "classify", "--input", str(tmp_path / "recent.csv"), "--storage", url, "--artifacts", str(artifacts), "--plot", str(tmp_path / "p.html")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: --plot draws a forecast after the input; study 'classify' is a classify model (its report shows its figure)"]
