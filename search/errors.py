@@ -8,7 +8,8 @@
     ├── ConfigError           problems in a space file, one line each (exit 2)
     │   └── DataError         the dataset it names cannot serve
     ├── StudyMismatchError    the study was made from another space (exit 2)
-    └── NoResultError         no completed trial yet (exit 1)
+    ├── NoResultError         no completed trial yet (exit 1)
+    └── CheckpointError       a checkpoint that is refused: changed, unverifiable or old (exit 1)
 
 A leaf: imports nothing, so every part of the service (workers included) may raise these.
 """
@@ -65,5 +66,12 @@ class StudyNotFoundError(UsageError):
 
 class NoResultError(SearchError):
     """The study holds no completed trial yet."""
+
+    exit_code = 1
+
+
+class CheckpointError(SearchError):
+    """A trial's checkpoint is refused: its bytes do not match the digest the driver recorded,
+    no digest was recorded, or it is in a format that is no longer read (format 1, a pickle)."""
 
     exit_code = 1
