@@ -3,7 +3,8 @@
     search run SPACE [SPACE ...] --trials N [--storage URL] [--study NAME] [--set KEY=VALUE ...]
     search validate SPACE            check a space file (exit 0 or 2)
     search show SPACE                the compiled space: distributions, fixed values, sampler, pruner
-    search dashboard [--storage URL] optuna-dashboard on the study storage
+    search dashboard [--storage URL] optuna-dashboard on the study storage (guards: Host allow-list,
+                                     same-origin writes, --read-only, $SEARCH_DASHBOARD_PASSWORD, TLS)
     search studies [--storage URL]   the studies in a storage, with trial counts and best values
     search trials STUDY              every trial: state, value, params, epochs, seconds, node
     search best STUDY [--json]       the best trial's params, validation value and test metrics
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -81,10 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     dash = sub.add_parser("dashboard", help="optuna-dashboard on the study storage")
     _storage_arg(dash)
-    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1); beyond loopback a password or --read-only is required")
     dash.add_argument("--port", type=int, default=8080)
     dash.add_argument("--read-only", action="store_true", help="refuse every request that would change the storage (403)")
-    dash.add_argument("--password", help="HTTP basic auth password (or $SEARCH_DASHBOARD_PASSWORD)")
+    dash.add_argument("--password", help=argparse.SUPPRESS)  # refused: visible to every local user
+    dash.add_argument("--password-file", metavar="FILE", help="HTTP basic auth password, the file's first line (default: $SEARCH_DASHBOARD_PASSWORD)")
+    dash.add_argument("--allow-host", dest="allow_hosts", action="append", default=[], metavar="NAME", help="also serve requests for this host name (besides loopback names and --host); repeatable")
+    dash.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --keyfile")
+    dash.add_argument("--keyfile", metavar="PEM", help="the certificate's private key file")
     dash.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
 
     studies = sub.add_parser("studies", help="list the studies in a storage")
@@ -205,15 +211,48 @@ def cmd_show(args, console: Console) -> int:
     return 0
 
 
+def dashboard_password(args) -> str | None:
+    """The dashboard's password: ``--password-file``'s first line, else
+    ``$SEARCH_DASHBOARD_PASSWORD``, else None; never from the command line itself."""
+    from search.results.dashboard import PASSWORD_ENV
+
+    if args.password is not None:
+        raise UsageError(f"--password: a password on the command line is visible to every local user; set ${PASSWORD_ENV} or use --password-file FILE")
+    if args.password_file is None:
+        return os.environ.get(PASSWORD_ENV) or None
+    password = _first_line(args.password_file, "--password-file")
+    if not password:
+        raise UsageError(f"--password-file {args.password_file}: the first line is empty")
+    return password
+
+
+def _first_line(path: str, flag: str) -> str:
+    """The first line of a secret's file, without its line end; one-line errors naming ``flag``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{flag} {path}: not UTF-8 text") from None
+
+
 def cmd_dashboard(args, console: Console) -> int:
     from search.results.dashboard import serve
     from search.store import existing_url
     from storage import artifact_dir
 
+    password = dashboard_password(args)
+    for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: no such file")
     url = existing_url(args.storage)
     candidate = artifact_dir(url, args.artifacts)
     artifacts = str(candidate) if candidate.exists() else None
-    serve(url, host=args.host, port=args.port, read_only=args.read_only, password=args.password, artifact_dir=artifacts)
+    serve(
+        url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
+        allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,
+    )
     return 0
 
 
