@@ -37,7 +37,52 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _storage_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", metavar="URL", help="study storage URL (default: $SEARCH_STORAGE, else sqlite:///studies.db)")
+    p.add_argument("--storage", metavar="URL", help="study storage URL (default: $SEARCH_STORAGE, else sqlite:///studies.db); a URL with a password belongs in $SEARCH_STORAGE or --storage-file")
+    p.add_argument("--storage-file", metavar="FILE", help="read the storage URL from this file's first line (keeps its password off the command line)")
+
+
+def resolve_storage(args, err: Console) -> None:
+    """``args.storage`` from ``--storage`` or ``--storage-file`` (None: ``$SEARCH_STORAGE`` or
+    the default). A password given in ``--storage`` still works, with a one-line warning, and
+    is masked in this process's command line before anything (Ray's job table) records it."""
+    if not hasattr(args, "storage_file"):
+        return
+    if args.storage and args.storage_file:
+        raise UsageError("--storage and --storage-file: give one of them")
+    if args.storage_file:
+        args.storage = _first_line(args.storage_file, "--storage-file").strip()
+        if not args.storage:
+            raise UsageError(f"--storage-file {args.storage_file}: the first line is empty")
+        return
+    from storage import mask_url, url_password
+
+    if args.storage and url_password(args.storage):
+        masked = hide_from_command_line(args.storage)
+        err.print(
+            f"warning: --storage {mask_url(args.storage)}: a password on the command line can be read by other local users"
+            f"{' until now (masked from here on)' if masked else ''}; set $SEARCH_STORAGE or use --storage-file FILE",
+            markup=False,
+        )
+
+
+def hide_from_command_line(url: str) -> bool:
+    """Replace ``url`` by its masked form in this process's command line (what ``ps``,
+    ``/proc/PID/cmdline`` and Ray, which records the driver's command line as the job's
+    entrypoint, read) and in ``sys.argv``. False where the command line cannot be rewritten."""
+    from storage import mask_url
+
+    masked = mask_url(url)
+    sys.argv[:] = [a.replace(url, masked) for a in sys.argv]
+    try:
+        import setproctitle
+
+        with open("/proc/self/cmdline", "rb") as f:
+            words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+    except (ImportError, OSError):
+        return False
+    if any(url in w for w in words):
+        setproctitle.setproctitle(" ".join(w.replace(url, masked) for w in words))
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,8 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dashboard_command(url: str) -> str:
-    from storage import mask_url
+    """The command that opens the dashboard on ``url``; a URL with a password is left to
+    ``$SEARCH_STORAGE`` or ``--storage-file`` rather than printed as a flag."""
+    from storage import mask_url, url_password
 
+    if url_password(url):
+        return f"search dashboard (storage {mask_url(url)} from $SEARCH_STORAGE or --storage-file FILE)"
     return f"search dashboard --storage {mask_url(url)}"
 
 
@@ -415,6 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
+        resolve_storage(args, err)
         return COMMANDS[args.command](args, console)
     except SearchError as exc:
         if debug:
