@@ -220,15 +220,20 @@ def unpack(data: bytes) -> Forecaster:
 
 
 def verified(data: bytes, recorded: str | None, trial: str) -> bytes:
-    """``data`` when its sha256 is the one the driver recorded for ``trial``; else refused."""
-    read_header(data)  # a format-1 checkpoint is named as such, before its (missing) digest
+    """``data`` when its sha256 is the one the driver recorded for ``trial``; else refused,
+    naming the trial. A checkpoint without a recorded digest is refused too (a format-1
+    checkpoint, which never had one, is named as such)."""
+    if recorded and not hmac.compare_digest(digest(data), str(recorded)):
+        raise CheckpointError(
+            f"{trial}: the checkpoint does not match the sha256 recorded when it was written; it was changed or replaced, refusing to load it"
+        )
+    try:
+        read_header(data)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{trial}: {exc}") from None
     if not recorded:
         raise CheckpointError(
             f"{trial}: no checkpoint digest (user attr {DIGEST_ATTR}) was recorded, so its checkpoint cannot be verified; refusing to load it"
-        )
-    if not hmac.compare_digest(digest(data), str(recorded)):
-        raise CheckpointError(
-            f"{trial}: the checkpoint does not match the sha256 recorded when it was written; it was changed or replaced, refusing to load it"
         )
     return data
 

@@ -148,6 +148,8 @@ def test_a_format_1_checkpoint_is_refused_unread(tiny_space, tmp_path, monkeypat
     from search.results.forecaster import load_best, unpack
 
     study, url, artifacts = _study(tiny_space, tmp_path)
+    with sqlite3.connect(tmp_path / "studies.db") as db:  # format-1 studies recorded no digest
+        db.execute("DELETE FROM trial_user_attributes WHERE key = 'checkpoint_sha256'")
     old = io.BytesIO()
     torch.save({"format": 1, "state_dict": {}}, old)  # what the previous format wrote
     legacy = io.BytesIO()
@@ -157,7 +159,7 @@ def test_a_format_1_checkpoint_is_refused_unread(tiny_space, tmp_path, monkeypat
         with pytest.raises(CheckpointError, match=r"^checkpoint format 1 \(torch.save, a pickle\) is no longer loaded"):
             unpack(data)
         _replace_checkpoint(study, artifacts, data)
-        with pytest.raises(CheckpointError, match="format 1") as refused:
+        with pytest.raises(CheckpointError, match=r"^the best trial #0 of 'tiny': checkpoint format 1") as refused:
             load_best("tiny", url, artifacts=str(artifacts))
         assert "\n" not in str(refused.value)
 
