@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -305,3 +307,50 @@ def test_the_storage_password_is_in_neither_rays_job_table_nor_proc_cmdline(post
     assert secret not in table.stdout
     for name in ("from_env", "from_argv"):  # both searches ran
         assert optuna.load_study(study_name=name, storage=url).best_trial is not None
+
+
+# --- TLS ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def certificate(tmp_path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost (openssl)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is missing")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+def test_tls_with_a_password(study, certificate):
+    import ssl
+
+    cert, key = certificate
+    dash = Dashboard(study, "--certfile", str(cert), "--keyfile", str(key), env={"SEARCH_DASHBOARD_PASSWORD": PASSWORD})
+    try:
+        assert dash.base.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(cert))
+        auth = {"Authorization": "Basic " + base64.b64encode(f"me:{PASSWORD}".encode()).decode()}
+        request = urllib.request.Request(f"{dash.base}/api/studies", headers=auth)
+        with urllib.request.urlopen(request, timeout=20, context=context) as response:
+            assert response.status == 200 and b"tiny" in response.read()
+        with pytest.raises(urllib.error.URLError):  # an unverified client is turned away by its own check
+            urllib.request.urlopen(f"{dash.base}/api/studies", timeout=20)
+        with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):  # no plain HTTP on that port
+            urllib.request.urlopen(f"http://127.0.0.1:{dash.port}/api/studies", timeout=20).read()
+    finally:
+        dash.stop()
+
+
+def test_a_bad_certificate_is_one_line(study, tmp_path):
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a certificate\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "search", "dashboard", "--storage", study["url"], "--port", "0", "--certfile", str(bad), "--keyfile", str(bad)],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("error: --certfile") and done.stderr.count("\n") == 1, done.stderr
