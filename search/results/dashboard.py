@@ -6,8 +6,8 @@ database schema. This module wraps its WSGI application in small middlewares, ou
 first:
 
 * headers: no wildcard CORS (optuna-dashboard sends ``Access-Control-Allow-Origin: *`` with
-  artifacts; it is removed, so other sites' pages cannot read them), and no framing by
-  other pages (``X-Frame-Options: DENY``).
+  artifacts; it is removed, so other sites' pages cannot read them), no framing
+  (``X-Frame-Options: DENY``), and artifacts sandboxed (``Content-Security-Policy: sandbox``).
 * Host allow-list: a request whose ``Host`` is not a loopback name, the bound host or a name
   given with ``--allow-host`` is answered ``403``. A web page cannot reach a loopback-only
   dashboard by DNS rebinding (its own name pointed at 127.0.0.1): its requests carry its name.
@@ -97,12 +97,18 @@ def make_app(
 
 
 def headers_middleware(app: WSGIApp) -> WSGIApp:
-    """Drop CORS grants (``Access-Control-Allow-*``) from every response and forbid framing."""
+    """Drop CORS grants (``Access-Control-Allow-*``) from every response and forbid framing.
+    An artifact is served sandboxed: an HTML file among them runs in an origin of its own, so
+    it cannot write through the dashboard's API either."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        policy = "frame-ancestors 'none'"
+        if environ.get("PATH_INFO", "").startswith("/artifacts/"):
+            policy = "sandbox; " + policy
+
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
             kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-allow-")]
-            kept += [("X-Frame-Options", "DENY"), ("Content-Security-Policy", "frame-ancestors 'none'")]
+            kept += [("X-Frame-Options", "DENY"), ("Content-Security-Policy", policy)]
             return start_response(status, kept, exc_info) if exc_info else start_response(status, kept)
 
         return app(environ, start)

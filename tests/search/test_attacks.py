@@ -354,3 +354,75 @@ def test_a_bad_certificate_is_one_line(study, tmp_path):
         cwd=REPO, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 2 and done.stderr.startswith("error: --certfile") and done.stderr.count("\n") == 1, done.stderr
+
+
+# --- a real browser ------------------------------------------------------------------------------
+
+BROWSER_WRITE = """<!doctype html><body>waiting</body><script>
+fetch("/api/trials/%d/tell", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify({state: "Complete", values: [0.5]})})
+  .then(r => { document.body.textContent = "status " + r.status; })
+  .catch(e => { document.body.textContent = "failed " + e; });
+</script>"""
+
+
+def _serve_html_artifact(study: dict, tmp_path: Path, app_for) -> tuple[str, str]:
+    """An HTML page that tells the running trial COMPLETE, uploaded as an artifact of the study
+    and opened in headless Chromium from the dashboard's own origin; (page text, trial state)."""
+    from search.results import dashboard
+    from tests._browser import dump_dom
+
+    page = tmp_path / "page.html"
+    page.write_text(BROWSER_WRITE % study["running"])
+    rdb = optuna.storages.RDBStorage(study["url"])
+    target = optuna.load_study(study_name="tiny", storage=rdb)
+    artifact = optuna.artifacts.upload_artifact(
+        study_or_trial=target, file_path=str(page), artifact_store=optuna.artifacts.FileSystemArtifactStore(str(study["artifacts"])), mimetype="text/html"
+    )
+    with sqlite3.connect(study["artifacts"].parent / "studies.db") as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    server = dashboard.make_server_for(app_for(study), "127.0.0.1", 0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        text = dump_dom(f"http://127.0.0.1:{server.server_port}/artifacts/{study['study_id']}/{artifact}", tmp_path / "profile")
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+    return text, rdb.get_trial(study["running"]).state.name
+
+
+def test_a_real_browser_sends_origin_on_same_origin_writes(study, tmp_path):
+    """The same-origin rule keeps the dashboard's own pages working: Chromium sends ``Origin``
+    on a same-origin POST, and the guard lets it through (artifacts served unsandboxed here,
+    as a stand-in for the dashboard's own page)."""
+    import optuna_dashboard
+
+    from search.results import dashboard
+
+    def unsandboxed(s):
+        store = optuna.artifacts.FileSystemArtifactStore(str(s["artifacts"]))
+        raw = optuna_dashboard.wsgi(optuna.storages.RDBStorage(s["url"]), artifact_store=store)
+        return dashboard.host_middleware(dashboard.same_origin_middleware(raw))
+
+    text, state = _serve_html_artifact(study, tmp_path, unsandboxed)
+    assert text.split("<body>", 1)[1].startswith("status 204") and state == "COMPLETE"
+
+
+def test_an_html_artifact_cannot_write_through_the_dashboard(study, tmp_path):
+    """Served by the full dashboard, an HTML artifact runs sandboxed (an origin of its own), so
+    the same page's write is refused and the study is left as it was."""
+    from search.results import dashboard
+
+    def full(s):
+        return dashboard.make_app(s["url"], artifact_dir=str(s["artifacts"]))
+
+    before = []
+
+    def full_after_fingerprint(s):
+        before.append(fingerprint(s["artifacts"].parent))
+        return full(s)
+
+    text, state = _serve_html_artifact(study, tmp_path, full_after_fingerprint)
+    body = text.split("<body>", 1)[1]
+    assert body.startswith(("waiting", "failed", "status 403")), text  # the sandbox runs no script
+    assert state == "RUNNING" and fingerprint(study["artifacts"].parent) == before[0]

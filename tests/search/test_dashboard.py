@@ -475,3 +475,5 @@ def test_host_allow_list_and_no_wildcard_cors(tmp_path, study_db):
     assert (status, data) == (200, b"a")
     assert not [k for k in headers if k.lower().startswith("access-control-")]
     assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Security-Policy"].startswith("sandbox;")  # an HTML artifact gets an origin of its own
+    assert "sandbox" not in call(app, "GET", "/api/studies")[1]["Content-Security-Policy"]
