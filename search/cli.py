@@ -72,15 +72,18 @@ def hide_from_command_line(url: str) -> bool:
     from storage import mask_url
 
     masked = mask_url(url)
-    sys.argv[:] = [a.replace(url, masked) for a in sys.argv]
     try:
-        import setproctitle
-
         with open("/proc/self/cmdline", "rb") as f:
             words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
-    except (ImportError, OSError):
+    except OSError:  # no /proc: the interpreter's own copy of it
+        words = list(getattr(sys, "orig_argv", sys.argv))
+    for argv in (sys.argv, getattr(sys, "orig_argv", [])):
+        argv[:] = [a.replace(url, masked) for a in argv]
+    try:
+        import setproctitle
+    except ImportError:
         return False
-    if any(url in w for w in words):
+    if any(url in w for w in words):  # else: parsed from elsewhere (main(argv) in a program)
         setproctitle.setproctitle(" ".join(w.replace(url, masked) for w in words))
     return True
 

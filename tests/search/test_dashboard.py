@@ -477,3 +477,24 @@ def test_host_allow_list_and_no_wildcard_cors(tmp_path, study_db):
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Content-Security-Policy"].startswith("sandbox;")  # an HTML artifact gets an origin of its own
     assert "sandbox" not in call(app, "GET", "/api/studies")[1]["Content-Security-Policy"]
+
+
+def test_a_busy_port_is_one_line_naming_the_flags(study_db):
+    import socket
+
+    from search.errors import UsageError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(UsageError, match=rf"^--host 127.0.0.1 --port {port}: cannot listen there") as refused:
+            dashboard.serve(study_db[0], port=port, quiet=True)
+    assert "\n" not in str(refused.value)
+
+
+def test_certfile_without_keyfile_is_refused(study_db):
+    from search.errors import UsageError
+
+    with pytest.raises(UsageError, match="--certfile and --keyfile: give both"):
+        dashboard.serve(study_db[0], port=0, certfile="cert.pem", quiet=True)
