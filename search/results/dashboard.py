@@ -118,7 +118,7 @@ def headers_middleware(app: WSGIApp) -> WSGIApp:
 
 def host_middleware(app: WSGIApp, allowed_hosts: Iterable[str] = ()) -> WSGIApp:
     """Refuse with 403 a request whose ``Host`` is neither a loopback name nor allowed."""
-    allowed = {normal_host(h) for h in allowed_hosts if h}
+    allowed = {host_name(h) for h in allowed_hosts if h}  # a port given with a name is ignored
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         host = host_name(environ.get("HTTP_HOST", ""))
@@ -417,6 +417,9 @@ def serve(
     if bool(certfile) != bool(keyfile):
         raise UsageError("--certfile and --keyfile: give both (PEM files) for TLS, or neither")
     check_exposure(host, read_only=read_only, password=password, tls=bool(certfile))
+    allowed_hosts = list(allowed_hosts)
+    if host_name(host) in ("", "0.0.0.0", "::") and not allowed_hosts:
+        print("note: listening on all interfaces, but only requests addressed to a loopback name are served; add --allow-host NAME for each name clients use", file=sys.stderr, flush=True)
     try:
         app = make_app(
             storage_url, read_only=read_only, password=password, artifact_dir=artifact_dir, allowed_hosts=[*allowed_hosts, host]

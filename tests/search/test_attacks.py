@@ -200,6 +200,17 @@ def test_dns_rebinding_host_is_refused(study, writable, attacker_checkpoint):
     assert "Access-Control-Allow-Origin" not in headers
 
 
+def test_allow_host_serves_a_name(study):
+    dash = Dashboard(study, "--allow-host", "dash.example.org")
+    try:
+        assert dash.request("GET", "/api/studies", headers={"Host": f"dash.example.org:{dash.port}"})[0] == 200
+        assert dash.request("GET", "/api/studies", headers={"Host": f"other.example.org:{dash.port}"})[0] == 403
+        own = {"Host": "dash.example.org", "Origin": "https://dash.example.org"}  # behind a TLS proxy
+        assert dash.request("PUT", f"/api/studies/{study['study_id']}/note", {"version": 1, "body": "ok"}, own)[0] in (200, 204)
+    finally:
+        dash.stop()
+
+
 def test_authenticated_write_from_another_origin_is_refused(study, attacker_checkpoint):
     dash = Dashboard(study, env={"SEARCH_DASHBOARD_PASSWORD": PASSWORD})
     try:
