@@ -19,6 +19,8 @@ first:
 * same origin: a write (any other method) is accepted only when its ``Origin`` (without one,
   its ``Referer``) names the host and port it was sent to: a page of another site, even
   in a browser that holds the password, cannot write.
+* driver attrs: the ``checkpoint`` and ``checkpoint_sha256`` user attrs are written by the
+  search driver only; a request that sets them is answered ``403``.
 
 :func:`make_app` builds the guarded WSGI application; :class:`DashboardServer` runs it on
 cheroot (CherryPy's production WSGI server: a thread pool, keep-alive, TLS through Python's
@@ -30,8 +32,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import io
 import ipaddress
+import json
 import os
+import re
 import sys
 import threading
 import time
@@ -46,6 +51,10 @@ PASSWORD_ENV = "SEARCH_DASHBOARD_PASSWORD"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REALM = "search dashboard"
 DEFAULT_PORTS = {"http": "80", "https": "443"}
+# The trial's model and its digest: written by the driver (search.worker.checkpoint.DIGEST_ATTR)
+DRIVER_ATTRS = frozenset({"checkpoint", "checkpoint_sha256"})
+USER_ATTRS_PATH = re.compile(r"/api/trials/\d+/user-attrs/?")
+MAX_ATTRS_BODY = 1 << 20
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -84,7 +93,7 @@ def make_app(
 
         artifact_store = FileSystemArtifactStore(artifact_dir)
     app: WSGIApp = optuna_dashboard.wsgi(storage, artifact_store=artifact_store)
-    app = same_origin_middleware(app)
+    app = same_origin_middleware(driver_attrs_middleware(app))
     if read_only:
         app = read_only_middleware(app)
     if password is not None:
@@ -157,6 +166,42 @@ def same_origin_middleware(app: WSGIApp) -> WSGIApp:
         )
 
     return guarded
+
+
+def driver_attrs_middleware(app: WSGIApp) -> WSGIApp:
+    """Refuse with 403 a request that sets a user attr only the driver writes (``checkpoint``
+    and its ``checkpoint_sha256``): not even the dashboard's own pages can point a trial at
+    another model."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET").upper() != "POST" or not USER_ATTRS_PATH.fullmatch(environ.get("PATH_INFO", "")):
+            return app(environ, start_response)
+        body = _read_body(environ)
+        if body is None:
+            return _plain(start_response, "413 Content Too Large", f"a user attrs request is limited to {MAX_ATTRS_BODY} bytes")
+        try:
+            keys = set(json.loads(body).get("user_attrs") or {})
+        except (ValueError, AttributeError, TypeError):
+            keys = set()
+        if keys & DRIVER_ATTRS:
+            return _plain(start_response, "403 Forbidden", f"user attrs {', '.join(sorted(keys & DRIVER_ATTRS))} are written by the search driver only")
+        return app(environ, start_response)
+
+    return guarded
+
+
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """The request body, put back for the app to read; None when over ``MAX_ATTRS_BODY``."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_ATTRS_BODY:
+        return None
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
 
 
 def basic_auth_middleware(app: WSGIApp, password: str, throttle: LoginThrottle | None = None) -> WSGIApp:

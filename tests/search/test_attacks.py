@@ -175,11 +175,20 @@ def test_model_swap_from_another_origin_is_refused(study, writable, attacker_che
     assert forecaster.lookback == 8 and optuna.load_study(study_name="tiny", storage=study["url"]).best_trial.number == study["best"]
 
 
-def test_control_the_same_swap_from_the_dashboards_own_origin_goes_through(study, writable, attacker_checkpoint):
+def test_control_from_the_dashboards_own_origin_writes_go_through_but_not_the_model(study, writable, attacker_checkpoint):
+    """The refusals above come from the Origin: from the dashboard's own origin the same upload
+    and tell go through. Pointing a trial at another model does not, even from there: the
+    ``checkpoint`` attrs are the driver's alone, so the study's model stays the driver's."""
     own = {"Origin": f"http://127.0.0.1:{writable.port}"}
-    assert attempt_swap(writable, study, attacker_checkpoint, own) == [201, 204, 204]
-    best = optuna.load_study(study_name="tiny", storage=study["url"]).best_trial
-    assert best.number != study["best"] and best.value == 0.0  # the swap is real when allowed
+    note = {"user_attrs": {"reviewed": "yes"}}  # any other attr is written as before
+    assert writable.request("POST", f"/api/trials/{study['running']}/user-attrs", note, own)[0] == 204
+    assert attempt_swap(writable, study, attacker_checkpoint, own) == [201, 403, 204]
+    trials = optuna.load_study(study_name="tiny", storage=study["url"]).trials
+    swapped = trials[-1]
+    assert swapped.state.name == "COMPLETE" and swapped.value == 0.0  # the writes were real
+    assert swapped.user_attrs == {"reviewed": "yes"}
+    with pytest.raises(Exception, match="has no checkpoint"):  # the new best has no model to load
+        load_best("tiny", study["url"], artifacts=str(study["artifacts"]))
 
 
 def test_dns_rebinding_host_is_refused(study, writable, attacker_checkpoint):

@@ -498,3 +498,21 @@ def test_certfile_without_keyfile_is_refused(study_db):
 
     with pytest.raises(UsageError, match="--certfile and --keyfile: give both"):
         dashboard.serve(study_db[0], port=0, certfile="cert.pem", quiet=True)
+
+
+def test_the_driver_attrs_cannot_be_set_through_the_dashboard(study_db):
+    from search.worker.checkpoint import DIGEST_ATTR
+
+    assert dashboard.DRIVER_ATTRS == {"checkpoint", DIGEST_ATTR}
+    url, _ = study_db
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    running = study.ask()
+    app = dashboard.make_app(url)
+    path = f"/api/trials/{running._trial_id}/user-attrs"
+    for attrs in ({"checkpoint": "0000"}, {"checkpoint_sha256": "ab", "x": 1}):
+        status, _, body = call(app, "POST", path, headers=SAME_ORIGIN, body=json.dumps({"user_attrs": attrs}).encode())
+        assert status == 403 and b"written by the search driver only" in body
+    big = json.dumps({"user_attrs": {"x": "a" * (dashboard.MAX_ATTRS_BODY + 1)}}).encode()
+    assert call(app, "POST", path, headers=SAME_ORIGIN, body=big)[0] == 413
+    assert call(app, "POST", path, headers=SAME_ORIGIN, body=b'{"user_attrs": {"note": "ok"}}')[0] == 204  # the body reaches the app intact
+    assert study.trials[-1].user_attrs == {"note": "ok"}
