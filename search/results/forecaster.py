@@ -215,7 +215,11 @@ def unpack(data: bytes) -> Forecaster:
         **head,
         **payload["params"],
     )
-    model.load_state_dict(load_tensors(data))
+    try:
+        tensors = load_tensors(data)
+    except Exception as exc:  # safetensors' own error for a malformed file
+        raise CheckpointError(f"the checkpoint's tensors cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    model.load_state_dict(tensors)
     return Forecaster(model, payload)
 
 

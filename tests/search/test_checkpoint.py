@@ -182,3 +182,14 @@ def test_a_checkpoint_attr_that_is_not_an_artifact_id_is_refused(tiny_space, tmp
         db.execute("UPDATE trial_user_attributes SET value_json = '\"../../etc/passwd\"' WHERE key = 'checkpoint'")
     with pytest.raises(CheckpointError, match="is not an artifact id"):
         load_best("tiny", url, artifacts=str(artifacts))
+
+
+def test_a_checkpoint_with_broken_tensors_is_one_line(tiny_space):
+    from search.errors import CheckpointError
+    from search.results.forecaster import unpack
+    from tests._studies import trained_checkpoint
+
+    data, _ = trained_checkpoint(tiny_space)
+    with pytest.raises(CheckpointError, match="tensors cannot be read") as refused:
+        unpack(data[:-7])  # the header intact, the tensors' bytes cut short
+    assert "\n" not in str(refused.value)
