@@ -3,7 +3,8 @@
     search run SPACE [SPACE ...] --trials N [--storage URL] [--study NAME] [--set KEY=VALUE ...]
     search validate SPACE            check a space file (exit 0 or 2)
     search show SPACE                the compiled space: distributions, fixed values, sampler, pruner
-    search dashboard [--storage URL] optuna-dashboard on the study storage
+    search dashboard [--storage URL] optuna-dashboard on the study storage (guards: Host allow-list,
+                                     same-origin writes, --read-only, $SEARCH_DASHBOARD_PASSWORD, TLS)
     search studies [--storage URL]   the studies in a storage, with trial counts and best values
     search trials STUDY              every trial: state, value, params, epochs, seconds, node
     search best STUDY [--json]       the best trial's params, validation value and test metrics
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -36,7 +38,55 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _storage_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", metavar="URL", help="study storage URL (default: $SEARCH_STORAGE, else sqlite:///studies.db)")
+    p.add_argument("--storage", metavar="URL", help="study storage URL (default: $SEARCH_STORAGE, else sqlite:///studies.db); a URL with a password belongs in $SEARCH_STORAGE or --storage-file")
+    p.add_argument("--storage-file", metavar="FILE", help="read the storage URL from this file's first line (keeps its password off the command line)")
+
+
+def resolve_storage(args, err: Console) -> None:
+    """``args.storage`` from ``--storage`` or ``--storage-file`` (None: ``$SEARCH_STORAGE`` or
+    the default). A password given in ``--storage`` still works, with a one-line warning, and
+    is masked in this process's command line before anything (Ray's job table) records it."""
+    if not hasattr(args, "storage_file"):
+        return
+    if args.storage and args.storage_file:
+        raise UsageError("--storage and --storage-file: give one of them")
+    if args.storage_file:
+        args.storage = _first_line(args.storage_file, "--storage-file").strip()
+        if not args.storage:
+            raise UsageError(f"--storage-file {args.storage_file}: the first line is empty")
+        return
+    from storage import mask_url, url_password
+
+    if args.storage and url_password(args.storage):
+        masked = hide_from_command_line(args.storage)
+        err.print(
+            f"warning: --storage {mask_url(args.storage)}: a password on the command line can be read by other local users"
+            f"{' until now (masked from here on)' if masked else ''}; set $SEARCH_STORAGE or use --storage-file FILE",
+            markup=False,
+        )
+
+
+def hide_from_command_line(url: str) -> bool:
+    """Replace ``url`` by its masked form in this process's command line (what ``ps``,
+    ``/proc/PID/cmdline`` and Ray, which records the driver's command line as the job's
+    entrypoint, read) and in ``sys.argv``. False where the command line cannot be rewritten."""
+    from storage import mask_url
+
+    masked = mask_url(url)
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+    except OSError:  # no /proc: the interpreter's own copy of it
+        words = list(getattr(sys, "orig_argv", sys.argv))
+    for argv in (sys.argv, getattr(sys, "orig_argv", [])):
+        argv[:] = [a.replace(url, masked) for a in argv]
+    try:
+        import setproctitle
+    except ImportError:
+        return False
+    if any(url in w for w in words):  # else: parsed from elsewhere (main(argv) in a program)
+        setproctitle.setproctitle(" ".join(w.replace(url, masked) for w in words))
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,10 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     dash = sub.add_parser("dashboard", help="optuna-dashboard on the study storage")
     _storage_arg(dash)
-    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1); beyond loopback a password or --read-only is required")
     dash.add_argument("--port", type=int, default=8080)
     dash.add_argument("--read-only", action="store_true", help="refuse every request that would change the storage (403)")
-    dash.add_argument("--password", help="HTTP basic auth password (or $SEARCH_DASHBOARD_PASSWORD)")
+    dash.add_argument("--password", help=argparse.SUPPRESS)  # refused: visible to every local user
+    dash.add_argument("--password-file", metavar="FILE", help="HTTP basic auth password, the file's first line (default: $SEARCH_DASHBOARD_PASSWORD)")
+    dash.add_argument("--allow-host", dest="allow_hosts", action="append", default=[], metavar="NAME", help="also serve requests for this host name (besides loopback names and --host); repeatable")
+    dash.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --keyfile")
+    dash.add_argument("--keyfile", metavar="PEM", help="the certificate's private key file")
     dash.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
 
     studies = sub.add_parser("studies", help="list the studies in a storage")
@@ -120,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def dashboard_command(url: str) -> str:
-    from storage import mask_url
+    """The command that opens the dashboard on ``url``; a URL with a password is left to
+    ``$SEARCH_STORAGE`` or ``--storage-file`` rather than printed as a flag."""
+    from storage import mask_url, url_password
 
+    if url_password(url):
+        return f"search dashboard (storage {mask_url(url)} from $SEARCH_STORAGE or --storage-file FILE)"
     return f"search dashboard --storage {mask_url(url)}"
 
 
@@ -208,15 +266,48 @@ def cmd_show(args, console: Console) -> int:
     return 0
 
 
+def dashboard_password(args) -> str | None:
+    """The dashboard's password: ``--password-file``'s first line, else
+    ``$SEARCH_DASHBOARD_PASSWORD``, else None; never from the command line itself."""
+    from search.results.dashboard import PASSWORD_ENV
+
+    if args.password is not None:
+        raise UsageError(f"--password: a password on the command line is visible to every local user; set ${PASSWORD_ENV} or use --password-file FILE")
+    if args.password_file is None:
+        return os.environ.get(PASSWORD_ENV) or None
+    password = _first_line(args.password_file, "--password-file")
+    if not password:
+        raise UsageError(f"--password-file {args.password_file}: the first line is empty")
+    return password
+
+
+def _first_line(path: str, flag: str) -> str:
+    """The first line of a secret's file, without its line end; one-line errors naming ``flag``."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{flag} {path}: not UTF-8 text") from None
+
+
 def cmd_dashboard(args, console: Console) -> int:
     from search.results.dashboard import serve
     from search.store import existing_url
     from storage import artifact_dir
 
+    password = dashboard_password(args)
+    for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
+        if path is not None and not Path(path).is_file():
+            raise UsageError(f"{flag} {path}: no such file")
     url = existing_url(args.storage)
     candidate = artifact_dir(url, args.artifacts)
     artifacts = str(candidate) if candidate.exists() else None
-    serve(url, host=args.host, port=args.port, read_only=args.read_only, password=args.password, artifact_dir=artifacts)
+    serve(
+        url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
+        allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,
+    )
     return 0
 
 
@@ -397,6 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
+        resolve_storage(args, err)
         return COMMANDS[args.command](args, console)
     except SearchError as exc:
         if debug:

@@ -9,7 +9,8 @@
     │   └── DataError         the dataset it names cannot serve
     ├── StudyMismatchError    the study was made from another space (exit 2)
     ├── NoResultError         no completed trial yet (exit 1)
-    └── SearchStopped         a search stopped by failures in a row (exit 1)
+    ├── SearchStopped         a search stopped by failures in a row (exit 1)
+    └── CheckpointError       a checkpoint that is refused: changed, unverifiable or old (exit 1)
 
 A leaf: imports nothing, so every part of the service (workers included) may raise these.
 """
@@ -79,3 +80,10 @@ class SearchStopped(SearchError):
     def __init__(self, message: str, study=None):
         super().__init__(message)
         self.study = study
+
+
+class CheckpointError(SearchError):
+    """A trial's checkpoint is refused: its bytes do not match the digest the driver recorded,
+    no digest was recorded, or it is in a format that is no longer read (format 1, a pickle)."""
+
+    exit_code = 1

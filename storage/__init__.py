@@ -19,7 +19,7 @@ from storage._rdb import (
     upgrade_storage,
 )
 from storage._retry import retrying
-from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_url, sqlite_path
+from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_url, sqlite_path, url_password
 
 __all__ = [
     "DEFAULT_URL",
@@ -39,4 +39,5 @@ __all__ = [
     "sqlite_warning",
     "stale_trial_ids",
     "upgrade_storage",
+    "url_password",
 ]

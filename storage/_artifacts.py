@@ -12,6 +12,7 @@ from pathlib import Path
 
 from optuna.artifacts import FileSystemArtifactStore
 
+from storage._files import make_private_folder
 from storage._urls import sqlite_path
 
 
@@ -27,6 +28,8 @@ def artifact_dir(url: str, override: str | os.PathLike | None = None) -> Path:
 
 
 def open_artifact_store(url: str, override: str | os.PathLike | None = None) -> FileSystemArtifactStore:
+    """The artifact store of ``url``; its folder is created readable by its owner only
+    (``storage._files``)."""
     path = artifact_dir(url, override)
-    path.mkdir(parents=True, exist_ok=True)
+    make_private_folder(path)
     return FileSystemArtifactStore(str(path))

@@ -22,6 +22,7 @@ import sqlalchemy
 import sqlalchemy.event
 import sqlalchemy.exc
 
+from storage._files import create_private_file
 from storage._urls import is_sqlite, mask_url, sqlite_path
 
 HEARTBEAT_INTERVAL_S = int(os.environ.get("SEARCH_HEARTBEAT_INTERVAL_S", "10"))
@@ -75,7 +76,7 @@ def sqlite_warning(url: str) -> str | None:
         return (
             f"{path} is on a network file system ({fstype}): SQLite's locking is unreliable there, "
             "and several hosts must not share one SQLite file; use PostgreSQL "
-            "(--storage postgresql+psycopg://user:pass@host/db) to share a study"
+            "(a postgresql+psycopg://user:pass@host/db URL in $SEARCH_STORAGE) to share a study"
         )
     return None
 
@@ -87,10 +88,17 @@ def open_storage(
     grace_period: int | None = HEARTBEAT_GRACE_S,
     attempts: int = 5,
 ) -> optuna.storages.RDBStorage:
-    """An Optuna ``RDBStorage`` on ``url`` (tables created if missing)."""
+    """An Optuna ``RDBStorage`` on ``url`` (tables created if missing; a new SQLite file
+    readable by its owner only, see ``storage._files``)."""
     if is_sqlite(url) and not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _sqlite_connect_hook):
         # On every new connection, before Optuna creates its tables.
         sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _sqlite_connect_hook)
+    db = sqlite_path(url)
+    if db is not None:
+        try:
+            create_private_file(db)  # before SQLite creates it with the umask's mode
+        except ValueError as exc:
+            raise StorageError(str(exc)) from None
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():

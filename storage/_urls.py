@@ -31,6 +31,16 @@ def mask_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+def url_password(url: str) -> str | None:
+    """The password a storage URL carries, or None."""
+    try:
+        return sqlalchemy.engine.make_url(url).password
+    except Exception:  # not a SQLAlchemy URL: whatever sits between user: and @
+        head, sep, _ = url.rpartition("@")
+        userinfo = head.partition("://")[2]
+        return userinfo.partition(":")[2] or None if sep and ":" in userinfo else None
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 

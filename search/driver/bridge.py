@@ -176,7 +176,7 @@ class StudyBridge:
             self.tally.consecutive_failures = 0
         elif result.get("final"):
             if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
-                attrs["checkpoint"] = upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint)
+                attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
                 if forecast is not None:  # the kept model's forecasts, beside it
                     attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
             self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])

@@ -18,6 +18,7 @@ from typing import IO
 
 import optuna
 
+from search.worker.checkpoint import DIGEST_ATTR, digest
 from storage import retrying
 
 
@@ -33,10 +34,14 @@ def _upload(store, storage, trial: optuna.trial.Trial, file_name: str, mimetype:
         )
 
 
-def upload_checkpoint(store, storage, trial: optuna.trial.Trial, data: bytes) -> str:
-    """A checkpoint (``search.worker.checkpoint.pack``) as an artifact of ``trial``; its id,
-    which becomes the trial's ``checkpoint`` user attr."""
-    return _upload(store, storage, trial, f"checkpoint_trial_{trial.number}.pt", "application/octet-stream", lambda f: f.write(data), "wb")
+def upload_checkpoint(store, storage, trial: optuna.trial.Trial, data: bytes) -> dict[str, str]:
+    """A checkpoint (``search.worker.checkpoint.pack``) as an artifact of ``trial``; the trial's
+    user attrs that name it: ``checkpoint`` (the artifact id) and ``checkpoint_sha256`` (the
+    digest of the bytes the worker sent, which the reader checks before loading)."""
+    artifact_id = _upload(
+        store, storage, trial, f"checkpoint_trial_{trial.number}.safetensors", "application/octet-stream", lambda f: f.write(data), "wb"
+    )
+    return {"checkpoint": artifact_id, DIGEST_ATTR: digest(data)}
 
 
 def upload_curve(store, storage, trial: optuna.trial.Trial, curve: list[dict]) -> str | None:

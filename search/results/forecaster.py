@@ -4,7 +4,9 @@
     forecaster.predict(frame)   # (horizon, n_targets) after the frame's last row
     forecaster.predict_series(frame)   # {series: (horizon, n_targets)}: one per series_id value
 
-The checkpoint (``search.worker.checkpoint``) is the best trial's ``checkpoint`` artifact. A
+The checkpoint (``search.worker.checkpoint``) is the best trial's ``checkpoint`` artifact,
+loaded only when its sha256 matches the ``checkpoint_sha256`` user attr the driver recorded
+when it uploaded it, and read without pickle (safetensors with a JSON header). A
 model trained on several series (``data.series_id``) forecasts each series of a frame after
 that series' own last row; with per-series scalers (``scaler_scope: series``) each series is
 scaled by the scaler fit on its own training part, so only series seen in training can be
@@ -18,22 +20,27 @@ model continues a prompt by ``n`` characters (greedy).
 
 from __future__ import annotations
 
-import io
+import hmac
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import optuna
 import torch
+from safetensors.torch import load as load_tensors
 
 import models
 import storage as storage_mod
 from models.reference import LastValueReference, SeasonalReference
-from search.errors import NoResultError, SearchError, StudyNotFoundError, UsageError
+from search.errors import CheckpointError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage
 from search.worker import forecast_view
-from search.worker.checkpoint import FORMAT
+from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
+
+ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")  # Optuna's artifact ids are UUIDs
 
 
 @dataclass
@@ -204,10 +211,36 @@ def _axis(part, time_column: str | None, horizon: int) -> tuple[list, list]:
     return list(range(n)), list(range(n, n + horizon))
 
 
+def _looks_like_format_1(data: bytes) -> bool:
+    """``torch.save`` output: a zip archive, or a bare pickle from its legacy writer. Only
+    the first bytes are looked at; nothing is unpickled."""
+    return data[:4] == b"PK\x03\x04" or (data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"))
+
+
+def read_header(data: bytes) -> dict[str, Any]:
+    """The JSON header of a format-2 checkpoint, read from the safetensors header (JSON: no
+    pickle). A format-1 checkpoint (``torch.save``) is refused unread."""
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if not 0 < size <= len(data) - 8 or data[8:9] != b"{":
+        if _looks_like_format_1(data):
+            raise CheckpointError(
+                "checkpoint format 1 (torch.save, a pickle) is no longer loaded; run the search again to write a format-2 (safetensors) checkpoint"
+            )
+        raise CheckpointError(f"not a checkpoint ({len(data)} bytes, no safetensors header)")
+    try:
+        meta = json.loads(data[8 : 8 + size]).get("__metadata__") or {}
+        fields = json.loads(meta[METADATA_KEY])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CheckpointError("not a checkpoint of this service (no search header in its safetensors metadata)") from None
+    if not isinstance(fields, dict) or fields.get("format") != FORMAT:
+        found = fields.get("format") if isinstance(fields, dict) else None
+        raise CheckpointError(f"checkpoint format {found!r} is not supported (expected {FORMAT})")
+    return fields
+
+
 def unpack(data: bytes) -> Forecaster:
-    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    if payload.get("format") != FORMAT:
-        raise SearchError(f"checkpoint format {payload.get('format')!r} is not supported (expected {FORMAT})")
+    """A forecaster from checkpoint bytes (``search.worker.checkpoint.pack``); no pickle runs."""
+    payload = read_header(data)
     d = payload["data"]
     task = payload.get("task", "forecast")
     n_features, head = len(payload["columns"]), {}
@@ -225,12 +258,36 @@ def unpack(data: bytes) -> Forecaster:
         **head,
         **payload["params"],
     )
-    model.load_state_dict(payload["state_dict"])
+    try:
+        tensors = load_tensors(data)
+    except Exception as exc:  # safetensors' own error for a malformed file
+        raise CheckpointError(f"the checkpoint's tensors cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    model.load_state_dict(tensors)
     return Forecaster(model, payload)
 
 
+def verified(data: bytes, recorded: str | None, trial: str) -> bytes:
+    """``data`` when its sha256 is the one the driver recorded for ``trial``; else refused,
+    naming the trial. A checkpoint without a recorded digest is refused too (a format-1
+    checkpoint, which never had one, is named as such)."""
+    if recorded and not hmac.compare_digest(digest(data), str(recorded)):
+        raise CheckpointError(
+            f"{trial}: the checkpoint does not match the sha256 recorded when it was written; it was changed or replaced, refusing to load it"
+        )
+    try:
+        read_header(data)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{trial}: {exc}") from None
+    if not recorded:
+        raise CheckpointError(
+            f"{trial}: no checkpoint digest (user attr {DIGEST_ATTR}) was recorded, so its checkpoint cannot be verified; refusing to load it"
+        )
+    return data
+
+
 def load_best(study: str | optuna.Study, storage: str | None = None, *, artifacts: str | None = None) -> Forecaster:
-    """The best trial's model of a study, ready to forecast."""
+    """The best trial's model of a study, ready to forecast. Its checkpoint is loaded only when
+    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``)."""
     url = storage or storage_mod.default_url()
     if isinstance(study, str):
         url = existing_url(url, hint="")
@@ -242,9 +299,13 @@ def load_best(study: str | optuna.Study, storage: str | None = None, *, artifact
         best = study.best_trial
     except ValueError:
         raise NoResultError(f"study {study.study_name!r} has no completed trial yet") from None
+    trial = f"the best trial #{best.number} of {study.study_name!r}"
     artifact_id = best.user_attrs.get("checkpoint")
     if artifact_id is None:
-        raise SearchError(f"the best trial #{best.number} of {study.study_name!r} has no checkpoint")
+        raise SearchError(f"{trial} has no checkpoint")
+    if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
+        raise CheckpointError(f"{trial}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
     store = storage_mod.open_artifact_store(url, artifacts)
     with store.open_reader(artifact_id) as reader:
-        return unpack(reader.read())
+        data = reader.read()
+    return unpack(verified(data, best.user_attrs.get(DIGEST_ATTR), trial))

@@ -4,38 +4,67 @@ result, kept as an Optuna artifact of the trial (``search.driver.uploads``) and 
 
 A checkpoint holds everything needed to forecast from new data without the space file: the
 model family and params, the best epoch's weights, the scaler(s), the columns and window sizes,
-and for tasks classify and text the class labels or the vocabulary. It is written with
-``torch.save`` and read with ``weights_only=True`` (plain types only).
+and for tasks classify and text the class labels or the vocabulary.
+
+Format 2 is one safetensors file: the weights as its tensors, everything else as JSON in its
+metadata (key ``search``). Reading it runs no pickle: the safetensors header is JSON and the
+tensors are raw bytes, so a checkpoint can be read safely whoever wrote it. Format 1
+(``torch.save``, a pickle) is refused by the reader.
+
+The driver records the checkpoint's sha256 (``digest``) in the trial's ``checkpoint_sha256``
+user attr when it uploads it; the reader loads only bytes that match it.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
+import json
 from typing import Any
 
 import torch
+from safetensors.torch import save as save_tensors
 
-FORMAT = 1
+FORMAT = 2
+METADATA_KEY = "search"  # the safetensors metadata entry that holds the JSON header
+DIGEST_ATTR = "checkpoint_sha256"  # the trial's user attr beside ``checkpoint``, written by the driver
 
 
-def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> bytes:
-    """Serialize the (unwrapped) model's weights with what forecasting needs."""
-    payload = {
+def _plain(value: Any) -> Any:
+    """JSON for what ``json`` cannot write itself: numpy scalars and arrays, tuples."""
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return value.tolist()
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    raise TypeError(f"checkpoint header: {type(value).__name__} is not JSON")
+
+
+def header(config: dict[str, dict[str, Any]], series) -> dict[str, Any]:
+    """Everything but the weights: what forecasting needs, as plain JSON values."""
+    fields = {
         "format": FORMAT,
         "family": config["model"]["family"],
         "params": {k: v for k, v in config["model"].items() if k != "family"},
-        "data": {k: (list(v) if isinstance(v, tuple) else v) for k, v in config["data"].items() if k != "path"},
+        "data": {k: v for k, v in config["data"].items() if k != "path"},
         "columns": list(series.columns),
         "n_targets": int(series.n_targets),
         "offset": [float(v) for v in series.offset],
         "scale": [float(v) for v in series.scale],
         "series_names": list(series.series_names),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
     if series.series_offset is not None:  # scaler_scope: series, rows in series_names' order
-        payload["series_offset"] = series.series_offset.astype(float).tolist()
-        payload["series_scale"] = series.series_scale.astype(float).tolist()
-    payload.update(series.checkpoint_fields())  # classify / text: the task and the head's labels
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    return buffer.getvalue()
+        fields["series_offset"] = series.series_offset.astype(float).tolist()
+        fields["series_scale"] = series.series_scale.astype(float).tolist()
+    fields.update(series.checkpoint_fields())  # forecast: the seasonal reference's season; classify / text: the task and the head's labels
+    return json.loads(json.dumps(fields, default=_plain))
+
+
+def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> bytes:
+    """The (unwrapped) model's weights with what forecasting needs, as safetensors bytes."""
+    # clone: safetensors refuses tensors that share memory (views, tied weights)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    return save_tensors(tensors, metadata={METADATA_KEY: json.dumps(header(config, series), sort_keys=True)})
+
+
+def digest(data: bytes) -> str:
+    """The checkpoint's sha256 as hex: what the driver records and the reader compares."""
+    return hashlib.sha256(data).hexdigest()

@@ -1,4 +1,6 @@
-"""Tests of search.results.dashboard: the read-only and password guards, serve(), and a real browser."""
+"""Tests of search.results.dashboard: the read-only and password guards, the exposure rules,
+serve(), and a real browser. The attack corpus (Host, Origin, model swap, over real HTTP) is
+in test_dashboard_attacks.py."""
 
 from __future__ import annotations
 
@@ -48,9 +50,9 @@ def study_db(tmp_path: Path) -> tuple[str, int]:
     return url, study._study_id
 
 
-def call(app, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b""):
+def call(app, method: str, path: str, *, headers: dict[str, str] | None = None, body: bytes = b"", environ: dict | None = None):
     """One plain WSGI request; returns (status code, headers dict, body bytes)."""
-    environ: dict = {}
+    environ = dict(environ or {})
     setup_testing_defaults(environ)
     path, _, query = path.partition("?")
     environ.update(
@@ -90,11 +92,14 @@ def study_names(app, headers=None) -> list[str]:
 # --- read-only guard ---------------------------------------------------------------------
 
 
+SAME_ORIGIN = {"Origin": "http://127.0.0.1"}  # the Host of setup_testing_defaults
+
+
 def test_unguarded_app_really_deletes(study_db):
     """Control: the routes refused below are real and destructive without the guard."""
     url, study_id = study_db
     app = dashboard.make_app(url)
-    assert call(app, "DELETE", f"/api/studies/{study_id}")[0] == 204
+    assert call(app, "DELETE", f"/api/studies/{study_id}", headers=SAME_ORIGIN)[0] == 204
     assert study_names(app) == []
 
 
@@ -131,7 +136,8 @@ def test_read_only_refuses_writes_and_serves_reads(study_db):
 
 def test_password_guard(study_db):
     url, study_id = study_db
-    app = dashboard.make_app(url, password="s3cret")
+    no_wait = dashboard.LoginThrottle(first_s=0.0)  # the slow-down has its own test below
+    app = dashboard.make_app(url, password="s3cret", throttle=no_wait)
 
     status, headers, _ = call(app, "GET", "/api/studies")
     assert status == 401
@@ -150,11 +156,53 @@ def test_password_guard(study_db):
     assert call(app, "GET", "/dashboard", headers=basic("me", "s3cret"))[0] == 200
 
 
+class _Clock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_wrong_passwords_slow_the_client_down(study_db):
+    url, _ = study_db
+    clock = _Clock()
+    throttle = dashboard.LoginThrottle(first_s=0.5, max_s=4.0, clock=clock)
+    app = dashboard.make_app(url, password="s3cret", throttle=throttle)
+    me, other = {"REMOTE_ADDR": "10.0.0.1"}, {"REMOTE_ADDR": "10.0.0.2"}
+
+    def attempt(password: str, client: dict) -> tuple[int, dict]:
+        status, headers, _ = call(app, "GET", "/api/studies", headers=basic("u", password), environ=client)
+        return status, headers
+
+    waits = []
+    for _ in range(5):
+        assert attempt("guess", me)[0] == 401
+        status, headers = attempt("s3cret", me)  # even the right one waits
+        assert status == 429
+        waits.append(throttle.wait_left("10.0.0.1"))
+        assert int(headers["Retry-After"]) >= 1
+        clock.now += waits[-1]
+    assert waits == [0.5, 1.0, 2.0, 4.0, 4.0]  # doubling, bounded
+    assert attempt("s3cret", other)[0] == 200  # per client
+    assert attempt("s3cret", me)[0] == 200  # after the wait; and the count is cleared
+    assert attempt("guess", me)[0] == 401 and throttle.wait_left("10.0.0.1") == 0.5
+    assert call(app, "GET", "/api/studies", environ=me)[0] == 401  # no credentials: not throttled
+    clock.now += 301
+    assert throttle.wait_left("10.0.0.1") == 0.0  # forgotten after a quiet while
+
+
+def test_the_throttle_remembers_a_bounded_number_of_clients():
+    throttle = dashboard.LoginThrottle(max_clients=3)
+    for i in range(10):
+        throttle.failed(f"10.0.0.{i}")
+    assert len(throttle._clients) == 3 and throttle.wait_left("10.0.0.9") > 0 and throttle.wait_left("10.0.0.0") == 0
+
+
 def test_password_and_read_only_together(study_db):
     url, study_id = study_db
     app = dashboard.make_app(url, password="pw", read_only=True)
     assert call(app, "DELETE", f"/api/studies/{study_id}")[0] == 401
-    assert call(app, "DELETE", f"/api/studies/{study_id}", headers=basic("u", "pw"))[0] == 403
+    assert call(app, "DELETE", f"/api/studies/{study_id}", headers={**basic("u", "pw"), **SAME_ORIGIN})[0] == 403
     assert study_names(app, headers=basic("u", "pw")) == [STUDY_NAME]
 
 
@@ -192,33 +240,40 @@ def test_missing_artifact_dir_is_an_error(tmp_path, study_db):
         dashboard.make_app(study_db[0], artifact_dir=str(tmp_path / "nowhere"))
 
 
-# --- exposure warning ----------------------------------------------------------------------
+# --- exposure rules ------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "localhost", "::1", "[::1]"])
-def test_loopback_hosts_do_not_warn(host, capsys):
+def test_loopback_hosts_need_no_guard(host, capsys):
     assert dashboard.is_loopback(host)
-    assert not dashboard.warn_if_exposed(host, read_only=False, password=None)
+    assert dashboard.check_exposure(host, read_only=False, password=None) == []
     assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "", "::", "192.168.1.20", "dashboard.example.org"])
-def test_unguarded_public_host_warns(host, capsys):
+def test_unguarded_public_host_is_refused(host):
+    from search.errors import UsageError
+
     assert not dashboard.is_loopback(host)
-    assert dashboard.warn_if_exposed(host, read_only=False, password=None)
-    err = capsys.readouterr().err
-    assert err.startswith("warning:") and "delete studies" in err
-    assert err.count("\n") == 1
+    with pytest.raises(UsageError, match=r"change or delete studies; set a password \(\$SEARCH_DASHBOARD_PASSWORD or --password-file FILE\) or add --read-only") as refused:
+        dashboard.check_exposure(host, read_only=False, password=None)
+    assert "\n" not in str(refused.value) and refused.value.exit_code == 2
 
 
-def test_guarded_public_host_does_not_warn(capsys):
-    assert not dashboard.warn_if_exposed("0.0.0.0", read_only=True, password=None)
-    assert not dashboard.warn_if_exposed("0.0.0.0", read_only=False, password="pw")
+def test_guarded_public_host_warns_about_what_is_left_open(capsys):
+    assert dashboard.check_exposure("0.0.0.0", read_only=False, password="pw", tls=True) == []
     assert capsys.readouterr().err == ""
+    (open_reads,) = dashboard.check_exposure("0.0.0.0", read_only=True, password=None)
+    assert "download every artifact" in open_reads
+    (clear_text,) = dashboard.check_exposure("0.0.0.0", read_only=False, password="pw")
+    assert "clear text" in clear_text
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and all(line.startswith("warning: ") for line in err.splitlines())
 
 
 class _FakeServer:
     server_port = 8080
+    scheme = "http"
 
     def serve_forever(self):
         raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
@@ -230,7 +285,9 @@ class _FakeServer:
 @pytest.mark.parametrize(
     ("env_value", "expected"), [("from-env", "from-env"), ("", None), (None, None)]
 )
-def test_serve_resolves_password_masks_url_and_warns(monkeypatch, capsys, env_value, expected):
+def test_serve_resolves_password_masks_url_and_refuses_an_open_bind(monkeypatch, capsys, env_value, expected):
+    from search.errors import UsageError
+
     seen = {}
 
     def fake_make_app(storage_url, **kwargs):
@@ -246,14 +303,20 @@ def test_serve_resolves_password_masks_url_and_warns(monkeypatch, capsys, env_va
         monkeypatch.setenv(dashboard.PASSWORD_ENV, env_value)
 
     secret_url = "postgresql://searcher:topsecret@db.internal/studies"
+    if expected is None:  # 0.0.0.0 with neither guard: refused before anything starts
+        with pytest.raises(UsageError, match="--host 0.0.0.0"):
+            dashboard.serve(secret_url, host="0.0.0.0")
+        assert not seen
+        return
     dashboard.serve(secret_url, host="0.0.0.0")  # returns on Ctrl-C
 
     out, err = capsys.readouterr()
     assert seen["password"] == expected and seen["storage_url"] == secret_url
+    assert "0.0.0.0" in seen["allowed_hosts"]
     assert server.closed
     assert "topsecret" not in out + err
     assert out.count("\n") == 1 and "http://0.0.0.0:8080/dashboard/" in out
-    assert ("delete studies" in err) == (expected is None)
+    assert "clear text" in err
 
 
 def test_serve_argument_password_wins_over_env(monkeypatch, capsys):
@@ -361,3 +424,95 @@ def test_dashboard_renders_in_headless_chromium(tmp_path, study_db):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+# --- Host, Origin and CORS rules (over real HTTP in test_dashboard_attacks.py) --------------
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [("127.0.0.1:8080", "127.0.0.1"), ("[::1]:8080", "::1"), ("LocalHost.:80", "localhost"), ("example.org", "example.org"), ("[::1]", "::1")],
+)
+def test_host_name(header, name):
+    assert dashboard.host_name(header) == name
+
+
+@pytest.mark.parametrize(
+    ("origin", "referer", "host", "scheme", "same"),
+    [
+        ("http://127.0.0.1:8080", None, "127.0.0.1:8080", "http", True),
+        ("https://dash.example.org", None, "dash.example.org", "http", True),  # behind a TLS proxy
+        ("https://dash.example.org:443", None, "dash.example.org", "https", True),
+        (None, "http://127.0.0.1:8080/dashboard/studies/1", "127.0.0.1:8080", "http", True),
+        ("http://127.0.0.1:8081", None, "127.0.0.1:8080", "http", False),  # another port, another origin
+        ("http://evil.example", "http://127.0.0.1:8080/", "127.0.0.1:8080", "http", False),  # Origin wins
+        ("null", None, "127.0.0.1:8080", "http", False),
+        (None, None, "127.0.0.1:8080", "http", False),
+        ("http://user@127.0.0.1:8080", None, "127.0.0.1:8080", "http", False),
+        ("file://127.0.0.1:8080", None, "127.0.0.1:8080", "http", False),
+    ],
+)
+def test_same_origin(origin, referer, host, scheme, same):
+    environ = {"HTTP_HOST": host, "wsgi.url_scheme": scheme}
+    environ.update({k: v for k, v in (("HTTP_ORIGIN", origin), ("HTTP_REFERER", referer)) if v})
+    assert dashboard.is_same_origin(environ) is same
+
+
+def test_host_allow_list_and_no_wildcard_cors(tmp_path, study_db):
+    url, study_id = study_db
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    trial = study.ask()
+    (tmp_path / "a.txt").write_text("a")
+    artifact_id = optuna.artifacts.upload_artifact(
+        study_or_trial=trial, file_path=str(tmp_path / "a.txt"), artifact_store=optuna.artifacts.FileSystemArtifactStore(str(artifacts))
+    )
+    app = dashboard.make_app(url, artifact_dir=str(artifacts), allowed_hosts=["dash.example.org"])
+    for host, code in (("localhost:8080", 200), ("dash.example.org", 200), ("attacker.example:8080", 403), ("", 403)):
+        assert call(app, "GET", "/api/studies", environ={"HTTP_HOST": host})[0] == code, host
+    status, headers, data = call(app, "GET", f"/artifacts/{study_id}/{trial._trial_id}/{artifact_id}")
+    assert (status, data) == (200, b"a")
+    assert not [k for k in headers if k.lower().startswith("access-control-")]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Content-Security-Policy"].startswith("sandbox;")  # an HTML artifact gets an origin of its own
+    assert "sandbox" not in call(app, "GET", "/api/studies")[1]["Content-Security-Policy"]
+
+
+def test_a_busy_port_is_one_line_naming_the_flags(study_db):
+    import socket
+
+    from search.errors import UsageError
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        with pytest.raises(UsageError, match=rf"^--host 127.0.0.1 --port {port}: cannot listen there") as refused:
+            dashboard.serve(study_db[0], port=port, quiet=True)
+    assert "\n" not in str(refused.value)
+
+
+def test_certfile_without_keyfile_is_refused(study_db):
+    from search.errors import UsageError
+
+    with pytest.raises(UsageError, match="--certfile and --keyfile: give both"):
+        dashboard.serve(study_db[0], port=0, certfile="cert.pem", quiet=True)
+
+
+def test_the_driver_attrs_cannot_be_set_through_the_dashboard(study_db):
+    from search.worker.checkpoint import DIGEST_ATTR
+
+    assert dashboard.DRIVER_ATTRS == {"checkpoint", DIGEST_ATTR}
+    url, _ = study_db
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    running = study.ask()
+    app = dashboard.make_app(url)
+    path = f"/api/trials/{running._trial_id}/user-attrs"
+    for attrs in ({"checkpoint": "0000"}, {"checkpoint_sha256": "ab", "x": 1}):
+        status, _, body = call(app, "POST", path, headers=SAME_ORIGIN, body=json.dumps({"user_attrs": attrs}).encode())
+        assert status == 403 and b"written by the search driver only" in body
+    big = json.dumps({"user_attrs": {"x": "a" * (dashboard.MAX_ATTRS_BODY + 1)}}).encode()
+    assert call(app, "POST", path, headers=SAME_ORIGIN, body=big)[0] == 413
+    assert call(app, "POST", path, headers=SAME_ORIGIN, body=b'{"user_attrs": {"note": "ok"}}')[0] == 204  # the body reaches the app intact
+    assert study.trials[-1].user_attrs == {"note": "ok"}

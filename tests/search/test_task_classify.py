@@ -202,7 +202,7 @@ def test_trial_reports_the_task_metrics_and_the_checkpoint_predicts_labels(class
     assert {"test_accuracy", "test_cross_entropy", "test_loss"} <= set(final)
     assert final["best_objective"] == max(r["val_accuracy"] for r in reports)
 
-    forecaster = unpack(final["checkpoint"])  # torch.load(weights_only=True) inside
+    forecaster = unpack(final["checkpoint"])  # safetensors + JSON header: no pickle
     assert forecaster.task == "classify" and forecaster.classes == ["high", "low", "mid"]
     # the loaded model scores the test windows as the trial did
     x, y = series.windows("test", 10)

@@ -197,7 +197,7 @@ def test_a_small_model_learns_the_corpus(text_space):
     unigram = tasks.task_baselines(series, 24)["baseline_unigram_val_perplexity"]
     assert final["best_objective"] < unigram / 2
 
-    forecaster = unpack(final["checkpoint"])  # torch.load(weights_only=True) inside
+    forecaster = unpack(final["checkpoint"])  # safetensors + JSON header: no pickle
     assert forecaster.task == "text" and forecaster.vocab == list(series.classes)
     x, y = series.windows("test", 24)
     with torch.no_grad():
