@@ -4,6 +4,7 @@ that it was made from the same space (else the changed-space message that offers
 from __future__ import annotations
 
 import json
+import warnings
 
 import optuna
 
@@ -50,7 +51,7 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
         )
         for key, value in study_attrs(prep).items():
             study.set_user_attr(key, value)
-        study.set_metric_names([compiled.metric])  # optuna-dashboard and Optuna's plots label the axis
+        _name_metric(study, compiled.metric)
         return study
     old_hash = study.user_attrs.get("space_hash")
     direction = study.direction.name.lower()
@@ -72,5 +73,13 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
             "or use --study NEW_NAME for an empty one"
         )
     if study.metric_names is None:  # made before metric names were set
-        study.set_metric_names([compiled.metric])
+        _name_metric(study, compiled.metric)
     return study
+
+
+def _name_metric(study: optuna.Study, metric: str) -> None:
+    """Name the study's value after its metric, so optuna-dashboard and Optuna's plots label the
+    axis ``rmse`` instead of "Objective 0" (``set_metric_names`` is marked experimental)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([metric])

@@ -7,7 +7,7 @@ first:
 
 * headers: no wildcard CORS (optuna-dashboard sends ``Access-Control-Allow-Origin: *`` with
   artifacts; it is removed, so other sites' pages cannot read them), no framing
-  (``X-Frame-Options: DENY``), and artifacts sandboxed (``Content-Security-Policy: sandbox``).
+  (``X-Frame-Options: DENY``), and artifacts sandboxed (``Content-Security-Policy: sandbox allow-scripts``: an opaque origin).
 * Host allow-list: a request whose ``Host`` is not a loopback name, the bound host or a name
   given with ``--allow-host`` is answered ``403``. A web page cannot reach a loopback-only
   dashboard by DNS rebinding (its own name pointed at 127.0.0.1): its requests carry its name.
@@ -107,13 +107,14 @@ def make_app(
 
 def headers_middleware(app: WSGIApp) -> WSGIApp:
     """Drop CORS grants (``Access-Control-Allow-*``) from every response and forbid framing.
-    An artifact is served sandboxed: an HTML file among them runs in an origin of its own, so
-    it cannot write through the dashboard's API either."""
+    An artifact is served sandboxed: an HTML file among them (the forecast page) may run its
+    scripts, but in an opaque origin of its own, so a write it sends through the dashboard's
+    API carries ``Origin: null`` (or fails its CORS preflight) and is refused."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         policy = "frame-ancestors 'none'"
         if environ.get("PATH_INFO", "").startswith("/artifacts/"):
-            policy = "sandbox; " + policy
+            policy = "sandbox allow-scripts; " + policy  # scripts run (the forecast page draws), in an opaque origin
 
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
             kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-allow-")]

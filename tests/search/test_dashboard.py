@@ -475,7 +475,7 @@ def test_host_allow_list_and_no_wildcard_cors(tmp_path, study_db):
     assert (status, data) == (200, b"a")
     assert not [k for k in headers if k.lower().startswith("access-control-")]
     assert headers["X-Frame-Options"] == "DENY"
-    assert headers["Content-Security-Policy"].startswith("sandbox;")  # an HTML artifact gets an origin of its own
+    assert headers["Content-Security-Policy"].startswith("sandbox allow-scripts;")  # an HTML artifact gets an opaque origin of its own
     assert "sandbox" not in call(app, "GET", "/api/studies")[1]["Content-Security-Policy"]
 
 

@@ -36,9 +36,9 @@ def trial_view(space_path, params=None, metric="rmse", direction="minimize", sea
     """The forecast figure's data from the final result of one real trial (of 2 epochs)."""
     compiled = compile_space(load_space(space_path, ["train.epochs=2"]))
     config = compiled.trial_config(params or {})
-    if season:
-        config["data"]["season"] = season  # as the driver passes the study's season
     series = tasks.load_data(compiled.space.data)
+    if season:
+        series.season = season  # as prepare() chooses it
     reports = []
     run_trial(config, series, metric, reports.append, direction=direction, with_checkpoint=True)
     assert "error" not in reports[-1], reports[-1].get("error")
