@@ -192,7 +192,7 @@ def _columns(path: Path) -> list[str] | None:
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
-            with path.open(newline="", encoding="utf-8") as handle:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
                 return next(csv.reader(handle), [])
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq

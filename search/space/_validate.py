@@ -73,6 +73,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
                         "set data.time_column to cut at a time value",
                     )
                     break  # one line for the pair
+        self.time_keys(data)
         if train.get("continuous_eval"):
             self.continuous_eval(family, model, data)
         if data.get("scaler_scope") == "series" and data.get("series_id") is None:
@@ -101,6 +102,18 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
             lines=dict(self.lines),
             warnings=tuple(self.warnings),
         )
+
+    def time_keys(self, data: dict) -> None:
+        """``time_format`` reads a time column and is a strftime format; labels are never
+        averaged (``duplicates: mean`` with task classify)."""
+        fmt = data.get("time_format")
+        if fmt is not None and "data.time_format" not in self.failed:
+            if data.get("time_column") is None:
+                self.error("data.time_format", "reads the time column, but data.time_column is not set; set it, or remove time_format")
+            elif "%" not in fmt:
+                self.error("data.time_format", f"{fmt!r} has no % field; give a strftime format such as '%d/%m/%Y' or '%Y-%m-%d %H:%M'")
+        if data.get("duplicates") == "mean" and data.get("task") == "classify":
+            self.error("data.duplicates", "mean would average labels; use first, last or error with task classify")
 
     def mapping(self, name: str, value) -> dict:
         if isinstance(value, dict):
