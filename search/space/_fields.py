@@ -82,6 +82,7 @@ OBJECTIVE_FIELDS = {
 RESOURCE_FIELDS = {
     "cpu": Field("float", 1.0, low=0, low_open=True),
     "gpu": Field("float", 0.0, low=0),
+    "max_params": Field("float", 1e8, low=1, doc="the most parameters the largest configuration of the space may have (counted at validation); beyond it the space is refused"),
 }
 
 TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources")

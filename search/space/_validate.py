@@ -17,10 +17,11 @@ from search._format import did_you_mean
 from search.space._fields import DATA_FIELDS, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRAIN_FIELDS, Field
 from search.space._model_rules import _ModelSection
 from search.space._optuna_rules import _OptunaSections
+from search.space._size_rules import _SizeRules
 from search.space._types import RANGE_KEYS, Categorical, FloatRange, IntRange, Objective, Searchable, Space, where
 
 
-class _Validator(_ModelSection, _CrossRules, _OptunaSections):
+class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
     def __init__(self, path: Path, lines: dict[str, int], *, check_data: bool = True):
         self.path = path
         self.lines = lines
@@ -86,6 +87,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
             self.tcn_receptive_field(model, data.get("lookback"))
         if sampler.get("name") == "grid":
             self.grid_values(model, data, train)
+        self.model_size(family, model, data, resources)
         if self.problems:
             raise ConfigError(self.problems)
         return Space(
