@@ -119,7 +119,7 @@ class StudyBridge:
     def suggest(self, ray_id: str) -> dict | None:
         if self.stop_reason is not None or self.remaining() <= 0:
             return None
-        sampler = self.study.sampler
+        sampler = getattr(self.study.sampler, "inner", self.study.sampler)  # TrialSeededSampler: the one it wraps
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             self.exhausted = True  # every grid point has run: the search is complete
             return None
