@@ -1,10 +1,14 @@
 """Faults with real processes: two drivers started at once on one seeded SQLite study, a
-damaged storage file. (A killed driver and a killed worker: ``test_distributed``.)"""
+damaged storage file, a trial's worker killed, a driver killed with SIGKILL. (Recovery after
+those: ``test_distributed``.)"""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import optuna
 import pytest
@@ -68,3 +72,61 @@ def test_a_damaged_storage_file_is_one_line_naming_the_flag(tiny_space, tmp_path
         assert len(lines) == 1 and lines[0].startswith(f"error: --storage sqlite:///{db}: "), result.stderr
         assert "Traceback" not in result.stderr
     assert db.read_bytes() == before  # untouched
+
+
+def _wait_for(predicate, timeout: float, poll: float = 0.3):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    return predicate()
+
+
+def _trial_worker(driver) -> int | None:
+    return next((pid for pid, cmdline in _procs.descendants(driver.pid).items() if cmdline.startswith("ray::ImplicitFunc")), None)
+
+
+def test_a_killed_worker_is_told_in_one_line_with_why_and_the_log_file(tiny_space, tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    cmd = search_cmd(tiny_space, url, 2, "--workers", "1", "--set", "train.epochs=300", "--set", "pruner=none")
+    cmd.remove("--quiet")
+    driver = _procs.start(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        worker = _wait_for(lambda: _trial_worker(driver), 240)
+        assert worker, "no trial worker started"
+        time.sleep(2)
+        os.kill(worker, signal.SIGKILL)
+        out, err = driver.communicate(timeout=600)
+    finally:
+        _procs.end_group(driver)
+    assert driver.returncode == 0, out + err
+    assert "Traceback" not in out + err and "ActorDiedError" not in out + err and "A worker died" not in out + err
+    log = tmp_path / "s-artifacts" / "logs" / "tiny-ray.log"
+    assert [line for line in out.splitlines() if line.startswith("ray: ")] == [f"ray: Ray's own messages (tracebacks of failed workers) are in {log}"]
+    assert "ActorDiedError" in log.read_text()
+    failed = [t for t in optuna.load_study(study_name="tiny", storage=url).get_trials(deepcopy=False) if t.state == TrialState.FAIL]
+    assert len(failed) == 1
+    assert failed[0].user_attrs["error"].startswith(f"worker process {worker} died (SYSTEM_ERROR): killed by a signal such as SIGKILL")
+    assert f"error=worker process {worker} died" in out
+
+
+def test_a_driver_killed_with_sigkill_leaves_no_ray_process_behind(tiny_space, tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    cmd = search_cmd(tiny_space, url, 2, "--workers", "1", "--set", "train.epochs=300", "--set", "pruner=none")
+    driver = _procs.start(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert _wait_for(lambda: _trial_worker(driver), 240), "no trial worker started"
+        time.sleep(1)
+        ray_procs = {pid: cmdline for pid, cmdline in _procs.descendants(driver.pid).items() if "reaper.py" not in cmdline}
+        assert any("raylet" in c for c in ray_procs.values()) and any("Agent" in c for c in ray_procs.values()), ray_procs
+        os.kill(driver.pid, signal.SIGKILL)  # the driver alone, as the out-of-memory killer would
+        driver.wait()
+
+        def all_gone():
+            return not [pid for pid in ray_procs if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+
+        assert _wait_for(all_gone, 15), {p: c for p, c in ray_procs.items() if os.path.exists(f"/proc/{p}")}
+    finally:
+        _procs.end_group(driver)
