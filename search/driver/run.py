@@ -39,7 +39,7 @@ from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
 from search.driver.study_ops import recover_stale_trials
 from search.errors import UsageError
-from search.store import open_storage
+from search.store import open_storage, storage_errors
 
 # Ray Tune's own per-trial loggers (CSV, JSON, TensorBoard) cost time on every result and the
 # study is the record anyway. Must be set before Ray Tune starts an experiment.
@@ -228,13 +228,16 @@ def run_search(
     console = console or Console(stderr=False)
     prep = prepared or prepare(space_path, overrides, study_name)  # everything checked before the storage
     url = storage_url or storage_mod.default_url()
+    with storage_errors():
+        storage_mod.check_url(url)  # before the artifact folder is made beside it
+    artifact_store = _artifact_store(url, artifacts)
     prep, study = _open_study(url, prep, fork, console, quiet)
     bridge = StudyBridge(
         study,
         prep.compiled,
         trials,
         max_consecutive_failures=max_consecutive_failures,
-        artifact_store=storage_mod.open_artifact_store(url, artifacts),
+        artifact_store=artifact_store,
     )
     if not quiet:
         console.print(
@@ -254,6 +257,16 @@ def run_search(
     t = bridge.tally
     stop_reason = None if bridge.interrupted else bridge.stop_reason
     return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
+
+
+def _artifact_store(url: str, artifacts: str | None):
+    """The artifact store (its folder made), before the storage is opened: a folder that
+    cannot be made is one line naming ``--artifacts`` and leaves the storage untouched."""
+    try:
+        return storage_mod.open_artifact_store(url, artifacts)
+    except OSError as exc:
+        where = storage_mod.artifact_dir(url, artifacts)
+        raise UsageError(f"--artifacts {where}: cannot make the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
 
 
 def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, quiet: bool) -> tuple[Prepared, optuna.Study]:

@@ -37,6 +37,7 @@ COMMANDS = [
     (["studies", "--storage", f"nonsense://bob:{SECRET}@host/db"], ["--storage nonsense://bob:***@host/db", "not a database URL"], [SECRET]),
     (["studies", "--storage", f"postgresql+psycopg://bob@127.0.0.1:1/db?password={SECRET}"], ["--storage", "password=***", "cannot connect"], [SECRET]),
     (["studies", "--storage", f"postgresql+psycopg://bob:{SECRET}%40x@127.0.0.1:1/db"], ["--storage postgresql+psycopg://bob:***@127.0.0.1:1/db", "cannot connect"], [SECRET]),
+    (["run", GOOD, "--trials", "1", "--storage", "sqlite:///s.db", "--artifacts", "afile/arts"], ["--artifacts afile/arts", "cannot make the artifact folder"], []),
     (["studies", "--storage", "sqlite:///nope.db"], ["--storage sqlite:///nope.db", "no such database file"], []),
     (["trials", "s", "--storage", "sqlite:///junk.db"], ["--storage sqlite:///junk.db", "is not a SQLite database"], []),
     (["dashboard", "--storage", "sqlite:///damaged.db"], ["--storage sqlite:///damaged.db", "is damaged"], []),
