@@ -30,9 +30,10 @@ import torch
 import models
 import storage as storage_mod
 from models.reference import LastValueReference
-from search.errors import NoResultError, SearchError, StudyNotFoundError, UsageError
+from search.errors import DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage
 from search.worker.checkpoint import FORMAT
+from search.worker.table import order_rows, parse_times
 from search.worker.tasks import encode
 
 
@@ -96,12 +97,23 @@ class Forecaster:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise UsageError(f"--input: column {missing[0]!r} is missing (the model needs {', '.join(needed)})")
-        time_column = self.payload["data"].get("time_column")
-        order = [c for c in (series_id, time_column) if c and c in frame.columns]
-        if order:
-            frame = frame.sort_values(order, kind="stable")
+        frame = self._in_order(frame)
         groups = frame.groupby(frame[series_id].astype(str), sort=False) if series_id else [("", frame)]
         return {str(name): self._forecast(str(name), part[columns]) for name, part in groups}
+
+    def _in_order(self, frame):
+        """The input's rows sorted by series and by time, its time column read as in training
+        (``search.worker.table.parse_times``, the space's ``time_format`` included)."""
+        time_column = self.payload["data"].get("time_column")
+        when = None
+        if time_column and time_column in frame.columns:
+            try:
+                when = parse_times(frame[time_column], self.payload["data"].get("time_format"), "the input", "")
+            except DataError as exc:
+                raise UsageError(f"--input: {exc.problems[0]}") from None
+        if when is None and not self.series_id:
+            return frame
+        return frame.iloc[order_rows(frame, when, self.series_id)]
 
     def _scaler(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(offset, scale) of series ``name``: its own with per-series scalers, else the global one."""
