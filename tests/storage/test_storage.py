@@ -128,3 +128,13 @@ def test_a_trial_orphaned_before_its_first_heartbeat_is_recovered(storage_url):
     assert trials[beaten.number].state == TrialState.RUNNING and trials[fresh.number].state == TrialState.RUNNING
     requeued = [t for t in study.get_trials() if t.state == TrialState.WAITING]
     assert len(requeued) == 1 and requeued[0].system_attrs["fixed_params"] == trials[orphan.number].params
+
+
+def test_a_sqlite_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    # Root may write anywhere, so the permission is what os.access says here.
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute("CREATE TABLE studies (x)")
+        conn.execute("CREATE TABLE version_info (x)")
+    monkeypatch.setattr("storage._rdb.os.access", lambda path, mode: False)
+    with pytest.raises(storage.StorageError, match=rf"--storage sqlite:///{tmp_path}/s.db: folder {tmp_path} is not writable; SQLite writes beside s.db"):
+        storage.check_url(f"sqlite:///{tmp_path}/s.db")
