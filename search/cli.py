@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 from pathlib import Path
@@ -183,6 +184,35 @@ def dashboard_command(url: str) -> str:
     return f"search dashboard --storage {mask_url(url)}"
 
 
+def _out_file(path: str | None, flag: str = "--out", *, make_folder: bool = False) -> Path | None:
+    """The file ``--out`` names, checked before any work: not a folder, in a folder that
+    exists (or, with ``make_folder``, can be made) and can be written."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{flag} {out}: is a folder; give a file name, e.g. {out / 'out.csv'}")
+    folder = out.parent
+    while make_folder and not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{flag} {out}: folder {folder} {what}; create it, or write elsewhere")
+    import os
+
+    if not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"{flag} {out}: cannot write there (permission denied); write elsewhere")
+    return out
+
+
+def _write(out: Path, text: str, flag: str = "--out") -> None:
+    """Write ``text`` to ``out``; an OS error is one line naming the flag."""
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{flag} {out}: cannot write: {exc.strerror or exc}") from None
+
+
 def cmd_run(args, console: Console) -> int:
     from search.results.tables import compare_line
     from search._format import format_value
@@ -294,8 +324,8 @@ def _first_line(path: str, flag: str) -> str:
 
 def cmd_dashboard(args, console: Console) -> int:
     from search.results.dashboard import serve
-    from search.store import existing_url
-    from storage import artifact_dir
+    from search.store import existing_url, storage_errors
+    from storage import artifact_dir, check_url
 
     password = dashboard_password(args)
     for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
@@ -304,10 +334,12 @@ def cmd_dashboard(args, console: Console) -> int:
     url = existing_url(args.storage)
     candidate = artifact_dir(url, args.artifacts)
     artifacts = str(candidate) if candidate.exists() else None
-    serve(
-        url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
-        allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,
-    )
+    with storage_errors(url):
+        check_url(url)
+        serve(
+            url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
+            allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,
+        )
     return 0
 
 
@@ -348,11 +380,12 @@ def cmd_export(args, console: Console) -> int:
     from search.store import open_read
 
     fmt = args.format or ("json" if args.out and Path(args.out).suffix.lower() == ".json" else "csv")
+    out = _out_file(args.out)
     url, rdb = open_read(args.storage)
     study = tables.load(rdb, args.study, url)
     text = tables.export_text(study, fmt)
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+    if out:
+        _write(out, text)
         Console(stderr=True, highlight=False).print(f"wrote {args.out} ({len(study.trials)} trials, {fmt})", markup=False)
     else:
         console.file.write(text)
@@ -374,10 +407,13 @@ def cmd_report(args, console: Console) -> int:
     from search.store import open_read
     from search.results.report import write_report
 
+    out = _out_file(args.out or f"{args.study}-report.html", make_folder=True)
     url, rdb = open_read(args.storage)
     study = tables.load(rdb, args.study, url)
-    out = Path(args.out or f"{args.study}-report.html")
-    figures = write_report(study, out, storage_url=url, artifacts=args.artifacts)
+    try:
+        figures = write_report(study, out, storage_url=url, artifacts=args.artifacts)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
     console.print(f"wrote {out} ({len(study.trials)} trials, {figures} figures); open it in a browser, no network needed", markup=False)
     return 0
 
@@ -390,6 +426,7 @@ def cmd_predict(args, console: Console) -> int:
     path = Path(args.input)
     if not path.exists():
         raise UsageError(f"--input {path}: no such file")
+    out = _out_file(args.out)
     forecaster = load_best(args.study, args.storage, artifacts=args.artifacts)
     if args.plot and forecaster.task != "forecast":
         raise UsageError(f"--plot draws a forecast after the input; study {args.study!r} is a {forecaster.task} model (its report shows its figure)")
@@ -401,13 +438,16 @@ def cmd_predict(args, console: Console) -> int:
         except UnicodeDecodeError as exc:
             raise UsageError(f"--input {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); a text study continues a text file") from None
         text = forecaster.generate(prompt, args.length)
-        if args.out:
-            Path(args.out).write_text(text, encoding="utf-8")
+        if out:
+            _write(out, text)
             console.print(f"wrote {args.out} ({len(text)} characters after the end of {path.name})", markup=False)
         else:
             console.print(text, markup=False, highlight=False)
         return 0
-    frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path)
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path, encoding="utf-8-sig")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--input {path}: cannot read it: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     forecasts = forecaster.predict_series(frame)
     if args.plot:
         _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console)
@@ -422,8 +462,8 @@ def cmd_predict(args, console: Console) -> int:
             table.insert(0, forecaster.series_id, name)
         tables.append(table)
     table = pd.concat(tables, ignore_index=True)
-    if args.out:
-        table.to_csv(args.out, index=False)
+    if out:
+        _write(out, table.to_csv(index=False))
         what = f"{len(tables)} series x {forecaster.horizon} steps" if forecaster.series_id else f"{len(table)} steps"
         if forecaster.task == "classify":
             each = f", for each of {len(tables)} series" if forecaster.series_id else ""
@@ -453,7 +493,7 @@ def cmd_storage(args, console: Console) -> int:
     from storage import mask_url, upgrade_storage
 
     url = existing_url(args.storage, hint="")
-    with storage_errors():
+    with storage_errors(url):
         before, after = upgrade_storage(url)
     if before == after:
         console.print(f"{mask_url(url)}: schema already at {after}; nothing to do")
@@ -495,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         for line in lines:
-            err.print(f"error: {line}", markup=False, soft_wrap=True)
+            err.print(f"error: {_safe(line)}", markup=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
@@ -503,5 +543,24 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # unexpected: one line, traceback on --debug
         if debug:
             traceback.print_exc()
-        err.print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", markup=False, soft_wrap=True)
+        first = (str(exc).splitlines() or [""])[0]
+        err.print(f"error: {type(exc).__name__}: {_safe(first)} (run with --debug for the traceback)", markup=False, soft_wrap=True)
         return 1
+
+
+MAX_LINE = 600  # characters of an error line; longer ones lose their middle
+_LONG_QUOTE = re.compile(r"'[^'\n]{200,}'|\"[^\"\n]{200,}\"")  # a quoted value of 200 characters or more
+
+
+def _safe(line: str) -> str:
+    """An error line fit to print: passwords in any URL it quotes masked, and cut to
+    ``MAX_LINE`` characters (a huge value quoted in it loses its middle, the fix stays)."""
+    if "://" in line or "=" in line:
+        from storage import mask_secrets
+
+        line = mask_secrets(line)
+    line = _LONG_QUOTE.sub(lambda m: f"{m.group(0)[:100]}...{m.group(0)[0]} ({len(m.group(0))} characters)", line)
+    if len(line) > MAX_LINE:
+        cut = len(line) - MAX_LINE
+        line = f"{line[: MAX_LINE // 2]} ...({cut} characters left out)... {line[-MAX_LINE // 2 :]}"
+    return line

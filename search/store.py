@@ -11,18 +11,25 @@ from __future__ import annotations
 import contextlib
 
 import optuna
+import sqlalchemy.exc
 
 import storage
 from search.errors import StorageError, StorageNotFoundError
 
 
 @contextlib.contextmanager
-def storage_errors():
-    """Re-raise the ``storage`` package's error as ``search.errors.StorageError``."""
+def storage_errors(url: str | None = None):
+    """Re-raise the ``storage`` package's error as ``search.errors.StorageError``; with
+    ``url``, a database error too (one line naming ``--storage``, see ``storage.connect_error``)."""
     try:
         yield
     except storage.StorageError as exc:
         raise StorageError(str(exc)) from None
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        if url is None:
+            raise
+        cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ else exc
+        raise StorageError(str(storage.connect_error(url, cause))) from None
 
 
 def open_storage(url: str, **kwargs) -> optuna.storages.RDBStorage:

@@ -11,6 +11,8 @@ from storage._rdb import (
     HEARTBEAT_GRACE_S,
     HEARTBEAT_INTERVAL_S,
     StorageError,
+    check_url,
+    connect_error,
     count_trials,
     open_storage,
     set_trial_user_attrs,
@@ -19,7 +21,7 @@ from storage._rdb import (
     upgrade_storage,
 )
 from storage._retry import retrying
-from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_url, sqlite_path, url_password
+from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password
 
 __all__ = [
     "DEFAULT_URL",
@@ -27,9 +29,12 @@ __all__ = [
     "HEARTBEAT_INTERVAL_S",
     "StorageError",
     "artifact_dir",
+    "check_url",
+    "connect_error",
     "count_trials",
     "default_url",
     "is_sqlite",
+    "mask_secrets",
     "mask_url",
     "open_artifact_store",
     "open_storage",

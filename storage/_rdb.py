@@ -81,6 +81,65 @@ def sqlite_warning(url: str) -> str | None:
     return None
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_url(url: str) -> None:
+    """Refuse, before connecting, what the URL itself tells: an unencoded ``@`` in the
+    password (the driver would take the rest for the host) and, for SQLite, a path that is a
+    folder, a file that is not SQLite or not an Optuna storage, a damaged file, or a folder
+    that does not exist or cannot be written (SQLite writes its -wal and -shm files there,
+    even to read). Each a ``StorageError`` naming ``--storage``."""
+    head = url.partition("://")[2].split("?")[0]
+    if head.count("@") > 1:
+        raise StorageError(f"--storage {mask_url(url)}: the password holds an '@'; write it percent-encoded (%40), e.g. user:p%40ss@host/db")
+    path = sqlite_path(url)
+    if path is not None:
+        _check_sqlite_file(url, path)
+
+
+def _check_sqlite_file(url: str, path) -> None:
+    import sqlite3
+    from pathlib import Path
+
+    flag = f"--storage {mask_url(url)}"
+    folder = Path(path).parent
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise StorageError(f"{flag}: folder {folder} {what}; create it, or give a path in an existing folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StorageError(f"{flag}: folder {folder} is not writable; SQLite writes beside {path.name} (its -wal and -shm files) even to read it: copy it somewhere writable")
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StorageError(f"{flag}: {path} is a folder; give a SQLite file, e.g. sqlite:///{path}/studies.db")
+    with open(path, "rb") as handle:
+        start = handle.read(len(SQLITE_HEADER))
+    if not start:
+        return  # an empty file: SQLite makes it a database
+    if start != SQLITE_HEADER:
+        raise StorageError(f"{flag}: {path} is not a SQLite database (it starts with {start[:8]!r}); give a study storage, or a new file name")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S) as conn:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"{flag}: {path} is damaged ({str(exc).splitlines()[0]}); restore it from a copy, or give another file") from None
+    if tables and not {"studies", "version_info"} <= tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(f"{flag}: {path} is a SQLite database but not an Optuna study storage (tables: {shown}); give a study storage, or a new file name")
+
+
+def connect_error(url: str, exc: Exception) -> StorageError:
+    """A database error while opening or using the storage, as one line naming ``--storage``."""
+    flag = f"--storage {mask_url(url)}"
+    orig = getattr(exc, "orig", None) or exc
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    path = sqlite_path(url)
+    if path is not None and isinstance(exc, sqlalchemy.exc.DatabaseError) and not isinstance(exc, sqlalchemy.exc.OperationalError):
+        return StorageError(f"{flag}: {path} is damaged or not a study storage ({reason}); restore it from a copy, or give another file")
+    return StorageError(f"{flag}: cannot connect: {reason}")
+
+
 def open_storage(
     url: str,
     *,
@@ -93,6 +152,7 @@ def open_storage(
     if is_sqlite(url) and not sqlalchemy.event.contains(sqlalchemy.engine.Engine, "connect", _sqlite_connect_hook):
         # On every new connection, before Optuna creates its tables.
         sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _sqlite_connect_hook)
+    check_url(url)
     db = sqlite_path(url)
     if db is not None:
         try:
@@ -122,9 +182,8 @@ def open_storage(
             if attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
-        except sqlalchemy.exc.OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
-            raise StorageError(f"--storage {mask_url(url)}: cannot connect: {reason}") from None
+        except sqlalchemy.exc.DatabaseError as exc:  # OperationalError (cannot connect) among them
+            raise connect_error(url, exc) from None
     raise AssertionError("unreachable")
 
 
@@ -133,10 +192,15 @@ def upgrade_storage(url: str) -> tuple[str, str]:
     import logging
 
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    rdb = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), skip_compatibility_check=True, skip_table_creation=True)
-    before = rdb.get_current_version()
-    rdb.upgrade()
-    return before, rdb.get_current_version()
+    check_url(url)
+    try:
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url), skip_compatibility_check=True, skip_table_creation=True)
+        before = rdb.get_current_version()
+        rdb.upgrade()
+        return before, rdb.get_current_version()
+    except (ImportError, sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+        cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ else exc
+        raise connect_error(url, cause) from None
 
 
 def count_trials(storage: optuna.storages.BaseStorage, study_id: int, states) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import sqlalchemy.engine
@@ -15,20 +16,33 @@ def default_url() -> str:
     return os.environ.get("SEARCH_STORAGE") or DEFAULT_URL
 
 
+_QUERY_SECRET = re.compile(r"([?&;](?:password|passwd|pwd|secret|token)=)[^&;\s]*", re.IGNORECASE)
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://\S+")
+
+
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``; safe to print and log."""
-    try:
-        parsed = sqlalchemy.engine.make_url(url)
-    except Exception:  # not a SQLAlchemy URL: mask anything that looks like user:pass@
-        head, sep, tail = url.rpartition("@")
-        if not sep or "://" not in head:
-            return url
-        scheme, _, userinfo = head.partition("://")
-        user = userinfo.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{tail}"
-    if parsed.password is None:
+    """The URL with every password replaced by ``***``; safe to print and log.
+
+    Masked however it is spelled: the userinfo's password (up to the *last* ``@``, so an
+    unencoded ``@``, ``:`` or ``/`` inside it is masked too; percent-encoded the same) and a
+    query-string ``password=`` (also ``passwd``, ``pwd``, ``secret``, ``token``). Parsed by
+    hand, not by SQLAlchemy, which splits ``user:p@ss@host`` at the first ``@``."""
+    url = _QUERY_SECRET.sub(r"\1***", url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
-    return parsed.render_as_string(hide_password=True)
+    at = rest.rfind("@")
+    if at < 0:
+        return url
+    user, colon, _ = rest[:at].partition(":")
+    if not colon:
+        return url
+    return f"{scheme}://{user}:***@{rest[at + 1:]}"
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with every URL in it masked (``mask_url``): for error lines that quote one."""
+    return _URL.sub(lambda m: mask_url(m.group(0)), _QUERY_SECRET.sub(r"\1***", text))
 
 
 def url_password(url: str) -> str | None:

@@ -16,6 +16,7 @@ Only the driver process runs this code, so only the driver talks to the database
 from __future__ import annotations
 
 import math
+import re
 import threading
 import warnings
 from dataclasses import dataclass
@@ -120,7 +121,7 @@ class StudyBridge:
     def suggest(self, ray_id: str) -> dict | None:
         if self.stop_reason is not None or self.remaining() <= 0:
             return None
-        sampler = self.study.sampler
+        sampler = getattr(self.study.sampler, "inner", self.study.sampler)  # TrialSeededSampler: the one it wraps
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             self.exhausted = True  # every grid point has run: the search is complete
             return None
@@ -350,9 +351,44 @@ class OptunaPruningScheduler(_DriverOnly, FIFOScheduler):
             self.bridge.report_final(trial.trial_id, result)
 
     def on_trial_error(self, tune_controller, trial) -> None:
-        error = trial.get_error() if hasattr(trial, "get_error") else None
-        lines = [line for line in str(error or "worker failed").splitlines() if line.strip()]
-        self.bridge.failure_reasons[trial.trial_id] = (lines[-1] if lines else "worker failed")[:500]
+        self.bridge.failure_reasons[trial.trial_id] = failure_reason(_error_text(trial))
+
+
+def _error_text(trial) -> str:
+    """The text of a failed Tune trial's error: its error file (Tune writes ``str(exc)``
+    there before it tells the scheduler), else ``get_error()``."""
+    try:
+        with open(trial.error_file, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except (OSError, TypeError, AttributeError):
+        pass
+    try:
+        return str(trial.get_error() or "")
+    except Exception:  # Tune's storage could not be read: the reason stays generic
+        return ""
+
+
+def failure_reason(text: str) -> str:
+    """Why a trial's worker failed, in one line, from the text of Ray's error: out of memory
+    (Ray's memory monitor), node lost, killed by a signal, the worker process gone (a signal
+    such as SIGKILL, the kernel's out-of-memory killer or a crash: Ray cannot tell which),
+    else the error's last line."""
+    pid = re.search(r"\bpid: (\d+)", text)
+    process = f"worker process {pid.group(1)}" if pid else "the worker process"
+    if "OutOfMemoryError" in text or "low on memory" in text:
+        usage = re.search(r"Memory on the node .*? was ([\d.]+\s*\w+ / [\d.]+\s*\w+)", text)
+        return f"out of memory: Ray's memory monitor killed {process}" + (f" (node memory {usage.group(1)})" if usage else "")
+    if re.search(r"NodeDiedError|node .{0,80}(has died|is dead|marked dead|was terminated)", text, re.I):
+        return f"node lost: the node running {process} left the cluster"
+    signal_name = re.search(r"(?:killed by signal|signal) (SIG[A-Z]+|\d+)", text)
+    if signal_name:
+        return f"{process} was killed by signal {signal_name.group(1)}"
+    if "ActorDiedError" in text or "died unexpectedly" in text or "WorkerCrashedError" in text:
+        exit_type = re.search(r"Worker exit type: (\w+)", text)
+        how = f" ({exit_type.group(1)})" if exit_type else ""
+        return f"{process} died{how}: killed by a signal such as SIGKILL (the kernel's out-of-memory killer sends it) or crashed"
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Failure # ")]
+    return (lines[-1] if lines else "worker failed")[:500]
 
 
 class InterruptStopper(_DriverOnly, Stopper):

@@ -7,6 +7,7 @@ driver that ``search.driver.run`` and ``search.driver.fork`` build on.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from search.errors import DataError
 from search.space import Categorical, CompiledSpace, FloatRange, IntRange, compile_space, load_space
 from search.worker.data import SeriesData, check_windows_fit
 from search.worker.tasks import load_data
+
+log = logging.getLogger("search.space")
 
 
 @dataclass
@@ -42,6 +45,8 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
         _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")
     except DataError as exc:  # found in the rows: point at the key's line too
         raise DataError([space.locate(p) for p in exc.problems]) from None
+    for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
+        log.warning("warning: %s", space.locate(line))
     return Prepared(compiled, series, study_name or Path(space_path).stem, lookback_max)
 
 

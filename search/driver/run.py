@@ -34,11 +34,12 @@ from search.driver.bridge import (
     StudyBridge,
 )
 from search.driver.fork import fork_for_run
+from search.driver import reaper
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
 from search.driver.study_ops import recover_stale_trials
 from search.errors import UsageError
-from search.store import open_storage
+from search.store import open_storage, storage_errors
 
 # Ray Tune's own per-trial loggers (CSV, JSON, TensorBoard) cost time on every result and the
 # study is the record anyway. Must be set before Ray Tune starts an experiment.
@@ -74,6 +75,63 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
         logging_level=logging.ERROR,
         configure_logging=True,
     )
+    if not address:
+        reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
+
+
+class _RayLog(logging.FileHandler):
+    """Ray's and Ray Tune's own log records, in a file; the first error among them (a failed
+    worker's traceback, say) prints one line on the terminal naming the file."""
+
+    def __init__(self, path: Path, tell):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, encoding="utf-8", delay=True)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.tell = tell
+        self.told = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if record.levelno >= logging.ERROR and not self.told:
+            self.told = True
+            self.tell(f"ray: Ray's own messages (tracebacks of failed workers) are in {self.baseFilename}")
+
+
+def _ray_log_to(path: Path, console: Console) -> _RayLog:
+    """Send the ``ray`` loggers' records to ``path`` instead of the terminal (their stream
+    handlers removed); called before each Tune round, since Ray may set its handlers again."""
+    handler = next((h for h in logging.getLogger("ray").handlers if isinstance(h, _RayLog)), None)
+    if handler is None:
+        handler = _RayLog(path, lambda line: console.print(line, highlight=False, markup=False))
+    names = ["ray"] + [n for n in list(logging.Logger.manager.loggerDict) if n.startswith("ray.")]
+    for name in names:
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if type(h) is not _RayLog and isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]:
+            logger.removeHandler(old)
+        if (name == "ray" or not logger.propagate) and handler not in logger.handlers:
+            logger.addHandler(handler)
+    _raylet_messages_to_log()
+    return handler
+
+
+def _raylet_messages_to_log() -> None:
+    """Ray prints the raylet's error messages ("A worker died or was killed ...", one long
+    line per failure) to stdout from a thread of its own, through
+    ``ray._private.worker.print_to_stdstream``, which with ``log_to_driver=False`` serves
+    nothing else: they become records of the ``ray`` logger (and so land in the log file)."""
+    try:
+        import ray._private.worker as ray_worker
+    except ImportError:
+        return
+    if getattr(ray_worker.print_to_stdstream, "_to_log", False):
+        return
+
+    def to_log(data, ignore_prefix=False):
+        for line in data.get("lines", ()):
+            logging.getLogger("ray").error("(%s) %s", data.get("pid", "ray"), line)
+
+    to_log._to_log = True
+    ray_worker.print_to_stdstream = to_log
 
 
 def _default_workers(cpus: float, gpus: float) -> int:
@@ -170,13 +228,16 @@ def run_search(
     console = console or Console(stderr=False)
     prep = prepared or prepare(space_path, overrides, study_name)  # everything checked before the storage
     url = storage_url or storage_mod.default_url()
+    with storage_errors():
+        storage_mod.check_url(url)  # before the artifact folder is made beside it
+    artifact_store = _artifact_store(url, artifacts)
     prep, study = _open_study(url, prep, fork, console, quiet)
     bridge = StudyBridge(
         study,
         prep.compiled,
         trials,
         max_consecutive_failures=max_consecutive_failures,
-        artifact_store=storage_mod.open_artifact_store(url, artifacts),
+        artifact_store=artifact_store,
     )
     if not quiet:
         console.print(
@@ -191,10 +252,21 @@ def run_search(
     _init_ray(address, num_cpus)
     resources = prep.compiled.space.resources
     workers = workers or _default_workers(resources["cpu"], resources["gpu"])
-    _run_rounds(bridge, prep, workers, console, quiet)
+    log = storage_mod.artifact_dir(url, artifacts) / "logs" / f"{prep.study_name}-ray.log"
+    _run_rounds(bridge, prep, workers, console, quiet, log)
     t = bridge.tally
     stop_reason = None if bridge.interrupted else bridge.stop_reason
     return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
+
+
+def _artifact_store(url: str, artifacts: str | None):
+    """The artifact store (its folder made), before the storage is opened: a folder that
+    cannot be made is one line naming ``--artifacts`` and leaves the storage untouched."""
+    try:
+        return storage_mod.open_artifact_store(url, artifacts)
+    except OSError as exc:
+        where = storage_mod.artifact_dir(url, artifacts)
+        raise UsageError(f"--artifacts {where}: cannot make the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
 
 
 def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, quiet: bool) -> tuple[Prepared, optuna.Study]:
@@ -215,9 +287,10 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
     return prep, study
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
-    exhausted grid) or Ctrl-C; with heartbeats and progress throughout."""
+    exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
+    records in ``log``."""
     from search.driver.progress import Progress
 
     resources = prep.compiled.space.resources
@@ -229,6 +302,7 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     try:
         with progress, _interruptible(bridge, console):
             while bridge.stop_reason is None and not bridge.exhausted:
+                _ray_log_to(log, console)
                 _tune_round(bridge, prep, resources["cpu"], resources["gpu"], workers, workdir)
                 if bridge.remaining() <= 0:
                     if bridge.finished() >= bridge.target:

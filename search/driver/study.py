@@ -39,13 +39,13 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
     compiled = prep.compiled
     try:
         study = optuna.load_study(study_name=prep.study_name, storage=storage, pruner=compiled.pruner())
-        study.sampler = compiled.sampler(seed_offset=len(study.get_trials(deepcopy=False)))
+        study.sampler = compiled.driver_sampler()  # seeded per trial number: see TrialSeededSampler
     except KeyError:
         study = optuna.create_study(
             study_name=prep.study_name,
             storage=storage,
             direction=compiled.direction,
-            sampler=compiled.sampler(),
+            sampler=compiled.driver_sampler(),
             pruner=compiled.pruner(),
             load_if_exists=True,  # another driver may create it at the same moment
         )

@@ -34,10 +34,11 @@ from safetensors.torch import load as load_tensors
 import models
 import storage as storage_mod
 from models.reference import LastValueReference, SeasonalReference
-from search.errors import CheckpointError, NoResultError, SearchError, StudyNotFoundError, UsageError
+from search.errors import CheckpointError, DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage
 from search.worker import forecast_view
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
+from search.worker.table import order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
 
 ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")  # Optuna's artifact ids are UUIDs
@@ -103,10 +104,7 @@ class Forecaster:
         missing = [c for c in needed if c not in frame.columns]
         if missing:
             raise UsageError(f"--input: column {missing[0]!r} is missing (the model needs {', '.join(needed)})")
-        time_column = self.payload["data"].get("time_column")
-        order = [c for c in (series_id, time_column) if c and c in frame.columns]
-        if order:
-            frame = frame.sort_values(order, kind="stable")
+        frame = self._in_order(frame)
         groups = frame.groupby(frame[series_id].astype(str), sort=False) if series_id else [("", frame)]
         return {str(name): self._forecast(str(name), part[columns]) for name, part in groups}
 
@@ -117,9 +115,7 @@ class Forecaster:
         after them, at the times that follow (the time column's median step) or row numbers."""
         series_id, time_column = self.series_id, self.payload["data"].get("time_column")
         target = self.targets[0]
-        order = [c for c in (series_id, time_column) if c and c in frame.columns]
-        if order:
-            frame = frame.sort_values(order, kind="stable")
+        frame = self._in_order(frame)  # the time column read as in training
         groups = dict(iter(frame.groupby(frame[series_id].astype(str), sort=False))) if series_id else {"": frame}
         tail = max(4 * self.lookback, 8 * self.horizon)
         panels = []
@@ -137,6 +133,20 @@ class Forecaster:
         return {"format": forecast_view.FORMAT, "task": "predict", "target": target, "x_title": time_column or "row",
                 "horizon": self.horizon, "tail": min(tail, max(len(g) for g in groups.values())),
                 "series_total": len(forecasts), "series": panels}  # fmt: skip
+
+    def _in_order(self, frame):
+        """The input's rows sorted by series and by time, its time column read as in training
+        (``search.worker.table.parse_times``, the space's ``time_format`` included)."""
+        time_column = self.payload["data"].get("time_column")
+        when = None
+        if time_column and time_column in frame.columns:
+            try:
+                when = parse_times(frame[time_column], self.payload["data"].get("time_format"), "the input", "")
+            except DataError as exc:
+                raise UsageError(f"--input: {exc.problems[0]}") from None
+        if when is None and not self.series_id:
+            return frame
+        return frame.iloc[order_rows(frame, when, self.series_id)]
 
     def _scaler(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(offset, scale) of series ``name``: its own with per-series scalers, else the global one."""

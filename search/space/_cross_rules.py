@@ -178,6 +178,9 @@ class _CrossRules:
         columns = _columns(path)
         if columns is None:
             return  # read (and reported) by search.worker.data.load_series
+        if not columns:
+            self.error("data.path", f"{path.name} is empty; a dataset needs a header line and rows")
+            return
         keys = [("target", c) for c in data.get("target") or ()] + [("features", c) for c in data.get("features") or ()]
         for key in ("time_column", "series_id"):
             if data.get(key):
@@ -192,7 +195,7 @@ def _columns(path: Path) -> list[str] | None:
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
-            with path.open(newline="", encoding="utf-8") as handle:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
                 return next(csv.reader(handle), [])
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq

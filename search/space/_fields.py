@@ -37,7 +37,9 @@ MINIMIZED_METRICS = set(METRICS) - MAXIMIZED_METRICS
 DATA_FIELDS = {
     "task": Field("choice", "forecast", choices=TASKS, doc="forecast: predict target values ahead; classify: label each window by the target (label) column at its last row; text: next-character language model over a UTF-8 text file"),
     "path": Field("str", required=True, doc="CSV or Parquet file (task text: a UTF-8 text file), relative to the space file"),
-    "time_column": Field("str", nullable=True, doc="column holding the time stamps (sorted by it)"),
+    "time_column": Field("str", nullable=True, doc="column holding the time stamps, read as times (ISO dates unasked) or numbers; the rows are sorted by it"),
+    "time_format": Field("str", nullable=True, doc="strftime format of the time column's text (e.g. '%d/%m/%Y'); null = ISO dates, numbers, or a day/month order that only one reading fits"),
+    "duplicates": Field("choice", "error", choices=("error", "mean", "first", "last"), doc="rows of one series at one time: refused, or merged into their mean, their first or their last row"),
     "target": Field("columns", doc="column(s) to forecast; task classify: the one label column; task text: not used"),
     "features": Field("columns", default=(), doc="covariate columns fed to the model; task classify: the input columns (required)"),
     "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error")),
@@ -82,6 +84,7 @@ OBJECTIVE_FIELDS = {
 RESOURCE_FIELDS = {
     "cpu": Field("float", 1.0, low=0, low_open=True),
     "gpu": Field("float", 0.0, low=0),
+    "max_params": Field("float", 1e8, low=1, doc="the most parameters the largest configuration of the space may have (counted at validation); beyond it the space is refused"),
 }
 
 TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources")

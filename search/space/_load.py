@@ -63,22 +63,84 @@ def _line_index(text: str) -> tuple[dict[str, int], list[tuple[str, int, int]]]:
     return lines, duplicates
 
 
+# A space file is a page of keys: these bounds refuse, at once, files that are not one.
+MAX_SPACE_BYTES = 1 << 20  # 1 MiB
+MAX_VALUES = 10_000  # values after YAML aliases are expanded
+MAX_DEPTH = 50  # levels of nested mappings and lists
+
+
+def _read_text(path: Path) -> str:
+    """The file's text: UTF-8 (a byte-order mark is skipped), at most ``MAX_SPACE_BYTES``."""
+    size = path.stat().st_size
+    if size > MAX_SPACE_BYTES:
+        raise ConfigError([f"{path}: {size} bytes, more than a space file's {MAX_SPACE_BYTES} bytes; a space is a page of keys (see spaces/lstm.yaml)"])
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError([f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); a space file must be UTF-8 text: save it as UTF-8"]) from None
+
+
+def _expanded_size(node, memo: dict[int, int]) -> int:
+    """How many values the YAML node tree holds once its aliases are expanded (each alias
+    counts the whole subtree it repeats), computed without expanding anything."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias counts once
+    if isinstance(node, yaml.MappingNode):
+        total = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        total = 1 + sum(_expanded_size(item, memo) for item in node.value)
+    else:
+        total = 1
+    memo[key] = total
+    return total
+
+
+def _check_shape(path: Path, text: str) -> None:
+    """Refuse YAML nested deeper than ``MAX_DEPTH`` or whose aliases expand beyond
+    ``MAX_VALUES`` values (an alias bomb), before any value is built: the events are read
+    once (linear in the text), and the node tree is measured only when there are aliases."""
+    depth, alias_line = 0, None
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError([f"{path}:{event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep; a space is a few levels of keys (see spaces/lstm.yaml)"])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+        elif isinstance(event, yaml.AliasEvent) and alias_line is None:
+            alias_line = event.start_mark.line + 1
+    if alias_line is None:
+        return
+    node = yaml.compose(text, Loader=_Loader)
+    if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+        raise ConfigError([f"{path}:{alias_line}: YAML aliases expand to more than {MAX_VALUES} values; a space file needs no such thing: write the values out"])
+
+
 def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
-    """The file's mapping and its key -> line index. Raises ConfigError on unreadable files."""
+    """The file's mapping and its key -> line index. Raises ConfigError on unreadable files:
+    not UTF-8, beyond ``MAX_SPACE_BYTES``, aliases beyond ``MAX_VALUES``, bad syntax."""
     path = Path(path)
     if not path.exists():
         hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")] + [p.name for p in path.parent.glob("*.json")]) if path.parent.is_dir() else ""
         raise ConfigError([f"{path}: no such space file{hint}"])
     if path.is_dir():
         raise ConfigError([f"{path}: is a folder; give a .yaml or .json space file"])
+    text = _read_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not a text file ({exc.reason} at byte {exc.start}); give a .yaml or .json space file"]) from None
-    try:
-        raw = json.loads(text) if path.suffix.lower() == ".json" else yaml_load(text)
+        if path.suffix.lower() == ".json":
+            raw = json.loads(text)
+        else:
+            _check_shape(path, text)
+            raw = yaml_load(text)
     except json.JSONDecodeError as exc:
         raise ConfigError([f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"]) from None
+    except RecursionError:  # JSON nested thousands deep
+        raise ConfigError([f"{path}: nested too deeply to read; a space is a few levels of keys (see spaces/lstm.yaml)"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""

@@ -17,10 +17,11 @@ from search._format import did_you_mean
 from search.space._fields import DATA_FIELDS, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRAIN_FIELDS, Field
 from search.space._model_rules import _ModelSection
 from search.space._optuna_rules import _OptunaSections
+from search.space._size_rules import _SizeRules
 from search.space._types import RANGE_KEYS, Categorical, FloatRange, IntRange, Objective, Searchable, Space, where
 
 
-class _Validator(_ModelSection, _CrossRules, _OptunaSections):
+class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
     def __init__(self, path: Path, lines: dict[str, int], *, check_data: bool = True):
         self.path = path
         self.lines = lines
@@ -73,6 +74,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
                         "set data.time_column to cut at a time value",
                     )
                     break  # one line for the pair
+        self.time_keys(data)
         if train.get("continuous_eval"):
             self.continuous_eval(family, model, data)
         if data.get("scaler_scope") == "series" and data.get("series_id") is None:
@@ -85,6 +87,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
             self.tcn_receptive_field(model, data.get("lookback"))
         if sampler.get("name") == "grid":
             self.grid_values(model, data, train)
+        self.model_size(family, model, data, resources)
         if self.problems:
             raise ConfigError(self.problems)
         return Space(
@@ -101,6 +104,18 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections):
             lines=dict(self.lines),
             warnings=tuple(self.warnings),
         )
+
+    def time_keys(self, data: dict) -> None:
+        """``time_format`` reads a time column and is a strftime format; labels are never
+        averaged (``duplicates: mean`` with task classify)."""
+        fmt = data.get("time_format")
+        if fmt is not None and "data.time_format" not in self.failed:
+            if data.get("time_column") is None:
+                self.error("data.time_format", "reads the time column, but data.time_column is not set; set it, or remove time_format")
+            elif "%" not in fmt:
+                self.error("data.time_format", f"{fmt!r} has no % field; give a strftime format such as '%d/%m/%Y' or '%Y-%m-%d %H:%M'")
+        if data.get("duplicates") == "mean" and data.get("task") == "classify":
+            self.error("data.duplicates", "mean would average labels; use first, last or error with task classify")
 
     def mapping(self, name: str, value) -> dict:
         if isinstance(value, dict):

@@ -38,7 +38,7 @@ from optuna.distributions import (
 from search.errors import ConfigError
 from search.space._fields import DATA_FIELDS, TRAIN_FIELDS
 from search.space._types import Categorical, FloatRange, IntRange, Searchable, Space, UniformLayers, uniform_sizes, values_of
-from search.space.registry import make_pruner, make_sampler
+from search.space.registry import make_pruner, make_sampler, trial_seeded
 
 # Uniform layers compile to one categorical up to this many combinations, else to two params.
 MAX_LAYER_CHOICES = 32
@@ -125,6 +125,15 @@ class CompiledSpace:
         resuming), so a resumed run does not replay the first run's random startup params."""
         try:
             return make_sampler(self.space.sampler, self.distributions, seed_offset)
+        except (TypeError, ValueError, ImportError) as exc:
+            raise ConfigError([f"{self.space.where('sampler')}: the {self.space.sampler['name']} sampler rejects its options: {exc}"]) from None
+
+    def driver_sampler(self) -> optuna.samplers.BaseSampler:
+        """The sampler a driver runs with: a set ``seed`` is mixed with each trial's number
+        (``registry.TrialSeededSampler``), so drivers sharing a study never draw the same
+        random start-up params and a single seeded driver stays reproducible."""
+        try:
+            return trial_seeded(self.space.sampler, self.distributions)
         except (TypeError, ValueError, ImportError) as exc:
             raise ConfigError([f"{self.space.where('sampler')}: the {self.space.sampler['name']} sampler rejects its options: {exc}"]) from None
 

@@ -11,6 +11,7 @@ import inspect
 import warnings
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -112,6 +113,65 @@ def make_sampler(spec: dict[str, Any], distributions: dict[str, BaseDistribution
     if issubclass(cls, optuna.samplers.GridSampler):
         return _quiet(lambda: cls(grid_search_space(distributions or {}), **options))
     return _quiet(lambda: cls(**options))
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """A seeded sampler whose random state is set afresh for each trial, from the space's
+    ``seed`` and the trial's number.
+
+    Trial numbers are handed out by the storage, one per trial, so drivers that share a
+    study draw different random start-up params, whether they start together or apart,
+    while one seeded driver draws the same params for the same trial numbers on every run
+    (and a resumed run does not replay the first one's). Each trial gets a sampler of its
+    own, built by ``build(seed)`` when Optuna calls ``before_trial`` and dropped after the
+    trial; ``inner`` is the latest one (its class is the space's sampler)."""
+
+    def __init__(self, build, seed: int):
+        self._build = build
+        self._seed = int(seed)
+        self.inner = build(self._seed)
+        self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
+
+    def trial_seed(self, number: int) -> int:
+        """The seed of trial ``number``: the space's seed and the number mixed, so that
+        neighbouring seeds and numbers never give neighbouring streams."""
+        return int(np.random.SeedSequence([self._seed, int(number)]).generate_state(1)[0])
+
+    def _of(self, trial) -> optuna.samplers.BaseSampler:
+        sampler = self._by_trial.get(trial.number)
+        if sampler is None:
+            sampler = self.inner = self._by_trial[trial.number] = self._build(self.trial_seed(trial.number))
+        return sampler
+
+    def before_trial(self, study, trial) -> None:
+        self._by_trial.pop(trial.number, None)  # a fresh state, also when a number is asked again
+        self._of(trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study, trial):
+        return self._of(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self._of(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self._of(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self._of(trial).after_trial(study, trial, state, values)
+        self._by_trial.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:
+        for sampler in self._by_trial.values():
+            sampler.reseed_rng()
+
+
+def trial_seeded(spec: dict[str, Any], distributions: dict[str, BaseDistribution] | None = None):
+    """The sampler for a driver: ``TrialSeededSampler`` when the spec sets a ``seed`` (but for
+    ``qmc``, whose sequence needs one seed and already takes its place in it from the
+    study), else the sampler itself (seeded by the system: distinct in every driver)."""
+    if spec.get("seed") is None or spec["name"] == "qmc":
+        return make_sampler(spec, distributions)
+    return TrialSeededSampler(lambda seed: make_sampler({**spec, "seed": seed}, distributions), spec["seed"])
 
 
 def make_pruner(spec: dict[str, Any]):

@@ -29,11 +29,12 @@ import torch
 from models.reference import LastValueReference, SeasonalReference
 from search._format import did_you_mean
 from search.errors import DataError
-from search.worker import forecast_view
+from search.worker import forecast_view, table
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
 from search.worker.origins import eval_step, scored_origins, season_list
 from search.worker.stat_baselines import stat_baselines
+from search.worker.table import read_table
 
 # Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
 # one standard deviation of the training part with the default scaler.
@@ -273,56 +274,44 @@ class WindowSet:
         return out[(slice(None), *rest)] if rest else out
 
 
-def read_table(path: Path, key_prefix: str):
-    """The table of a CSV or Parquet file; a one-line DataError naming ``data.path`` otherwise."""
-    import pandas as pd
-
-    if not path.exists():
-        raise DataError([f"{key_prefix}data.path: no such file: {path}"])
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt", ".gz"):
-            return pd.read_csv(path)
-    except Exception as exc:  # a parser error: name the file, keep it to one line
-        raise DataError([f"{key_prefix}data.path: cannot read {path.name}: {str(exc).splitlines()[0]}"]) from None
-    raise DataError([f"{key_prefix}data.path: unsupported file type {suffix!r}; use .csv or .parquet"])
-
-
 def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> SeriesData:
     """Read and prepare the dataset that a space's ``data`` section names.
 
     ``source`` prefixes error messages (the space file), e.g. ``"spaces/lstm.yaml: "``.
     ``frame``: the table already read (``search.worker.tasks`` passes one it has prepared).
+    The rows are checked (``search.worker.table``): times parsed once, cells numeric, duplicate
+    times by ``data.duplicates``; irregular time steps are a warning in ``info["warnings"]``.
     """
     prefix = f"{source}: " if source else ""
     path = Path(data["path"])
     frame = read_table(path, prefix) if frame is None else frame
     _check_columns(frame, data, path.name, prefix)
+    table.check_rows(frame, path.name, prefix)
     time_column, series_id = data.get("time_column"), data.get("series_id")
-    order = [c for c in (series_id, time_column) if c is not None]
-    if order:
-        frame = frame.sort_values(order, kind="stable")
+    when = table.parse_times(frame[time_column], data.get("time_format"), path.name, prefix) if time_column is not None else None
     used = list(data["target"]) + [c for c in data["features"] if c not in data["target"]]
-    table = _numeric_table(frame, used, prefix)
-    n_missing = int(table.isna().any(axis=1).sum())
+    keys = {c: "target" if c in data["target"] else "features" for c in used}
     policy = data["missing"]
+    numbers = table.numeric_table(frame, used, keys, policy, path.name, prefix)
+    frame, numbers, when, notes = _ordered(frame, numbers, when, data, path.name, prefix)
+    rows = numbers.index.to_numpy()  # each row's number in the file, from 0
+    numbers = numbers.reset_index(drop=True)
+    gaps = numbers.isna().any(axis=1).to_numpy()
+    n_missing = int(gaps.sum())
     if n_missing and policy == "error":
-        first = int(np.flatnonzero(table.isna().any(axis=1).to_numpy())[0])
+        first = int(rows[np.flatnonzero(gaps)[0]]) + 1
         raise DataError([f"{prefix}data.missing: {path.name} has {n_missing} rows with missing values (first at row {first}); set missing: interpolate or drop"])
-    names, raws, kept = _fill_series(frame, table, series_id, policy if n_missing else None)
+    names, raws, kept = _fill_series(frame, numbers, series_id, policy if n_missing else None, path.name, prefix)
 
     gap = int(data.get("gap", 0))
-    times = frame[time_column].reset_index(drop=True) if time_column is not None else None
-    cut = _cutter(data["split"], gap, times, time_column, prefix)
+    cut = _cutter(data["split"], gap, when, time_column, prefix, data.get("time_format"))
     segments, start = [], 0
-    for raw, rows in zip(raws, kept):
-        a, b = cut(len(raw), rows)
+    for raw, kept_rows in zip(raws, kept):
+        a, b = cut(len(raw), kept_rows)
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
-    test_times = _test_times(times, kept, segments, gap)
+    test_times = _test_times(when, kept, segments, gap)  # the parsed times
     values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
     info = {
         "name": path.name,
@@ -331,6 +320,7 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         "missing_rows": n_missing,
         "split_rows": [sum(max(e - s, 0) for s, e in _parts(segments, gap, name)) for name in ("train", "val", "test")],
     }
+    info.update(notes)
     if gap:
         info["gap"] = gap
     if series_id is not None:
@@ -375,6 +365,37 @@ def _test_times(times, kept: list[np.ndarray], segments, gap: int) -> tuple[np.n
     return tuple(out)
 
 
+def _ordered(frame, numbers, when, data: dict[str, Any], file_name: str, prefix: str):
+    """The rows sorted by series and parsed time, repeated times treated by
+    ``data.duplicates`` (error, mean, first, last), and notes for ``info``: how many rows
+    the policy merged, and a warning when the time steps are irregular."""
+    time_column, series_id = data.get("time_column"), data.get("series_id")
+    if time_column is None and series_id is None:
+        return frame, numbers, when, {}
+    order = table.order_rows(frame, when, series_id)
+    frame, numbers = frame.iloc[order], numbers.iloc[order]
+    if when is None:
+        return frame, numbers, when, {}
+    when = when.iloc[order].reset_index(drop=True)
+    sids = frame[series_id].to_numpy() if series_id is not None else None
+    raw_times = frame[time_column].to_numpy()
+    repeat = table.repeated_times(when.to_numpy(), sids)
+    notes: dict[str, Any] = {}
+    if repeat.any():
+        policy = data.get("duplicates", "error")
+        if policy == "error":
+            raise table.duplicates_error(repeat, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
+        keep, numbers = table.collapse(numbers, repeat, policy)
+        frame, when = frame.iloc[keep], when.iloc[keep].reset_index(drop=True)
+        sids = sids[keep] if sids is not None else None
+        raw_times = raw_times[keep]
+        notes["duplicate_rows"] = int(repeat.sum())
+    warning = table.spacing_warning(when.to_numpy(), sids, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
+    if warning:
+        notes["warnings"] = [warning]
+    return frame, numbers, when, notes
+
+
 def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> None:
     """Every column the ``data`` section names is in the file (all problems at once)."""
     columns = [str(c) for c in frame.columns]
@@ -392,29 +413,24 @@ def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> 
         raise DataError(problems)
 
 
-def _numeric_table(frame, used: list[str], prefix: str):
-    """The used columns as float64, rows renumbered from 0; a non-numeric column is refused."""
-    table = frame[used]
-    non_numeric = [c for c in used if not np.issubdtype(table[c].dtype, np.number)]
-    if non_numeric:
-        raise DataError([f"{prefix}data.target: column {non_numeric[0]!r} is not numeric"])
-    return table.astype("float64").reset_index(drop=True)
-
-
-def _fill_series(frame, table, series_id: str | None, policy: str | None) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+def _fill_series(frame, numbers, series_id: str | None, policy: str | None, file_name: str, prefix: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     """Each series' name, its rows as float64 after the missing-value ``policy``
     (interpolate or drop; None: nothing missing) and the positions of the rows it kept.
-    Each series is filled on its own: interpolation never reaches into another series."""
+    Each series is filled on its own: interpolation never reaches into another series, so a
+    column without any value in one series is refused."""
     if series_id is None:
-        groups = [("", table)]
+        groups = [("", numbers)]
     else:
         keys = frame[series_id].to_numpy()
         cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
-        groups = [(str(keys[i]), table.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
+        groups = [(str(keys[i]), numbers.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
     names, raws, kept = [], [], []
     for name, part in groups:
         if policy == "interpolate":
             part = part.interpolate(method="linear", limit_direction="both")
+            empty = [c for c in part.columns if part[c].isna().all()]
+            if empty and len(part):
+                raise DataError([f"{prefix}data.missing: column {empty[0]!r} of {file_name} has no value in series {name!r}; nothing to interpolate from: fill it in, or set missing: drop"])
         elif policy == "drop":
             part = part.dropna()
         names.append(name)
@@ -451,14 +467,15 @@ def _parts(segments, gap: int, name: str) -> list[tuple[int, int]]:
     return out
 
 
-def _cutter(split, gap: int, times, time_column: str | None, prefix: str):
+def _cutter(split, gap: int, times, time_column: str | None, prefix: str, time_format: str | None = None):
     """``cut(n, rows) -> (a, b)``: a series' train part ends at row ``a`` and the
     validation part at ``b`` (relative rows; ``gap`` rows follow each, see ``_parts``).
 
     ``split`` is either train / validation / test fractions of the rows left after the gaps,
     or cut points ``{val_start, test_start}``: where validation and test begin, as values of
-    the time column (numbers, or anything pandas reads as a time) or, without a time column,
-    as row numbers within each series. The ``gap`` rows before each cut are left out.
+    the time column (numbers, or times read like the column, ``time_format`` included) or,
+    without a time column, as row numbers within each series. The ``gap`` rows before each
+    cut are left out. ``times``: the parsed time column, sorted (``table.parse_times``).
     """
     if not isinstance(split, dict):
         train_frac, val_frac, _ = split
@@ -478,18 +495,10 @@ def _cutter(split, gap: int, times, time_column: str | None, prefix: str):
     for key in ("val_start", "test_start"):
         value = split[key]
         try:
-            if numeric:
-                points[key] = float(value)
-            else:
-                points[key] = pd.Timestamp(value).to_datetime64()
+            points[key] = float(value) if numeric else table.parse_point(value, time_format)
         except (TypeError, ValueError):
             example = times.iloc[0] if len(times) else "?"
-            raise DataError([f"{prefix}data.split.{key}: {value!r} is not a value like those of time column {time_column!r} (e.g. {example!r})"]) from None
-    if not numeric:
-        try:
-            times = pd.to_datetime(times)
-        except (TypeError, ValueError) as exc:
-            raise DataError([f"{prefix}data.split: cut points need time column {time_column!r} to hold times or numbers; {str(exc).splitlines()[0]}"]) from None
+            raise DataError([f"{prefix}data.split.{key}: {table.show(value)} is not a value like those of time column {time_column!r} (e.g. {table.show(example)})"]) from None
     if not points["val_start"] < points["test_start"]:
         raise DataError([f"{prefix}data.split.test_start: {split['test_start']!r} must come after val_start {split['val_start']!r}"])
 

@@ -39,6 +39,7 @@ from torch import nn
 
 from search.worker import forecast_view
 from search.worker.data import SeriesData, WindowSet, load_series, read_table
+from search.worker.table import check_rows
 from search.errors import DataError
 
 LABEL = "\x00label"  # the column that carries label codes through load_series
@@ -237,9 +238,7 @@ def load_classify(data: dict[str, Any], *, source: str = "") -> TaskData:
     features = [c for c in data["features"]]
     if target not in frame.columns:
         raise DataError([f"{prefix}data.target: column {target!r} is not in {path.name} (columns: {', '.join(map(str, frame.columns))})"])
-    for name in features:
-        if name in frame.columns and not np.issubdtype(frame[name].dtype, np.number):
-            raise DataError([f"{prefix}data.features: column {name!r} of {path.name} is not numeric; inputs must be numbers"])
+    check_rows(frame, path.name, prefix)
     unlabelled = frame[target].isna().to_numpy()
     if unlabelled.any():
         if data["missing"] != "drop":

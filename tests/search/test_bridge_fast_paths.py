@@ -206,3 +206,21 @@ def test_suggest_params_matches_ask_and_completes_a_half_made_trial():
     trial = queued.ask()
     suggest_params(trial, distributions)
     assert trial.params["lookback"] == 26 and trial.params["layers"] == "64,32"
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("ray.exceptions.ActorDiedError: The actor died unexpectedly before finishing this task.\n\tclass_name: ImplicitFunc\n\tpid: 9888\n"
+     "The actor is dead because its worker process has died. Worker exit type: SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits",
+     "worker process 9888 died (SYSTEM_ERROR): killed by a signal such as SIGKILL (the kernel's out-of-memory killer sends it) or crashed"),
+    ("ray.exceptions.OutOfMemoryError: Task was killed due to the node running low on memory.\nMemory on the node (IP: 10.0.0.1, ID: ab) where the "
+     "lease was running was 30.10GB / 31.00GB (0.97), which exceeds the memory usage threshold of 0.95.\n\tpid: 77\n",
+     "out of memory: Ray's memory monitor killed worker process 77 (node memory 30.10GB / 31.00GB)"),
+    ("ray.exceptions.NodeDiedError: Task failed because the node (IP: 10.0.0.2) it was running on has died.", "node lost: the node running the worker process left the cluster"),
+    ("ray.exceptions.WorkerCrashedError: The worker died unexpectedly while executing this task. killed by signal SIGSEGV", "the worker process was killed by signal SIGSEGV"),
+    ("Failure # 1 (occurred at 2026-01-01)\nValueError: something of its own", "ValueError: something of its own"),
+    ("", "worker failed"),
+])
+def test_a_failed_worker_says_why(text, reason):
+    from search.driver.bridge import failure_reason
+
+    assert failure_reason(text) == reason

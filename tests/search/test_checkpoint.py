@@ -193,3 +193,21 @@ def test_a_checkpoint_with_broken_tensors_is_one_line(tiny_space):
     with pytest.raises(CheckpointError, match="tensors cannot be read") as refused:
         unpack(data[:-7])  # the header intact, the tensors' bytes cut short
     assert "\n" not in str(refused.value)
+
+
+def test_predict_reads_the_time_column_as_training_did(tiny_space):
+    from search.errors import UsageError
+
+    compiled = compile_space(load_space(tiny_space))
+    config = compiled.trial_config({"layer_sizes": "8", "lookback": 8, "lr": 0.005})
+    series = load_series(compiled.space.data)
+    reports = []
+    run_trial(config, series, "rmse", reports.append, with_checkpoint=True)
+    forecaster = unpack(reports[-1]["checkpoint"])
+    frame = pd.read_csv(tiny_space.parent / "series.csv").tail(30)
+    dated = frame.assign(t=pd.date_range("2020-01-06", periods=30, freq="D").strftime("%d/%m/%Y"))
+    forecaster.payload["data"]["time_format"] = "%d/%m/%Y"
+    shuffled = dated.sample(frac=1.0, random_state=0)  # as text, 06/01 < 31/01 < 01/02 would sort wrongly
+    np.testing.assert_allclose(forecaster.predict(shuffled), forecaster.predict(dated), rtol=1e-6)
+    with pytest.raises(UsageError, match=r"--input: .*row \d+: 'soon' does not match time_format"):
+        forecaster.predict(dated.assign(t=["soon"] + list(dated.t[1:])))

@@ -297,3 +297,32 @@ def test_hash_ignores_fixed_values_at_their_default(tmp_path):
     (tmp_path / "c.yaml").write_text(TINY_SPACE.replace("  epochs: 3\n", "  epochs: 4\n"))
     a, b, c = (compile_space(load_space(tmp_path / f"{n}.yaml")).hash for n in "abc")
     assert a == b and a != c
+
+
+def test_drivers_sharing_a_study_draw_different_params_and_one_driver_is_reproducible(tmp_path):
+    from search.driver.study_ops import suggest_params
+
+    space = compiled(tmp_path, train="lr: {type: float, low: 0.001, high: 0.1, log: true}", extra="sampler: {name: tpe, seed: 5}")
+
+    def draw(study, n):
+        out = []
+        for _ in range(n):
+            trial = study.ask()
+            suggest_params(trial, space.distributions)
+            out.append((trial.number, trial.params["lr"]))
+            study.tell(trial, 1.0)
+        return out
+
+    one = draw(optuna.create_study(sampler=space.driver_sampler()), 4)
+    assert one == draw(optuna.create_study(sampler=space.driver_sampler()), 4)  # reproducible
+    storage = optuna.storages.InMemoryStorage()
+    first = optuna.create_study(study_name="s", storage=storage, sampler=space.driver_sampler())
+    second = optuna.load_study(study_name="s", storage=storage, sampler=space.driver_sampler())
+    together = [first.ask(), second.ask(), first.ask(), second.ask()]  # started at once: interleaved
+    for trial in together:
+        suggest_params(trial, space.distributions)
+    assert len({t.params["lr"] for t in together}) == 4
+    assert [t.params["lr"] for t in together] == [lr for _, lr in one]  # each trial number has its own draw
+    assert type(space.driver_sampler().inner) is optuna.samplers.TPESampler
+    unseeded = compiled(tmp_path, train="lr: {type: float, low: 0.001, high: 0.1, log: true}", extra="sampler: {name: qmc, seed: 5}")
+    assert type(unseeded.driver_sampler()) is optuna.samplers.QMCSampler

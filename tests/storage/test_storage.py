@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import optuna
+import pytest
 
 import storage
 
@@ -13,6 +14,25 @@ def test_mask_url_hides_passwords():
     assert storage.mask_url("postgresql+psycopg://bob:s3cret@db:5432/st") == "postgresql+psycopg://bob:***@db:5432/st"
     assert "s3cret" not in storage.mask_url("postgresql://u:s3cret@h/db")
     assert storage.mask_url("sqlite:///studies.db") == "sqlite:///studies.db"
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://user:p@ss@host/db", "postgresql://user:***@host/db"),
+    ("postgresql://user:pa:ss@host:5432/db", "postgresql://user:***@host:5432/db"),
+    ("postgresql://user:p%40s%3Ass@host/db", "postgresql://user:***@host/db"),
+    ("postgresql+psycopg://user:a/b?c@host/db", "postgresql+psycopg://user:***@host/db"),
+    ("postgresql://user@host/db?sslmode=require&password=s3cret", "postgresql://user@host/db?sslmode=require&password=***"),
+    ("postgresql://host/db?PASSWORD=p@ss&x=1", "postgresql://host/db?PASSWORD=***&x=1"),
+    ("postgresql://user@host/db", "postgresql://user@host/db"),
+    ("mysql://user:@host/db", "mysql://user:***@host/db"),
+])
+def test_mask_url_however_the_password_is_spelled(url, shown):
+    assert storage.mask_url(url) == shown
+
+
+def test_mask_secrets_in_a_line_that_quotes_urls():
+    line = "--storage postgresql://u:p@ss@h/db: cannot connect; also tried postgresql://h/db?password=pw and pwd=x"
+    assert storage.mask_secrets(line) == "--storage postgresql://u:***@h/db: cannot connect; also tried postgresql://h/db?password=*** and pwd=x"
 
 
 def test_default_url_reads_environment(monkeypatch):
@@ -108,3 +128,13 @@ def test_a_trial_orphaned_before_its_first_heartbeat_is_recovered(storage_url):
     assert trials[beaten.number].state == TrialState.RUNNING and trials[fresh.number].state == TrialState.RUNNING
     requeued = [t for t in study.get_trials() if t.state == TrialState.WAITING]
     assert len(requeued) == 1 and requeued[0].system_attrs["fixed_params"] == trials[orphan.number].params
+
+
+def test_a_sqlite_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
+    # Root may write anywhere, so the permission is what os.access says here.
+    with sqlite3.connect(tmp_path / "s.db") as conn:
+        conn.execute("CREATE TABLE studies (x)")
+        conn.execute("CREATE TABLE version_info (x)")
+    monkeypatch.setattr("storage._rdb.os.access", lambda path, mode: False)
+    with pytest.raises(storage.StorageError, match=rf"--storage sqlite:///{tmp_path}/s.db: folder {tmp_path} is not writable; SQLite writes beside s.db"):
+        storage.check_url(f"sqlite:///{tmp_path}/s.db")
