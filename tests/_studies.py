@@ -10,7 +10,7 @@ import optuna
 import storage
 from search.driver.uploads import upload_checkpoint
 from search.space import compile_space, load_space
-from search.worker.data import load_series
+from search.worker.load import load_series
 from search.worker.train import run_trial
 
 PARAMS = {"layer_sizes": "8", "lookback": 8, "lr": 0.005}

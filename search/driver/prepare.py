@@ -39,7 +39,7 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
     compiled = compile_space(space)
     lookback_min, lookback_max = _bounds(space.data["lookback"])
     try:
-        series = load_data(space.data, source=str(space.path))  # forecast: search.worker.data.load_series
+        series = load_data(space.data, source=str(space.path))  # forecast: search.worker.load.load_series
         check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
         series.choose_season(lookback_max, space.data, compiled.metric)
         _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")

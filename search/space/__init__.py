@@ -72,7 +72,7 @@ def load_space(path: str | Path, overrides: list[str] | None = None, *, check_da
     """Load, override and validate a space file. Raises ConfigError listing every problem.
 
     ``check_data`` also checks that the dataset file exists and holds the named columns (its
-    header only; ``search.worker.data.load_series`` reads the rows).
+    header only; ``search.worker.load.load_series`` reads the rows).
     """
     path = Path(path)
     raw, lines = read_raw(path)

@@ -177,7 +177,7 @@ class _CrossRules:
             return  # a text file: no columns (search.worker.tasks reads it)
         columns = _columns(path)
         if columns is None:
-            return  # read (and reported) by search.worker.data.load_series
+            return  # read (and reported) by search.worker.load.load_series
         if not columns:
             self.error("data.path", f"{path.name} is empty; a dataset needs a header line and rows")
             return

@@ -1,40 +1,35 @@
-"""Datasets for forecasting: load, fill gaps by an explicit policy, split, scale, window.
+"""A prepared forecasting series and its windows.
 
-The driver loads and prepares a dataset once (``load_series``); the prepared arrays travel to
-the workers through Ray's object store, so workers need no access to the file. Each trial then
-cuts its own windows (its lookback is a searched parameter) as *views* over the series
-(``Tensor.unfold``): memory stays proportional to the series, not to series x lookback.
+The driver loads and prepares a dataset once (``search.worker.load.load_series``); the
+prepared arrays (``SeriesData``) travel to the workers through Ray's object store, so workers
+need no access to the file. Each trial then cuts its own windows (its lookback is a searched
+parameter) as *views* over the series (``Tensor.unfold``): memory stays proportional to the
+series, not to series x lookback.
 
-Splits are chronological (train, validation, test): by fractions of the rows, or at explicit
-cut points (``split: {val_start, test_start}``, values of the time column); no window crosses a
-split boundary; ``gap`` rows may be left out between the parts. The scaler is fit on the
-training part only and undone before metrics are computed, so every reported error is in the
-data's own units.
+Training windows stay inside the training part; validation and test windows have their
+targets in their part and their inputs reaching back before it, so every lookback is scored on
+the same targets. The scaler was fit on the training part only and is undone before metrics
+are computed, so every reported error is in the data's own units.
 
-A file may hold several series (``series_id`` names the column): each is split by the same
-rule (fractions, or cut points at the same times), windows never cross a series
-(``WindowSet``: one view per series and an index map), and the scaler is fit on every training
-part together or per series (``scaler_scope``).
+A file may hold several series (``series_id`` names the column): windows never cross a series
+(``WindowSet``: one view per series and an index map).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from models.reference import LastValueReference, SeasonalReference
-from search._format import did_you_mean
 from search.errors import DataError
-from search.worker import forecast_view, table
+from search.worker import forecast_view
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
 from search.worker.origins import eval_step, scored_origins, season_list
 from search.worker.stat_baselines import stat_baselines
-from search.worker.table import read_table
 
 # Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
 # one standard deviation of the training part with the default scaler.
@@ -85,7 +80,7 @@ class SeriesData:
 
     def parts(self, name: str) -> list[tuple[int, int]]:
         """Row range ``[start, end)`` of the part ``name`` (train, val, test) of every series."""
-        return _parts(self.segments or ((0, *self.bounds, len(self.values)),), self.gap, name)
+        return part_ranges(self.segments or ((0, *self.bounds, len(self.values)),), self.gap, name)
 
     def part(self, name: str) -> tuple[int, int]:
         return self.parts(name)[0]
@@ -274,188 +269,7 @@ class WindowSet:
         return out[(slice(None), *rest)] if rest else out
 
 
-def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> SeriesData:
-    """Read and prepare the dataset that a space's ``data`` section names.
-
-    ``source`` prefixes error messages (the space file), e.g. ``"spaces/lstm.yaml: "``.
-    ``frame``: the table already read (``search.worker.tasks`` passes one it has prepared).
-    The rows are checked (``search.worker.table``): times parsed once, cells numeric, duplicate
-    times by ``data.duplicates``; irregular time steps are a warning in ``info["warnings"]``.
-    """
-    prefix = f"{source}: " if source else ""
-    path = Path(data["path"])
-    frame = read_table(path, prefix) if frame is None else frame
-    _check_columns(frame, data, path.name, prefix)
-    table.check_rows(frame, path.name, prefix)
-    time_column, series_id = data.get("time_column"), data.get("series_id")
-    when = table.parse_times(frame[time_column], data.get("time_format"), path.name, prefix) if time_column is not None else None
-    used = list(data["target"]) + [c for c in data["features"] if c not in data["target"]]
-    keys = {c: "target" if c in data["target"] else "features" for c in used}
-    policy = data["missing"]
-    numbers = table.numeric_table(frame, used, keys, policy, path.name, prefix)
-    frame, numbers, when, notes = _ordered(frame, numbers, when, data, path.name, prefix)
-    rows = numbers.index.to_numpy()  # each row's number in the file, from 0
-    numbers = numbers.reset_index(drop=True)
-    gaps = numbers.isna().any(axis=1).to_numpy()
-    n_missing = int(gaps.sum())
-    if n_missing and policy == "error":
-        first = int(rows[np.flatnonzero(gaps)[0]]) + 1
-        raise DataError([f"{prefix}data.missing: {path.name} has {n_missing} rows with missing values (first at row {first}); set missing: interpolate or drop"])
-    names, raws, kept = _fill_series(frame, numbers, series_id, policy if n_missing else None, path.name, prefix)
-
-    gap = int(data.get("gap", 0))
-    cut = _cutter(data["split"], gap, when, time_column, prefix, data.get("time_format"))
-    segments, start = [], 0
-    for raw, kept_rows in zip(raws, kept):
-        a, b = cut(len(raw), kept_rows)
-        segments.append((start, start + a, start + b, start + len(raw)))
-        start += len(raw)
-    raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
-    test_times = _test_times(when, kept, segments, gap)  # the parsed times
-    values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
-    info = {
-        "name": path.name,
-        "rows": len(raw),
-        "missing_policy": policy,
-        "missing_rows": n_missing,
-        "split_rows": [sum(max(e - s, 0) for s, e in _parts(segments, gap, name)) for name in ("train", "val", "test")],
-    }
-    info.update(notes)
-    if gap:
-        info["gap"] = gap
-    if series_id is not None:
-        info["series"] = len(segments)
-        info["scaler_scope"] = data.get("scaler_scope", "global")
-    first = segments[0]
-    return SeriesData(
-        values,
-        len(data["target"]),
-        (first[1] - first[0], first[2] - first[0]),
-        offset,
-        scale,
-        tuple(used),
-        info,
-        gap=gap,
-        segments=tuple(segments) if series_id is not None else (),
-        series_names=tuple(names) if series_id is not None else (),
-        series_offset=series_offset,
-        series_scale=series_scale,
-        test_times=test_times,
-    )
-
-
-def _test_times(times, kept: list[np.ndarray], segments, gap: int) -> tuple[np.ndarray, ...]:
-    """Per series, the time column's values at the rows of its test part: float64 for numbers,
-    datetime64 for anything pandas reads as a time, else strings; () without a time column.
-    Only the test parts are kept (the forecast figure's x axis), not every row's time."""
-    if times is None:
-        return ()
-    import pandas as pd
-
-    if pd.api.types.is_numeric_dtype(times):
-        values = times.to_numpy(dtype=np.float64)
-    else:
-        try:
-            values = pd.to_datetime(times).to_numpy()
-        except (TypeError, ValueError):
-            values = times.astype(str).to_numpy()
-    out = []
-    for rows, (start, _, _, end), (lo, hi) in zip(kept, segments, _parts(segments, gap, "test")):
-        out.append(values[rows[lo - start : hi - start]])
-    return tuple(out)
-
-
-def _ordered(frame, numbers, when, data: dict[str, Any], file_name: str, prefix: str):
-    """The rows sorted by series and parsed time, repeated times treated by
-    ``data.duplicates`` (error, mean, first, last), and notes for ``info``: how many rows
-    the policy merged, and a warning when the time steps are irregular."""
-    time_column, series_id = data.get("time_column"), data.get("series_id")
-    if time_column is None and series_id is None:
-        return frame, numbers, when, {}
-    order = table.order_rows(frame, when, series_id)
-    frame, numbers = frame.iloc[order], numbers.iloc[order]
-    if when is None:
-        return frame, numbers, when, {}
-    when = when.iloc[order].reset_index(drop=True)
-    sids = frame[series_id].to_numpy() if series_id is not None else None
-    raw_times = frame[time_column].to_numpy()
-    repeat = table.repeated_times(when.to_numpy(), sids)
-    notes: dict[str, Any] = {}
-    if repeat.any():
-        policy = data.get("duplicates", "error")
-        if policy == "error":
-            raise table.duplicates_error(repeat, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
-        keep, numbers = table.collapse(numbers, repeat, policy)
-        frame, when = frame.iloc[keep], when.iloc[keep].reset_index(drop=True)
-        sids = sids[keep] if sids is not None else None
-        raw_times = raw_times[keep]
-        notes["duplicate_rows"] = int(repeat.sum())
-    warning = table.spacing_warning(when.to_numpy(), sids, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
-    if warning:
-        notes["warnings"] = [warning]
-    return frame, numbers, when, notes
-
-
-def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> None:
-    """Every column the ``data`` section names is in the file (all problems at once)."""
-    columns = [str(c) for c in frame.columns]
-    listed = ", ".join(columns)
-    problems = []
-    for key in ("target", "features"):
-        for name in data[key]:
-            if name not in columns:
-                problems.append(f"{prefix}data.{key}: column {name!r} is not in {file_name}{did_you_mean(name, columns)} (columns: {listed})")
-    for key in ("time_column", "series_id"):
-        name = data.get(key)
-        if name is not None and name not in columns:
-            problems.append(f"{prefix}data.{key}: column {name!r} is not in {file_name} (columns: {listed})")
-    if problems:
-        raise DataError(problems)
-
-
-def _fill_series(frame, numbers, series_id: str | None, policy: str | None, file_name: str, prefix: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
-    """Each series' name, its rows as float64 after the missing-value ``policy``
-    (interpolate or drop; None: nothing missing) and the positions of the rows it kept.
-    Each series is filled on its own: interpolation never reaches into another series, so a
-    column without any value in one series is refused."""
-    if series_id is None:
-        groups = [("", numbers)]
-    else:
-        keys = frame[series_id].to_numpy()
-        cuts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
-        groups = [(str(keys[i]), numbers.iloc[i:j]) for i, j in zip(cuts, cuts[1:])]
-    names, raws, kept = [], [], []
-    for name, part in groups:
-        if policy == "interpolate":
-            part = part.interpolate(method="linear", limit_direction="both")
-            empty = [c for c in part.columns if part[c].isna().all()]
-            if empty and len(part):
-                raise DataError([f"{prefix}data.missing: column {empty[0]!r} of {file_name} has no value in series {name!r}; nothing to interpolate from: fill it in, or set missing: drop"])
-        elif policy == "drop":
-            part = part.dropna()
-        names.append(name)
-        raws.append(part.to_numpy(dtype=np.float64))
-        kept.append(part.index.to_numpy())  # positions in the sorted table (and its times)
-    return names, raws, kept
-
-
-def _scale(raw: np.ndarray, segments, gap: int, kind: str, scope: str):
-    """Scaled float32 values and the scalers, fit on the training parts only: one for all
-    series (``offset``, ``scale``), and with ``scope`` series also one per series."""
-    train_parts = _parts(segments, gap, "train")
-    offset, scale = _fit_scaler(np.concatenate([raw[lo:hi] for lo, hi in train_parts]), kind)
-    if scope != "series":
-        values = ((raw - offset) / scale).astype(np.float32)
-        return values, offset.astype(np.float32), scale.astype(np.float32), None, None
-    fits = [_fit_scaler(raw[lo:hi], kind) for lo, hi in train_parts]
-    series_offset = np.stack([f[0] for f in fits])  # (S, F)
-    series_scale = np.stack([f[1] for f in fits])
-    rows = np.repeat(np.arange(len(segments)), [e - s for s, _, _, e in segments])  # (T,) series of each row
-    values = ((raw - series_offset[rows]) / series_scale[rows]).astype(np.float32)
-    return values, offset.astype(np.float32), scale.astype(np.float32), series_offset.astype(np.float32), series_scale.astype(np.float32)
-
-
-def _parts(segments, gap: int, name: str) -> list[tuple[int, int]]:
+def part_ranges(segments, gap: int, name: str) -> list[tuple[int, int]]:
     """Row ranges of part ``name`` of each ``(start, a, b, end)`` segment: train ``[start, a)``,
     validation ``[a + gap, b)``, test ``[b + gap, end)``; empty (never negative) where the cuts
     leave no rows."""
@@ -465,65 +279,6 @@ def _parts(segments, gap: int, name: str) -> list[tuple[int, int]]:
         lo = min(max(lo, start), end)
         out.append((lo, min(max(lo, hi), end)))
     return out
-
-
-def _cutter(split, gap: int, times, time_column: str | None, prefix: str, time_format: str | None = None):
-    """``cut(n, rows) -> (a, b)``: a series' train part ends at row ``a`` and the
-    validation part at ``b`` (relative rows; ``gap`` rows follow each, see ``_parts``).
-
-    ``split`` is either train / validation / test fractions of the rows left after the gaps,
-    or cut points ``{val_start, test_start}``: where validation and test begin, as values of
-    the time column (numbers, or times read like the column, ``time_format`` included) or,
-    without a time column, as row numbers within each series. The ``gap`` rows before each
-    cut are left out. ``times``: the parsed time column, sorted (``table.parse_times``).
-    """
-    if not isinstance(split, dict):
-        train_frac, val_frac, _ = split
-
-        def by_fraction(n: int, _rows) -> tuple[int, int]:
-            usable = max(n - 2 * gap, 0)
-            return int(round(usable * train_frac)), int(round(usable * (train_frac + val_frac))) + gap
-
-        return by_fraction
-    if times is None:
-        return lambda n, _rows: (split["val_start"] - gap, split["test_start"] - gap)
-
-    import pandas as pd
-
-    numeric = pd.api.types.is_numeric_dtype(times)
-    points = {}
-    for key in ("val_start", "test_start"):
-        value = split[key]
-        try:
-            points[key] = float(value) if numeric else table.parse_point(value, time_format)
-        except (TypeError, ValueError):
-            example = times.iloc[0] if len(times) else "?"
-            raise DataError([f"{prefix}data.split.{key}: {table.show(value)} is not a value like those of time column {time_column!r} (e.g. {table.show(example)})"]) from None
-    if not points["val_start"] < points["test_start"]:
-        raise DataError([f"{prefix}data.split.test_start: {split['test_start']!r} must come after val_start {split['val_start']!r}"])
-
-    when_all = times.to_numpy(dtype=np.float64) if numeric else times.to_numpy()  # parsed once
-
-    def by_time(n: int, rows) -> tuple[int, int]:
-        when = when_all[rows]  # this series' times, in order
-        a0, b0 = np.searchsorted(when, [points["val_start"], points["test_start"]], side="left")
-        return int(a0) - gap, int(b0) - gap
-
-    return by_time
-
-
-def _fit_scaler(train: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """(offset, scale) fit on the training part only (an empty part, which the window check
-    rejects later, gets the identity)."""
-    if len(train) == 0:
-        return np.zeros(train.shape[1]), np.ones(train.shape[1])
-    if kind == "standard":
-        offset, scale = train.mean(axis=0), train.std(axis=0)
-    elif kind == "minmax":
-        offset, scale = train.min(axis=0), train.max(axis=0) - train.min(axis=0)
-    else:
-        offset, scale = np.zeros(train.shape[1]), np.ones(train.shape[1])
-    return offset, np.where(scale > 0, scale, 1.0)
 
 
 def check_windows_fit(series: SeriesData, lookback_max: int, horizon: int, *, source: str = "") -> None:

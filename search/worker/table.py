@@ -1,6 +1,6 @@
 """The rows of a dataset, read and checked before anything is computed from them.
 
-``search.worker.data.load_series`` reads a table here, parses its time column once (times or
+``search.worker.load.load_series`` reads a table here, parses its time column once (times or
 numbers), turns the used columns into numbers, orders the rows by series and time and applies
 the duplicate-time policy. Every problem is one ``DataError`` line naming the file, the key,
 the column, the row and the value; rows are counted from 1, the first row after the header

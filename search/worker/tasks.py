@@ -15,7 +15,7 @@
   apart; validation and test windows follow each other (stride = lookback), so every
   character of the part after its first is scored once (but for a last partial window).
 
-Both go through ``search.worker.data.load_series`` for the splits, several series, the missing-value
+Both go through ``search.worker.load.load_series`` for the splits, several series, the missing-value
 policy and the scaler, and come back as a ``TaskData`` (a ``SeriesData`` that also cuts its own
 windows, builds its loss and computes its metrics), so the training loop, the search and the
 checkpoints treat every task alike.
@@ -38,7 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from search.worker import forecast_view
-from search.worker.data import SeriesData, WindowSet, load_series, read_table
+from search.worker.data import SeriesData, WindowSet
+from search.worker.load import load_series
+from search.worker.table import read_table
 from search.worker.table import check_rows
 from search.errors import DataError
 

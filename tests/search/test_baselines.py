@@ -57,7 +57,7 @@ def test_compare_line():
 
 
 def test_the_season_is_found_from_every_series_not_only_the_first(tmp_path):
-    from search.worker.data import load_series
+    from search.worker.load import load_series
     from tests.search.test_data import data_cfg
 
     rng = np.random.default_rng(0)

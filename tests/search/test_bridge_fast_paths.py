@@ -16,7 +16,7 @@ import pytest
 import storage
 from search.driver.pruning import PruneGate
 from search.space import compile_space
-from search.worker.data import load_series
+from search.worker.load import load_series
 from search.space import load_space
 from search.worker.steps import needs_decision
 from search.worker.trainable import report_ahead

@@ -11,7 +11,8 @@ import torch
 
 from search.results.forecaster import unpack
 from search.space import compile_space
-from search.worker.data import load_series, windows
+from search.worker.data import windows
+from search.worker.load import load_series
 from search.space import load_space
 from models.reference import LastValueReference
 from search.worker.train import run_trial

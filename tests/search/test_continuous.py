@@ -11,7 +11,7 @@ import torch
 
 import models
 from search.worker.continuous import continuous_metrics
-from search.worker.data import load_series
+from search.worker.load import load_series
 from search.errors import ConfigError
 from search.space import load_space
 from tests.conftest import write_series

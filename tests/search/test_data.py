@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from search.worker.data import check_windows_fit, load_series, windows
+from search.worker.data import check_windows_fit, windows
+from search.worker.load import load_series
 from search.errors import DataError
 from tests.conftest import write_series
 

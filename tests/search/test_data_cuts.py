@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from search.worker.data import load_series, windows
+from search.worker.data import windows
+from search.worker.load import load_series
 from search.errors import ConfigError, DataError
 from search.space import load_space
 from tests.conftest import write_series

@@ -9,7 +9,7 @@ import pytest
 
 from search.errors import DataError
 from search.space import compile_space, load_space
-from search.worker.data import load_series
+from search.worker.load import load_series
 from search.worker.tasks import load_data
 
 N = 120

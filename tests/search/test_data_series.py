@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from search.worker.data import WindowSet, check_windows_fit, load_series, windows
+from search.worker.data import WindowSet, check_windows_fit, windows
+from search.worker.load import load_series
 from search.errors import ConfigError, DataError
 from tests.search.test_data import data_cfg
 

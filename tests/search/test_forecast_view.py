@@ -17,7 +17,7 @@ from search.results.forecaster import unpack
 from search.space import compile_space, load_space
 from search.worker import forecast_view, tasks
 from search.worker.baselines import _predictions
-from search.worker.data import load_series
+from search.worker.load import load_series
 from search.worker.train import run_trial
 from tests.search.test_data import data_cfg
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from search.space import compile_space
-from search.worker.data import load_series
+from search.worker.load import load_series
 from search.space import load_space
 from search.worker.metrics import regression_metrics
 from search.worker.train import run_trial
