@@ -324,18 +324,19 @@ def _first_line(path: str, flag: str) -> str:
 
 def cmd_dashboard(args, console: Console) -> int:
     from search.results.dashboard import serve
-    from search.store import existing_url, storage_errors
-    from storage import artifact_dir, check_url
+    from search.store import existing_url, recorded_artifacts, storage_errors
+    from storage import check_url, find_artifact_dir
 
     password = dashboard_password(args)
     for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
         if path is not None and not Path(path).is_file():
             raise UsageError(f"{flag} {path}: no such file")
     url = existing_url(args.storage)
-    candidate = artifact_dir(url, args.artifacts)
-    artifacts = str(candidate) if candidate.exists() else None
     with storage_errors(url):
         check_url(url)
+        recorded = None if args.artifacts else recorded_artifacts(url)  # where the studies were searched
+        candidate = find_artifact_dir(url, args.artifacts, recorded)
+        artifacts = str(candidate) if candidate.exists() else None
         serve(
             url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
             allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,

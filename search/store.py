@@ -52,3 +52,11 @@ def open_read(url: str | None) -> tuple[str, optuna.storages.BaseStorage]:
     url = existing_url(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return url, open_storage(url, heartbeat_interval=None, grace_period=None)
+
+
+def recorded_artifacts(url: str) -> str | None:
+    """The artifact folder the studies of ``url`` recorded (their ``artifacts`` user attr), when
+    they all name the same one; None otherwise (``storage.find_artifact_dir`` decides)."""
+    _, rdb = open_read(url)
+    found = {s.user_attrs.get("artifacts") for s in rdb.get_all_studies()} - {None}
+    return found.pop() if len(found) == 1 else None

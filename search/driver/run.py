@@ -231,7 +231,8 @@ def run_search(
     with storage_errors():
         storage_mod.check_url(url)  # before the artifact folder is made beside it
     artifact_store = _artifact_store(url, artifacts)
-    prep, study = _open_study(url, prep, fork, console, quiet)
+    location = str(storage_mod.artifact_dir(url, artifacts).resolve())  # recorded on a new study
+    prep, study = _open_study(url, prep, fork, console, quiet, location)
     bridge = StudyBridge(
         study,
         prep.compiled,
@@ -269,7 +270,7 @@ def _artifact_store(url: str, artifacts: str | None):
         raise UsageError(f"--artifacts {where}: cannot make the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
 
 
-def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, quiet: bool) -> tuple[Prepared, optuna.Study]:
+def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, quiet: bool, artifacts: str) -> tuple[Prepared, optuna.Study]:
     """Open the storage and the study (forked into ``fork`` when asked), with the trials a dead
     driver left RUNNING put back to run again."""
     warning = storage_mod.sqlite_warning(url)
@@ -279,10 +280,10 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
     rdb = open_storage(url, heartbeat_interval=storage_mod.HEARTBEAT_INTERVAL_S, grace_period=storage_mod.HEARTBEAT_GRACE_S)
     if fork:
         source = prep.study_name
-        prep, copied = fork_for_run(rdb, prep, fork, study_attrs(prep))
+        prep, copied = fork_for_run(rdb, prep, fork, {**study_attrs(prep), "artifacts": artifacts})
         if copied is not None and not quiet:
             console.print(f"forked study {fork} from {source}: {copied} finished trials fit this space", highlight=False)
-    study = open_study(rdb, prep)
+    study = open_study(rdb, prep, artifacts)
     recover_stale_trials(study)
     return prep, study
 

@@ -34,8 +34,10 @@ def study_attrs(prep: Prepared) -> dict:
     }
 
 
-def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.Study:
-    """Create the study, or load it after checking it was made from the same space."""
+def open_study(storage: optuna.storages.BaseStorage, prep: Prepared, artifacts: str | None = None) -> optuna.Study:
+    """Create the study, or load it after checking it was made from the same space.
+    ``artifacts``: the artifact folder (absolute), recorded on a new study so that readers
+    elsewhere find it (``storage.find_artifact_dir``)."""
     compiled = prep.compiled
     try:
         study = optuna.load_study(study_name=prep.study_name, storage=storage, pruner=compiled.pruner())
@@ -49,7 +51,7 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared) -> optuna.S
             pruner=compiled.pruner(),
             load_if_exists=True,  # another driver may create it at the same moment
         )
-        for key, value in study_attrs(prep).items():
+        for key, value in {**study_attrs(prep), **({"artifacts": artifacts} if artifacts else {})}.items():
             study.set_user_attr(key, value)
         _name_metric(study, compiled.metric)
         return study

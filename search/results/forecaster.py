@@ -315,7 +315,8 @@ def load_best(study: str | optuna.Study, storage: str | None = None, *, artifact
         raise SearchError(f"{trial} has no checkpoint")
     if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
         raise CheckpointError(f"{trial}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
-    store = storage_mod.open_artifact_store(url, artifacts)
+    folder = storage_mod.find_artifact_dir(url, artifacts, study.user_attrs.get("artifacts"))
+    store = storage_mod.open_artifact_store(url, folder)
     with store.open_reader(artifact_id) as reader:
         data = reader.read()
     return unpack(verified(data, best.user_attrs.get(DIGEST_ATTR), trial))

@@ -335,9 +335,10 @@ def best_forecast(study: optuna.Study, storage_url: str | None, artifacts: str |
         return None, f"the best trial #{best.number}'s forecast figure could not be drawn: {best.user_attrs['forecast_error']}"
     if artifact_id is None:
         return None, f"the best trial #{best.number} has no forecast artifact (studies searched before forecast figures were recorded have none)"
-    if storage_url is None and artifacts is None:
+    recorded = study.user_attrs.get("artifacts")
+    if storage_url is None and artifacts is None and recorded is None:
         return None, "no artifact folder to read the forecast from"
-    folder = storage_mod.artifact_dir(storage_url or "", artifacts)
+    folder = storage_mod.find_artifact_dir(storage_url or "", artifacts, recorded)
     try:
         from optuna.artifacts import FileSystemArtifactStore
 

@@ -50,6 +50,8 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, st
     for key in STUDY_ATTRS:
         assert key in study.user_attrs, key
     assert study.user_attrs["family"] == "lstm" and study.user_attrs["space_file"] == "tiny.yaml"
+    assert study.user_attrs["artifacts"] == str(artifacts.resolve())  # found by readers elsewhere
+    assert study.metric_names == ["rmse"]  # optuna-dashboard labels the axis with it
 
     # the best model is kept: a checkpoint artifact on the best trial, loadable to forecast
     assert "checkpoint" in study.best_trial.user_attrs
