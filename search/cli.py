@@ -325,7 +325,7 @@ def _first_line(path: str, flag: str) -> str:
 def cmd_dashboard(args, console: Console) -> int:
     from search.results.dashboard import serve
     from search.store import existing_url, recorded_artifacts, storage_errors
-    from storage import check_url, find_artifact_dir
+    from storage import check_url, find_artifacts, is_object_store
 
     password = dashboard_password(args)
     for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
@@ -335,8 +335,8 @@ def cmd_dashboard(args, console: Console) -> int:
     with storage_errors(url):
         check_url(url)
         recorded = None if args.artifacts else recorded_artifacts(url)  # where the studies were searched
-        candidate = find_artifact_dir(url, args.artifacts, recorded)
-        artifacts = str(candidate) if candidate.exists() else None
+        location = find_artifacts(url, args.artifacts, recorded)
+        artifacts = location if is_object_store(location) or Path(location).exists() else None
         serve(
             url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
             allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,

@@ -25,6 +25,8 @@ def storage_errors(url: str | None = None):
         yield
     except storage.StorageError as exc:
         raise StorageError(str(exc)) from None
+    except storage.ObjectStoreError as exc:
+        raise StorageError(f"--artifacts {exc}") from None
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
         if url is None:
             raise
@@ -56,7 +58,7 @@ def open_read(url: str | None) -> tuple[str, optuna.storages.BaseStorage]:
 
 def recorded_artifacts(url: str) -> str | None:
     """The artifact folder the studies of ``url`` recorded (their ``artifacts`` user attr), when
-    they all name the same one; None otherwise (``storage.find_artifact_dir`` decides)."""
+    they all name the same one; None otherwise (``storage.find_artifacts`` decides)."""
     _, rdb = open_read(url)
     found = {s.user_attrs.get("artifacts") for s in rdb.get_all_studies()} - {None}
     return found.pop() if len(found) == 1 else None

@@ -6,7 +6,7 @@ working directory), opens it with settings fit for long searches, rides out data
 restarts, and masks passwords wherever a URL is printed.
 """
 
-from storage._artifacts import artifact_dir, find_artifact_dir, open_artifact_store
+from storage._artifacts import ObjectStoreError, artifact_dir, artifact_location, find_artifacts, is_object_store, log_dir, open_artifact_store
 from storage._rdb import (
     HEARTBEAT_GRACE_S,
     HEARTBEAT_INTERVAL_S,
@@ -29,7 +29,11 @@ __all__ = [
     "HEARTBEAT_INTERVAL_S",
     "StorageError",
     "artifact_dir",
-    "find_artifact_dir",
+    "ObjectStoreError",
+    "artifact_location",
+    "find_artifacts",
+    "is_object_store",
+    "log_dir",
     "check_url",
     "connect_error",
     "count_trials",

@@ -231,7 +231,7 @@ def run_search(
     with storage_errors():
         storage_mod.check_url(url)  # before the artifact folder is made beside it
     artifact_store = _artifact_store(url, artifacts)
-    location = str(storage_mod.artifact_dir(url, artifacts).resolve())  # recorded on a new study
+    location = storage_mod.artifact_location(url, artifacts)  # recorded on a new study
     prep, study = _open_study(url, prep, fork, console, quiet, location)
     bridge = StudyBridge(
         study,
@@ -253,7 +253,7 @@ def run_search(
     _init_ray(address, num_cpus)
     resources = prep.compiled.space.resources
     workers = workers or _default_workers(resources["cpu"], resources["gpu"])
-    log = storage_mod.artifact_dir(url, artifacts) / "logs" / f"{prep.study_name}-ray.log"
+    log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
     _run_rounds(bridge, prep, workers, console, quiet, log)
     t = bridge.tally
     stop_reason = None if bridge.interrupted else bridge.stop_reason
@@ -265,6 +265,8 @@ def _artifact_store(url: str, artifacts: str | None):
     cannot be made is one line naming ``--artifacts`` and leaves the storage untouched."""
     try:
         return storage_mod.open_artifact_store(url, artifacts)
+    except storage_mod.ObjectStoreError as exc:
+        raise UsageError(f"--artifacts {exc}") from None
     except OSError as exc:
         where = storage_mod.artifact_dir(url, artifacts)
         raise UsageError(f"--artifacts {where}: cannot make the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None

@@ -36,8 +36,8 @@ def study_attrs(prep: Prepared) -> dict:
 
 def open_study(storage: optuna.storages.BaseStorage, prep: Prepared, artifacts: str | None = None) -> optuna.Study:
     """Create the study, or load it after checking it was made from the same space.
-    ``artifacts``: the artifact folder (absolute), recorded on a new study so that readers
-    elsewhere find it (``storage.find_artifact_dir``)."""
+    ``artifacts``: where the artifacts go (an absolute folder or an ``s3://`` URL), recorded on a new study so that readers
+    elsewhere find it (``storage.find_artifacts``)."""
     compiled = prep.compiled
     try:
         study = optuna.load_study(study_name=prep.study_name, storage=storage, pruner=compiled.pruner())

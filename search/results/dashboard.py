@@ -74,7 +74,8 @@ def make_app(
     created as Optuna does, so a dashboard started before the first study shows an empty
     list that fills in.  The schema compatibility check is skipped, as optuna-dashboard
     does, so that an outdated schema reaches the dashboard's own migration page (whose
-    POST the read-only guard refuses).  ``artifact_dir`` (an existing folder) makes
+    POST the read-only guard refuses).  ``artifact_dir`` (an existing folder, or an
+    ``s3://BUCKET/PREFIX`` object store, see ``storage.open_artifact_store``) makes
     artifacts stored with ``optuna.artifacts.FileSystemArtifactStore(artifact_dir)``
     browsable. ``allowed_hosts``: names served besides the loopback ones.
     ``password`` is used as given here (no environment lookup); an empty one is an error.
@@ -84,11 +85,15 @@ def make_app(
 
     if password is not None and not password:
         raise ValueError("the dashboard password must not be empty")
-    if artifact_dir is not None and not os.path.isdir(artifact_dir):
+    from storage import is_object_store, open_artifact_store
+
+    if artifact_dir is not None and not is_object_store(artifact_dir) and not os.path.isdir(artifact_dir):
         raise NotADirectoryError(f"artifact folder {artifact_dir!r} does not exist")
     storage = optuna.storages.RDBStorage(storage_url, skip_compatibility_check=True)
     artifact_store = None
-    if artifact_dir is not None:
+    if artifact_dir is not None and is_object_store(artifact_dir):
+        artifact_store = open_artifact_store("", artifact_dir)  # s3://BUCKET/PREFIX
+    elif artifact_dir is not None:
         from optuna.artifacts import FileSystemArtifactStore
 
         artifact_store = FileSystemArtifactStore(artifact_dir)

@@ -35,7 +35,7 @@ import models
 import storage as storage_mod
 from models.reference import LastValueReference, SeasonalReference
 from search.errors import CheckpointError, DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
-from search.store import existing_url, open_storage
+from search.store import existing_url, open_storage, storage_errors
 from search.worker import forecast_view
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
 from search.worker.table import order_rows, parse_times
@@ -315,8 +315,9 @@ def load_best(study: str | optuna.Study, storage: str | None = None, *, artifact
         raise SearchError(f"{trial} has no checkpoint")
     if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
         raise CheckpointError(f"{trial}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
-    folder = storage_mod.find_artifact_dir(url, artifacts, study.user_attrs.get("artifacts"))
-    store = storage_mod.open_artifact_store(url, folder)
+    location = storage_mod.find_artifacts(url, artifacts, study.user_attrs.get("artifacts"))
+    with storage_errors():
+        store = storage_mod.open_artifact_store(url, location)
     with store.open_reader(artifact_id) as reader:
         data = reader.read()
     return unpack(verified(data, best.user_attrs.get(DIGEST_ATTR), trial))

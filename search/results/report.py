@@ -338,13 +338,14 @@ def best_forecast(study: optuna.Study, storage_url: str | None, artifacts: str |
     recorded = study.user_attrs.get("artifacts")
     if storage_url is None and artifacts is None and recorded is None:
         return None, "no artifact folder to read the forecast from"
-    folder = storage_mod.find_artifact_dir(storage_url or "", artifacts, recorded)
+    folder = storage_mod.find_artifacts(storage_url or "", artifacts, recorded)
     try:
         from optuna.artifacts import FileSystemArtifactStore
 
-        with FileSystemArtifactStore(str(folder)).open_reader(artifact_id) as reader:
+        store = storage_mod.open_artifact_store("", folder) if storage_mod.is_object_store(folder) else FileSystemArtifactStore(folder)
+        with store.open_reader(artifact_id) as reader:
             return json.loads(reader.read()), ""
-    except Exception as exc:  # missing folder or file, unreadable data: a note, the rest is drawn
+    except Exception as exc:  # missing folder or file, unreadable data, no bucket: a note, the rest is drawn
         return None, f"the forecast artifact {artifact_id} of trial #{best.number} could not be read from {folder} ({type(exc).__name__}); pass --artifacts DIR"
 
 
