@@ -72,12 +72,14 @@ def run(
     artifacts: str | None = None,
     max_failures: int = 10,
     quiet: bool = False,
+    mlflow: str | None = None,
 ):
     """Run (or resume) a search until the study holds ``trials`` finished trials, like
     ``search run``; returns the ``optuna.Study``. Progress is a live table on a terminal and in
     a notebook (``quiet=True``: none). A search stopped by failures in a row raises
     ``SearchStopped`` (its ``study`` attribute holds the study); an interrupted one (Ctrl-C, a
-    notebook's interrupt) returns the study as it stands, resumable by the same call."""
+    notebook's interrupt) returns the study as it stands, resumable by the same call.
+    ``mlflow``: a tracking URI to log the search to (``search.driver.tracking``)."""
     from search.driver.run import run_search
     from search.errors import SearchStopped, UsageError
 
@@ -95,6 +97,7 @@ def run(
         max_consecutive_failures=max_failures,
         artifacts=artifacts,
         fork=fork,
+        mlflow=mlflow,
     )
     if summary.stop_reason and not summary.interrupted:
         raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)

@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-trial", type=float, metavar="G", help="GPUs per trial, fractions share a GPU (default: the space's resources.gpu)")
     run.add_argument("--max-failures", type=int, default=10, metavar="F", help="stop after this many trials failed in a row (default: 10)")
     run.add_argument("--artifacts", metavar="DIR", help="artifact folder for learning curves (default: beside a SQLite file, else $SEARCH_ARTIFACTS or ./search-artifacts)")
+    run.add_argument("--mlflow", metavar="URI", help="log the search to this MLflow tracking server (default: the space's tracking.mlflow, else $MLFLOW_TRACKING_URI)")
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
     validate = sub.add_parser("validate", help="check a space file and its dataset")
@@ -248,6 +249,7 @@ def cmd_run(args, console: Console) -> int:
             max_consecutive_failures=args.max_failures,
             artifacts=args.artifacts,
             fork=args.fork,
+            mlflow=args.mlflow,
         )
         study = summary.study
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])

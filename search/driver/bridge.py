@@ -31,6 +31,7 @@ from ray.tune.stopper import Stopper
 from search.space.compiled import CompiledSpace
 from search.driver.pruning import CompletedTrials, PruneGate
 from search.driver.study_ops import requeue, suggest_params, tell
+from search.driver.tracking import NoTracker
 from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
 from storage import count_trials, retrying, set_trial_user_attrs
 
@@ -81,6 +82,7 @@ class StudyBridge:
         max_consecutive_failures: int = 10,
         on_change=None,
         artifact_store=None,
+        tracker=None,
     ):
         self.study = study
         self.compiled = compiled
@@ -97,6 +99,7 @@ class StudyBridge:
         self._lock = threading.Lock()
         self._storage = study._storage
         self.artifact_store = artifact_store  # learning curves go here when set
+        self.tracker = tracker or NoTracker()  # MLflow (search.driver.tracking): queued, never waited on
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
         self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
         self.forecasts: dict[str, str] = {}  # Ray trial id -> its forecast figure's data, JSON (final report)
@@ -137,6 +140,7 @@ class StudyBridge:
             self.live[ray_id] = trial  # beaten from now on; recorded FAIL if the search stops
         retrying(self._storage.record_heartbeat, trial._trial_id)
         retrying(suggest_params, trial, self.compiled.distributions)
+        self.tracker.trial_started(trial.number, trial.params)
         self.on_change()
         # "decide": the steps at which the worker waits for the pruner's decision; at every
         # other step it reports and trains on (search.worker.trainable)
@@ -178,6 +182,7 @@ class StudyBridge:
         elif result.get("final"):
             if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
                 attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
+                self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
                 if forecast is not None:  # the kept model's forecasts, beside it
                     attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
             self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
@@ -200,7 +205,8 @@ class StudyBridge:
         return value <= best if self.compiled.direction == "minimize" else value >= best
 
     def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
-        """User attrs (one transaction), then the outcome; retried through a database restart."""
+        """User attrs (one transaction), then the outcome; retried through a database restart.
+        The tracker hears of it after the study holds it."""
 
         def write() -> None:
             try:
@@ -213,6 +219,7 @@ class StudyBridge:
                 pass  # an earlier attempt got through before the connection dropped
 
         retrying(write)
+        self.tracker.trial_finished(trial.number, state.name, value, attrs)
 
     def _count_failure(self, reason: str) -> None:
         self.tally.failed += 1
@@ -236,6 +243,7 @@ class StudyBridge:
             {k: result[k] for k in ("epoch", "train_loss", *CURVE_KEYS) if k in result}
         )
         retrying(trial.report, value, step=epoch)
+        self.tracker.epoch(trial.number, epoch, {k: result[k] for k in ("objective", "train_loss", "lr", *CURVE_KEYS) if k in result})
         # the pruner reads the study: only ask it where it can say "prune"
         earlier = [row["epoch"] for row in self.curves[ray_id]]
         if self.gate.may_prune(epoch, earlier, lambda: self.count(TrialState.COMPLETE)) and retrying(self._should_prune, trial):

@@ -38,6 +38,8 @@ from search.driver import reaper
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
 from search.driver.study_ops import recover_stale_trials
+from search.driver.tracking import ENV as TRACKING_ENV
+from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
 from search.errors import UsageError
 from search.store import open_storage, storage_errors
 
@@ -220,6 +222,7 @@ def run_search(
     max_consecutive_failures: int = 10,
     artifacts: str | None = None,
     fork: str | None = None,
+    mlflow: str | None = None,
 ) -> Summary:
     if trials < 1:
         raise UsageError(f"--trials {trials}: must be at least 1")
@@ -227,6 +230,7 @@ def run_search(
         raise UsageError(f"--workers {workers}: must be at least 1")
     console = console or Console(stderr=False)
     prep = prepared or prepare(space_path, overrides, study_name)  # everything checked before the storage
+    tracker = _tracker(mlflow, prep.compiled.space.tracking.get("mlflow"), console)
     url = storage_url or storage_mod.default_url()
     with storage_errors():
         storage_mod.check_url(url)  # before the artifact folder is made beside it
@@ -254,10 +258,34 @@ def run_search(
     resources = prep.compiled.space.resources
     workers = workers or _default_workers(resources["cpu"], resources["gpu"])
     log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
-    _run_rounds(bridge, prep, workers, console, quiet, log)
+    bridge.tracker = tracker
+    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
+    try:
+        _run_rounds(bridge, prep, workers, console, quiet, log)
+    finally:
+        tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
     stop_reason = None if bridge.interrupted else bridge.stop_reason
     return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
+
+
+def _tracker(flag: str | None, space_value: str | None, console: Console):
+    """The MLflow tracker the search logs to (``search.driver.tracking``), or none. Asked for by
+    ``--mlflow`` or the space without mlflow installed: one line, before the storage is opened;
+    by ``$MLFLOW_TRACKING_URI`` alone: a warning, and the search goes on untracked."""
+    import importlib.util
+
+    uri = tracking_uri(flag, space_value)
+    if uri is None:
+        return NoTracker()
+    if importlib.util.find_spec("mlflow") is None:
+        where = "--mlflow" if flag else "tracking.mlflow" if space_value else f"${TRACKING_ENV}"
+        message = f"{where} {storage_mod.mask_url(uri)}: MLflow tracking needs mlflow; pip install 'sequence-search[mlflow]'"
+        if flag or space_value:
+            raise UsageError(message)
+        console.print(f"warning: {message}; the search goes on without tracking", highlight=False)
+        return NoTracker()
+    return MlflowTracker(uri, lambda line: console.print(f"warning: {line}", highlight=False, soft_wrap=True))
 
 
 def _artifact_store(url: str, artifacts: str | None):

@@ -87,7 +87,11 @@ RESOURCE_FIELDS = {
     "max_params": Field("float", 1e8, low=1, doc="the most parameters the largest configuration of the space may have (counted at validation); beyond it the space is refused"),
 }
 
-TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources")
+TRACKING_FIELDS = {
+    "mlflow": Field("str", None, nullable=True, doc="MLflow tracking URI (http://host:5000, a folder, ...): the driver logs one parent run per search and one child run per trial; --mlflow and $MLFLOW_TRACKING_URI also set it"),
+}
+
+TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources", "tracking")
 
 # Spellings of layer sizes that widely used configs use (model section only).
 LAYER_SIZE_ALIASES = ("RNN_LAYER_SIZES", "GRU_UNITS")

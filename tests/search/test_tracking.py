@@ -1,0 +1,109 @@
+"""MLflow tracking against a real ``mlflow server`` started by the test, read back through
+MLflow's own client; an outage does not stop the search."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import optuna
+import pytest
+
+from search.driver.run import run_search
+from search.driver.tracking import tracking_uri
+from tests._postgres import free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    pytest.importorskip("mlflow")
+    folder = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+               "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "w"), start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("mlflow server did not start: " + (folder / "server.log").read_text()[-2000:])
+        time.sleep(0.5)
+    yield uri
+    # the server and the workers it started, in the session the test started it in
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_every_trial_lands_in_mlflow(mlflow_server, ray_local, tiny_space, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    summary = run_search(tiny_space, trials=3, storage_url=url, quiet=True, artifacts=str(tmp_path / "a"), mlflow=mlflow_server)
+    assert summary.stop_reason is None
+    study = optuna.load_study(study_name="tiny", storage=url)
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = {int(r.data.tags["trial"]): r for r in runs if "mlflow.parentRunId" in r.data.tags}
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and parents[0].data.tags["study"] == "tiny"
+    assert set(children) == {t.number for t in study.trials}
+    for trial in study.trials:
+        run = children[trial.number]
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id and run.data.tags["state"] == trial.state.name
+        assert run.data.params == {k: str(v) for k, v in trial.params.items()}
+        history = client.get_metric_history(run.info.run_id, "objective")
+        assert {m.step: m.value for m in history} == pytest.approx(trial.intermediate_values)  # every epoch
+        assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(trial.state.name, "FAILED")
+        if trial.state.name == "COMPLETE":
+            assert run.data.metrics["test_rmse"] == pytest.approx(trial.user_attrs["test_rmse"])
+            assert run.data.metrics["value"] == pytest.approx(trial.value)
+    best = children[study.best_trial.number]
+    names = [f.path for f in client.list_artifacts(best.info.run_id)]
+    assert f"checkpoint_trial_{study.best_trial.number}.safetensors" in names
+
+
+def test_an_mlflow_outage_does_not_stop_the_search(ray_local, tiny_space, tmp_path):
+    from rich.console import Console
+
+    pytest.importorskip("mlflow")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    console = Console(file=open(tmp_path / "out.txt", "w"), width=300)
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    summary = run_search(tiny_space, trials=2, storage_url=url, console=console, artifacts=str(tmp_path / "a"), mlflow=down)
+    console.file.close()
+    assert summary.stop_reason is None
+    assert len(optuna.load_study(study_name="tiny", storage=url).trials) == 2  # the study has every trial
+    said = [line for line in (tmp_path / "out.txt").read_text().splitlines() if "MLflow" in line]
+    assert len(said) == 1 and said[0].startswith(f"warning: MLflow at {down} failed") and "goes on without tracking" in said[0]
+
+
+def test_where_tracking_goes(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(None, None) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env")
+    assert tracking_uri(None, None) == "http://env"
+    assert tracking_uri(None, "http://space") == "http://space"
+    assert tracking_uri("http://flag", "http://space") == "http://flag"
