@@ -30,6 +30,20 @@ def end_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     proc.poll()
 
 
+def run_together(cmd: list[str], n: int, timeout: float = 600, **kwargs) -> list[str]:
+    """``n`` copies of ``cmd`` started at once, each in a group of its own, their output (stdout
+    and stderr) once all have ended; each must exit 0 (the assertion shows its output)."""
+    procs = [start(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs) for _ in range(n)]
+    try:
+        outputs = [p.communicate(timeout=timeout)[0] for p in procs]
+    finally:
+        for p in procs:
+            end_group(p)
+    for p, out in zip(procs, outputs):
+        assert p.returncode == 0, out
+    return outputs
+
+
 def _processes():
     """(pid, state, ppid, pgid) of every process, from /proc."""
     for entry in os.listdir("/proc"):

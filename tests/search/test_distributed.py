@@ -110,14 +110,7 @@ def test_four_drivers_share_one_postgres_study(ray_cluster, postgres, tiny_space
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
     cmd = search_cmd(tiny_space, url, 8, "--address", ray_cluster, "--workers", "1")
     cmd.insert(3, "--debug")  # a failure shows its traceback
-    drivers = [_procs.start(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(4)]
-    try:
-        outputs = [d.communicate(timeout=600)[0] for d in drivers]
-    finally:
-        for d in drivers:
-            _procs.end_group(d)
-    for d, out in zip(drivers, outputs):
-        assert d.returncode == 0, out
+    for out in _procs.run_together(cmd, 4, cwd=tmp_path, env=env):
         assert "s3cret" not in out  # the password never shows
     done = trials(url, "tiny")
     numbers = [t.number for t in done]

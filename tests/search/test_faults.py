@@ -27,14 +27,7 @@ def test_two_drivers_started_at_once_on_one_seeded_study_draw_distinct_params(ti
     # tiny_space: sampler random, seed 0; lr is a float range, so equal params mean equal draws.
     url = f"sqlite:///{tmp_path}/s.db"
     cmd = search_cmd(tiny_space, url, 6, "--workers", "1", "--set", "train.epochs=2", "--set", "pruner=none")
-    drivers = [_procs.start(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
-    try:
-        outputs = [d.communicate(timeout=600)[0] for d in drivers]
-    finally:
-        for d in drivers:
-            _procs.end_group(d)
-    for d, out in zip(drivers, outputs):
-        assert d.returncode == 0, out
+    _procs.run_together(cmd, 2, cwd=tmp_path)
     done = [t for t in optuna.load_study(study_name="tiny", storage=url).get_trials(deepcopy=False) if "retry_of" not in t.user_attrs]
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in done) >= 6
     draws = [tuple(sorted(t.params.items())) for t in done if t.params]
