@@ -298,3 +298,15 @@ def test_predict_plot_errors_name_the_flag(searched, tmp_path, capsys):
     assert main(["predict", "tiny", "--input", str(source), "--storage", searched, "--plot", str(missing)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: --plot {missing}: cannot write it") and "Traceback" not in err[0]
+
+
+def test_the_statistical_baselines_are_named_beside_the_forecast():
+    from search.results.report import stat_baselines_line
+
+    attrs = {"baseline_mstl_test_mae": 0.4512, "baseline_mstl_test_rmse": 0.55, "baseline_autoets_test_mae": 2.49,
+             "baseline_autoets_test_rmse": 3.34, "stat_baselines_note": "AutoTheta: not done within 120 s (data.stat_baselines_seconds)"}
+    assert stat_baselines_line(attrs) == (
+        "Statistical baselines on the same test targets, not drawn: MSTL test MAE 0.4512, RMSE 0.55; AutoETS test MAE 2.49, "
+        "RMSE 3.34 (AutoTheta: not done within 120 s (data.stat_baselines_seconds))"
+    )
+    assert stat_baselines_line({}) == ""
