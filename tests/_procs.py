@@ -30,6 +30,18 @@ def end_group(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
     proc.poll()
 
 
+def poll_until(predicate, timeout: float, poll: float = 0.3):
+    """``predicate()`` every ``poll`` s until it gives a true value (returned) or ``timeout``
+    passes (its last value returned)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    return predicate()
+
+
 def run_together(cmd: list[str], n: int, timeout: float = 600, **kwargs) -> list[str]:
     """``n`` copies of ``cmd`` started at once, each in a group of its own, their output (stdout
     and stderr) once all have ended; each must exit 0 (the assertion shows its output)."""

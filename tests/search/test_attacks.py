@@ -36,6 +36,7 @@ import pytest
 from search.errors import CheckpointError
 from search.results.forecaster import load_best
 from tests import _procs
+from tests._postgres import free_port
 from tests._studies import searched_study, trained_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -250,14 +251,6 @@ def test_replaced_checkpoint_on_disk_is_refused(study, space, attacker_checkpoin
 
 
 # --- the storage password, Ray's job table and /proc ----------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

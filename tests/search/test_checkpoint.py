@@ -199,12 +199,9 @@ def test_a_checkpoint_with_broken_tensors_is_one_line(tiny_space):
 def test_predict_reads_the_time_column_as_training_did(tiny_space):
     from search.errors import UsageError
 
-    compiled = compile_space(load_space(tiny_space))
-    config = compiled.trial_config({"layer_sizes": "8", "lookback": 8, "lr": 0.005})
-    series = load_series(compiled.space.data)
-    reports = []
-    run_trial(config, series, "rmse", reports.append, with_checkpoint=True)
-    forecaster = unpack(reports[-1]["checkpoint"])
+    from tests._studies import trained_checkpoint
+
+    forecaster = unpack(trained_checkpoint(tiny_space)[0])
     frame = pd.read_csv(tiny_space.parent / "series.csv").tail(30)
     dated = frame.assign(t=pd.date_range("2020-01-06", periods=30, freq="D").strftime("%d/%m/%Y"))
     forecaster.payload["data"]["time_format"] = "%d/%m/%Y"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,15 +13,10 @@ import pytest
 from search.driver.run import run_search
 from tests import _procs
 from tests import _browser as browser
+from tests._postgres import free_port
 from tests._browser import dump_dom, require_chromium
 
 pytestmark = pytest.mark.slow
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_dashboard_shows_a_real_search(ray_local, tiny_space, tmp_path):
     require_chromium()
     url = f"sqlite:///{tmp_path}/studies.db"

@@ -21,26 +21,18 @@ from optuna.trial import TrialState
 
 from search.driver.run import experiment_name, run_search
 from tests import _procs
+from tests._postgres import free_port
 
 pytestmark = pytest.mark.slow
 RAY = os.path.join(os.path.dirname(sys.executable), "ray")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out waiting for {what}")
+    value = _procs.poll_until(predicate, timeout, poll)
+    if not value:
+        raise AssertionError(f"timed out waiting for {what}")
+    return value
 
 
 def trials(url: str, name: str):

@@ -67,16 +67,6 @@ def test_a_damaged_storage_file_is_one_line_naming_the_flag(tiny_space, tmp_path
     assert db.read_bytes() == before  # untouched
 
 
-def _wait_for(predicate, timeout: float, poll: float = 0.3):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    return predicate()
-
-
 def _trial_worker(driver) -> int | None:
     return next((pid for pid, cmdline in _procs.descendants(driver.pid).items() if cmdline.startswith("ray::ImplicitFunc")), None)
 
@@ -87,7 +77,7 @@ def test_a_killed_worker_is_told_in_one_line_with_why_and_the_log_file(tiny_spac
     cmd.remove("--quiet")
     driver = _procs.start(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        worker = _wait_for(lambda: _trial_worker(driver), 240)
+        worker = _procs.poll_until(lambda: _trial_worker(driver), 240)
         assert worker, "no trial worker started"
         time.sleep(2)
         os.kill(worker, signal.SIGKILL)
@@ -110,7 +100,7 @@ def test_a_driver_killed_with_sigkill_leaves_no_ray_process_behind(tiny_space, t
     cmd = search_cmd(tiny_space, url, 2, "--workers", "1", "--set", "train.epochs=300", "--set", "pruner=none")
     driver = _procs.start(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert _wait_for(lambda: _trial_worker(driver), 240), "no trial worker started"
+        assert _procs.poll_until(lambda: _trial_worker(driver), 240), "no trial worker started"
         time.sleep(1)
         ray_procs = {pid: cmdline for pid, cmdline in _procs.descendants(driver.pid).items() if "reaper.py" not in cmdline}
         assert any("raylet" in c for c in ray_procs.values()) and any("Agent" in c for c in ray_procs.values()), ray_procs
@@ -120,6 +110,6 @@ def test_a_driver_killed_with_sigkill_leaves_no_ray_process_behind(tiny_space, t
         def all_gone():
             return not [pid for pid in ray_procs if os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
 
-        assert _wait_for(all_gone, 15), {p: c for p, c in ray_procs.items() if os.path.exists(f"/proc/{p}")}
+        assert _procs.poll_until(all_gone, 15), {p: c for p, c in ray_procs.items() if os.path.exists(f"/proc/{p}")}
     finally:
         _procs.end_group(driver)
