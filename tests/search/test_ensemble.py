@@ -123,6 +123,12 @@ def test_search_ensemble_records_the_metrics_of_the_mean_forecast(ranked, capsys
     summary = json.loads(capsys.readouterr().out)
     assert summary["ensemble"]["k"] == 3 and summary["ensemble"]["test"]["mae"] == pytest.approx(attrs["ensemble_test_mae"])
 
+    # and so does the report, in a caption under the best trial
+    from search.results.report import build_report
+
+    page, _ = build_report(_study(url, name), url)
+    assert f"ensemble of the 3 best trials (#{best3[0].number}, " in page
+
     # search best --ensemble K scores another K now, and records nothing
     assert main(["best", name, "--storage", url, "--ensemble", "2", "--space", str(space)]) == 0
     shown = capsys.readouterr().out
