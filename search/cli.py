@@ -426,7 +426,8 @@ def cmd_ensemble(args, console: Console) -> int:
         console.file.write(json.dumps({"study": study.study_name, **attrs}, default=str) + "\n")
         return 0
     tables.print_ensemble(summary, console)
-    console.print(f"recorded in study {study.study_name}: {', '.join(attrs)}", highlight=False, markup=False)
+    n = len(summary["ensemble"]["test"])
+    console.print(f"recorded in study {study.study_name}: ensemble_k, ensemble_members, ensemble_val_* and ensemble_test_* ({n} metrics each)", highlight=False, markup=False)
     return 0
 
 
