@@ -138,6 +138,17 @@ def test_search_ensemble_records_the_metrics_of_the_mean_forecast(ranked, capsys
     assert _study(url, name).user_attrs["ensemble_k"] == 3
 
 
+def test_an_ensemble_of_one_scores_as_its_trial_was_scored(ranked, capsys):
+    space, url, artifacts, name = ranked
+    assert main(["ensemble", name, "--k", "1", "--storage", url, "--space", str(space), "--json"]) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    best = _best(_study(url, name), 1)[0]
+    assert recorded["ensemble_members"] == [best.number]
+    assert recorded["ensemble_val_rmse"] == pytest.approx(best.value, rel=1e-5)  # the value training reported
+    for metric in ("rmse", "mae", "mape"):
+        assert recorded[f"ensemble_test_{metric}"] == pytest.approx(best.user_attrs[f"test_{metric}"], rel=1e-5)
+
+
 def _one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "Traceback" not in err[0], err
