@@ -510,7 +510,8 @@ def cmd_predict(args, console: Console) -> int:
         raise UsageError(f"--input {path}: cannot read it: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     forecasts = forecaster.predict_series(frame)
     if args.plot:
-        _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console)
+        model = f"the mean forecast of the {args.ensemble} best models" if args.ensemble else "the best model"
+        _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console, model)
     tables = []
     for name, forecast in forecasts.items():  # (H, T) per series
         if forecaster.task == "classify":  # the label of the window ending at the last row
@@ -535,10 +536,10 @@ def cmd_predict(args, console: Console) -> int:
     return 0
 
 
-def _write_plot(out: str, view: dict, study: str, source: Path, console: Console) -> None:
+def _write_plot(out: str, view: dict, study: str, source: Path, console: Console, model: str = "the best model") -> None:
     from search.forecast_figure import page
 
-    doc = page(view, f"Forecast of study {study} after {source.name}", [f"the best model of study {study}"])
+    doc = page(view, f"Forecast of study {study} after {source.name}", [f"{model} of study {study}"])
     try:
         Path(out).write_text(doc, encoding="utf-8")
     except OSError as exc:

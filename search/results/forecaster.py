@@ -375,6 +375,8 @@ def ensemble_members(study: optuna.Study, k: int) -> tuple[list[optuna.trial.Fro
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     ranked = sorted(complete, key=lambda t: (sign * t.value, t.number))
     kept = [t for t in ranked if "checkpoint" in t.user_attrs]
+    if not kept:
+        raise UsageError(f"ensemble of {k}: study {study.study_name!r} has no trial with a checkpoint; search with an artifact folder and checkpoints.keep: {k} or more")
     if len(kept) < k:
         which = f" (#{', #'.join(str(t.number) for t in kept)})" if kept else ""
         raise UsageError(

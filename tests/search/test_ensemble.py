@@ -78,7 +78,10 @@ def test_the_ensemble_forecasts_the_mean_of_its_members(ranked):
 def test_predict_ensemble_prints_the_mean_forecast(ranked, tmp_path):
     space, url, artifacts, name = ranked
     out = tmp_path / "forecast.csv"
-    assert main(["predict", name, "--input", str(space.parent / "series.csv"), "--storage", url, "--ensemble", "2", "--out", str(out)]) == 0
+    plot = tmp_path / "forecast.html"
+    argv = ["predict", name, "--input", str(space.parent / "series.csv"), "--storage", url, "--ensemble", "2", "--out", str(out), "--plot", str(plot)]
+    assert main(argv) == 0
+    assert "the mean forecast of the 2 best models" in plot.read_text()
     expected = load_best(name, url, ensemble=2).predict(pd.read_csv(space.parent / "series.csv"))
     assert pd.read_csv(out)["y"].iloc[0] == pytest.approx(float(expected[0, 0]), rel=1e-6)
 
