@@ -233,3 +233,41 @@ def test_a_search_keeps_the_checkpoints_of_its_best_k(ray_local, tiny_space, tmp
     assert attrs["ensemble_test_mae"] == pytest.approx(mae, rel=1e-5)
     assert main(["ensemble", "tiny", "--k", str(len(kept) + 1), "--storage", url, "--space", str(tiny_space)]) == 2
     assert f"has {len(kept)} trials with a checkpoint" in _one_error_line(capsys)
+
+
+PANEL_SPACE = """
+model: {family: lstm, layer_sizes: "8"}
+data:
+  path: p.csv
+  time_column: t
+  series_id: id
+  target: y
+  lookback: {choices: [6, 8]}
+  scaler_scope: series
+  gap: 2
+train: {epochs: 2, batch_size: 64, lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}}
+"""
+
+
+def test_an_ensemble_of_several_series_with_their_own_scalers(tmp_path, capsys):
+    from tests.search.test_data_series import write_panel
+
+    write_panel(tmp_path / "p.csv")
+    space = tmp_path / "panel.yaml"
+    space.write_text(textwrap.dedent(PANEL_SPACE))
+    url, artifacts = f"sqlite:///{tmp_path}/studies.db", tmp_path / "artifacts"
+    ranked_study(space, url, artifacts, [{"lookback": 6, "lr": 0.005}, {"lookback": 8, "lr": 0.003}], name="panel")
+    study = _study(url, "panel")
+    members = [_member(artifacts, t) for t in _best(study, 2)]
+    frame = pd.read_csv(tmp_path / "p.csv")
+    forecasts = load_best("panel", url, ensemble=2).predict_series(frame)
+    assert sorted(forecasts) == ["a", "b", "c"]
+    for name, forecast in forecasts.items():  # each series at its own level, the mean of both members
+        np.testing.assert_allclose(forecast, np.mean([m.predict_series(frame)[name] for m in members], axis=0), rtol=1e-6)
+    assert main(["ensemble", "panel", "--k", "2", "--storage", url, "--space", str(space), "--json"]) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    assert recorded["ensemble_k"] == 2 and recorded["ensemble_test_rmse"] < 50  # in the data's units: a level error would be hundreds
+    # an ensemble of one scores as its trial did, each window unscaled by its own series' scaler
+    assert main(["ensemble", "panel", "--k", "1", "--storage", url, "--space", str(space), "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["ensemble_test_rmse"] == pytest.approx(_best(study, 1)[0].user_attrs["test_rmse"], rel=1e-5)
