@@ -271,3 +271,15 @@ def test_an_ensemble_of_several_series_with_their_own_scalers(tmp_path, capsys):
     assert main(["ensemble", "panel", "--k", "1", "--storage", url, "--space", str(space), "--json"]) == 0
     one = json.loads(capsys.readouterr().out)
     assert one["ensemble_test_rmse"] == pytest.approx(_best(study, 1)[0].user_attrs["test_rmse"], rel=1e-5)
+
+
+def test_better_trials_without_a_checkpoint_are_named_in_a_note(tmp_path):
+    write_series(tmp_path / "series.csv")
+    space = tmp_path / "tiny.yaml"
+    space.write_text(textwrap.dedent(TINY_SPACE))
+    url = f"sqlite:///{tmp_path}/studies.db"
+    study = ranked_study(space, url, tmp_path / "artifacts", PARAMS[:2], name="old")
+    study.add_trial(optuna.trial.create_trial(value=0.0))  # the best, kept no checkpoint (an older study's trial)
+    ensemble = load_best("old", url, ensemble=2)
+    assert ensemble.trials == [t.number for t in _best(study, 3)[1:]]
+    assert ensemble.note.startswith("1 better trial kept no checkpoint (#2)")
