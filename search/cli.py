@@ -388,7 +388,7 @@ def cmd_best(args, console: Console) -> int:
     study = tables.load(rdb, args.study, url)
     summary = tables.best_summary(study)
     if args.ensemble is not None:
-        summary["ensemble"] = _score_ensemble(study, url, args, args.ensemble, console)[0]
+        summary["ensemble"] = _score_ensemble(study, url, args, args.ensemble)[0]
     if args.json:
         console.file.write(json.dumps(summary, default=str) + "\n")
     else:
@@ -396,7 +396,7 @@ def cmd_best(args, console: Console) -> int:
     return 0
 
 
-def _score_ensemble(study, url: str, args, k: int, console: Console, *, record: bool = False) -> tuple[dict, dict]:
+def _score_ensemble(study, url: str, args, k: int, *, record: bool = False) -> tuple[dict, dict]:
     """The top-``k`` ensemble of ``study`` scored on its validation and test targets
     (``search.results.ensemble``): its summary row and its study attrs, recorded when asked."""
     from search.results import ensemble as ens
@@ -421,7 +421,7 @@ def cmd_ensemble(args, console: Console) -> int:
     url, rdb = open_read(args.storage)  # the study's user attrs are written through it
     study = tables.load(rdb, args.study, url)
     summary = tables.best_summary(study)
-    summary["ensemble"], attrs = _score_ensemble(study, url, args, args.k, console, record=True)
+    summary["ensemble"], attrs = _score_ensemble(study, url, args, args.k, record=True)
     if args.json:
         console.file.write(json.dumps({"study": study.study_name, **attrs}, default=str) + "\n")
         return 0
