@@ -52,6 +52,8 @@ def validate(path, overrides: dict[str, Any] | list[str] | None = None) -> dict[
         "searched": sorted(prep.compiled.distributions),
         "metric": prep.compiled.metric,
         "direction": prep.compiled.direction,
+        "metrics": prep.compiled.metrics,  # every objective's, in order
+        "directions": prep.compiled.directions,
         "dataset": prep.series.info["name"],
         "rows": prep.series.info["rows"],
         "split_rows": prep.series.info["split_rows"],
@@ -104,9 +106,11 @@ def run(
     return summary.study
 
 
-def load_best(study, storage=None, *, artifacts=None):
+def load_best(study, storage=None, *, artifacts=None, trial=None):
     """The best trial's model of a study, ready to forecast: ``.predict(frame)`` gives the
-    ``horizon`` steps after the frame's last row. See ``search.results.forecaster``."""
+    ``horizon`` steps after the frame's last row. A multi-objective study: the lead trial of
+    its Pareto front (the front's best by the first objective); ``trial=N`` loads trial N's
+    model instead. See ``search.results.forecaster``."""
     from search.results.forecaster import load_best as _load_best
 
-    return _load_best(study, storage, artifacts=artifacts)
+    return _load_best(study, storage, artifacts=artifacts, trial=trial)

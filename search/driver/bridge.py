@@ -33,6 +33,7 @@ from search.driver.pruning import CompletedTrials, PruneGate
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
 from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
+from search.pareto import enters_front
 from storage import count_trials, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -47,6 +48,7 @@ CURVE_KEYS = (
 # Result keys copied to the trial's user attrs when it ends.
 ATTR_KEYS = (
     "n_params",
+    "latency_ms",
     "device",
     "node",
     "train_seconds",
@@ -180,12 +182,13 @@ class StudyBridge:
             self.tally.pruned += 1
             self.tally.consecutive_failures = 0
         elif result.get("final"):
-            if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
+            value = self._final_value(result)
+            if checkpoint is not None and self.artifact_store is not None and self._improves(value):
                 attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
                 self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
                 if forecast is not None:  # the kept model's forecasts, beside it
                     attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
-            self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
+            self._finish(trial, attrs, TrialState.COMPLETE, value)
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
         else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
@@ -194,17 +197,28 @@ class StudyBridge:
             self.tally.interrupted += 1
         self.on_change()
 
-    def _improves(self, value: float) -> bool:
+    def _final_value(self, result: dict) -> float | list[float]:
+        """What the study is told for a COMPLETE trial: the best epoch's value, or for a
+        multi-objective study the values of every objective (``objective_values``, in order)."""
+        if self.compiled.multi_objective:
+            return [float(v) for v in result["objective_values"]]
+        return result["best_objective"]
+
+    def _improves(self, value: float | list[float]) -> bool:
         """Whether ``value`` beats or ties the study's best so far: only improving models are
         kept. A tie is kept too (accuracies tie often), so whichever tied trial the study
-        names best has a checkpoint."""
+        names best has a checkpoint. In a multi-objective study: whether the trial enters the
+        Pareto front (no COMPLETE trial dominates it), so every trial on the final front, the
+        one ``search.load_best`` loads among them, has a checkpoint."""
+        if self.compiled.multi_objective:
+            return retrying(enters_front, self.study, value, self.compiled.directions)
         try:
             best = retrying(lambda: self.study.best_value)
         except ValueError:
             return True
         return value <= best if self.compiled.direction == "minimize" else value >= best
 
-    def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
+    def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | list[float] | None = None) -> None:
         """User attrs (one transaction), then the outcome; retried through a database restart.
         The tracker hears of it after the study holds it."""
 
@@ -219,6 +233,8 @@ class StudyBridge:
                 pass  # an earlier attempt got through before the connection dropped
 
         retrying(write)
+        if isinstance(value, list):
+            value = dict(zip(self.compiled.metrics, value))
         self.tracker.trial_finished(trial.number, state.name, value, attrs)
 
     def _count_failure(self, reason: str) -> None:
@@ -242,7 +258,12 @@ class StudyBridge:
         self.curves.setdefault(ray_id, []).append(
             {k: result[k] for k in ("epoch", "train_loss", *CURVE_KEYS) if k in result}
         )
-        retrying(trial.report, value, step=epoch)
+        if self.compiled.multi_objective:
+            # Optuna's Trial.report refuses a multi-objective trial; the first objective's value
+            # per epoch is still the trial's learning curve in the study (never pruned on)
+            retrying(self._storage.set_trial_intermediate_value, trial._trial_id, epoch, value)
+        else:
+            retrying(trial.report, value, step=epoch)
         self.tracker.epoch(trial.number, epoch, {k: result[k] for k in ("objective", "train_loss", "lr", *CURVE_KEYS) if k in result})
         # the pruner reads the study: only ask it where it can say "prune"
         earlier = [row["epoch"] for row in self.curves[ray_id]]

@@ -34,6 +34,7 @@ from safetensors.torch import load as load_tensors
 import models
 import storage as storage_mod
 from models.reference import LastValueReference, SeasonalReference
+from search import pareto
 from search.errors import CheckpointError, DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage, storage_errors
 from search.worker import forecast_view
@@ -295,9 +296,15 @@ def verified(data: bytes, recorded: str | None, trial: str) -> bytes:
     return data
 
 
-def load_best(study: str | optuna.Study, storage: str | None = None, *, artifacts: str | None = None) -> Forecaster:
+def load_best(study: str | optuna.Study, storage: str | None = None, *, artifacts: str | None = None, trial: int | None = None) -> Forecaster:
     """The best trial's model of a study, ready to forecast. Its checkpoint is loaded only when
-    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``)."""
+    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``).
+
+    A multi-objective study has no single best trial: its lead trial is loaded, the trial of
+    the Pareto front best by the first objective (``search.pareto``; ``search best`` lists the
+    front). ``trial``: load that trial's model instead (any COMPLETE trial that kept a
+    checkpoint: in a multi-objective study every trial that entered the front, else every trial
+    that improved the study's best)."""
     url = storage or storage_mod.default_url()
     if isinstance(study, str):
         url = existing_url(url, hint="")
@@ -305,19 +312,36 @@ def load_best(study: str | optuna.Study, storage: str | None = None, *, artifact
             study = optuna.load_study(study_name=study, storage=open_storage(url, heartbeat_interval=None, grace_period=None))
         except KeyError:
             raise StudyNotFoundError(f"no study {study!r} in {storage_mod.mask_url(url)}") from None
-    try:
-        best = study.best_trial
-    except ValueError:
-        raise NoResultError(f"study {study.study_name!r} has no completed trial yet") from None
-    trial = f"the best trial #{best.number} of {study.study_name!r}"
+    if trial is not None:
+        best = _numbered(study, trial)
+        which = f"trial #{best.number} of {study.study_name!r}"
+    else:
+        best = pareto.lead(study)
+        if best is None:
+            raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
+        which = f"the {'lead' if pareto.is_multi(study) else 'best'} trial #{best.number} of {study.study_name!r}"
     artifact_id = best.user_attrs.get("checkpoint")
     if artifact_id is None:
-        raise SearchError(f"{trial} has no checkpoint")
+        kept = "entered the Pareto front" if pareto.is_multi(study) else "improved the study's best"
+        raise SearchError(f"{which} has no checkpoint (only trials that {kept} when they finished keep one)")
     if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
-        raise CheckpointError(f"{trial}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
+        raise CheckpointError(f"{which}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
     location = storage_mod.find_artifacts(url, artifacts, study.user_attrs.get("artifacts"))
     with storage_errors():
         store = storage_mod.open_artifact_store(url, location)
     with store.open_reader(artifact_id) as reader:
         data = reader.read()
-    return unpack(verified(data, best.user_attrs.get(DIGEST_ATTR), trial))
+    return unpack(verified(data, best.user_attrs.get(DIGEST_ATTR), which))
+
+
+def _numbered(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` of the study, COMPLETE; UsageError naming ``trial`` otherwise."""
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise UsageError(f"trial {number!r}: expected a trial number (an integer)")
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    found = trials.get(number)
+    if found is None:
+        raise UsageError(f"trial {number}: study {study.study_name!r} has no such trial (trials 0..{len(trials) - 1})")
+    if found.state != optuna.trial.TrialState.COMPLETE:
+        raise UsageError(f"trial {number}: trial #{number} of {study.study_name!r} is {found.state.name}, not COMPLETE; it has no model")
+    return found
