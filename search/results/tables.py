@@ -426,7 +426,8 @@ def _print_front(s: dict, console: Console) -> None:
     """A multi-objective study's Pareto front, one row per trial, then a line naming its lead."""
     objectives = ", ".join(f"{m} ({d})" for m, d in zip(s["metrics"], s["directions"]))
     front = s["pareto_front"]
-    table = _table(_escape(f"study {s['study']}: Pareto front of {len(front)} trial{'s' if len(front) != 1 else ''}, {objectives}"))
+    console.print(f"study {s['study']}: Pareto front of {len(front)} trial{'s' if len(front) != 1 else ''}, {objectives}", highlight=False, markup=False)
+    table = _table()
     table.add_column("#", justify="right", no_wrap=True)
     for m in s["metrics"]:
         table.add_column(_escape(m), justify="right", no_wrap=True)

@@ -183,3 +183,17 @@ def test_progress_names_the_front():
     line = out.getvalue().strip()
     assert line.startswith("trial 1 COMPLETE mae=0.4 n_params=300 epochs=-")
     assert line.endswith("pareto front 2, lead mae 0.4 (#1)")
+
+
+def test_mlflow_logs_one_value_per_objective():
+    pytest.importorskip("mlflow")
+    from types import SimpleNamespace
+
+    from search.driver.tracking import MlflowTracker
+
+    logged = []
+    client = SimpleNamespace(log_batch=lambda run, metrics, tags: logged.append((run, metrics)), set_terminated=lambda run, status: None)
+    tracker = SimpleNamespace(runs={3: "run-3"})
+    MlflowTracker._trial_finished(tracker, client, 3, "COMPLETE", {"mae": 0.4, "n_params": 300}, {"test_mae": 0.5})
+    (run, metrics), = logged
+    assert run == "run-3" and {m.key: m.value for m in metrics} == {"test_mae": 0.5, "value_mae": 0.4, "value_n_params": 300.0}
