@@ -197,3 +197,20 @@ def test_mlflow_logs_one_value_per_objective():
     MlflowTracker._trial_finished(tracker, client, 3, "COMPLETE", {"mae": 0.4, "n_params": 300}, {"test_mae": 0.5})
     (run, metrics), = logged
     assert run == "run-3" and {m.key: m.value for m in metrics} == {"test_mae": 0.5, "value_mae": 0.4, "value_n_params": 300.0}
+
+
+def test_the_report_of_a_multi_objective_study():
+    from search.results.report import build_report
+
+    study = mo_study([])
+    for i, (mae, n_params) in enumerate([(0.5, 100), (0.6, 200), (0.4, 300), (0.45, 150), (0.7, 50)]):
+        trial = study.ask()
+        trial.suggest_categorical("layer_sizes", ["8", "16,8"])
+        trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+        study.tell(trial, [mae, n_params])
+    page, drawn = build_report(study)
+    assert '<section id="pareto">' in page and 'id="fig-pareto"' in page and 'id="pareto-front"' in page
+    for key in ("history", "parallel", "slice", "categorical", "importances"):  # on the first objective
+        assert f'data-skipped="{key}"' not in page, key
+    assert "mae (minimize), n_params (minimize)" in page  # the facts' objective row
+    assert "trial #2: mae 0.4, n_params 300; the lead of the Pareto front of 4 trials" in page
