@@ -33,7 +33,7 @@ from search.driver.pruning import CompletedTrials, PruneGate
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
 from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
-from search.pareto import enters_front
+from search.pareto import enters_front, metric_names
 from storage import count_trials, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -105,6 +105,10 @@ class StudyBridge:
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
         self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
         self.forecasts: dict[str, str] = {}  # Ray trial id -> its forecast figure's data, JSON (final report)
+        # a multi-objective study (its directions): every objective's value told, never pruned
+        self.directions = [d.name.lower() for d in study.directions]
+        self.multi_objective = len(self.directions) > 1
+        self.metric_names = metric_names(study) if self.multi_objective else None
         self.gate = PruneGate(study.pruner)
         self.completed = CompletedTrials(study) if self.gate.rules is not None else None
 
@@ -200,7 +204,7 @@ class StudyBridge:
     def _final_value(self, result: dict) -> float | list[float]:
         """What the study is told for a COMPLETE trial: the best epoch's value, or for a
         multi-objective study the values of every objective (``objective_values``, in order)."""
-        if self.compiled.multi_objective:
+        if self.multi_objective:
             return [float(v) for v in result["objective_values"]]
         return result["best_objective"]
 
@@ -210,8 +214,8 @@ class StudyBridge:
         names best has a checkpoint. In a multi-objective study: whether the trial enters the
         Pareto front (no COMPLETE trial dominates it), so every trial on the final front, the
         one ``search.load_best`` loads among them, has a checkpoint."""
-        if self.compiled.multi_objective:
-            return retrying(enters_front, self.study, value, self.compiled.directions)
+        if self.multi_objective:
+            return retrying(enters_front, self.study, value, self.directions)
         try:
             best = retrying(lambda: self.study.best_value)
         except ValueError:
@@ -234,7 +238,7 @@ class StudyBridge:
 
         retrying(write)
         if isinstance(value, list):
-            value = dict(zip(self.compiled.metrics, value))
+            value = dict(zip(self.metric_names, value))
         self.tracker.trial_finished(trial.number, state.name, value, attrs)
 
     def _count_failure(self, reason: str) -> None:
@@ -258,7 +262,7 @@ class StudyBridge:
         self.curves.setdefault(ray_id, []).append(
             {k: result[k] for k in ("epoch", "train_loss", *CURVE_KEYS) if k in result}
         )
-        if self.compiled.multi_objective:
+        if self.multi_objective:
             # Optuna's Trial.report refuses a multi-objective trial; the first objective's value
             # per epoch is still the trial's learning curve in the study (never pruned on)
             retrying(self._storage.set_trial_intermediate_value, trial._trial_id, epoch, value)
