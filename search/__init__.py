@@ -52,6 +52,8 @@ def validate(path, overrides: dict[str, Any] | list[str] | None = None) -> dict[
         "searched": sorted(prep.compiled.distributions),
         "metric": prep.compiled.metric,
         "direction": prep.compiled.direction,
+        "metrics": prep.compiled.metrics,  # every objective's, in order
+        "directions": prep.compiled.directions,
         "dataset": prep.series.info["name"],
         "rows": prep.series.info["rows"],
         "split_rows": prep.series.info["split_rows"],
@@ -104,11 +106,12 @@ def run(
     return summary.study
 
 
-def load_best(study, storage=None, *, artifacts=None, ensemble: int | None = None):
+def load_best(study, storage=None, *, artifacts=None, trial=None, ensemble: int | None = None):
     """The best trial's model of a study, ready to forecast: ``.predict(frame)`` gives the
-    ``horizon`` steps after the frame's last row. ``ensemble=K``: the mean of the forecasts of
-    the K best trials that kept a checkpoint, with the same interface. See
-    ``search.results.forecaster``."""
+    ``horizon`` steps after the frame's last row. A multi-objective study: the lead trial of
+    its Pareto front (the front's best by the first objective); ``trial=N`` loads trial N's
+    model instead. ``ensemble=K``: the mean of the forecasts of the K best trials that kept a
+    checkpoint, with the same interface. See ``search.results.forecaster``."""
     from search.results.forecaster import load_best as _load_best
 
-    return _load_best(study, storage, artifacts=artifacts, ensemble=ensemble)
+    return _load_best(study, storage, artifacts=artifacts, trial=trial, ensemble=ensemble)

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--plot", metavar="HTML", help="also draw the input's tail and the forecast after it in a self-contained HTML file")
     predict.add_argument("--length", type=int, default=200, metavar="N", help="text studies: characters to generate after the --input text (default: 200)")
     predict.add_argument("--ensemble", type=int, metavar="K", help="forecast the mean of the K best trials' forecasts (trials that kept a checkpoint)")
+    predict.add_argument("--trial", type=int, metavar="N", help="use trial N's model (default: the best trial; a multi-objective study: the lead of its Pareto front, see search best)")
     _storage_arg(predict)
     predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
 
@@ -228,6 +229,7 @@ def _write(out: Path, text: str, flag: str = "--out") -> None:
 
 
 def cmd_run(args, console: Console) -> int:
+    from search import pareto
     from search.results.tables import compare_line
     from search._format import format_value
     from search.driver.prepare import prepare
@@ -268,11 +270,10 @@ def cmd_run(args, console: Console) -> int:
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])
         if summary.ran == 0 and finished >= args.trials:
             console.print(f"study {study.study_name} already holds {finished} finished trials (asked: {args.trials}); nothing to run", highlight=False)
-        try:
-            best = study.best_trial
-        except ValueError:
-            best = None
-        if best is not None:
+        best = pareto.lead(study)  # a multi-objective study: the lead of its Pareto front
+        if best is not None and pareto.is_multi(study):
+            _print_front(study, console)
+        elif best is not None:
             params = ", ".join(f"{k}={v}" for k, v in best.params.items())
             console.print(f"best trial #{best.number}: {prep.compiled.metric}={format_value(best.value)}  {params}", highlight=False)
             metric = prep.compiled.metric
@@ -289,6 +290,22 @@ def cmd_run(args, console: Console) -> int:
             console.print("search: interrupted; run the same command again to resume", highlight=False)
             return 130
     return code
+
+
+def _print_front(study, console: Console, shown: int = 10) -> None:
+    """The end of a multi-objective search: its Pareto front, a line per trial (the first
+    ``shown``), best first by the first objective; ``search best`` has the whole table."""
+    from search import pareto
+    from search._format import format_value
+
+    names, front = pareto.metric_names(study), pareto.front(study)
+    console.print(f"pareto front of {len(front)} trial{'s' if len(front) != 1 else ''} ({', '.join(names)}), lead first:", highlight=False)
+    for t in front[:shown]:
+        values = " ".join(f"{n}={format_value(v)}" for n, v in zip(names, t.values))
+        params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+        console.print(f"  trial #{t.number}: {values}  {params}", highlight=False)
+    if len(front) > shown:
+        console.print(f"  ... {len(front) - shown} more: search best {study.study_name}", highlight=False)
 
 
 def cmd_validate(args, console: Console) -> int:
@@ -485,7 +502,9 @@ def cmd_predict(args, console: Console) -> int:
     out = _out_file(args.out)
     if args.ensemble is not None and args.ensemble < 1:
         raise UsageError(f"--ensemble {args.ensemble}: must be at least 1")
-    forecaster = load_best(args.study, args.storage, artifacts=args.artifacts, ensemble=args.ensemble)
+    if args.ensemble is not None and args.trial is not None:
+        raise UsageError(f"--trial {args.trial} and --ensemble {args.ensemble}: give one (a trial's model, or the mean of the best K)")
+    forecaster = load_best(args.study, args.storage, artifacts=args.artifacts, trial=args.trial, ensemble=args.ensemble)
     if getattr(forecaster, "note", ""):
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {forecaster.note}", markup=False)
     if args.plot and forecaster.task != "forecast":

@@ -33,6 +33,7 @@ from search.driver.pruning import CompletedTrials, PruneGate
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
 from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
+from search.pareto import enters_front, metric_names
 from storage import count_trials, ranked_value, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -47,6 +48,7 @@ CURVE_KEYS = (
 # Result keys copied to the trial's user attrs when it ends.
 ATTR_KEYS = (
     "n_params",
+    "latency_ms",
     "device",
     "node",
     "train_seconds",
@@ -105,6 +107,10 @@ class StudyBridge:
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
         self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
         self.forecasts: dict[str, str] = {}  # Ray trial id -> its forecast figure's data, JSON (final report)
+        # a multi-objective study (its directions): every objective's value told, never pruned
+        self.directions = [d.name.lower() for d in study.directions]
+        self.multi_objective = len(self.directions) > 1
+        self.metric_names = metric_names(study) if self.multi_objective else None
         self.gate = PruneGate(study.pruner)
         self.completed = CompletedTrials(study) if self.gate.rules is not None else None
 
@@ -182,14 +188,14 @@ class StudyBridge:
             self.tally.pruned += 1
             self.tally.consecutive_failures = 0
         elif result.get("final"):
-            value = result["best_objective"]
-            if checkpoint is not None and self.artifact_store is not None and self._ranks_within(value, self.keep_checkpoints):
+            value = self._final_value(result)
+            if checkpoint is not None and self.artifact_store is not None and self._keeps(value, self.keep_checkpoints):
                 attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
-                if self.keep_checkpoints == 1 or self._ranks_within(value, 1):  # a new best: its forecast figure and the tracker's copy too
+                if self.multi_objective or self.keep_checkpoints == 1 or self._keeps(value, 1):  # a new best (or on the front): its forecast figure and the tracker's copy too
                     self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
                     if forecast is not None:
                         attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
-            self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
+            self._finish(trial, attrs, TrialState.COMPLETE, value)
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
         else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
@@ -198,18 +204,30 @@ class StudyBridge:
             self.tally.interrupted += 1
         self.on_change()
 
-    def _ranks_within(self, value: float, k: int) -> bool:
-        """Whether ``value`` enters the study's best ``k`` COMPLETE trials so far: fewer than
-        ``k`` are complete, or it beats or ties the ``k``-th best. A tie is kept too (accuracies
-        tie often), so whichever tied trials the study ranks first have a checkpoint. A trial
-        only falls in rank as others finish, so each of the study's final best ``k`` kept one."""
-        maximize = self.compiled.direction == "maximize"
+    def _final_value(self, result: dict) -> float | list[float]:
+        """What the study is told for a COMPLETE trial: the best epoch's value, or for a
+        multi-objective study the values of every objective (``objective_values``, in order)."""
+        if self.multi_objective:
+            return [float(v) for v in result["objective_values"]]
+        return result["best_objective"]
+
+    def _keeps(self, value: float | list[float], k: int) -> bool:
+        """Whether a finished trial keeps its checkpoint. Single objective: ``value`` enters
+        the study's best ``k`` COMPLETE trials so far: fewer than ``k`` are complete, or it
+        beats or ties the ``k``-th best. A tie is kept too (accuracies tie often), so whichever
+        tied trials the study ranks first have a checkpoint. A trial only falls in rank as
+        others finish, so each of the study's final best ``k`` kept one. Several objectives:
+        whether the trial enters the Pareto front (no COMPLETE trial dominates it), so every
+        trial on the final front, the one ``search.load_best`` loads among them, has one."""
+        if self.multi_objective:
+            return retrying(enters_front, self.study, value, self.directions)
+        maximize = self.directions[0] == "maximize"
         kth = retrying(ranked_value, self._storage, self.study._study_id, k, maximize)
         if kth is None:
             return True
         return value >= kth if maximize else value <= kth
 
-    def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
+    def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | list[float] | None = None) -> None:
         """User attrs (one transaction), then the outcome; retried through a database restart.
         The tracker hears of it after the study holds it."""
 
@@ -224,6 +242,8 @@ class StudyBridge:
                 pass  # an earlier attempt got through before the connection dropped
 
         retrying(write)
+        if isinstance(value, list):
+            value = dict(zip(self.metric_names, value))
         self.tracker.trial_finished(trial.number, state.name, value, attrs)
 
     def _count_failure(self, reason: str) -> None:
@@ -247,7 +267,12 @@ class StudyBridge:
         self.curves.setdefault(ray_id, []).append(
             {k: result[k] for k in ("epoch", "train_loss", *CURVE_KEYS) if k in result}
         )
-        retrying(trial.report, value, step=epoch)
+        if self.multi_objective:
+            # Optuna's Trial.report refuses a multi-objective trial; the first objective's value
+            # per epoch is still the trial's learning curve in the study (never pruned on)
+            retrying(self._storage.set_trial_intermediate_value, trial._trial_id, epoch, value)
+        else:
+            retrying(trial.report, value, step=epoch)
         self.tracker.epoch(trial.number, epoch, {k: result[k] for k in ("objective", "train_loss", "lr", *CURVE_KEYS) if k in result})
         # the pruner reads the study: only ask it where it can say "prune"
         earlier = [row["epoch"] for row in self.curves[ray_id]]

@@ -72,6 +72,16 @@ def _section(key: str) -> str:
     return "model"
 
 
+def _objectives_text(objective) -> str:
+    """An objective from ``content()`` in a few words: ``rmse (minimize)``, or for several
+    ``[mae (minimize), n_params (minimize)]``."""
+    if isinstance(objective, list):
+        return "[" + ", ".join(_objectives_text(o) for o in objective) + "]"
+    if isinstance(objective, dict):
+        return f"{objective.get('metric')} ({objective.get('direction')})"
+    return "unset"
+
+
 def describe_change(old_content: dict, new_content: dict) -> str:
     """What differs between two ``CompiledSpace.content()`` dicts, one ``;``-separated line:
     ``train.lr: float 0.0001..0.01 log -> float 0.0001..0.1 log; train.epochs: 20 -> 30``."""
@@ -103,8 +113,12 @@ def describe_change(old_content: dict, new_content: dict) -> str:
             before = json.dumps(a[key]) if key in a else "default"
             after = json.dumps(b[key]) if key in b else "default"
             changes.append(f"{section}.{key}: {before} -> {after}")
+    if old.get("objective") != new.get("objective") and (isinstance(old.get("objective"), list) or isinstance(new.get("objective"), list)):
+        changes.append(f"objective: {_objectives_text(old.get('objective'))} -> {_objectives_text(new.get('objective'))}")
     for part in ("objective", "sampler", "pruner"):
         a, b = old.get(part, {}), new.get(part, {})
+        if part == "objective" and (isinstance(a, list) or isinstance(b, list)):
+            continue  # said above
         for key in sorted(set(a) | set(b)):
             if a.get(key) != b.get(key):
                 before = json.dumps(a[key]) if key in a else "unset"
@@ -252,12 +266,14 @@ def fork_study(
     if old_content is None and isinstance(old_study.user_attrs.get(CONTENT_ATTR), str):
         old_content = json.loads(old_study.user_attrs[CONTENT_ATTR])
     old = _plain(old_content) if old_content is not None else None
-    old_direction = old_study.direction.name.lower()
-    old_metric = (old or {}).get("objective", {}).get("metric") or old_study.user_attrs.get("metric")
-    if old_direction != compiled.direction or (old_metric is not None and old_metric != compiled.metric):
+    old_directions = [d.name.lower() for d in old_study.directions]
+    old_metrics = _objective_metrics(old, old_study)
+    if old_directions != compiled.directions or (old_metrics is not None and old_metrics != compiled.metrics):
+        what = ", ".join(f"{d}s {m}" for d, m in zip(old_directions, old_metrics or ["its objective"] * len(old_directions)))
+        says = ", ".join(f"{d}s {m}" for d, m in zip(compiled.directions, compiled.metrics))
         raise StudyMismatchError(
-            f"cannot fork study {old_name!r}: it {old_direction}s {old_metric or 'its objective'}, the space "
-            f"{compiled.direction}s {compiled.metric}; values of another objective do not compare, so start "
+            f"cannot fork study {old_name!r}: it {what}, the space "
+            f"{says}; values of another objective do not compare, so start "
             f"a new study with --study NEW_NAME instead"
         )
     old_family = (old or {}).get("family") or old_study.user_attrs.get("family")
@@ -284,7 +300,7 @@ def fork_study(
                 intermediate_values=dict(trial.intermediate_values),
             )
         )
-    new_study = optuna.create_study(study_name=new_name, storage=storage, direction=compiled.direction)
+    new_study = optuna.create_study(study_name=new_name, storage=storage, directions=compiled.directions)
     try:
         for key, value in {**(attrs or {}), "space_hash": compiled.hash, CONTENT_ATTR: json.dumps(new_content, sort_keys=True)}.items():
             new_study.set_user_attr(key, value)
@@ -295,6 +311,20 @@ def fork_study(
         optuna.delete_study(study_name=new_name, storage=storage)
         raise
     return len(trials)
+
+
+def _objective_metrics(old_content: dict | None, study: optuna.Study) -> list[str] | None:
+    """The old study's objective metrics: from its space content (a mapping for one objective,
+    a list for several), else its metric names or ``metric`` attr; None when unknown."""
+    objective = (old_content or {}).get("objective")
+    if isinstance(objective, list):
+        return [o.get("metric") for o in objective]
+    if isinstance(objective, dict) and objective.get("metric"):
+        return [objective["metric"]]
+    if study.metric_names:
+        return list(study.metric_names)
+    metric = study.user_attrs.get("metric")
+    return None if metric is None else [metric]
 
 
 def fork_for_run(storage: optuna.storages.BaseStorage, prep: Prepared, new_name: str, attrs: dict[str, Any]) -> tuple[Prepared, int | None]:

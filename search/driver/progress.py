@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from search import pareto
 from search._format import format_value
 
 
@@ -44,19 +45,27 @@ class Progress:
         by_state = {state: 0 for state in TrialState}
         for t in trials:
             by_state[t.state] += 1
-        best = None
-        try:
-            best = self.bridge.study.best_trial
-        except ValueError:
-            pass
-        return {"trials": trials, "by_state": by_state, "best": best}
+        front = pareto.front(self.bridge.study)  # the best trial; several on a multi-objective front
+        return {"trials": trials, "by_state": by_state, "best": front[0] if front else None, "front": len(front)}
+
+    def _best_text(self, c: dict, number: bool = True) -> str:
+        """``0.41 (#3)``; for a multi-objective study the front's size and its lead trial's
+        first objective: ``pareto front 3, lead mae 0.41 (#3)``."""
+        best = c["best"]
+        if best is None:
+            return "-"
+        which = f" (#{best.number})" if number else ""
+        if not pareto.is_multi(self.bridge.study):
+            return f"{format_value(best.value)}{which}"
+        return f"pareto front {c['front']}, lead {pareto.metric_names(self.bridge.study)[0]} {format_value(best.values[0])} (#{best.number})"
 
     def _render(self) -> Table:
         c = self._snapshot or self.counts()
         s = c["by_state"]
         finished = s[TrialState.COMPLETE] + s[TrialState.PRUNED]
         table = Table(title=f"study {self.bridge.study.study_name}", show_header=True, expand=False)
-        for col in ("finished", "complete", "pruned", "failed", "running", "best value", "elapsed", "remaining"):
+        best_col = "pareto front" if pareto.is_multi(self.bridge.study) else "best value"
+        for col in ("finished", "complete", "pruned", "failed", "running", best_col, "elapsed", "remaining"):
             table.add_column(col, justify="right")
         best = c["best"]
         elapsed = time.monotonic() - self.started
@@ -66,7 +75,7 @@ class Progress:
             str(s[TrialState.PRUNED]),
             str(s[TrialState.FAIL]),
             str(s[TrialState.RUNNING]),
-            f"{format_value(best.value)} (#{best.number})" if best else "-",
+            self._best_text(c),
             f"{elapsed:.0f}s",
             self._eta(finished, elapsed),
         )
@@ -89,16 +98,26 @@ class Progress:
             return
         # Not a terminal: one plain line per trial that has ended since the last update.
         s = self._snapshot["by_state"]
-        best = self._snapshot["best"]
+        best = self._best_text(self._snapshot, number=False)
+        if not pareto.is_multi(self.bridge.study):
+            best = f"best {best}"
         for t in self._snapshot["trials"]:
             if t.state.is_finished() and t.number not in self._seen:
                 self._seen.add(t.number)
                 error = f" error={t.user_attrs.get('error')}" if t.state == TrialState.FAIL else ""
                 self.console.print(
-                    f"trial {t.number} {t.state.name} value={format_value(t.value)} epochs={t.user_attrs.get('epochs_run', '-')}{error} | "
+                    f"trial {t.number} {t.state.name} {_values_text(self.bridge.study, t)} epochs={t.user_attrs.get('epochs_run', '-')}{error} | "
                     f"finished {s[TrialState.COMPLETE] + s[TrialState.PRUNED]}/{self.bridge.target} "
                     f"(pruned {s[TrialState.PRUNED]}, failed {s[TrialState.FAIL]}, running {s[TrialState.RUNNING]}) "
-                    f"best {format_value(best.value) if best else '-'}",
+                    f"{best}",
                     highlight=False,
                     soft_wrap=True,
                 )
+
+
+def _values_text(study, trial) -> str:
+    """``value=0.41``; for a multi-objective study every objective by name: ``mae=0.41 n_params=1217``."""
+    if not pareto.is_multi(study):
+        return f"value={format_value(trial.value)}"
+    values = trial.values or [None] * len(study.directions)
+    return " ".join(f"{name}={format_value(v)}" for name, v in zip(pareto.metric_names(study), values))

@@ -180,8 +180,9 @@ def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, w
     from search.worker.trainable import trainable
 
     fn = tune.with_parameters(
-        trainable, series=prep.series, metric=prep.compiled.metric, direction=prep.compiled.direction, cpus=cpus
-    )
+        trainable, series=prep.series, metric=prep.compiled.metric, direction=prep.compiled.direction, cpus=cpus,
+        objectives=tuple(prep.compiled.metrics) if prep.compiled.multi_objective else (),
+    )  # fmt: skip
     tuner = tune.Tuner(
         tune.with_resources(fn, {"cpu": cpus, "gpu": gpus}),
         tune_config=tune.TuneConfig(
@@ -248,7 +249,7 @@ def run_search(
     if not quiet:
         console.print(
             f"study [bold]{prep.study_name}[/] on {storage_mod.mask_url(url)}: {prep.compiled.family}, "
-            f"{prep.compiled.metric} ({prep.compiled.direction}), sampler {prep.compiled.space.sampler['name']}, "
+            f"{prep.compiled.objective_text()}, sampler {prep.compiled.space.sampler['name']}, "
             f"pruner {prep.compiled.space.pruner['name']}; {bridge.finished()} of {trials} trials finished",
             highlight=False,
         )

@@ -25,8 +25,9 @@ def study_attrs(prep: Prepared) -> dict:
         "missing_policy": prep.series.info["missing_policy"],
         "missing_rows": prep.series.info["missing_rows"],
         "split_rows": prep.series.info["split_rows"],
-        "metric": prep.compiled.metric,
+        "metric": prep.compiled.metric,  # the first objective's: the intermediate values' metric
         "direction": prep.compiled.direction,
+        **({"metrics": prep.compiled.metrics, "directions": prep.compiled.directions} if prep.compiled.multi_objective else {}),
         "task": prep.compiled.space.data.get("task", "forecast"),
         "version": __version__,
         CONTENT_ATTR: json.dumps(prep.compiled.content(), sort_keys=True, default=str),
@@ -46,20 +47,23 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared, artifacts: 
         study = optuna.create_study(
             study_name=prep.study_name,
             storage=storage,
-            direction=compiled.direction,
+            directions=compiled.directions,
             sampler=compiled.driver_sampler(),
             pruner=compiled.pruner(),
             load_if_exists=True,  # another driver may create it at the same moment
         )
         for key, value in {**study_attrs(prep), **({"artifacts": artifacts} if artifacts else {})}.items():
             study.set_user_attr(key, value)
-        _name_metric(study, compiled.metric)
+        _name_metrics(study, compiled.metrics)
         return study
     old_hash = study.user_attrs.get("space_hash")
-    direction = study.direction.name.lower()
-    if direction != compiled.direction:
+    directions = [d.name.lower() for d in study.directions]
+    if directions != compiled.directions:  # one objective or several, and which way each goes
+        says = ", ".join(compiled.directions)
+        if compiled.multi_objective:
+            says += f" (objectives {', '.join(compiled.metrics)})"
         raise StudyMismatchError(
-            f"study {prep.study_name!r} optimizes in direction {direction}, the space says {compiled.direction}; "
+            f"study {prep.study_name!r} optimizes in direction {', '.join(directions)}, the space says {says}; "
             "use --study NEW_NAME for a new study"
         )
     if old_hash is not None and old_hash != compiled.hash:
@@ -75,13 +79,14 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared, artifacts: 
             "or use --study NEW_NAME for an empty one"
         )
     if study.metric_names is None:  # made before metric names were set
-        _name_metric(study, compiled.metric)
+        _name_metrics(study, compiled.metrics)
     return study
 
 
-def _name_metric(study: optuna.Study, metric: str) -> None:
-    """Name the study's value after its metric, so optuna-dashboard and Optuna's plots label the
-    axis ``rmse`` instead of "Objective 0" (``set_metric_names`` is marked experimental)."""
+def _name_metrics(study: optuna.Study, metrics: list[str]) -> None:
+    """Name the study's values after their metrics, so optuna-dashboard and Optuna's plots label
+    the axes ``rmse`` (``mae``, ``n_params``) instead of "Objective 0" (``set_metric_names`` is
+    marked experimental)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names([metric])
+        study.set_metric_names(list(metrics))

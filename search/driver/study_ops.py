@@ -15,7 +15,7 @@ from storage import retrying, stale_trial_ids
 MAX_RETRIES = 3  # a failed trial's params run again at most this many times
 
 
-def tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | None, state: TrialState) -> None:
+def tell(study: optuna.Study, trial: optuna.trial.Trial, value: float | list[float] | None, state: TrialState) -> None:
     """``study.tell`` without its return value: Optuna's public ``tell`` reads the finished trial
     back from the storage once more and deep-copies it for the caller, which the bridge never
     uses (about 5 % of the driver's time on trivial trials). ``study.optimize`` calls the same

@@ -37,7 +37,7 @@ class NoTracker:
     def trial_started(self, number: int, params: dict[str, Any]) -> None: ...
     def epoch(self, number: int, step: int, metrics: dict[str, float]) -> None: ...
     def checkpoint(self, number: int, data: bytes, name: str) -> None: ...
-    def trial_finished(self, number: int, state: str, value: float | None, attrs: dict[str, Any]) -> None: ...
+    def trial_finished(self, number: int, state: str, value: float | dict[str, float] | None, attrs: dict[str, Any]) -> None: ...
     def close(self, status: str = "FINISHED") -> None: ...
 
 
@@ -71,7 +71,7 @@ class MlflowTracker(NoTracker):
     def checkpoint(self, number: int, data: bytes, name: str) -> None:
         self.events.put(("checkpoint", (number, data, name)))
 
-    def trial_finished(self, number: int, state: str, value: float | None, attrs: dict[str, Any]) -> None:
+    def trial_finished(self, number: int, state: str, value: float | dict[str, float] | None, attrs: dict[str, Any]) -> None:
         self.events.put(("trial_finished", (number, state, value, dict(attrs))))
 
     def close(self, status: str = "FINISHED", timeout: float = 60.0) -> None:
@@ -138,7 +138,7 @@ class MlflowTracker(NoTracker):
                 f.write(data)
             client.log_artifact(self.runs[number], path)
 
-    def _trial_finished(self, client, number: int, state: str, value: float | None, attrs: dict[str, Any]) -> None:
+    def _trial_finished(self, client, number: int, state: str, value: float | dict[str, float] | None, attrs: dict[str, Any]) -> None:
         from mlflow.entities import Metric, RunTag
 
         run = self.runs.get(number)
@@ -146,7 +146,9 @@ class MlflowTracker(NoTracker):
             return
         now = int(time.time() * 1000)
         metrics = [Metric(k, float(v), now, 0) for k, v in attrs.items() if k.startswith("test_") and _finite(v)]
-        if value is not None and _finite(value):
+        if isinstance(value, dict):  # a multi-objective trial: one metric per objective
+            metrics += [Metric(f"value_{name}", float(v), now, 0) for name, v in value.items() if _finite(v)]
+        elif value is not None and _finite(value):
             metrics.append(Metric("value", float(value), now, 0))
         tags = [RunTag("state", state)] + [RunTag(f"attr.{k}", str(v)[:TAG_LIMIT]) for k, v in attrs.items() if not k.startswith("test_")]
         client.log_batch(run, metrics=metrics, tags=tags)

@@ -39,6 +39,7 @@ from safetensors.torch import load as load_tensors
 import models
 import storage as storage_mod
 from models.reference import LastValueReference, SeasonalReference
+from search import pareto
 from search.errors import CheckpointError, DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage, storage_errors
 from search.worker import forecast_view
@@ -322,11 +323,22 @@ def verified(data: bytes, recorded: str | None, trial: str) -> bytes:
 
 
 def load_best(
-    study: str | optuna.Study, storage: str | None = None, *, artifacts: str | None = None, ensemble: int | None = None
+    study: str | optuna.Study,
+    storage: str | None = None,
+    *,
+    artifacts: str | None = None,
+    trial: int | None = None,
+    ensemble: int | None = None,
 ) -> Forecaster:
     """The best trial's model of a study, ready to forecast. Its checkpoint is loaded only when
-    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``). With
-    ``ensemble=K``: an ``EnsembleForecaster`` of the K best trials that kept a checkpoint."""
+    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``).
+
+    A multi-objective study has no single best trial: its lead trial is loaded, the trial of
+    the Pareto front best by the first objective (``search.pareto``; ``search best`` lists the
+    front). ``trial``: load that trial's model instead (any COMPLETE trial that kept a
+    checkpoint: in a multi-objective study every trial that entered the front, else every trial
+    that entered the study's best ``checkpoints.keep``). With ``ensemble=K``: an
+    ``EnsembleForecaster`` of the K best trials that kept a checkpoint."""
     url = storage or storage_mod.default_url()
     if isinstance(study, str):
         url = existing_url(url, hint="")
@@ -335,12 +347,21 @@ def load_best(
         except KeyError:
             raise StudyNotFoundError(f"no study {study!r} in {storage_mod.mask_url(url)}") from None
     if ensemble is not None:
+        if trial is not None:
+            raise UsageError(f"trial={trial} and ensemble={ensemble}: give one (a trial's model, or the mean of the best K)")
         return load_ensemble(study, ensemble, url, artifacts)
-    try:
-        best = study.best_trial
-    except ValueError:
-        raise NoResultError(f"study {study.study_name!r} has no completed trial yet") from None
-    return _load_trial(best, f"the best trial #{best.number} of {study.study_name!r}", _artifact_store(study, url, artifacts))
+    if trial is not None:
+        best = _numbered(study, trial)
+        which = f"trial #{best.number} of {study.study_name!r}"
+    else:
+        best = pareto.lead(study)
+        if best is None:
+            raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
+        which = f"the {'lead' if pareto.is_multi(study) else 'best'} trial #{best.number} of {study.study_name!r}"
+    if best.user_attrs.get("checkpoint") is None:
+        kept = "entered the Pareto front" if pareto.is_multi(study) else "entered the study's best checkpoints.keep"
+        raise SearchError(f"{which} has no checkpoint (only trials that {kept} when they finished keep one)")
+    return _load_trial(best, which, _artifact_store(study, url, artifacts))
 
 
 def _artifact_store(study: optuna.Study, url: str, artifacts: str | None):
@@ -411,3 +432,16 @@ def load_ensemble(study: optuna.Study, k: int, url: str, artifacts: str | None =
                 raise UsageError(f"ensemble member trial #{trial.number} has {what} {mine!r}, trial #{trials[0].number} {theirs!r}; their forecasts cannot be averaged")
     payload = {**first.payload, "data": {**first.payload["data"], "lookback": max(m.lookback for m in members)}}
     return EnsembleForecaster(first.model, payload, members=members, trials=[t.number for t in trials], note=note)
+
+
+def _numbered(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    """Trial ``number`` of the study, COMPLETE; UsageError naming ``trial`` otherwise."""
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise UsageError(f"trial {number!r}: expected a trial number (an integer)")
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    found = trials.get(number)
+    if found is None:
+        raise UsageError(f"trial {number}: study {study.study_name!r} has no such trial (trials 0..{len(trials) - 1})")
+    if found.state != optuna.trial.TrialState.COMPLETE:
+        raise UsageError(f"trial {number}: trial #{number} of {study.study_name!r} is {found.state.name}, not COMPLETE; it has no model")
+    return found

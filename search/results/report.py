@@ -1,7 +1,8 @@
 """``search report``: one self-contained HTML file about a study.
 
 The file holds the study's facts (space file, hash, dataset, metric and direction, version),
-the best trial, its forecasts against the truth and the naive baselines (from the trial's
+the best trial (a multi-objective study: its Pareto front as a table and a figure, and the
+front's lead trial, ``search.pareto``), its forecasts against the truth and the naive baselines (from the trial's
 ``forecast`` artifact, drawn by ``search.forecast_figure``; classify: a confusion matrix,
 text: a sample continuation), and plotly figures: optimization history, intermediate values, parameter
 importances, parallel coordinates, slices, the value per choice of each categorical parameter
@@ -29,7 +30,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 import storage as storage_mod
-from search import forecast_figure
+from search import forecast_figure, pareto
 from search.errors import NoResultError
 from search.results import tables
 
@@ -65,15 +66,26 @@ def _need_completed(study: optuna.Study, n: int = 1) -> None:
         raise Skip(f"needs at least {n} completed trial{'s' if n > 1 else ''}; the study has {have}")
 
 
-def _single_objective(study: optuna.Study) -> None:
-    if len(study.directions) > 1:
-        raise Skip("multi-objective study: not drawn")
+def _target(study: optuna.Study) -> dict:
+    """What the per-value figures plot: the study's value, named by its metric; for a
+    multi-objective study its first objective (the Pareto front has a figure of its own)."""
+    if not pareto.is_multi(study):
+        return {"target_name": tables.metric_name(study)}
+    return {"target": lambda t: t.values[0], "target_name": pareto.metric_names(study)[0]}
+
+
+def fig_pareto(study: optuna.Study):
+    """A multi-objective study's trials in objective space, the Pareto front highlighted."""
+    _need_completed(study)
+    names = pareto.metric_names(study)
+    fig = optuna.visualization.plot_pareto_front(study, target_names=names, include_dominated_trials=True)
+    fig.update_layout(legend_title_text="trials")
+    return fig
 
 
 def fig_history(study: optuna.Study):
-    _single_objective(study)
     _need_completed(study)
-    return optuna.visualization.plot_optimization_history(study, target_name=tables.metric_name(study))
+    return optuna.visualization.plot_optimization_history(study, **_target(study))
 
 
 def fig_intermediate(study: optuna.Study):
@@ -85,14 +97,13 @@ def fig_intermediate(study: optuna.Study):
 
 
 def fig_importances(study: optuna.Study):
-    _single_objective(study)
     _need_completed(study, MIN_IMPORTANCE_TRIALS)
     varied = [p for p in _param_names(study) if len({repr(t.params.get(p)) for t in _completed(study)}) > 1]
     if not varied:
         raise Skip("no parameter took more than one value among the completed trials")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fig = optuna.visualization.plot_param_importances(study, target_name=tables.metric_name(study))
+        fig = optuna.visualization.plot_param_importances(study, **_target(study))
     for w in caught:
         if "too small" in str(w.message) or "will be equal" in str(w.message):
             raise Skip(f"not computed: {w.message}")
@@ -100,15 +111,13 @@ def fig_importances(study: optuna.Study):
 
 
 def fig_parallel(study: optuna.Study):
-    _single_objective(study)
     _need_completed(study)
-    return optuna.visualization.plot_parallel_coordinate(study, target_name=tables.metric_name(study))
+    return optuna.visualization.plot_parallel_coordinate(study, **_target(study))
 
 
 def fig_slice(study: optuna.Study):
-    _single_objective(study)
     _need_completed(study)
-    return optuna.visualization.plot_slice(study, target_name=tables.metric_name(study))
+    return optuna.visualization.plot_slice(study, **_target(study))
 
 
 def fig_categorical_box(study: optuna.Study):
@@ -116,7 +125,6 @@ def fig_categorical_box(study: optuna.Study):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    _single_objective(study)
     _need_completed(study)
     trials = _completed(study)
     choices: dict[str, tuple] = {}
@@ -130,7 +138,7 @@ def fig_categorical_box(study: optuna.Study):
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, shared_yaxes=True)
     for col, name in enumerate(names, start=1):
         xs = [str(t.params[name]) for t in trials if name in t.params]
-        ys = [t.value for t in trials if name in t.params]
+        ys = [t.values[0] for t in trials if name in t.params]
         fig.add_trace(
             go.Box(
                 x=xs, y=ys, name=name, boxpoints="all", jitter=0.3, pointpos=0, showlegend=False,
@@ -140,7 +148,7 @@ def fig_categorical_box(study: optuna.Study):
             col=col,
         )
         fig.update_xaxes(type="category", categoryorder="array", categoryarray=[str(c) for c in choices[name]], row=1, col=col)
-    fig.update_yaxes(title_text=tables.metric_name(study), row=1, col=1)
+    fig.update_yaxes(title_text=_target(study)["target_name"], row=1, col=1)
     return fig
 
 
@@ -178,7 +186,7 @@ def fig_timeline(study: optuna.Study):
     if not lanes:
         raise Skip("no trial has started yet")
     fig = go.Figure()
-    metric = tables.metric_name(study)
+    metric = tables.objective_label(study)
     for state in STATE_COLORS:
         rows = [r for r in lanes if r[0].state.name == state]
         if not rows:
@@ -207,7 +215,7 @@ def fig_timeline(study: optuna.Study):
 
 def _trial_hover(t: FrozenTrial, metric: str, seconds: float) -> str:
     params = "<br>".join(f"{html.escape(k)}={html.escape(tables.fmt(v))}" for k, v in t.params.items())
-    value = tables.fmt(t.value) if t.values and len(t.values) == 1 else "-"
+    value = tables.fmt(t.values) if t.values else "-"
     return f"trial #{t.number} ({t.state.name.lower()})<br>{metric} {value}<br>{seconds:.1f} s<br>{params}"
 
 
@@ -215,6 +223,14 @@ def _param_names(study: optuna.Study) -> list[str]:
     return tables.union_keys(t.params for t in study.get_trials(deepcopy=False))
 
 
+# A multi-objective study's report starts its figures with this one; the figures of FIGURES
+# that plot a value plot its first objective there.
+PARETO_FIGURE = (
+    "pareto",
+    "Pareto front",
+    "Every completed trial by its objectives; the front (trials no other trial beats in every objective) highlighted.",
+    fig_pareto,
+)
 FIGURES: list[tuple[str, str, str, Callable]] = [
     ("history", "Optimization history", "Each completed trial's validation value and the best so far.", fig_history),
     ("intermediate", "Intermediate values", "The validation value after every epoch; pruned trials stop early.", fig_intermediate),
@@ -228,7 +244,8 @@ FIGURES: list[tuple[str, str, str, Callable]] = [
 
 def sections(study: optuna.Study) -> list[Section]:
     out = []
-    for key, title, caption, build in FIGURES:
+    figures = [PARETO_FIGURE, *FIGURES] if pareto.is_multi(study) else FIGURES
+    for key, title, caption, build in figures:
         section = Section(key, title, caption)
         try:
             with warnings.catch_warnings():
@@ -261,12 +278,20 @@ def facts(study: optuna.Study, storage_url: str | None) -> list[tuple[str, str]]
         ("dataset", f"{a.get('dataset')} ({a.get('dataset_rows')} rows)" if a.get("dataset") else None),
         ("missing values", f"{a.get('missing_policy')} ({a.get('missing_rows')} rows)" if a.get("missing_policy") else None),
         ("split rows", " / ".join(str(x) for x in a["split_rows"]) + " (train / val / test)" if isinstance(a.get("split_rows"), list) else None),
-        ("objective", f"{a.get('metric', 'value')}, {'/'.join(d.name.lower() for d in study.directions)}"),
+        ("objective", _objective_fact(study)),
         ("version", a.get("version")),
         ("trials", ", ".join(f"{n} {state}" for state, n in c.items() if n) or "none"),
         ("generated", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
     ]
     return [(k, str(v)) for k, v in rows if v is not None]
+
+
+def _objective_fact(study: optuna.Study) -> str:
+    """``rmse, minimize``; for several objectives ``mae (minimize), n_params (minimize)``."""
+    directions = [d.name.lower() for d in study.directions]
+    if not pareto.is_multi(study):
+        return f"{tables.metric_name(study)}, {directions[0]}"
+    return ", ".join(f"{m} ({d})" for m, d in zip(pareto.metric_names(study), directions))
 
 
 CSS = """
@@ -312,23 +337,45 @@ def _best_html(study: optuna.Study) -> str:
     except NoResultError as exc:
         return f'<div class="note">{html.escape(str(exc))}</div>'
     head = f"trial #{best['trial']}: {best['metric']} {tables.fmt(best['value'])} (validation)"
+    front = ""
+    if "pareto_front" in best:
+        values = ", ".join(f"{m} {tables.fmt(v)}" for m, v in best["values"].items())
+        head = (
+            f"trial #{best['trial']}: {values}; the lead of the Pareto front of {len(best['pareto_front'])} trials "
+            f"(its best {best['metric']}, the model search predict and search.load_best use)"
+        )
+        front = _front_html(best)
     params = _kv_table([(k, tables.fmt(v)) for k, v in best["params"].items()])
     tests = _kv_table([(k, tables.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
     extra = [(k.replace("_", " "), tables.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
     versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in [*best.get("versus_baselines", []), tables.ensemble_line(best)] if line)
     return (
-        f'<p class="caption">{html.escape(head)}</p>{versus}<div class="grid">'
+        f'<p class="caption">{html.escape(head)}</p>{front}{versus}<div class="grid">'
         f"<div><h3>params</h3>{params}</div><div><h3>test metrics (best epoch's weights)</h3>{tests}</div>"
         f"<div><h3>trial</h3>{_kv_table(extra)}</div></div>"
     )
 
 
+def _front_html(best: dict) -> str:
+    """The Pareto front as a table: trial, values, params, test metric of the first objective."""
+    metrics, front = best["metrics"], best["pareto_front"]
+    params = tables.union_keys(r["params"] for r in front)
+    head = ["trial", *metrics, *params, f"test {metrics[0]}", "checkpoint"]
+    rows = [
+        [f"#{r['trial']}", *(tables.fmt(r["values"].get(m)) for m in metrics), *(tables.fmt(r["params"].get(p)) for p in params),
+         tables.fmt(r["test"].get(metrics[0])), "yes" if r.get("checkpoint") else "-"]
+        for r in front
+    ]  # fmt: skip
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<h3>Pareto front</h3><table class="facts front" id="pareto-front"><tr>{cells}</tr>{body}</table>'
+
+
 def best_forecast(study: optuna.Study, storage_url: str | None, artifacts: str | None = None) -> tuple[dict | None, str]:
     """(the best trial's forecast figure data, "") or (None, why there is none): a study made
     before forecast figures existed, or whose artifact folder is elsewhere, still reports."""
-    try:
-        best = study.best_trial
-    except ValueError:
+    best = pareto.lead(study)  # a multi-objective study: the lead of its front
+    if best is None:
         return None, "no completed trial yet"
     artifact_id = best.user_attrs.get("forecast")
     if best.user_attrs.get("forecast_error"):

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 import storage as storage_mod
+from search import pareto
 from search._format import format_value
 from search.errors import NoResultError, StudyNotFoundError, UsageError
 
@@ -69,6 +70,8 @@ def fmt(value: Any) -> str:
     """A cell: ``format_value``, with yes/no for booleans and times to the second."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):  # a multi-objective trial's values
+        return ", ".join(fmt(v) for v in value)
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return format_value(value)
@@ -94,12 +97,14 @@ def test_metrics(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def best_or_none(study: optuna.Study) -> FrozenTrial | None:
-    if len(study.directions) > 1:
-        return None
-    try:
-        return study.best_trial
-    except ValueError:
-        return None
+    """The best trial; of a multi-objective study, the lead trial of its Pareto front
+    (``search.pareto.lead``: the front's best by the first objective)."""
+    return pareto.lead(study)
+
+
+def value_of(trial: FrozenTrial) -> Any:
+    """A trial's value, JSON-safe; a multi-objective trial's values as a list."""
+    return clean(trial.value) if trial.values and len(trial.values) == 1 else clean(trial.values)
 
 
 def counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
@@ -123,7 +128,13 @@ def epochs(trial: FrozenTrial) -> int | None:
 
 
 def metric_name(study: optuna.Study) -> str:
+    """The metric of the study's (first) objective: the one its intermediate values hold."""
     return str(study.user_attrs.get("metric", "value"))
+
+
+def objective_label(study: optuna.Study) -> str:
+    """``rmse``; for a multi-objective study every metric: ``mae, n_params``."""
+    return ", ".join(pareto.metric_names(study)) if pareto.is_multi(study) else metric_name(study)
 
 
 # -- data
@@ -140,11 +151,11 @@ def list_studies(storage: optuna.storages.BaseStorage) -> list[dict[str, Any]]:
             {
                 "study": name,
                 "family": study.user_attrs.get("family"),
-                "metric": study.user_attrs.get("metric"),
+                "metric": objective_label(study) if pareto.is_multi(study) else study.user_attrs.get("metric"),
                 "direction": "/".join(d.name.lower() for d in study.directions),
                 **counts(trials),
                 "trials": len(trials),
-                "best_value": clean(best.value) if best else None,
+                "best_value": value_of(best) if best else None,
                 "best_trial": best.number if best else None,
                 "last_activity": last_activity(trials),
             }
@@ -159,7 +170,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
         {
             "number": t.number,
             "state": t.state.name,
-            "value": clean(t.value) if t.values and len(t.values) == 1 else clean(t.values),
+            "value": value_of(t),
             "params": dict(t.params),
             "epochs": epochs(t),
             "seconds": duration_seconds(t, now),
@@ -170,37 +181,61 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def best_summary(study: optuna.Study) -> dict[str, Any]:
-    """The best trial: params, validation value, test metrics, checkpoint (when recorded)."""
+    """The best trial: params, validation value, test metrics, checkpoint (when recorded).
+
+    A multi-objective study: the same keys for its lead trial (``search.pareto``: the front's
+    best by the first objective, which ``value`` and ``metric`` name), plus ``metrics``,
+    ``directions``, the lead's ``values`` and ``pareto_front``: every trial on the front, best
+    first by the first objective, each with its values, params, test metrics and checkpoint."""
     best = best_or_none(study)
     if best is None:
         raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
     attrs = best.user_attrs
+    multi = pareto.is_multi(study)
     out = {
         "study": study.study_name,
         "trial": best.number,
-        "metric": metric_name(study),
-        "direction": study.direction.name.lower(),
-        "value": clean(best.value),
+        "metric": pareto.metric_names(study)[0] if multi else metric_name(study),
+        "direction": study.directions[0].name.lower(),
+        "value": clean(best.values[0]),
         "params": clean(dict(best.params)),
         "test": test_metrics(best),
         "best_epoch": attrs.get("best_epoch"),
         "epochs_run": attrs.get("epochs_run"),
         "n_params": attrs.get("n_params"),
+        "latency_ms": attrs.get("latency_ms"),
         "device": attrs.get("device"),
         "node": attrs.get("node"),
     }
+    if out["latency_ms"] is None:
+        del out["latency_ms"]
     if "checkpoint" in attrs:
         out["checkpoint"] = attrs["checkpoint"]
     recorded = recorded_ensemble(study.user_attrs)
     if recorded is not None:
         out["ensemble"] = recorded
+    if multi:
+        names = pareto.metric_names(study)
+        out["metrics"] = names
+        out["directions"] = [d.name.lower() for d in study.directions]
+        out["values"] = dict(zip(names, clean(best.values)))
+        out["pareto_front"] = [
+            {
+                "trial": t.number,
+                "values": dict(zip(names, clean(t.values))),
+                "params": clean(dict(t.params)),
+                "test": test_metrics(t),
+                "checkpoint": t.user_attrs.get("checkpoint"),
+            }
+            for t in pareto.front(study)
+        ]
     baselines = {k[len("baseline_"):]: clean(v) for k, v in study.user_attrs.items() if k.startswith("baseline_")}
     if baselines:
         out["baselines"] = baselines
         out["versus_baselines"] = [
             line
             for line in (
-                compare_line(out["metric"], best.value, study.user_attrs, "val"),
+                compare_line(out["metric"], best.values[0], study.user_attrs, "val"),
                 compare_line(out["metric"], attrs.get(f"test_{out['metric']}"), study.user_attrs, "test"),
             )
             if line
@@ -215,7 +250,7 @@ def export_rows(study: optuna.Study) -> list[dict[str, Any]]:
         {
             "number": t.number,
             "state": t.state.name,
-            "value": clean(t.value) if t.values and len(t.values) == 1 else clean(t.values),
+            "value": value_of(t),
             "datetime_start": clean(t.datetime_start),
             "datetime_complete": clean(t.datetime_complete),
             "duration_seconds": duration_seconds(t) if t.datetime_complete else None,
@@ -268,10 +303,10 @@ def compare_rows(studies: list[optuna.Study]) -> list[dict[str, Any]]:
             {
                 "study": study.study_name,
                 "family": study.user_attrs.get("family"),
-                "metric": metric_name(study),
+                "metric": objective_label(study),
                 "direction": "/".join(d.name.lower() for d in study.directions),
                 "best_trial": best.number if best else None,
-                "best_value": clean(best.value) if best else None,
+                "best_value": value_of(best) if best else None,
                 "test": test_metrics(best) if best else {},
                 "n_params": best.user_attrs.get("n_params") if best else None,
                 "finished": c["complete"] + c["pruned"],
@@ -342,7 +377,7 @@ def print_trials(study: optuna.Study, rows: list[dict], console: Console) -> Non
     # Number, state and value never wrap; on a narrow terminal the params and node fold.
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("state", no_wrap=True)
-    table.add_column(_escape(metric_name(study)), justify="right", no_wrap=True)
+    table.add_column(_escape(objective_label(study)), justify="right", no_wrap=True)
     for p in params:
         table.add_column(_escape(p), justify="right")
     table.add_column("epochs", justify="right", no_wrap=True)
@@ -360,9 +395,12 @@ def print_trials(study: optuna.Study, rows: list[dict], console: Console) -> Non
 
 def print_best(summary: dict, console: Console) -> None:
     s = summary
-    console.print(
-        f"study {s['study']}: best trial #{s['trial']}, {s['metric']} {fmt(s['value'])} ({s['direction']})", highlight=False, markup=False
-    )
+    if "pareto_front" in s:
+        _print_front(s, console)
+    else:
+        console.print(
+            f"study {s['study']}: best trial #{s['trial']}, {s['metric']} {fmt(s['value'])} ({s['direction']})", highlight=False, markup=False
+        )
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -378,7 +416,7 @@ def print_best(summary: dict, console: Console) -> None:
             grid.add_row(k, fmt(v))
         console.print("test metrics (best epoch's weights):", markup=False)
         emit(console, _indent(grid))
-    facts = [f"{k.replace('_', ' ')} {fmt(s[k])}" for k in ("best_epoch", "epochs_run", "n_params", "device", "node") if s.get(k) is not None]
+    facts = [f"{k.replace('_', ' ')} {fmt(s[k])}" for k in ("best_epoch", "epochs_run", "n_params", "latency_ms", "device", "node") if s.get(k) is not None]
     if facts:
         console.print(", ".join(facts), highlight=False, markup=False)
     for line in s.get("versus_baselines", []):
@@ -446,6 +484,36 @@ def ensemble_line(summary: dict) -> str:
             parts.append(f"{part} {name} {value:.6g}{ratio}")
     members = ", ".join(f"#{n}" for n in ens["members"])
     return f"ensemble of the {ens['k']} best trials ({members}), mean forecast: " + ", ".join(parts)
+
+
+def _print_front(s: dict, console: Console) -> None:
+    """A multi-objective study's Pareto front, one row per trial, then a line naming its lead."""
+    objectives = ", ".join(f"{m} ({d})" for m, d in zip(s["metrics"], s["directions"]))
+    front = s["pareto_front"]
+    console.print(f"study {s['study']}: Pareto front of {len(front)} trial{'s' if len(front) != 1 else ''}, {objectives}", highlight=False, markup=False)
+    table = _table()
+    table.add_column("#", justify="right", no_wrap=True)
+    for m in s["metrics"]:
+        table.add_column(_escape(m), justify="right", no_wrap=True)
+    params = union_keys(r["params"] for r in front)
+    for p in params:
+        table.add_column(_escape(p), justify="right")
+    first = s["metrics"][0]
+    table.add_column(_escape(f"test {first}"), justify="right", no_wrap=True)
+    table.add_column("checkpoint", no_wrap=True)
+    for r in front:
+        table.add_row(
+            str(r["trial"]), *(fmt(r["values"].get(m)) for m in s["metrics"]), *(_escape(fmt(r["params"].get(p))) for p in params),
+            fmt(r["test"].get(first)), "yes" if r.get("checkpoint") else "-",
+        )  # fmt: skip
+    emit(console, table)
+    values = ", ".join(f"{m} {fmt(v)}" for m, v in s["values"].items())
+    console.print(
+        f"lead trial #{s['trial']} ({values}): the front's best {first}, the model search predict and search.load_best use "
+        f"(another: search.load_best(STUDY, trial=N), search predict --trial N)",
+        highlight=False,
+        markup=False,
+    )
 
 
 def print_compare(rows: list[dict], console: Console) -> None:

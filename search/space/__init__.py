@@ -5,7 +5,7 @@ A space file has these sections (``spaces/lstm.yaml`` documents every key)::
     model:     family + the family's parameters (validated by the family's own config)
     data:      dataset path and column roles, missing-value policy, split, scaler, windows
     train:     optimisation settings
-    objective: the validation metric and its direction
+    objective: the validation metric and its direction; a list of 2-3 for a multi-objective study
     sampler:   Optuna sampler name + options        pruner: Optuna pruner name + options
     resources: CPUs / GPUs per trial
 

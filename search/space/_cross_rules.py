@@ -6,7 +6,7 @@ import csv
 import math
 from pathlib import Path
 
-from search.space import _fields
+from search.space import _fields, registry
 from search.space._checks import _fmt
 from search.space._fields import MINIMIZED_METRICS, TASK_METRICS
 from search._format import did_you_mean
@@ -32,7 +32,7 @@ class _CrossRules:
 
     # -- rules that need several sections
 
-    def task_rules(self, raw: dict, family: str, model: dict, data: dict, objective: dict) -> None:
+    def task_rules(self, raw: dict, family: str, model: dict, data: dict, objectives: list[dict]) -> None:
         """What ``data.task`` asks of the other keys: the columns it reads, horizon 1 and no
         reference for classify/text, causal models for text, the metrics it reports and their
         defaults (forecast rmse, classify accuracy, text perplexity; the direction follows the
@@ -66,23 +66,72 @@ class _CrossRules:
             self.error("train.loss", f"task {task} trains on cross-entropy; train.loss (mse, mae, huber) applies to task forecast only; remove it")
         if task == "text":
             self.causal_model(family, model)
-        metric = objective.get("metric")
+        self.objective_rules(task, objectives)
+
+    def objective_rules(self, task: str, objectives: list[dict]) -> None:
+        """Each objective's metric is one of the task's (the first one defaults to the task's
+        own); in a list, n_params and latency_ms too, never first (the first is the metric every
+        epoch reports), each metric once. The direction follows the metric unless given, and
+        must fit it."""
         valid = _fields.TASK_METRICS[task]
-        if metric is None:
-            metric = objective["metric"] = _fields.DEFAULT_METRIC[task]
-        elif metric not in valid:
-            self.error("objective.metric", f"'{metric}' is not a metric of task {task}; valid: {', '.join(valid)}")
-            return
-        direction = objective.get("direction")
-        if direction is None:
-            objective["direction"] = "maximize" if metric in _fields.MAXIMIZED_METRICS else "minimize"
-        elif metric in MINIMIZED_METRICS and direction == "maximize":
+        multi = len(objectives) > 1
+        seen: dict[str, str] = {}
+        for i, objective in enumerate(objectives):
+            key = f"objective[{i}]" if multi else "objective"
+            if f"{key}.metric" in self.failed or key in self.failed or "objective" in self.failed:
+                continue
+            metric = objective.get("metric")
+            if metric is None:
+                metric = objective["metric"] = _fields.DEFAULT_METRIC[task]
+            elif metric in _fields.MODEL_OBJECTIVES and not multi:
+                self.error(
+                    f"{key}.metric",
+                    f"'{metric}' is an objective only beside a validation metric; "
+                    f"write objective: [{{metric: {_fields.DEFAULT_METRIC[task]}}}, {{metric: {metric}}}]",
+                )
+                continue
+            elif metric in _fields.MODEL_OBJECTIVES and i == 0:
+                self.error(
+                    f"{key}.metric",
+                    f"'{metric}' cannot come first: the first objective is the validation metric every epoch reports "
+                    f"(learning curve, early stopping); put one of {', '.join(valid)} first",
+                )
+                continue
+            elif metric not in valid and metric not in _fields.MODEL_OBJECTIVES:
+                extra = f", {', '.join(_fields.MODEL_OBJECTIVES)}" if multi else ""
+                self.error(f"{key}.metric", f"'{metric}' is not a metric of task {task}; valid: {', '.join(valid)}{extra}")
+                continue
+            if metric in seen:
+                self.error(f"{key}.metric", f"'{metric}' is already {seen[metric]}; each objective names another metric")
+                continue
+            seen[metric] = key
+            direction = objective.get("direction")
+            if direction is None:
+                objective["direction"] = "maximize" if metric in _fields.MAXIMIZED_METRICS else "minimize"
+            elif metric in _fields.MODEL_OBJECTIVES and direction == "maximize":
+                self.error(f"{key}.direction", f"'maximize' does not fit metric '{metric}', a cost to minimize; use direction: minimize")
+            elif metric in MINIMIZED_METRICS and direction == "maximize":
+                self.error(
+                    f"{key}.direction",
+                    f"'maximize' does not fit metric '{metric}', an error to minimize; use direction: minimize",
+                )
+            elif metric in _fields.MAXIMIZED_METRICS and direction == "minimize":
+                self.error(f"{key}.direction", f"'minimize' does not fit metric '{metric}', a score to maximize; use direction: maximize")
+
+    def multi_objective(self, sampler: dict, pruner: dict) -> None:
+        """A multi-objective study: a sampler that samples one, and no pruner (Optuna cannot prune
+        one: ``Trial.should_prune`` refuses a multi-objective trial)."""
+        name = sampler.get("name")
+        if "sampler.name" not in self.failed and name in registry.SAMPLERS and name not in _fields.MULTI_OBJECTIVE_SAMPLERS:
             self.error(
-                "objective.direction",
-                f"'maximize' does not fit metric '{metric}', an error to minimize; use direction: minimize",
+                "sampler.name",
+                f"the {name} sampler cannot sample a multi-objective study; valid: {', '.join(_fields.MULTI_OBJECTIVE_SAMPLERS)}",
             )
-        elif metric in _fields.MAXIMIZED_METRICS and direction == "minimize":
-            self.error("objective.direction", f"'minimize' does not fit metric '{metric}', a score to maximize; use direction: maximize")
+        if pruner.get("name") not in (None, "none"):
+            self.error(
+                "pruner.name",
+                f"Optuna cannot prune a multi-objective study, got pruner {pruner.get('name')!r}; valid: none (or leave the pruner out)",
+            )
 
     def causal_model(self, family: str, model: dict) -> None:
         """A next-character model must not see the characters it predicts: no bidirectional

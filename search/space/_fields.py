@@ -76,8 +76,17 @@ TRAIN_FIELDS = {
     "precision": Field("choice", "auto", choices=("auto", "fp32", "bf16", "fp16"), doc="auto: bf16 on CUDA where supported, else fp16; fp32 on CPU and MPS (mixed precision is CUDA only)"),
 }
 
+# Objectives that are facts of the trained model, not validation metrics: only beside a
+# validation metric in a multi-objective list (objective: [{metric: mae}, {metric: n_params}]).
+# n_params: the model's parameter count; latency_ms: the median milliseconds of a forward pass
+# of LATENCY_BATCH windows on the trial's device, measured after training. Both minimized.
+MODEL_OBJECTIVES = ("n_params", "latency_ms")
+MAX_OBJECTIVES = 3  # the Pareto front is drawn in 2 or 3 dimensions
+# Samplers that sample a multi-objective study (Optuna's CmaEsSampler does not).
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "nsga2", "random", "qmc", "grid", "gp")
+
 OBJECTIVE_FIELDS = {
-    "metric": Field("choice", None, choices=METRICS, doc="default per task: forecast rmse, classify accuracy, text perplexity"),
+    "metric": Field("choice", None, choices=METRICS + MODEL_OBJECTIVES, doc="default per task: forecast rmse, classify accuracy, text perplexity; in a list of objectives also n_params, latency_ms"),
     "direction": Field("choice", None, choices=("minimize", "maximize"), doc="default: the metric's own (maximize accuracy, minimize the rest)"),
 }
 

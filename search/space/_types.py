@@ -82,7 +82,7 @@ class Space:
     model: dict[str, Any]  # family parameters: fixed values, Searchable or UniformLayers
     data: dict[str, Any]  # DATA_FIELDS, defaults filled in; data["path"] is absolute
     train: dict[str, Any]  # TRAIN_FIELDS, defaults filled in
-    objective: Objective
+    objectives: tuple[Objective, ...]  # one, or 2-3 for a multi-objective study; the first is reported every epoch
     sampler: dict[str, Any]  # {"name": ..., **options}; patient pruner: {"wrapped": {...}}
     pruner: dict[str, Any]  # {"name": ..., **options}
     resources: dict[str, float]  # {"cpu": ..., "gpu": ...}
@@ -91,6 +91,16 @@ class Space:
     checkpoints: dict[str, Any] = field(default_factory=lambda: {"keep": 5})  # {"keep": K}: which trials keep a checkpoint; not part of the content or hash
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # dotted key -> line
     warnings: tuple[str, ...] = ()  # problems that do not stop a search, one line each
+
+    @property
+    def objective(self) -> Objective:
+        """The first objective: the validation metric every epoch reports (learning curve, early
+        stopping, the pruner of a single-objective study)."""
+        return self.objectives[0]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
     def searchables(self) -> dict[str, Searchable | UniformLayers]:
         """Every searched key by its own name (``layer_sizes`` may hold a UniformLayers)."""

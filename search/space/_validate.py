@@ -14,7 +14,7 @@ from search.errors import ConfigError
 from search.space._checks import _example, _Invalid, _is_number
 from search.space._cross_rules import _CrossRules
 from search._format import did_you_mean
-from search.space._fields import CHECKPOINT_FIELDS, DATA_FIELDS, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRACKING_FIELDS, TRAIN_FIELDS, Field
+from search.space._fields import CHECKPOINT_FIELDS, DATA_FIELDS, MAX_OBJECTIVES, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRACKING_FIELDS, TRAIN_FIELDS, Field
 from search.space._model_rules import _ModelSection
 from search.space._optuna_rules import _OptunaSections
 from search.space._size_rules import _SizeRules
@@ -53,18 +53,21 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
         family, model = self.model(raw.get("model", {}))
         data = self.section("data", raw.get("data", {}), DATA_FIELDS)
         train = self.section("train", raw.get("train", {}), TRAIN_FIELDS)
-        objective = self.section("objective", raw.get("objective", {}), OBJECTIVE_FIELDS)
+        objectives = self.objectives(raw.get("objective", {}))
         resources = self.section("resources", raw.get("resources", {}), RESOURCE_FIELDS)
         tracking = self.section("tracking", raw.get("tracking", {}), TRACKING_FIELDS)
         checkpoints = self.section("checkpoints", raw.get("checkpoints", {}), CHECKPOINT_FIELDS)
         sampler = self.named("sampler", raw.get("sampler"), "tpe")
-        pruner = self.named("pruner", raw.get("pruner"), "median")
+        # Optuna cannot prune a multi-objective study: no pruner unless one is named (refused below)
+        pruner = self.named("pruner", raw.get("pruner"), "none" if len(objectives) > 1 else "median")
         description = raw.get("description", "")
         if description is None:
             description = ""
         if not isinstance(description, str):
             self.error("description", f"must be a string, got {description!r}; quote it")
-        self.task_rules(raw, family, model, data, objective)
+        self.task_rules(raw, family, model, data, objectives)
+        if len(objectives) > 1:
+            self.multi_objective(sampler, pruner)
         split = data.get("split")
         if isinstance(split, dict) and data.get("time_column") is None and "data.split" not in self.failed:
             for key in ("val_start", "test_start"):
@@ -98,7 +101,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             model=model,
             data=data,
             train=train,
-            objective=Objective(objective["metric"], objective["direction"]),
+            objectives=tuple(Objective(o["metric"], o["direction"]) for o in objectives),
             sampler=sampler,
             pruner=pruner,
             resources=resources,
@@ -120,6 +123,33 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                 self.error("data.time_format", f"{fmt!r} has no % field; give a strftime format such as '%d/%m/%Y' or '%Y-%m-%d %H:%M'")
         if data.get("duplicates") == "mean" and data.get("task") == "classify":
             self.error("data.duplicates", "mean would average labels; use first, last or error with task classify")
+
+    def objectives(self, raw) -> list[dict]:
+        """``objective``: one mapping ``{metric, direction}``, or a list of 2 to MAX_OBJECTIVES
+        of them for a multi-objective study (each entry names its metric)."""
+        if not isinstance(raw, list):
+            return [self.section("objective", raw, OBJECTIVE_FIELDS)]
+        if not 2 <= len(raw) <= MAX_OBJECTIVES:
+            self.error(
+                "objective",
+                f"a list of objectives takes 2 to {MAX_OBJECTIVES} entries, got {len(raw)}; "
+                "for one objective write a mapping, e.g. objective: {metric: rmse}",
+            )
+            self.failed.add("objective")
+            return [{"metric": None, "direction": None}]
+        out = []
+        for i, entry in enumerate(raw):
+            key = f"objective[{i}]"
+            if not isinstance(entry, dict):
+                self.error(key, f"expected a mapping {{metric: ..., direction: ...}}, got {entry!r}; e.g. {{metric: n_params}}")
+                self.failed.add(key)
+                out.append({"metric": None, "direction": None})
+                continue
+            if "metric" not in entry:
+                self.error(f"{key}.metric", "required key is missing: each objective of a list names its metric, e.g. {metric: n_params}")
+                self.failed.add(f"{key}.metric")
+            out.append(self.section(key, entry, OBJECTIVE_FIELDS))
+        return out
 
     def mapping(self, name: str, value) -> dict:
         if isinstance(value, dict):

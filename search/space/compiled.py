@@ -114,11 +114,29 @@ class CompiledSpace:
 
     @property
     def metric(self) -> str:
+        """The first objective's metric: the validation metric every epoch reports."""
         return self.space.objective.metric
 
     @property
     def direction(self) -> str:
         return self.space.objective.direction
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every objective's metric, in order (one for a single-objective study)."""
+        return [o.metric for o in self.space.objectives]
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.space.objectives]
+
+    @property
+    def multi_objective(self) -> bool:
+        return self.space.multi_objective
+
+    def objective_text(self) -> str:
+        """``rmse (minimize)``; ``mae (minimize), n_params (minimize)`` for several."""
+        return ", ".join(f"{o.metric} ({o.direction})" for o in self.space.objectives)
 
     def sampler(self, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
         """The sampler; a set ``seed`` is shifted by ``seed_offset`` (the study's trial count when
@@ -170,7 +188,12 @@ class CompiledSpace:
             "family": self.family,
             "distributions": {k: json.loads(distribution_to_json(d)) for k, d in sorted(self.distributions.items())},
             "fixed": fixed,
-            "objective": {"metric": self.metric, "direction": self.direction},
+            # one objective as a mapping (as before multi-objective studies, so its hash stays)
+            "objective": (
+                [{"metric": o.metric, "direction": o.direction} for o in self.space.objectives]
+                if self.multi_objective
+                else {"metric": self.metric, "direction": self.direction}
+            ),
             "sampler": self.space.sampler,
             "pruner": self.space.pruner,
             "scoring": SCORING,

@@ -36,6 +36,7 @@ SAMPLERS: dict[str, type] = {
     "gp": optuna.samplers.GPSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "grid": AskTellGridSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
 }
 
 PRUNERS: dict[str, type] = {
@@ -49,7 +50,10 @@ PRUNERS: dict[str, type] = {
 }
 
 # Constructor arguments that take Python objects, not values a YAML file can hold.
-_NOT_OPTIONS = {"self", "gamma", "weights", "constraints_func", "independent_sampler", "search_space", "x0", "source_trials"}
+_NOT_OPTIONS = {
+    "self", "gamma", "weights", "constraints_func", "independent_sampler", "search_space", "x0", "source_trials",
+    "mutation", "crossover", "elite_population_selection_strategy", "child_generation_strategy", "after_trial_strategy",  # nsga2
+}  # fmt: skip
 # Constructor arguments a space spells differently: the patient pruner's wrapped pruner is a
 # nested {name: ..., options} mapping under "wrapped".
 _RENAMED = {"wrapped_pruner": "wrapped"}

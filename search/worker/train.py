@@ -35,6 +35,7 @@ from search.worker import forecast_view
 from search.worker.checkpoint import pack
 from search.worker.continuous import continuous_metrics
 from search.worker.data import SeriesData, windows
+from search.worker.latency import forward_latency_ms, latency_batch
 from search.worker.origins import eval_step
 
 Report = Callable[[dict[str, Any]], None]
@@ -190,10 +191,14 @@ def run_trial(
     *,
     direction: str = "minimize",
     with_checkpoint: bool = False,
+    objectives: tuple[str, ...] | list[str] = (),
 ) -> None:
     """Train one configuration (sections model/data/train), reporting every epoch. With
     ``with_checkpoint`` the final report carries the best epoch's model (``checkpoint`` bytes)
-    and the data of its forecast figure (``forecast``, JSON text)."""
+    and the data of its forecast figure (``forecast``, JSON text). ``objectives``: the metrics of
+    a multi-objective study (the first is ``metric``); the final report then carries their
+    values in order as ``objective_values`` (validation metrics of the best epoch, ``n_params``,
+    ``latency_ms`` measured by ``search.worker.latency``)."""
     facts: dict[str, Any] = {"node": node_name(), "device": "?", "n_params": 0}
     started, waited = time.perf_counter(), 0.0
 
@@ -207,13 +212,13 @@ def run_trial(
         waited += time.perf_counter() - handed
 
     try:
-        _train(config, series, metric, timed, facts, direction, with_checkpoint)
+        _train(config, series, metric, timed, facts, direction, with_checkpoint, tuple(objectives))
     except Exception as exc:  # recorded on the trial; the search goes on
         message = str(exc) if isinstance(exc, NonFiniteLoss) else f"{type(exc).__name__}: {exc}"
         timed({**facts, "final": True, "objective": float("nan"), "error": message, "traceback": traceback.format_exc()[-4000:]})
 
 
-def _train(config, series: SeriesData, metric: str, report: Report, facts: dict, direction: str, with_checkpoint: bool) -> None:
+def _train(config, series: SeriesData, metric: str, report: Report, facts: dict, direction: str, with_checkpoint: bool, objectives: tuple[str, ...] = ()) -> None:
     model_cfg, data_cfg, train_cfg = config["model"], config["data"], config["train"]
     seed_everything(train_cfg["seed"])
     device, amp_dtype = _setup_device(train_cfg, facts)
@@ -231,6 +236,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     model = series.wrap(core, data_cfg)  # forecast: relative to the last value; text: one-hot tokens
     loop = _EpochLoop(model, series.loss_fn(train_cfg), train_cfg, len(x_train), device, amp_dtype, direction)
 
+    best_val: dict[str, float] = {}  # the best epoch's validation metrics
     for epoch in range(1, train_cfg["epochs"] + 1):
         train_loss, lr = loop.train_epoch(x_train, y_train, epoch)
         val = series.evaluate(model, x_val, y_val, device, amp_dtype=amp_dtype)
@@ -238,6 +244,8 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         if not math.isfinite(value):
             raise NonFiniteLoss(f"non-finite validation {metric} at epoch {epoch}")
         stop_early = loop.epoch_end(epoch, value)
+        if loop.best_epoch == epoch:
+            best_val = val
         final = stop_early or epoch == train_cfg["epochs"]
         result = {
             **facts,
@@ -264,6 +272,10 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
                 continuous = continuous_metrics(core, series, horizon, lookback if warmup is None else warmup, device)
                 result.update({f"test_{k}": v for k, v in continuous.items()})
             result["early_stopped"] = stop_early
+            if "latency_ms" in objectives:
+                result["latency_ms"] = forward_latency_ms(model, latency_batch(x_val), device, amp_dtype)
+            if len(objectives) > 1:
+                result["objective_values"] = [float(result[m] if m in ("n_params", "latency_ms") else best_val[m]) for m in objectives]
         report(result)
         if final:
             return

@@ -31,18 +31,20 @@ class _Stopped(Exception):
     """Raised inside the training thread's report once Tune has stopped the trial."""
 
 
-def trainable(config: dict[str, Any], *, series: SeriesData, metric: str, direction: str, cpus: float) -> None:
+def trainable(config: dict[str, Any], *, series: SeriesData, metric: str, direction: str, cpus: float, objectives: tuple[str, ...] = ()) -> None:
     from ray import tune
 
     # Each trial uses its CPU share, no more: two trials on two cores must not fight for both.
     torch.set_num_threads(max(1, int(cpus)))
     if "decide" not in config:  # every step waits for the driver (a config from elsewhere)
-        run_trial(config["config"], series, metric, tune.report, direction=direction, with_checkpoint=True)
+        run_trial(config["config"], series, metric, tune.report, direction=direction, with_checkpoint=True, objectives=objectives)
         return
-    report_ahead(config["config"], series, metric, direction, config["decide"], tune.report)
+    report_ahead(config["config"], series, metric, direction, config["decide"], tune.report, objectives)
 
 
-def report_ahead(trial_config: dict, series: SeriesData, metric: str, direction: str, decide: dict | None, report) -> None:
+def report_ahead(
+    trial_config: dict, series: SeriesData, metric: str, direction: str, decide: dict | None, report, objectives: tuple[str, ...] = ()
+) -> None:
     """``run_trial`` in a training thread; this thread passes its results to ``report`` in
     order. The training thread waits after a result only where ``needs_decision`` says so;
     when ``report`` ends the trial (Tune's stop), the training thread stops at its next
@@ -68,7 +70,7 @@ def report_ahead(trial_config: dict, series: SeriesData, metric: str, direction:
 
     def train() -> None:
         try:
-            run_trial(trial_config, series, metric, on_result, direction=direction, with_checkpoint=True)
+            run_trial(trial_config, series, metric, on_result, direction=direction, with_checkpoint=True, objectives=objectives)
         except BaseException as exc:  # noqa: BLE001 - handed to the reporting thread
             results.put((exc, None))
         finally:
