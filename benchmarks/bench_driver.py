@@ -120,6 +120,7 @@ def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every
     from ray import tune
 
     import storage as storage_mod
+    from search.driver import reaper
     from search.driver.bridge import HeartbeatThread, InterruptStopper, OptunaPruningScheduler, OptunaSearcher, StudyBridge
     from search.driver.prepare import prepare
     from search.driver.run import experiment_name
@@ -130,6 +131,7 @@ def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers need not import benchmarks/
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL (as run_search's)
     prep = prepare(space, study_name=study_name)
     rdb = storage_mod.open_storage(url)
     study = open_study(rdb, prep, None)

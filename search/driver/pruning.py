@@ -4,13 +4,18 @@
 cannot say "prune" (its warm-up, between its interval steps, before enough trials are
 complete), so the bridge skips ``should_prune`` there and workers need not wait for an answer
 (``search.worker.trainable``). ``CompletedTrials`` gives such a pruner the study's COMPLETE trials,
-loaded again only when their count changes.
+loaded again only when their count changes. ``PruningView`` is the study as the pruner reads
+it, held in memory: the COMPLETE trials (this driver's added when it tells them, other
+drivers' found by a query of ids once per write interval) and each running trial's own
+intermediate values, so a median/percentile decision reads no storage at all.
 """
 
 from __future__ import annotations
 
 import optuna
 from optuna.trial import TrialState
+
+import threading
 
 from search.worker.steps import check_boundary
 
@@ -97,3 +102,59 @@ class CompletedTrials:
         if states is not None and set(states) != {TrialState.COMPLETE}:
             return self._study.get_trials(deepcopy=deepcopy, states=states)  # not what the pruner asks: no shortcut
         return list(self._trials)
+
+
+# The pruners whose ``prune(study, trial)`` reads nothing of the study but its COMPLETE trials
+# and its direction (exact classes: a subclass may read more).
+VIEW_PRUNERS = (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner)
+
+
+class PruningView:
+    """The study in memory, as Optuna's median/percentile pruner reads it: its direction and
+    its COMPLETE trials (``get_trials(states=(COMPLETE,))``), nothing else.
+
+    Finished trials never change, so the view only grows: this driver adds each trial it
+    tells COMPLETE (``add``), and ``refresh`` (the driver's writer calls it once per interval)
+    finds other drivers' COMPLETE trials by one query of ids and loads only the new ones.
+    ``decide(trial)`` is ``pruner.prune(view, trial)``: Optuna's own code on the same trials,
+    so the same decision as ``trial.should_prune()`` once the study holds the trial's values
+    (tests/search/test_pruning_replay.py). Other drivers' completions reach it up to one
+    interval late, as they would reach a ``should_prune`` called that much earlier.
+    """
+
+    def __init__(self, study: optuna.Study):
+        from storage import complete_trial_ids
+
+        self._study = study
+        self._ids = complete_trial_ids
+        self._lock = threading.Lock()
+        self._trials: list[optuna.trial.FrozenTrial] = []
+        self._known: set[int] = set()
+        self.direction = study.direction  # never changes
+        self.refresh()
+
+    @property
+    def n_complete(self) -> int:
+        return len(self._trials)
+
+    def add(self, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != TrialState.COMPLETE:
+            return
+        with self._lock:
+            if trial._trial_id not in self._known:
+                self._known.add(trial._trial_id)
+                self._trials = [*self._trials, trial]  # readers hold the old list: never changed in place
+
+    def refresh(self) -> None:
+        storage = self._study._storage
+        new = self._ids(storage, self._study._study_id) - self._known
+        for trial_id in sorted(new):
+            self.add(storage.get_trial(trial_id))
+
+    def get_trials(self, deepcopy: bool = False, states=None) -> list[optuna.trial.FrozenTrial]:
+        if states is not None and set(states) != {TrialState.COMPLETE}:
+            return self._study.get_trials(deepcopy=deepcopy, states=states)  # not what the pruner asks: no shortcut
+        return list(self._trials)
+
+    def decide(self, pruner: optuna.pruners.BasePruner, trial: optuna.trial.FrozenTrial) -> bool:
+        return bool(pruner.prune(self, trial))
