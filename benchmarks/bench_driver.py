@@ -275,6 +275,64 @@ def _q(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+# -- the bridge alone: no Ray, no Tune, the same calls Tune makes
+
+
+def bridge_only(url: str, slots: int, seconds: float, epochs: int, study_name: str) -> dict:
+    """``StudyBridge.report`` and ``complete`` called in one thread as Tune's controller calls
+    them, for ``slots`` trials in turn (each ``epochs`` results): what the driver's own code
+    and the storage cost per result, without Ray's share."""
+    import random
+
+    import optuna
+
+    import storage as storage_mod
+    from search.driver.bridge import StudyBridge
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rdb = storage_mod.open_storage(url)
+    study = optuna.create_study(
+        storage=rdb, study_name=study_name, sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1), load_if_exists=True,
+    )
+    bridge = StudyBridge(study, compiled=None, target=10**9)
+    running: dict[str, list] = {}
+    made = results = 0
+    lat: list[float] = []
+    deadline = time.perf_counter() + seconds
+    started, cpu0 = time.perf_counter(), time.process_time()
+    while time.perf_counter() < deadline:
+        while len(running) < slots:
+            ray_id = f"b{made}"
+            trial = study.ask()
+            bridge.live[ray_id] = trial
+            if hasattr(bridge, "writer"):  # its first heartbeat, as StudyBridge.suggest records it
+                bridge.writer.beat([trial._trial_id])
+            else:  # code from before the batched writes
+                rdb.record_heartbeat(trial._trial_id)
+            rng = random.Random(trial.number)
+            running[ray_id] = [0, 1.0 + rng.random(), rng, math.inf]
+            made += 1
+        for ray_id in list(running):
+            run = running[ray_id]
+            run[0] += 1
+            value = run[1] + math.exp(-run[0] / 3.0) + 0.01 * run[2].random()
+            run[3] = min(run[3], value)
+            t = time.perf_counter()
+            pruned = bridge.report(ray_id, {"epoch": run[0], "objective": value})
+            lat.append(time.perf_counter() - t)
+            results += 1
+            if pruned or run[0] == epochs:
+                del running[ray_id]
+                bridge.complete(ray_id, {"final": not pruned, "best_objective": run[3]}, error=False)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    close = getattr(bridge, "close", None)
+    if close is not None:
+        close()
+    lat.sort()
+    return {"rate": results / wall, "cpu_ms": cpu / max(results, 1) * 1e3, "p50": _q(lat, 0.5) * 1e3, "p99": _q(lat, 0.99) * 1e3}
+
+
 # -- the baseline: plain Optuna in one process, as fast as the storage answers
 
 
@@ -393,6 +451,7 @@ def main() -> None:
     parser.add_argument("--drivers", default="2,4", help="driver counts on one PostgreSQL study (default 2,4; 0 for none)")
     parser.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database (default: start a throwaway server)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL rows only")
+    parser.add_argument("--bridge-only", action="store_true", help="the plain Optuna and bridge-alone rows only (no Ray)")
     parser.add_argument("--memory-trials", type=int, default=0, help="also: driver RSS at trial 1,000 and at this trial (SQLite)")
     args = parser.parse_args()
     sizes = [int(x) for x in (args.trials or ("16,32" if args.quick else "16,32,64")).split(",")]
@@ -420,18 +479,25 @@ def main() -> None:
                 plain = pool.submit(plain_optuna, url, min(args.seconds, 10.0), args.epochs, "plain").result()
             base[backend] = plain["rate"]
             rows.append([f"{backend}: plain Optuna, 1 process (baseline)", f"{plain['rate']:.0f}", "1.00", f"{plain['p50']:.1f}", f"{plain['p99']:.1f}", "", "", f"{plain['cpu_ms']:.2f}", "", ""])
+            _done(rows)
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                alone = pool.submit(bridge_only, url, sizes[0], min(args.seconds, 10.0), args.epochs, "bridge").result()
+            rows.append([f"{backend}: the bridge alone, {sizes[0]} trials, no Ray", f"{alone['rate']:.0f}", f"{alone['rate'] / plain['rate']:.2f}", f"{alone['p50']:.1f}", f"{alone['p99']:.1f}", "", "", f"{alone['cpu_ms']:.2f}", "", ""])
+            _done(rows)
+            if args.bridge_only:
+                continue
             one = {}
             for n in sizes:
                 f = figures(run_config(ctx, space, url, 1, n, args, f"d1-{n}"), warm)
                 one[n] = f["rate"]
                 rows.append(_row(f"{backend}: 1 driver, {n} trials", f, plain["rate"]))
-                print(f"   done: {rows[-1][0]} (load {_common.load()})", flush=True)
+                _done(rows)
             if backend == "postgresql":
                 for k in multi:
                     n = sizes[0]
                     f = figures(run_config(ctx, space, url, k, n, args, f"d{k}-{n}"), warm)
                     rows.append(_row(f"{backend}: {k} drivers x {n} trials, one study", f, plain["rate"], f" ({f['rate'] / one[n]:.2f}x 1 driver)"))
-                    print(f"   done: {rows[-1][0]} (load {_common.load()})", flush=True)
+                    _done(rows)
         if args.memory_trials:
             m = memory_run(ctx, space, dbs.sqlite(), args)
             at = m["at"]
@@ -447,13 +513,21 @@ def main() -> None:
         """
    results/s: results handled by the driver(s) per second after the warm-up (every epoch of every trial);
    x plain: against plain Optuna in one process on the same storage (trial.report + trial.should_prune, no Ray).
-   p50/p99 ms: worker's tune.report -> the scheduler's answer (for plain Optuna: report + should_prune).
+   the bridge alone: StudyBridge.report/complete called in one thread as Tune calls them (the driver's own code and
+   the storage, without Ray's share of the driver).
+   p50/p99 ms: worker's tune.report -> the scheduler's answer (for plain Optuna: report + should_prune; for the bridge
+   alone: one report call).
    lag: results handled but not yet in the study (sampled every 0.5 s; several drivers: summed).
    driver CPU: fraction of one core (mean over drivers); CPU ms/result: the driver's CPU over every result it handled
    (steadier than rates when other jobs share the machine). Targets: >= 500 results/s on PostgreSQL, p99 <= 50 ms;
    4 drivers >= 3x one."""
     )
     _common.footer()
+
+
+def _done(rows: list) -> None:
+    """Each row as soon as it is measured (a long run cut short keeps what it measured)."""
+    print(f"   done ({_common.load()}): " + " | ".join(str(c) for c in rows[-1]), flush=True)
 
 
 def _row(label: str, f: dict, plain_rate: float, extra: str = "") -> list:

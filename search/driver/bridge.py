@@ -109,7 +109,7 @@ class StudyBridge:
         self.view = PruningView(study) if type(study.pruner) in VIEW_PRUNERS else None
         self.values: dict[str, dict[int, float]] = {}  # Ray trial id -> its intermediate values
         self._refreshed = 0.0
-        self.writer = BatchWriter(self._storage, after_write=self._refresh_view).start()  # values and beats, batched
+        self.writer = BatchWriter(self._storage, after_write=self._refresh_view)  # values and beats, batched
 
     # -- counting
 

@@ -28,7 +28,7 @@ log = logging.getLogger("search.driver")
 
 class BatchWriter:
     """Intermediate values and heartbeats of running trials, written in one transaction per
-    interval. ``add`` and ``beat`` only queue; ``flush`` writes what is queued now, in the
+    interval. ``add`` and ``beat`` only queue (the first starts the thread); ``flush`` writes what is queued now, in the
     caller's thread; ``after_write`` runs after each write (the pruning view's refresh)."""
 
     def __init__(self, storage, interval_s: float = INTERVAL_S, after_write=None):
@@ -45,10 +45,12 @@ class BatchWriter:
     def add(self, trial_id: int, step: int, value: float) -> None:
         with self._lock:
             self._values.setdefault(trial_id, {})[step] = value
+        self.start()
 
     def beat(self, trial_ids) -> None:
         with self._lock:
             self._beats.update(trial_ids)
+        self.start()
 
     def pending(self) -> int:
         with self._lock:
@@ -71,9 +73,13 @@ class BatchWriter:
                 raise
 
     def start(self) -> BatchWriter:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="search-writer", daemon=True)
-            self._thread.start()
+        """The writing thread, started with the first value or beat (until ``close``)."""
+        if self._thread is not None:
+            return self
+        with self._write_lock:  # one thread, whoever queues first
+            if self._thread is None and not self._stopped.is_set():
+                self._thread = threading.Thread(target=self._run, name="search-writer", daemon=True)
+                self._thread.start()
         return self
 
     def _run(self) -> None:

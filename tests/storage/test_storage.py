@@ -138,3 +138,32 @@ def test_a_sqlite_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr("storage._rdb.os.access", lambda path, mode: False)
     with pytest.raises(storage.StorageError, match=rf"--storage sqlite:///{tmp_path}/s.db: folder {tmp_path} is not writable; SQLite writes beside s.db"):
         storage.check_url(f"sqlite:///{tmp_path}/s.db")
+
+
+def test_a_batch_writes_what_report_and_record_heartbeat_write(storage_url):
+    """``write_trial_batch``: several trials' values (nan and infinities too) and heartbeats in
+    one go, read back by Optuna as if ``trial.report`` had written them; a finished trial is
+    left alone and named; a second batch updates a step and adds the rest."""
+    import math
+
+    import sqlalchemy
+
+    rdb = storage.open_storage(storage_url)
+    study = optuna.create_study(storage=rdb)
+    a, b, done = study.ask(), study.ask(), study.ask()
+    study.tell(done, 1.0)
+    left = storage.write_trial_batch(
+        rdb, {a._trial_id: {1: 0.5, 2: math.nan}, b._trial_id: {1: math.inf, 3: -math.inf}, done._trial_id: {1: 9.0}}, beats=[a._trial_id, b._trial_id]
+    )
+    assert left == {done._trial_id}
+    got = rdb.get_trial(a._trial_id).intermediate_values
+    assert got[1] == 0.5 and math.isnan(got[2])
+    assert rdb.get_trial(b._trial_id).intermediate_values == {1: math.inf, 3: -math.inf}
+    assert rdb.get_trial(done._trial_id).intermediate_values == {}
+    beaten = lambda: dict(rdb.engine.connect().execute(sqlalchemy.text("SELECT trial_id, heartbeat FROM trial_heartbeats")).all())  # noqa: E731
+    first = beaten()
+    assert set(first) == {a._trial_id, b._trial_id}
+    storage.write_trial_batch(rdb, {a._trial_id: {2: 0.25, 4: 0.125}}, beats=[a._trial_id])  # an existing heartbeat row updated
+    assert rdb.get_trial(a._trial_id).intermediate_values == {1: 0.5, 2: 0.25, 4: 0.125}
+    assert set(beaten()) == {a._trial_id, b._trial_id} and beaten()[a._trial_id] >= first[a._trial_id]
+    assert storage.complete_trial_ids(rdb, study._study_id) == {done._trial_id}
