@@ -104,9 +104,11 @@ def run(
     return summary.study
 
 
-def load_best(study, storage=None, *, artifacts=None):
+def load_best(study, storage=None, *, artifacts=None, ensemble: int | None = None):
     """The best trial's model of a study, ready to forecast: ``.predict(frame)`` gives the
-    ``horizon`` steps after the frame's last row. See ``search.results.forecaster``."""
+    ``horizon`` steps after the frame's last row. ``ensemble=K``: the mean of the forecasts of
+    the K best trials that kept a checkpoint, with the same interface. See
+    ``search.results.forecaster``."""
     from search.results.forecaster import load_best as _load_best
 
-    return _load_best(study, storage, artifacts=artifacts)
+    return _load_best(study, storage, artifacts=artifacts, ensemble=ensemble)

@@ -7,11 +7,12 @@
                                      same-origin writes, --read-only, $SEARCH_DASHBOARD_PASSWORD, TLS)
     search studies [--storage URL]   the studies in a storage, with trial counts and best values
     search trials STUDY              every trial: state, value, params, epochs, seconds, node
-    search best STUDY [--json]       the best trial's params, validation value and test metrics
+    search best STUDY [--json] [--ensemble K]   the best trial's params, validation value and test metrics
+    search ensemble STUDY --k K      score the mean forecast of the K best trials; record it in the study
     search export STUDY --format csv|json [--out FILE]   every trial, to a file or stdout
     search compare STUDY [STUDY ...] the best trial of each study side by side
     search report STUDY [--out FILE] one self-contained HTML report (plotly, works offline)
-    search predict STUDY --input FILE [--plot OUT.html]   forecast after the input (and draw it)
+    search predict STUDY --input FILE [--plot OUT.html] [--ensemble K]   forecast after the input (and draw it)
 
 Errors print one line each (no traceback unless ``--debug``); usage and config errors exit 2.
 """
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", metavar="FILE", help="write the forecast as CSV (default: print it)")
     predict.add_argument("--plot", metavar="HTML", help="also draw the input's tail and the forecast after it in a self-contained HTML file")
     predict.add_argument("--length", type=int, default=200, metavar="N", help="text studies: characters to generate after the --input text (default: 200)")
+    predict.add_argument("--ensemble", type=int, metavar="K", help="forecast the mean of the K best trials' forecasts (trials that kept a checkpoint)")
     _storage_arg(predict)
     predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
 
@@ -156,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     best.add_argument("study", metavar="STUDY")
     _storage_arg(best)
     best.add_argument("--json", action="store_true", help="print one JSON object")
+    best.add_argument("--ensemble", type=int, metavar="K", help="also score the mean forecast of the K best trials now (reads the dataset; search ensemble records it)")
+    best.add_argument("--space", metavar="FILE", help="with --ensemble: the space file the study was searched with (default: its recorded name, here or in spaces/)")
+    best.add_argument("--artifacts", metavar="DIR", help="with --ensemble: artifact folder (default: the study's recorded one, else beside a SQLite file)")
+
+    ensemble = sub.add_parser("ensemble", help="score the mean forecast of the K best trials on the validation and test targets; record it in the study")
+    ensemble.add_argument("study", metavar="STUDY")
+    ensemble.add_argument("--k", type=int, required=True, metavar="K", help="members: the K best trials that kept a checkpoint (space key checkpoints.keep)")
+    ensemble.add_argument("--space", metavar="FILE", help="the space file the study was searched with, for its dataset path (default: its recorded name, here or in spaces/)")
+    _storage_arg(ensemble)
+    ensemble.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: the study's recorded one, else beside a SQLite file)")
+    ensemble.add_argument("--json", action="store_true", help="print one JSON object")
 
     export = sub.add_parser("export", help="every trial as CSV or JSON")
     export.add_argument("study", metavar="STUDY")
@@ -369,12 +382,52 @@ def cmd_best(args, console: Console) -> int:
     from search.results import tables
     from search.store import open_read
 
+    if args.ensemble is None and (args.space or args.artifacts):
+        raise UsageError(f"{'--space' if args.space else '--artifacts'}: goes with --ensemble K")
     url, rdb = open_read(args.storage)
-    summary = tables.best_summary(tables.load(rdb, args.study, url))
+    study = tables.load(rdb, args.study, url)
+    summary = tables.best_summary(study)
+    if args.ensemble is not None:
+        summary["ensemble"] = _score_ensemble(study, url, args, args.ensemble)[0]
     if args.json:
         console.file.write(json.dumps(summary, default=str) + "\n")
     else:
         tables.print_best(summary, console)
+    return 0
+
+
+def _score_ensemble(study, url: str, args, k: int, *, record: bool = False) -> tuple[dict, dict]:
+    """The top-``k`` ensemble of ``study`` scored on its validation and test targets
+    (``search.results.ensemble``): its summary row and its study attrs, recorded when asked."""
+    from search.results import ensemble as ens
+    from search.results import tables
+    from search.results.forecaster import load_ensemble
+
+    forecaster = load_ensemble(study, k, url, args.artifacts)
+    if forecaster.note:
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {forecaster.note}", markup=False)
+    series, data = ens.study_data(study, args.space)
+    metrics = ens.evaluate(forecaster, series, data)
+    attrs = ens.attrs(forecaster, metrics)
+    if record:
+        ens.record(study, attrs)
+    return tables.ensemble_row(k, forecaster.trials, metrics["val"], metrics["test"], recorded=record), attrs
+
+
+def cmd_ensemble(args, console: Console) -> int:
+    from search.results import tables
+    from search.store import open_read
+
+    url, rdb = open_read(args.storage)  # the study's user attrs are written through it
+    study = tables.load(rdb, args.study, url)
+    summary = tables.best_summary(study)
+    summary["ensemble"], attrs = _score_ensemble(study, url, args, args.k, record=True)
+    if args.json:
+        console.file.write(json.dumps({"study": study.study_name, **attrs}, default=str) + "\n")
+        return 0
+    tables.print_ensemble(summary, console)
+    n = len(summary["ensemble"]["test"])
+    console.print(f"recorded in study {study.study_name}: ensemble_k, ensemble_members, ensemble_val_* and ensemble_test_* ({n} metrics each)", highlight=False, markup=False)
     return 0
 
 
@@ -430,7 +483,11 @@ def cmd_predict(args, console: Console) -> int:
     if not path.exists():
         raise UsageError(f"--input {path}: no such file")
     out = _out_file(args.out)
-    forecaster = load_best(args.study, args.storage, artifacts=args.artifacts)
+    if args.ensemble is not None and args.ensemble < 1:
+        raise UsageError(f"--ensemble {args.ensemble}: must be at least 1")
+    forecaster = load_best(args.study, args.storage, artifacts=args.artifacts, ensemble=args.ensemble)
+    if getattr(forecaster, "note", ""):
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {forecaster.note}", markup=False)
     if args.plot and forecaster.task != "forecast":
         raise UsageError(f"--plot draws a forecast after the input; study {args.study!r} is a {forecaster.task} model (its report shows its figure)")
     if forecaster.task == "text":  # the file's text is the prompt; print its continuation
@@ -453,7 +510,8 @@ def cmd_predict(args, console: Console) -> int:
         raise UsageError(f"--input {path}: cannot read it: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     forecasts = forecaster.predict_series(frame)
     if args.plot:
-        _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console)
+        model = f"the mean forecast of the {args.ensemble} best models" if args.ensemble else "the best model"
+        _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console, model)
     tables = []
     for name, forecast in forecasts.items():  # (H, T) per series
         if forecaster.task == "classify":  # the label of the window ending at the last row
@@ -478,10 +536,10 @@ def cmd_predict(args, console: Console) -> int:
     return 0
 
 
-def _write_plot(out: str, view: dict, study: str, source: Path, console: Console) -> None:
+def _write_plot(out: str, view: dict, study: str, source: Path, console: Console, model: str = "the best model") -> None:
     from search.forecast_figure import page
 
-    doc = page(view, f"Forecast of study {study} after {source.name}", [f"the best model of study {study}"])
+    doc = page(view, f"Forecast of study {study} after {source.name}", [f"{model} of study {study}"])
     try:
         Path(out).write_text(doc, encoding="utf-8")
     except OSError as exc:
@@ -515,6 +573,7 @@ COMMANDS = {
     "studies": cmd_studies,
     "trials": cmd_trials,
     "best": cmd_best,
+    "ensemble": cmd_ensemble,
     "export": cmd_export,
     "compare": cmd_compare,
     "report": cmd_report,

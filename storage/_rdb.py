@@ -218,6 +218,38 @@ def count_trials(storage: optuna.storages.BaseStorage, study_id: int, states) ->
     return len(storage.get_all_trials(study_id, deepcopy=False, states=tuple(states)))
 
 
+def ranked_value(storage: optuna.storages.BaseStorage, study_id: int, rank: int, maximize: bool) -> float | None:
+    """The ``rank``-th best value (1 = the best) among the study's COMPLETE trials, or None when
+    it holds fewer. One ordered query with a limit on a relational storage, rather than loading
+    every trial: the driver asks it as each trial finishes."""
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
+    if isinstance(backend, optuna.storages.RDBStorage):
+        from optuna.storages._rdb.models import TrialModel, TrialValueModel
+
+        order = TrialValueModel.value.desc() if maximize else TrialValueModel.value.asc()
+        query = (
+            sqlalchemy.select(TrialValueModel.value)
+            .join(TrialModel, TrialModel.trial_id == TrialValueModel.trial_id)
+            .where(
+                TrialModel.study_id == study_id,
+                TrialModel.state == optuna.trial.TrialState.COMPLETE,
+                TrialValueModel.objective == 0,
+                TrialValueModel.value.is_not(None),  # finite values; Optuna stores +-inf as a type, no value
+            )
+            .order_by(order)
+            .offset(rank - 1)
+            .limit(1)
+        )
+        with backend.engine.connect() as conn:
+            value = conn.execute(query).scalar_one_or_none()
+        return None if value is None else float(value)
+    values = sorted(
+        (t.value for t in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None),
+        reverse=maximize,
+    )
+    return values[rank - 1] if len(values) >= rank else None
+
+
 def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, attrs: dict) -> None:
     """Several user attrs of one running trial in ONE transaction.
 

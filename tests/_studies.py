@@ -16,12 +16,19 @@ from search.worker.train import run_trial
 PARAMS = {"layer_sizes": "8", "lookback": 8, "lr": 0.005}
 
 
-def trained_checkpoint(space: Path, params: dict | None = None) -> tuple[bytes, float]:
-    """(checkpoint bytes, best validation value) of one trial of ``space``."""
+def trained(space: Path, params: dict | None = None) -> dict:
+    """The final report of one trial of ``space``: its checkpoint, best validation value and
+    test metrics."""
     compiled = compile_space(load_space(space))
     reports: list[dict] = []
     run_trial(compiled.trial_config(params or PARAMS), load_series(compiled.space.data), "rmse", reports.append, with_checkpoint=True)
-    return reports[-1]["checkpoint"], reports[-1]["best_objective"]
+    return reports[-1]
+
+
+def trained_checkpoint(space: Path, params: dict | None = None) -> tuple[bytes, float]:
+    """(checkpoint bytes, best validation value) of one trial of ``space``."""
+    final = trained(space, params)
+    return final["checkpoint"], final["best_objective"]
 
 
 def searched_study(space: Path, url: str, artifacts: Path, name: str = "tiny") -> optuna.Study:
@@ -34,4 +41,28 @@ def searched_study(space: Path, url: str, artifacts: Path, name: str = "tiny") -
     attrs = upload_checkpoint(storage.open_artifact_store(url, artifacts), rdb, trial, data)
     storage.set_trial_user_attrs(rdb, trial._trial_id, attrs)
     study.tell(trial, value)
+    return study
+
+
+def ranked_study(space: Path, url: str, artifacts: Path, params: list[dict], name: str = "ranked") -> optuna.Study:
+    """A study of ``space`` with its attrs as ``search run`` records them (statistical
+    baselines off) and one COMPLETE trial per ``params``, each with its checkpoint and test
+    metrics, as ``StudyBridge.complete`` writes them: what an ensemble is made of."""
+    from search.driver.prepare import prepare
+    from search.driver.study import study_attrs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    prep = prepare(space, ["data.stat_baselines_seconds=0"], name)
+    rdb = storage.open_storage(url, heartbeat_interval=None, grace_period=None)
+    study = optuna.create_study(study_name=name, storage=rdb)
+    for key, value in {**study_attrs(prep), "artifacts": str(artifacts)}.items():
+        study.set_user_attr(key, value)
+    store = storage.open_artifact_store(url, artifacts)
+    for p in params:
+        final = trained(space, p)
+        trial = study.ask()
+        attrs = upload_checkpoint(store, rdb, trial, final["checkpoint"])
+        attrs.update({k: v for k, v in final.items() if k.startswith("test_")})
+        storage.set_trial_user_attrs(rdb, trial._trial_id, attrs)
+        study.tell(trial, final["best_objective"])
     return study

@@ -34,7 +34,7 @@ from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
 from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
 from search.driver.writer import BatchWriter
-from storage import count_trials, retrying, set_trial_user_attrs
+from storage import count_trials, ranked_value, retrying, set_trial_user_attrs
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -84,6 +84,7 @@ class StudyBridge:
         on_change=None,
         artifact_store=None,
         tracker=None,
+        keep_checkpoints: int = 1,
     ):
         self.study = study
         self.compiled = compiled
@@ -100,6 +101,7 @@ class StudyBridge:
         self._lock = threading.Lock()
         self._storage = study._storage
         self.artifact_store = artifact_store  # learning curves go here when set
+        self.keep_checkpoints = keep_checkpoints  # a trial entering the best K keeps its checkpoint (space key checkpoints.keep)
         self.tracker = tracker or NoTracker()  # MLflow (search.driver.tracking): queued, never waited on
         self.curves: dict[str, list[dict]] = {}  # Ray trial id -> one row per epoch
         self.checkpoints: dict[str, bytes] = {}  # Ray trial id -> best-epoch model (final report)
@@ -185,11 +187,13 @@ class StudyBridge:
             self.tally.pruned += 1
             self.tally.consecutive_failures = 0
         elif result.get("final"):
-            if checkpoint is not None and self.artifact_store is not None and self._improves(result["best_objective"]):
+            value = result["best_objective"]
+            if checkpoint is not None and self.artifact_store is not None and self._ranks_within(value, self.keep_checkpoints):
                 attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
-                self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
-                if forecast is not None:  # the kept model's forecasts, beside it
-                    attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
+                if self.keep_checkpoints == 1 or self._ranks_within(value, 1):  # a new best: its forecast figure and the tracker's copy too
+                    self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
+                    if forecast is not None:
+                        attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
             self._finish(trial, attrs, TrialState.COMPLETE, result["best_objective"])
             if self.view is not None:
                 self.view.add(self._frozen(ray_id, trial, TrialState.COMPLETE, result["best_objective"]))
@@ -202,15 +206,16 @@ class StudyBridge:
         self.values.pop(ray_id, None)
         self.on_change()
 
-    def _improves(self, value: float) -> bool:
-        """Whether ``value`` beats or ties the study's best so far: only improving models are
-        kept. A tie is kept too (accuracies tie often), so whichever tied trial the study
-        names best has a checkpoint."""
-        try:
-            best = retrying(lambda: self.study.best_value)
-        except ValueError:
+    def _ranks_within(self, value: float, k: int) -> bool:
+        """Whether ``value`` enters the study's best ``k`` COMPLETE trials so far: fewer than
+        ``k`` are complete, or it beats or ties the ``k``-th best. A tie is kept too (accuracies
+        tie often), so whichever tied trials the study ranks first have a checkpoint. A trial
+        only falls in rank as others finish, so each of the study's final best ``k`` kept one."""
+        maximize = self.compiled.direction == "maximize"
+        kth = retrying(ranked_value, self._storage, self.study._study_id, k, maximize)
+        if kth is None:
             return True
-        return value <= best if self.compiled.direction == "minimize" else value >= best
+        return value >= kth if maximize else value <= kth
 
     def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | None = None) -> None:
         """User attrs (one transaction), then the outcome; retried through a database restart.

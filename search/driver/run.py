@@ -243,6 +243,7 @@ def run_search(
         trials,
         max_consecutive_failures=max_consecutive_failures,
         artifact_store=artifact_store,
+        keep_checkpoints=prep.compiled.space.checkpoints["keep"],
     )
     if not quiet:
         console.print(

@@ -12,6 +12,11 @@ that series' own last row; with per-series scalers (``scaler_scope: series``) ea
 scaled by the scaler fit on its own training part, so only series seen in training can be
 forecast.
 
+``load_best(..., ensemble=K)`` returns an ``EnsembleForecaster`` with the same interface: the
+mean of the forecasts of the study's K best trials that kept a checkpoint (space key
+``checkpoints.keep``), each member verified the same way and forecasting from the same rows
+with its own lookback, scaler and reference, averaged in the data's own units.
+
 Tasks classify and text record the task and the class labels (a list of numbers or strings)
 or the vocabulary (a list of one-character strings): ``predict`` of a classifier returns the
 label of the window that ends at the frame's last row, and ``generate(prompt, n)`` of a text
@@ -23,7 +28,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -187,16 +192,37 @@ class Forecaster:
             model.eval()
             with torch.no_grad():
                 return self.classes[int(model(x)[0].argmax())]
-        reference = self.payload["data"].get("reference", "last")
-        if reference == "last":
-            model = LastValueReference(model, self.payload["n_targets"])
-        elif reference == "seasonal":
-            model = SeasonalReference(model, self.payload["n_targets"], int(self.payload["reference_season"]))
-        model.eval()
+        model = self.wrapped().eval()
         with torch.no_grad():
             pred = model(x)[0].numpy()  # (H, T)
         n = self.payload["n_targets"]
         return pred * scale[:n] + offset[:n]
+
+    def wrapped(self) -> torch.nn.Module:
+        """The model as training called it: a forecast relative to the window's last value, or
+        to the seasonal naive (``data.reference``); scaled inputs in, scaled forecasts out."""
+        reference = self.payload["data"].get("reference", "last")
+        if self.task == "forecast" and reference == "last":
+            return LastValueReference(self.model, self.payload["n_targets"])
+        if self.task == "forecast" and reference == "seasonal":
+            return SeasonalReference(self.model, self.payload["n_targets"], int(self.payload["reference_season"]))
+        return self.model
+
+
+@dataclass
+class EnsembleForecaster(Forecaster):
+    """The mean of several forecasters' forecasts (``load_best(..., ensemble=K)``), with the
+    interface of one. ``model`` and ``payload`` are the first (best) member's, except that the
+    lookback is the longest member's, which an input must hold; each member forecasts from the
+    same rows with its own lookback, scaler and reference, in the data's own units, and the
+    forecasts are averaged."""
+
+    members: list[Forecaster] = field(default_factory=list)
+    trials: list[int] = field(default_factory=list)  # the members' trial numbers, best first
+    note: str = ""  # better trials left out because they kept no checkpoint
+
+    def _forecast(self, name: str, table):
+        return np.mean([member._forecast(name, table) for member in self.members], axis=0)  # (H, T)
 
 
 def _axis(part, time_column: str | None, horizon: int) -> tuple[list, list]:
@@ -295,9 +321,12 @@ def verified(data: bytes, recorded: str | None, trial: str) -> bytes:
     return data
 
 
-def load_best(study: str | optuna.Study, storage: str | None = None, *, artifacts: str | None = None) -> Forecaster:
+def load_best(
+    study: str | optuna.Study, storage: str | None = None, *, artifacts: str | None = None, ensemble: int | None = None
+) -> Forecaster:
     """The best trial's model of a study, ready to forecast. Its checkpoint is loaded only when
-    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``)."""
+    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``). With
+    ``ensemble=K``: an ``EnsembleForecaster`` of the K best trials that kept a checkpoint."""
     url = storage or storage_mod.default_url()
     if isinstance(study, str):
         url = existing_url(url, hint="")
@@ -305,19 +334,80 @@ def load_best(study: str | optuna.Study, storage: str | None = None, *, artifact
             study = optuna.load_study(study_name=study, storage=open_storage(url, heartbeat_interval=None, grace_period=None))
         except KeyError:
             raise StudyNotFoundError(f"no study {study!r} in {storage_mod.mask_url(url)}") from None
+    if ensemble is not None:
+        return load_ensemble(study, ensemble, url, artifacts)
     try:
         best = study.best_trial
     except ValueError:
         raise NoResultError(f"study {study.study_name!r} has no completed trial yet") from None
-    trial = f"the best trial #{best.number} of {study.study_name!r}"
-    artifact_id = best.user_attrs.get("checkpoint")
-    if artifact_id is None:
-        raise SearchError(f"{trial} has no checkpoint")
-    if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
-        raise CheckpointError(f"{trial}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
+    return _load_trial(best, f"the best trial #{best.number} of {study.study_name!r}", _artifact_store(study, url, artifacts))
+
+
+def _artifact_store(study: optuna.Study, url: str, artifacts: str | None):
     location = storage_mod.find_artifacts(url, artifacts, study.user_attrs.get("artifacts"))
     with storage_errors():
-        store = storage_mod.open_artifact_store(url, location)
+        return storage_mod.open_artifact_store(url, location)
+
+
+def _load_trial(trial: optuna.trial.FrozenTrial, label: str, store) -> Forecaster:
+    """``trial``'s checkpoint, loaded only when it matches its recorded sha256."""
+    artifact_id = trial.user_attrs.get("checkpoint")
+    if artifact_id is None:
+        raise SearchError(f"{label} has no checkpoint")
+    if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
+        raise CheckpointError(f"{label}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
     with store.open_reader(artifact_id) as reader:
         data = reader.read()
-    return unpack(verified(data, best.user_attrs.get(DIGEST_ATTR), trial))
+    return unpack(verified(data, trial.user_attrs.get(DIGEST_ATTR), label))
+
+
+def ensemble_members(study: optuna.Study, k: int) -> tuple[list[optuna.trial.FrozenTrial], str]:
+    """The ``k`` best COMPLETE trials that kept a checkpoint, best first (ties by trial
+    number), and a note naming better trials left out for want of one (else ``""``).
+    Fewer than ``k`` with a checkpoint is a ``UsageError`` naming how many there are."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise UsageError(f"ensemble of {k!r}: K must be a whole number of trials, at least 1")
+    if len(study.directions) > 1:
+        raise UsageError(f"study {study.study_name!r} has {len(study.directions)} objectives; an ensemble averages the best trials of one objective")
+    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None]
+    if not complete:
+        raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    ranked = sorted(complete, key=lambda t: (sign * t.value, t.number))
+    kept = [t for t in ranked if "checkpoint" in t.user_attrs]
+    if not kept:
+        raise UsageError(f"ensemble of {k}: study {study.study_name!r} has no trial with a checkpoint; search with an artifact folder and checkpoints.keep: {k} or more")
+    if len(kept) < k:
+        which = f" (#{', #'.join(str(t.number) for t in kept)})" if kept else ""
+        raise UsageError(
+            f"ensemble of {k}: study {study.study_name!r} has {len(kept)} trial{'s' if len(kept) != 1 else ''} with a checkpoint{which}; "
+            f"ask for at most {len(kept)}, or search with checkpoints.keep: {k} or more (trials that enter the best {k} keep theirs)"
+        )
+    members = kept[:k]
+    left_out = [t for t in ranked if "checkpoint" not in t.user_attrs and sign * t.value < sign * members[-1].value]
+    note = ""
+    if left_out:
+        note = f"{len(left_out)} better trial{'s' if len(left_out) != 1 else ''} kept no checkpoint (#{', #'.join(str(t.number) for t in left_out[:5])}{', ...' if len(left_out) > 5 else ''}); the members are the best {k} that did"
+    return members, note
+
+
+def load_ensemble(study: optuna.Study, k: int, url: str, artifacts: str | None = None) -> EnsembleForecaster:
+    """The mean forecaster of the ``k`` best trials that kept a checkpoint (``ensemble_members``),
+    each checkpoint verified against its recorded sha256; forecasting studies only."""
+    trials, note = ensemble_members(study, k)
+    store = _artifact_store(study, url, artifacts)
+    members = [_load_trial(t, f"ensemble member trial #{t.number} of {study.study_name!r}", store) for t in trials]
+    first = members[0]
+    if first.task != "forecast":
+        raise UsageError(f"an ensemble averages forecasts; study {study.study_name!r} is a {first.task} study")
+    for trial, member in zip(trials[1:], members[1:]):
+        for what, mine, theirs in (
+            ("columns", member.payload["columns"], first.payload["columns"]),
+            ("targets", member.payload["n_targets"], first.payload["n_targets"]),
+            ("horizon", member.horizon, first.horizon),
+            ("series_id", member.series_id, first.series_id),
+        ):
+            if mine != theirs:
+                raise UsageError(f"ensemble member trial #{trial.number} has {what} {mine!r}, trial #{trials[0].number} {theirs!r}; their forecasts cannot be averaged")
+    payload = {**first.payload, "data": {**first.payload["data"], "lookback": max(m.lookback for m in members)}}
+    return EnsembleForecaster(first.model, payload, members=members, trials=[t.number for t in trials], note=note)

@@ -315,7 +315,7 @@ def _best_html(study: optuna.Study) -> str:
     params = _kv_table([(k, tables.fmt(v)) for k, v in best["params"].items()])
     tests = _kv_table([(k, tables.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
     extra = [(k.replace("_", " "), tables.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
-    versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in best.get("versus_baselines", []))
+    versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in [*best.get("versus_baselines", []), tables.ensemble_line(best)] if line)
     return (
         f'<p class="caption">{html.escape(head)}</p>{versus}<div class="grid">'
         f"<div><h3>params</h3>{params}</div><div><h3>test metrics (best epoch's weights)</h3>{tests}</div>"

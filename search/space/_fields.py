@@ -91,7 +91,11 @@ TRACKING_FIELDS = {
     "mlflow": Field("str", None, nullable=True, doc="MLflow tracking URI (http://host:5000, a folder, ...): the driver logs one parent run per search and one child run per trial; --mlflow and $MLFLOW_TRACKING_URI also set it"),
 }
 
-TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources", "tracking")
+CHECKPOINT_FIELDS = {
+    "keep": Field("int", 5, low=1, doc="keep the checkpoint of every COMPLETE trial that enters the study's best `keep` trials when it finishes (ties kept), so an ensemble of up to `keep` trials can be loaded (search ensemble, --ensemble K); 1 = only trials that improve on the best"),
+}
+
+TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "pruner", "resources", "tracking", "checkpoints")
 
 # Spellings of layer sizes that widely used configs use (model section only).
 LAYER_SIZE_ALIASES = ("RNN_LAYER_SIZES", "GRU_UNITS")

@@ -88,6 +88,7 @@ class Space:
     resources: dict[str, float]  # {"cpu": ..., "gpu": ...}
     description: str = ""
     tracking: dict[str, Any] = field(default_factory=dict)  # {"mlflow": URI or None}: not part of the content or hash
+    checkpoints: dict[str, Any] = field(default_factory=lambda: {"keep": 5})  # {"keep": K}: which trials keep a checkpoint; not part of the content or hash
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # dotted key -> line
     warnings: tuple[str, ...] = ()  # problems that do not stop a search, one line each
 

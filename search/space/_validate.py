@@ -14,7 +14,7 @@ from search.errors import ConfigError
 from search.space._checks import _example, _Invalid, _is_number
 from search.space._cross_rules import _CrossRules
 from search._format import did_you_mean
-from search.space._fields import DATA_FIELDS, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRACKING_FIELDS, TRAIN_FIELDS, Field
+from search.space._fields import CHECKPOINT_FIELDS, DATA_FIELDS, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRACKING_FIELDS, TRAIN_FIELDS, Field
 from search.space._model_rules import _ModelSection
 from search.space._optuna_rules import _OptunaSections
 from search.space._size_rules import _SizeRules
@@ -56,6 +56,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
         objective = self.section("objective", raw.get("objective", {}), OBJECTIVE_FIELDS)
         resources = self.section("resources", raw.get("resources", {}), RESOURCE_FIELDS)
         tracking = self.section("tracking", raw.get("tracking", {}), TRACKING_FIELDS)
+        checkpoints = self.section("checkpoints", raw.get("checkpoints", {}), CHECKPOINT_FIELDS)
         sampler = self.named("sampler", raw.get("sampler"), "tpe")
         pruner = self.named("pruner", raw.get("pruner"), "median")
         description = raw.get("description", "")
@@ -103,6 +104,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             resources=resources,
             description=description,
             tracking=tracking,
+            checkpoints=checkpoints,
             lines=dict(self.lines),
             warnings=tuple(self.warnings),
         )

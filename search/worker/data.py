@@ -135,9 +135,13 @@ class SeriesData:
 
     def evaluate(self, model, x: torch.Tensor | WindowSet, y: torch.Tensor, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
         """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
-        pred = self.predict(model, x, device, batch_size, amp_dtype)
-        ids = getattr(x, "series_index", None)  # (N,) with several series (a WindowSet)
-        out = regression_metrics(self.unscale_targets(pred, ids), self.unscale_targets(y, ids))
+        return self.score(self.predict(model, x, device, batch_size, amp_dtype), y, getattr(x, "series_index", None))
+
+    def score(self, pred: torch.Tensor, y: torch.Tensor, series_index: torch.Tensor | None = None) -> dict[str, float]:
+        """Metrics of scaled forecasts ``pred`` against scaled targets ``y`` (N, H, T): the
+        regression metrics in original units and the loss (scaled MSE); ``series_index`` (N,)
+        names each window's series (a WindowSet's, with several series)."""
+        out = regression_metrics(self.unscale_targets(pred, series_index), self.unscale_targets(y, series_index))
         out["loss"] = float(((pred - y) ** 2).mean())
         return out
 

@@ -368,3 +368,16 @@ def test_locate_adds_the_line_to_later_problems(write):
     assert space.locate(problem) == f"{path}:7: data.lookback: the val part has 342 rows, fewer than lookback 400 + horizon 1"
     assert space.locate(f"{path}: data.missing: x") == f"{path}:3: data.missing: x"  # not in the file: its section
     assert space.locate("elsewhere: data.path: x") == "elsewhere: data.path: x"
+
+
+def test_checkpoints_keep_is_a_whole_number_outside_the_hash(write):
+    from search.space import compile_space
+
+    default = load_space(write(space_text()))
+    kept = load_space(write(space_text(extra="checkpoints: {keep: 3}\n"), "kept.yaml"))
+    assert default.checkpoints == {"keep": 5} and kept.checkpoints == {"keep": 3}
+    assert compile_space(default).hash == compile_space(kept).hash  # which checkpoints are kept decides nothing a trial computes
+    for bad in ("0", "2.5", "true", "'3'", "{low: 1, high: 5}"):
+        found = problems(write(space_text(extra=f"checkpoints: {{keep: {bad}}}\n"), "bad.yaml"))
+        assert len(found) == 1 and "checkpoints.keep" in found[0], (bad, found)
+    assert "did you mean 'keep'" in problems(write(space_text(extra="checkpoints: {kep: 3}\n"), "typo.yaml"))[0]

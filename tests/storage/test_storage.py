@@ -140,6 +140,19 @@ def test_a_sqlite_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
         storage.check_url(f"sqlite:///{tmp_path}/s.db")
 
 
+def test_ranked_value_is_the_kth_best_complete_value(storage_url):
+    rdb = storage.open_storage(storage_url, heartbeat_interval=None, grace_period=None)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for direction, expected in (("minimize", [1.0, 2.0, 2.0, 5.0, None]), ("maximize", [5.0, 2.0, 2.0, 1.0, None])):
+        study = optuna.create_study(study_name=direction, storage=rdb, direction=direction)
+        for value in (2.0, 5.0, 1.0, 2.0):
+            study.add_trial(optuna.trial.create_trial(value=value))
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, intermediate_values={1: 0.5}))
+        study.add_trial(optuna.trial.create_trial(value=float("inf") if direction == "minimize" else float("-inf")))
+        found = [storage.ranked_value(rdb, study._study_id, k, direction == "maximize") for k in range(1, 6)]
+        assert found == expected  # ties count once each; pruned trials and infinities are left out
+
+
 def test_a_batch_writes_what_report_and_record_heartbeat_write(storage_url):
     """``write_trial_batch``: several trials' values (nan and infinities too) and heartbeats in
     one go, read back by Optuna as if ``trial.report`` had written them; a finished trial is
