@@ -12,6 +12,7 @@ from storage._rdb import (
     HEARTBEAT_INTERVAL_S,
     StorageError,
     check_url,
+    complete_trial_ids,
     connect_error,
     count_trials,
     open_storage,
@@ -20,6 +21,7 @@ from storage._rdb import (
     sqlite_warning,
     stale_trial_ids,
     upgrade_storage,
+    write_trial_batch,
 )
 from storage._retry import retrying
 from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password
@@ -36,6 +38,7 @@ __all__ = [
     "is_object_store",
     "log_dir",
     "check_url",
+    "complete_trial_ids",
     "connect_error",
     "count_trials",
     "ranked_value",
@@ -52,4 +55,5 @@ __all__ = [
     "stale_trial_ids",
     "upgrade_storage",
     "url_password",
+    "write_trial_batch",
 ]

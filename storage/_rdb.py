@@ -322,3 +322,79 @@ def stale_trial_ids(storage: optuna.storages.BaseStorage, study_id: int) -> list
             if started is not None and now - started > timedelta(seconds=grace):
                 stale.append(trial_id)
     return stale
+
+
+def write_trial_batch(storage: optuna.storages.BaseStorage, values: dict[int, dict[int, float]], beats=()) -> set[int]:
+    """Intermediate values of several running trials and their heartbeats in ONE transaction.
+
+    ``values``: trial id -> {step: value}; ``beats``: trial ids whose heartbeat is recorded now.
+    The rows are Optuna's own (``trial_intermediate_values``, ``trial_heartbeats``, with its
+    encoding of nan and infinities), so every reader sees them as if ``trial.report`` and
+    ``record_heartbeat`` had written them one by one. As Optuna refuses to change a finished
+    trial, finished trials are left alone: their ids are returned. Other storages: one call
+    per value and per beat."""
+    beats = set(beats)
+    ids = set(values) | beats
+    if not ids:
+        return set()
+    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        finished = set()
+        for trial_id in ids:
+            try:
+                for step, value in values.get(trial_id, {}).items():
+                    storage.set_trial_intermediate_value(trial_id, step, value)
+                if trial_id in beats:
+                    storage.record_heartbeat(trial_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                finished.add(trial_id)
+        return finished
+    from optuna.storages._rdb.models import TrialHeartbeatModel, TrialIntermediateValueModel, TrialModel
+
+    table = TrialIntermediateValueModel.__table__
+    hb = TrialHeartbeatModel.__table__
+    with backend.engine.begin() as conn:  # one transaction: every row or none
+        states = dict(conn.execute(sqlalchemy.select(TrialModel.trial_id, TrialModel.state).where(TrialModel.trial_id.in_(list(ids)))).all())
+        running = {i for i, state in states.items() if not state.is_finished()}
+        write = {i: steps for i, steps in values.items() if i in running and steps}
+        if write:
+            existing = {
+                (row[0], row[1]) for row in conn.execute(sqlalchemy.select(table.c.trial_id, table.c.step).where(table.c.trial_id.in_(list(write))))
+            }
+            new, changed = [], []
+            for trial_id, steps in write.items():
+                for step, value in steps.items():
+                    stored, kind = TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+                    row = {"trial_id": trial_id, "step": int(step), "intermediate_value": stored, "intermediate_value_type": kind}
+                    (changed if (trial_id, int(step)) in existing else new).append(row)
+            if new:
+                conn.execute(sqlalchemy.insert(table), new)
+            for row in changed:
+                conn.execute(
+                    sqlalchemy.update(table)
+                    .where(table.c.trial_id == row["trial_id"], table.c.step == row["step"])
+                    .values(intermediate_value=row["intermediate_value"], intermediate_value_type=row["intermediate_value_type"])
+                )
+        beat = beats & running
+        if beat:
+            now = conn.execute(sqlalchemy.select(sqlalchemy.func.now())).scalar()  # the database's clock, as Optuna's
+            have = set(conn.execute(sqlalchemy.select(hb.c.trial_id).where(hb.c.trial_id.in_(list(beat)))).scalars())
+            if have:
+                conn.execute(sqlalchemy.update(hb).where(hb.c.trial_id.in_(list(have))).values(heartbeat=now))
+            if beat - have:
+                conn.execute(sqlalchemy.insert(hb), [{"trial_id": i, "heartbeat": now} for i in sorted(beat - have)])
+    return ids - running
+
+
+def complete_trial_ids(storage: optuna.storages.BaseStorage, study_id: int) -> set[int]:
+    """The ids of a study's COMPLETE trials (one query of integers, no trial loaded)."""
+    backend = getattr(storage, "_backend", storage)
+    if not isinstance(backend, optuna.storages.RDBStorage):
+        return {t._trial_id for t in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
+    from optuna.storages._rdb.models import TrialModel
+
+    with backend.engine.connect() as conn:
+        query = sqlalchemy.select(TrialModel.trial_id).where(
+            TrialModel.study_id == study_id, TrialModel.state == optuna.trial.TrialState.COMPLETE
+        )
+        return set(conn.execute(query).scalars())

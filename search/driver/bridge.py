@@ -29,10 +29,11 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from search.space.compiled import CompiledSpace
-from search.driver.pruning import CompletedTrials, PruneGate
+from search.driver.pruning import VIEW_PRUNERS, PruneGate, PruningView
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
 from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
+from search.driver.writer import BatchWriter
 from search.pareto import enters_front, metric_names
 from storage import count_trials, ranked_value, retrying, set_trial_user_attrs
 
@@ -112,7 +113,11 @@ class StudyBridge:
         self.multi_objective = len(self.directions) > 1
         self.metric_names = metric_names(study) if self.multi_objective else None
         self.gate = PruneGate(study.pruner)
-        self.completed = CompletedTrials(study) if self.gate.rules is not None else None
+        # median/percentile: decided in memory (the study's COMPLETE trials, the trial's own values)
+        self.view = PruningView(study) if type(study.pruner) in VIEW_PRUNERS else None
+        self.values: dict[str, dict[int, float]] = {}  # Ray trial id -> its intermediate values
+        self._refreshed = 0.0
+        self.writer = BatchWriter(self._storage, after_write=self._refresh_view)  # values and beats, batched
 
     # -- counting
 
@@ -146,7 +151,7 @@ class StudyBridge:
             trial = retrying(self.study.ask)
         with self._lock:
             self.live[ray_id] = trial  # beaten from now on; recorded FAIL if the search stops
-        retrying(self._storage.record_heartbeat, trial._trial_id)
+        self.writer.beat([trial._trial_id])
         retrying(suggest_params, trial, self.compiled.distributions)
         self.tracker.trial_started(trial.number, trial.params)
         self.on_change()
@@ -196,12 +201,15 @@ class StudyBridge:
                     if forecast is not None:
                         attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
             self._finish(trial, attrs, TrialState.COMPLETE, value)
+            if self.view is not None:  # median/percentile pruners only: a single objective
+                self.view.add(self._frozen(ray_id, trial, TrialState.COMPLETE, value))
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
         else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
             self._finish(trial, {**attrs, "error": "interrupted"}, TrialState.FAIL)
             self.retry(trial)
             self.tally.interrupted += 1
+        self.values.pop(ray_id, None)
         self.on_change()
 
     def _final_value(self, result: dict) -> float | list[float]:
@@ -230,6 +238,8 @@ class StudyBridge:
     def _finish(self, trial: optuna.trial.Trial, attrs: dict, state: TrialState, value: float | list[float] | None = None) -> None:
         """User attrs (one transaction), then the outcome; retried through a database restart.
         The tracker hears of it after the study holds it."""
+
+        self.writer.flush()  # a finished trial holds every value it reported
 
         def write() -> None:
             try:
@@ -267,27 +277,60 @@ class StudyBridge:
         self.curves.setdefault(ray_id, []).append(
             {k: result[k] for k in ("epoch", "train_loss", *CURVE_KEYS) if k in result}
         )
-        if self.multi_objective:
-            # Optuna's Trial.report refuses a multi-objective trial; the first objective's value
-            # per epoch is still the trial's learning curve in the study (never pruned on)
-            retrying(self._storage.set_trial_intermediate_value, trial._trial_id, epoch, value)
-        else:
-            retrying(trial.report, value, step=epoch)
+        values = self.values.setdefault(ray_id, {})
+        if epoch not in values:  # as trial.report: a step's first value stands
+            # written to the storage directly (Optuna's Trial.report refuses a multi-objective
+            # trial; there the first objective's value per epoch is the learning curve, never pruned on)
+            values[epoch] = float(value)
+            self.writer.add(trial._trial_id, epoch, float(value))  # in the study within one write interval
+            cached = getattr(trial, "_cached_frozen_trial", None)  # what trial.should_prune reads, as trial.report keeps it
+            if cached is not None:
+                cached.intermediate_values[epoch] = float(value)
         self.tracker.epoch(trial.number, epoch, {k: result[k] for k in ("objective", "train_loss", "lr", *CURVE_KEYS) if k in result})
         # the pruner reads the study: only ask it where it can say "prune"
         earlier = [row["epoch"] for row in self.curves[ray_id]]
-        if self.gate.may_prune(epoch, earlier, lambda: self.count(TrialState.COMPLETE)) and retrying(self._should_prune, trial):
+        if self.gate.may_prune(epoch, earlier, self._n_complete) and self._should_prune(ray_id, trial):
             self.pruned.add(ray_id)
             return True
         return False
 
-    def _should_prune(self, trial: optuna.trial.Trial) -> bool:
-        """``trial.should_prune()``; for the median/percentile pruner with the study's COMPLETE
-        trials read only when their count changed (``CompletedTrials``)."""
-        latest = getattr(trial, "_get_latest_trial", None)  # what should_prune hands the pruner
-        if self.completed is None or latest is None:
-            return bool(trial.should_prune())
-        return bool(self.study.pruner.prune(self.completed.at(self.count(TrialState.COMPLETE)), latest()))
+    def _n_complete(self) -> int:
+        return self.view.n_complete if self.view is not None else self.count(TrialState.COMPLETE)
+
+    def _should_prune(self, ray_id: str, trial: optuna.trial.Trial) -> bool:
+        """``trial.should_prune()``. Median/percentile: the pruner's own ``prune`` on the
+        in-memory view (``PruningView``) and the trial's values as the study will hold them,
+        no storage read. Any other pruner reads the study: the queued values are written first."""
+        if self.view is None:
+            self.writer.flush()
+            return bool(retrying(trial.should_prune))
+        return self.view.decide(self.study.pruner, self._frozen(ray_id, trial, TrialState.RUNNING))
+
+    def _frozen(self, ray_id: str, trial: optuna.trial.Trial, state: TrialState, value: float | None = None) -> optuna.trial.FrozenTrial:
+        """The trial as the pruner reads it (number, state, value, intermediate values)."""
+        return optuna.trial.FrozenTrial(
+            number=trial.number, state=state, value=value, datetime_start=None, datetime_complete=None,
+            params={}, distributions={}, user_attrs={}, system_attrs={},
+            intermediate_values=dict(self.values.get(ray_id, {})), trial_id=trial._trial_id,
+        )
+
+    def _refresh_view(self) -> None:
+        """Other drivers' COMPLETE trials into the view, at most every 0.2 s (the writer's thread)."""
+        import time
+
+        if self.view is not None and time.monotonic() - self._refreshed >= 0.2:
+            self._refreshed = time.monotonic()
+            self.view.refresh()
+
+    def flush(self) -> None:
+        """Every queued value and heartbeat written, other drivers' COMPLETE trials read."""
+        self.writer.flush()
+        if self.view is not None:
+            self.view.refresh()
+
+    def close(self) -> None:
+        """Stop the writer after writing what it holds."""
+        self.writer.close()
 
     def report_final(self, ray_id: str, result: dict) -> None:
         """A trial's last result when Tune ended the trial on it (the worker marks its final
@@ -320,8 +363,7 @@ class StudyBridge:
     def beat(self) -> None:
         with self._lock:
             ids = [t._trial_id for t in self.live.values()]
-        for trial_id in ids:
-            self._storage.record_heartbeat(trial_id)  # a missed beat is retried next interval
+        self.writer.beat(ids)  # with the next batch, one transaction for all
 
 
 class HeartbeatThread(threading.Thread):

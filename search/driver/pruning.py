@@ -3,11 +3,15 @@
 ``PruneGate`` tells, from a median or percentile pruner's own settings, the steps at which it
 cannot say "prune" (its warm-up, between its interval steps, before enough trials are
 complete), so the bridge skips ``should_prune`` there and workers need not wait for an answer
-(``search.worker.trainable``). ``CompletedTrials`` gives such a pruner the study's COMPLETE trials,
-loaded again only when their count changes.
+(``search.worker.trainable``). ``PruningView`` is the study as the pruner reads it, held in
+memory: the COMPLETE trials (this driver's added when it tells them, other drivers' found by
+a count, and where it grew a query of ids, at most every 0.2 s) and each running trial's own
+intermediate values, so a median/percentile decision reads no storage at all.
 """
 
 from __future__ import annotations
+
+import threading
 
 import optuna
 from optuna.trial import TrialState
@@ -70,30 +74,60 @@ class PruneGate:
         return self.startup_done
 
 
-class CompletedTrials:
-    """The study as Optuna's median/percentile pruner reads it: its COMPLETE trials and its
-    direction, nothing else (``PercentilePruner.prune``). Finished trials never change, so the
-    list is loaded again only when the database's count of COMPLETE trials (one SQL ``count``)
-    differs from the list's length, not on every epoch of every trial; the pruner then sees
-    exactly the trials it would load itself."""
+# The pruners whose ``prune(study, trial)`` reads nothing of the study but its COMPLETE trials
+# and its direction (exact classes: a subclass may read more).
+VIEW_PRUNERS = (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner)
+
+
+class PruningView:
+    """The study in memory, as Optuna's median/percentile pruner reads it: its direction and
+    its COMPLETE trials (``get_trials(states=(COMPLETE,))``), nothing else.
+
+    Finished trials never change, so the view only grows: this driver adds each trial it
+    tells COMPLETE (``add``), and ``refresh`` (the driver's writer thread calls it at most every
+    0.2 s) counts the study's COMPLETE trials and, where other drivers added some, finds them
+    by one query of ids and loads only those.
+    ``decide(trial)`` is ``pruner.prune(view, trial)``: Optuna's own code on the same trials,
+    so the same decision as ``trial.should_prune()`` once the study holds the trial's values
+    (tests/search/test_pruning_replay.py). Other drivers' completions reach it up to one
+    interval late, as they would reach a ``should_prune`` called that much earlier.
+    """
 
     def __init__(self, study: optuna.Study):
+        from storage import complete_trial_ids, count_trials
+
         self._study = study
+        self._ids, self._count = complete_trial_ids, count_trials
+        self._lock = threading.Lock()
         self._trials: list[optuna.trial.FrozenTrial] = []
-        self._direction = None
+        self._known: set[int] = set()
+        self.direction = study.direction  # never changes
+        self.refresh()
 
     @property
-    def direction(self) -> optuna.study.StudyDirection:
-        if self._direction is None:
-            self._direction = self._study.direction  # never changes: read once
-        return self._direction
+    def n_complete(self) -> int:
+        return len(self._trials)
 
-    def at(self, n_complete: int) -> CompletedTrials:
-        if n_complete != len(self._trials):
-            self._trials = self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return self
+    def add(self, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != TrialState.COMPLETE:
+            return
+        with self._lock:
+            if trial._trial_id not in self._known:
+                self._known.add(trial._trial_id)
+                self._trials = [*self._trials, trial]  # readers hold the old list: never changed in place
+
+    def refresh(self) -> None:
+        storage, study_id = self._study._storage, self._study._study_id
+        if self._count(storage, study_id, (TrialState.COMPLETE,)) == len(self._known):
+            return  # none added elsewhere (finished trials never change state)
+        new = self._ids(storage, study_id) - self._known
+        for trial_id in sorted(new):
+            self.add(storage.get_trial(trial_id))
 
     def get_trials(self, deepcopy: bool = False, states=None) -> list[optuna.trial.FrozenTrial]:
         if states is not None and set(states) != {TrialState.COMPLETE}:
             return self._study.get_trials(deepcopy=deepcopy, states=states)  # not what the pruner asks: no shortcut
         return list(self._trials)
+
+    def decide(self, pruner: optuna.pruners.BasePruner, trial: optuna.trial.FrozenTrial) -> bool:
+        return bool(pruner.prune(self, trial))

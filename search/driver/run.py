@@ -347,5 +347,6 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
         pass
     finally:
         bridge.abandon_live("interrupted")  # anything Tune did not report back
+        bridge.close()  # the queued values written
         heartbeat.stopped.set()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -147,8 +147,9 @@ def test_report_ahead_raises_what_training_raises(tiny_space, monkeypatch):
 
 
 def test_bridge_report_decides_as_should_prune(tmp_path):
-    """The bridge's report (gate + cached COMPLETE trials) against Optuna's own should_prune,
-    on a SQLite study where trials finish while others run."""
+    """The bridge's report (gate + the in-memory pruning view) against Optuna's own
+    should_prune, on a SQLite study where trials finish while others run (told outside the
+    bridge, as another driver's: the view takes them in at its next refresh, ``flush``)."""
     from search.driver.bridge import StudyBridge
 
     rng = random.Random(1)
@@ -166,6 +167,7 @@ def test_bridge_report_decides_as_should_prune(tmp_path):
         for rid, (t, step) in list(running.items()):
             step += 1
             pruned = bridge.report(rid, {"epoch": step, "objective": rng.random()})
+            bridge.flush()  # the study holds the value now
             expected = study.pruner.prune(study, t._get_latest_trial())
             decisions.append(pruned)
             assert pruned == expected, (rid, step)
@@ -173,9 +175,11 @@ def test_bridge_report_decides_as_should_prune(tmp_path):
                 bridge.live.pop(rid)
                 running.pop(rid)
                 study.tell(t, None if pruned else rng.random(), state=optuna.trial.TrialState.PRUNED if pruned else None)
+                bridge.flush()
             else:
                 running[rid] = (t, step)
     assert any(decisions) and not all(decisions)
+    bridge.close()
 
 
 def test_suggest_params_matches_ask_and_completes_a_half_made_trial():

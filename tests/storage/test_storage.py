@@ -151,3 +151,32 @@ def test_ranked_value_is_the_kth_best_complete_value(storage_url):
         study.add_trial(optuna.trial.create_trial(value=float("inf") if direction == "minimize" else float("-inf")))
         found = [storage.ranked_value(rdb, study._study_id, k, direction == "maximize") for k in range(1, 6)]
         assert found == expected  # ties count once each; pruned trials and infinities are left out
+
+
+def test_a_batch_writes_what_report_and_record_heartbeat_write(storage_url):
+    """``write_trial_batch``: several trials' values (nan and infinities too) and heartbeats in
+    one go, read back by Optuna as if ``trial.report`` had written them; a finished trial is
+    left alone and named; a second batch updates a step and adds the rest."""
+    import math
+
+    import sqlalchemy
+
+    rdb = storage.open_storage(storage_url)
+    study = optuna.create_study(storage=rdb)
+    a, b, done = study.ask(), study.ask(), study.ask()
+    study.tell(done, 1.0)
+    left = storage.write_trial_batch(
+        rdb, {a._trial_id: {1: 0.5, 2: math.nan}, b._trial_id: {1: math.inf, 3: -math.inf}, done._trial_id: {1: 9.0}}, beats=[a._trial_id, b._trial_id]
+    )
+    assert left == {done._trial_id}
+    got = rdb.get_trial(a._trial_id).intermediate_values
+    assert got[1] == 0.5 and math.isnan(got[2])
+    assert rdb.get_trial(b._trial_id).intermediate_values == {1: math.inf, 3: -math.inf}
+    assert rdb.get_trial(done._trial_id).intermediate_values == {}
+    beaten = lambda: dict(rdb.engine.connect().execute(sqlalchemy.text("SELECT trial_id, heartbeat FROM trial_heartbeats")).all())  # noqa: E731
+    first = beaten()
+    assert set(first) == {a._trial_id, b._trial_id}
+    storage.write_trial_batch(rdb, {a._trial_id: {2: 0.25, 4: 0.125}}, beats=[a._trial_id])  # an existing heartbeat row updated
+    assert rdb.get_trial(a._trial_id).intermediate_values == {1: 0.5, 2: 0.25, 4: 0.125}
+    assert set(beaten()) == {a._trial_id, b._trial_id} and beaten()[a._trial_id] >= first[a._trial_id]
+    assert storage.complete_trial_ids(rdb, study._study_id) == {done._trial_id}
