@@ -33,10 +33,10 @@ from safetensors.torch import load as load_tensors
 
 import models
 import storage as storage_mod
-from models.reference import LastValueReference, SeasonalReference
+from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import CheckpointError, DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage, storage_errors
-from search.worker import forecast_view
+from search.worker import forecast_view, known
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
 from search.worker.table import order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
@@ -106,6 +106,8 @@ class Forecaster:
             raise UsageError(f"--input: column {missing[0]!r} is missing (the model needs {', '.join(needed)})")
         frame = self._in_order(frame)
         groups = frame.groupby(frame[series_id].astype(str), sort=False) if series_id else [("", frame)]
+        if self.payload.get("known"):  # known-future columns: the window reaches over the horizon
+            return {str(name): self._forecast_known(str(name), part) for name, part in groups}
         return {str(name): self._forecast(str(name), part[columns]) for name, part in groups}
 
     def plot_view(self, frame, forecasts: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -173,6 +175,20 @@ class Forecaster:
         model = OneHotInput(self.model, unknown + 1)
         tokens = greedy_continuation(model, encode(prompt, vocab).tolist(), n, self.lookback, unknown)
         return "".join(vocab[t] for t in tokens)
+
+    def _forecast_known(self, name: str, part) -> np.ndarray:
+        """A forecast from a window with known-future columns (``search.worker.known``)."""
+        offset, scale = self._scaler(name)
+        x = torch.from_numpy(known.predict_window(self.payload, name, part, offset, scale))[None]  # (1, L+H, C)
+        n, d = self.payload["n_targets"], self.payload["data"]
+        spec = self.payload["known"]
+        n_inputs = len(self.payload["columns"]) + known.n_time_columns(spec)
+        n_known = len(spec["future_features"]) + known.n_time_columns(spec)
+        model = FutureWindow(self.model, n, self.lookback, n_inputs, n_known, d.get("reference", "last"), self.payload.get("reference_season"))
+        model.eval()
+        with torch.no_grad():
+            pred = model(x)[0].numpy()  # (H, T)
+        return pred * scale[:n] + offset[:n]
 
     def _forecast(self, name: str, table):
         table = table.astype("float64").interpolate(method="linear", limit_direction="both")
@@ -254,6 +270,10 @@ def unpack(data: bytes) -> Forecaster:
     d = payload["data"]
     task = payload.get("task", "forecast")
     n_features, head = len(payload["columns"]), {}
+    if payload.get("known"):  # time features after the file's columns; known-future ones also over the horizon
+        n_time = known.n_time_columns(payload["known"])
+        n_features += n_time
+        head = {"n_future": len(payload["known"]["future_features"]) + n_time} if len(payload["known"]["future_features"]) + n_time else {}
     if task == "classify":
         head = {"n_classes": len(payload["classes"])}
     elif task == "text":  # one-hot tokens in, next-token logits out; + the unknown token
