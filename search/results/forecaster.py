@@ -122,7 +122,11 @@ class Forecaster:
         tail = max(4 * self.lookback, 8 * self.horizon)
         panels = []
         for name in list(forecasts)[: forecast_view.MAX_SERIES]:
-            part = groups[name].tail(tail)
+            part = groups[name]
+            if self.payload.get("known"):  # rows after the last target value carry the horizon's known inputs, not data
+                has = part[self.targets].notna().all(axis=1).to_numpy()
+                part = part.iloc[: int(np.flatnonzero(has)[-1]) + 1 if has.any() else 0]
+            part = part.tail(tail)
             keep = forecast_view.keep_indices(len(part))
             x, future = _axis(part, time_column, self.horizon)
             panels.append({
