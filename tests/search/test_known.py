@@ -218,3 +218,9 @@ def test_time_features_none_hashes_like_no_key(tmp_path):
     _demand(tmp_path)
     assert _space(tmp_path).hash == _space(tmp_path, time_features="none", future_features="[]").hash
     assert _space(tmp_path).hash != _space(tmp_path, time_features="auto").hash
+
+
+@pytest.mark.parametrize(("given", "stored"), [("true", "auto"), ("false", "none"), ("auto", "auto"), ("[hour, hour, month]", ("hour", "month")), ("season", ("season",))])
+def test_time_features_key_forms(tmp_path, given, stored):
+    _demand(tmp_path)
+    assert _space(tmp_path, time_features=given).space.data["time_features"] == stored
