@@ -224,3 +224,14 @@ def test_time_features_none_hashes_like_no_key(tmp_path):
 def test_time_features_key_forms(tmp_path, given, stored):
     _demand(tmp_path)
     assert _space(tmp_path, time_features=given).space.data["time_features"] == stored
+
+
+def test_baselines_read_only_the_lookback_of_windows_that_reach_the_horizon(tmp_path):
+    """The naive and seasonal-naive baselines are the same with known-future columns: the rows
+    of a window after its origin hold the targets, and no baseline reads them."""
+    _demand(tmp_path)
+    plain = load_series(_space(tmp_path).space.data)
+    wide = load_series(_space(tmp_path, time_features="auto", future_features="[holiday]", reference="mstl").space.data)
+    data = {"horizon": 6, "eval_origins": "every", "season": 48}
+    a, b = plain.naive_attrs(24, data), wide.naive_attrs(24, data)
+    assert a == b and a["baseline_snaive_s48_test_mae"] > 0
