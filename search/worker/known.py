@@ -6,7 +6,8 @@ known for the horizon as well as the lookback:
 - calendar features of a datetime time column: ``hour`` (of the day, minutes included),
   ``dayofweek``, ``dayofmonth``, ``dayofyear``, ``month``;
 - ``season``: the position within each season (``data.season`` or the detected ones),
-  counted in steps from the first row of the series (see ``positions``);
+  counted in steps from the first row of the series, or where a season spans about a
+  calendar day, week or year, the place in that cycle (see ``phase``);
 - ``auto``: by the series' step, the calendar cycles longer than a step (sub-daily: hour and
   day of week, and day of year with two years of data; daily: day of week and day of year;
   weekly: day of year; monthly: month); without a datetime column, ``season``.
@@ -84,7 +85,7 @@ def time_columns(spec: dict[str, Any], when: np.ndarray | None, pos: np.ndarray)
     out = []
     for name in spec["time_features"]:
         if name == "season":
-            fractions = [(pos % m) / m for m in spec["seasons"]]
+            fractions = [phase(spec, m, when, pos) / m for m in spec["seasons"]]
         else:
             fractions = [calendar_fraction(name, when)]
         for a in fractions:
@@ -105,6 +106,24 @@ def positions(spec: dict[str, Any], times: np.ndarray | None, n: int) -> np.ndar
     return np.rint((as_numbers(times) - spec["time0"]) / spec["step"]).astype(np.int64)
 
 
+CALENDAR_PERIODS = (DAY, 7 * DAY, 365.2425 * DAY)  # seconds
+
+
+def phase(spec: dict[str, Any], m: int, when: np.ndarray | None, pos: np.ndarray) -> np.ndarray:
+    """Where each row lies in the season of ``m`` steps, in steps, in [0, m) (float64): its
+    position modulo ``m``; or, with a datetime time column, when ``m`` steps span a calendar
+    day, week or year to within 2 %, its time's place in that calendar cycle times ``m``: a
+    52-step season of weekly data then follows the 365.24-day year instead of drifting by a
+    day and a quarter a year."""
+    step, time0 = spec.get("step"), spec.get("time0")
+    if when is None or time0 is None or not step or not np.issubdtype(np.asarray(when).dtype, np.datetime64):
+        return (pos % m).astype(np.float64)
+    period = next((p for p in CALENDAR_PERIODS if abs(m * step - p) <= 0.02 * p), None)
+    if period is None:
+        return (pos % m).astype(np.float64)
+    return np.mod(as_numbers(when) - time0, period) / period * m
+
+
 def as_numbers(times: np.ndarray) -> np.ndarray:
     """Times as float64: seconds since the epoch for datetime64, the numbers themselves else."""
     times = np.asarray(times)
@@ -113,9 +132,9 @@ def as_numbers(times: np.ndarray) -> np.ndarray:
     return times.astype(np.float64)
 
 
-def seasonal_profile(y: np.ndarray, pos: np.ndarray, seasons: list[int]) -> dict[str, list[float]]:
-    """MSTL of ``y`` (a training part, raw units; ``pos`` its positions) and, per season, the
-    mean seasonal component at each position modulo the season over the last
+def seasonal_profile(y: np.ndarray, phases: dict[int, np.ndarray], seasons: list[int]) -> dict[str, list[float]]:
+    """MSTL of ``y`` (a training part, raw units; ``phases[m]`` each row's ``phase`` in season
+    ``m``) and, per season, the mean seasonal component at each (rounded) phase over the last
     ``PROFILE_CYCLES`` cycles: ``{"52": [52 values]}``. Seasons without two whole cycles in
     ``y`` are left out."""
     from statsforecast.mstl import mstl
@@ -124,24 +143,29 @@ def seasonal_profile(y: np.ndarray, pos: np.ndarray, seasons: list[int]) -> dict
     if not fit_seasons:
         return {}
     keep = min(len(y), MSTL_HISTORY_CYCLES * max(fit_seasons))
-    y, pos = y[-keep:], pos[-keep:]
+    y = y[-keep:]
     parts = mstl(y.astype(np.float64), fit_seasons if len(fit_seasons) > 1 else fit_seasons[0])
     out = {}
     for m in fit_seasons:
         component = np.asarray(parts[f"seasonal{m}"] if len(fit_seasons) > 1 else parts["seasonal"], dtype=np.float64)
         last = slice(-min(len(y) // m, PROFILE_CYCLES) * m, None)
-        phase = pos[last] % m
-        total = np.bincount(phase, weights=component[last], minlength=m)
-        count = np.bincount(phase, minlength=m)
+        bins = np.rint(phases[m][-keep:][last]).astype(np.int64) % m
+        total = np.bincount(bins, weights=component[last], minlength=m)
+        count = np.bincount(bins, minlength=m)
         out[str(m)] = (total / np.maximum(count, 1)).tolist()
     return out
 
 
-def profile_values(profiles: dict[str, list[float]], pos: np.ndarray) -> np.ndarray:
-    """The sum of every season's profile at positions ``pos``: (n,) float64, raw units."""
+def profile_values(profiles: dict[str, list[float]], spec: dict[str, Any], when: np.ndarray | None, pos: np.ndarray) -> np.ndarray:
+    """The sum of every season's profile at the rows' phases (linear between the profile's
+    steps, round the cycle): (n,) float64, raw units."""
     out = np.zeros(len(pos))
-    for m, values in profiles.items():
-        out += np.asarray(values)[pos % int(m)]
+    for key, values in profiles.items():
+        m, values = int(key), np.asarray(values)
+        ph = phase(spec, m, when, pos)
+        lo = np.floor(ph).astype(np.int64)
+        frac = ph - lo
+        out += values[lo % m] * (1 - frac) + values[(lo + 1) % m] * frac
     return out
 
 
@@ -237,5 +261,5 @@ def predict_window(payload: dict[str, Any], name: str, frame, offset: np.ndarray
     if "mstl" in spec:
         series = payload.get("series_names") or [""]
         fits = spec["mstl"]["profiles"][series.index(name) if name in series else 0]
-        parts.append(np.stack([profile_values(fit, pos[rows]) / scale[j] for j, fit in enumerate(fits)], axis=1))
+        parts.append(np.stack([profile_values(fit, spec, None if when is None else when[rows], pos[rows]) / scale[j] for j, fit in enumerate(fits)], axis=1))
     return np.concatenate(parts, axis=1).astype(np.float32)  # (L+H, C)

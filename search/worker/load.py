@@ -123,12 +123,13 @@ def _add_known(series: SeriesData, data: dict[str, Any], when, raw: np.ndarray, 
         train = part_ranges(segments, series.gap, "train")
         for i, ((s, _, _, e), (lo, hi)) in enumerate(zip(segments, train)):
             scale = (series.series_scale[i] if series.series_scale is not None else series.scale)[: series.n_targets]
-            fits = [known.seasonal_profile(raw[lo:hi, j], pos[lo:hi], seasons) for j in range(series.n_targets)]
+            phases = {m: known.phase(spec, m, None if when is None else when[lo:hi], pos[lo:hi]) for m in seasons}
+            fits = [known.seasonal_profile(raw[lo:hi, j], phases, seasons) for j in range(series.n_targets)]
             if not any(fits):
                 which = f" of series {series.series_names[i]!r}" if series.series_names else ""
                 raise DataError([f"{prefix}data.reference: mstl needs a season with two whole cycles in the training part{which} of {file_name}, and none is found; set data.season, or use reference: last"])
             for j, fit in enumerate(fits):
-                columns[s:e, j] = known.profile_values(fit, pos[s:e]) / scale[j]  # scaled like the target, without its offset
+                columns[s:e, j] = known.profile_values(fit, spec, None if when is None else when[s:e], pos[s:e]) / scale[j]  # scaled like the target, without its offset
             profiles.append(fits)
         spec["mstl"] = {"seasons": seasons, "profiles": profiles}
         extra.append(columns)

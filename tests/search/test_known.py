@@ -235,3 +235,16 @@ def test_baselines_read_only_the_lookback_of_windows_that_reach_the_horizon(tmp_
     data = {"horizon": 6, "eval_origins": "every", "season": 48}
     a, b = plain.naive_attrs(24, data), wide.naive_attrs(24, data)
     assert a == b and a["baseline_snaive_s48_test_mae"] > 0
+
+
+def test_a_yearly_season_of_weekly_data_follows_the_calendar():
+    """52 weekly steps are 364 days: the phase follows the 365.24-day year, so the same date
+    ten years apart has the same phase (positions modulo 52 would have drifted 12 days)."""
+    when = np.array(["2000-03-04", "2010-03-04", "2010-09-02"], dtype="datetime64[ns]")
+    spec = {"time0": known.as_numbers(when[:1])[0], "step": 7 * 86400.0}
+    pos = known.positions(spec, when, 3)
+    ph = known.phase(spec, 52, when, pos)
+    circular = lambda a, b: min(abs(a - b), 52 - abs(a - b))  # noqa: E731
+    assert ph[0] == 0 and circular(ph[1], 0) < 0.2 and circular(ph[2], 26) < 0.3
+    assert pos[1] % 52 != 0  # what plain positions would say
+    assert known.phase({"time0": 0.0, "step": 1800.0}, 48, np.array(["1970-01-01T06:00"], dtype="datetime64[ns]"), np.array([12]))[0] == pytest.approx(12)
