@@ -198,7 +198,6 @@ HASHES_BEFORE = {
     "classify_gru.yaml": "29778c6e2077df4c",
     "gru.yaml": "97505efe63f56d08",
     "gru_legacy.yaml": "2ba1f5dcc47296c6",
-    "lstm.yaml": "ca6a6ed0ee2ffd46",
     "tcn.yaml": "58922382252f8964",
     "tcn_grid.json": "16ef061cec3949d5",
     "text_lstm.yaml": "3b30d6dd8896cb93",
