@@ -157,7 +157,7 @@ def run_ours(family: str, args, folder: Path, series, lc: int) -> dict:
 # -- what decides quality: fixed LSTM variants, one change at a time (--ablate)
 
 ABLATION_BASE = ["model.layer_sizes=64", "model.dropout=0.0", "data.lookback=104", "train.batch_size=64", "train.lr=0.003",
-                 "train.epochs=20", "train.patience=5", "train.seed=0", "train.loss=mse", "train.schedule=none"]
+                 "train.epochs=20", "train.patience=5", "train.seed=0", "train.loss=mse", "train.schedule=none", "data.reference=last"]
 ABLATIONS = [
     ("base: LSTM 64, lookback 104, standard scaler, relative to last value, MSE loss, lr 3e-3, patience 5", []),
     ("lookback 156 (three seasons)", ["data.lookback=156"]),

@@ -9,13 +9,14 @@ Each family has one readable file (``recurrent.py``, ``tcn.py``, ``transformer.p
 
 from models._params import ModelParamError, count_params, format_layer_sizes, parse_layer_sizes
 from models.recurrent import RecurrentConfig
-from models.reference import LastValueReference, SeasonalReference
+from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from models.registry import FAMILIES, build, config_class
 from models.tcn import TCNConfig, receptive_field
 from models.transformer import TransformerConfig
 
 __all__ = [
     "FAMILIES",
+    "FutureWindow",
     "LastValueReference",
     "ModelParamError",
     "RecurrentConfig",

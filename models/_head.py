@@ -3,7 +3,9 @@
 Three heads, chosen once at construction:
 
 - forecasting (default): a direct multi-step linear map from the last step's features to
-  ``horizon * n_targets`` values, reshaped to ``(B, horizon, n_targets)``;
+  ``horizon * n_targets`` values, reshaped to ``(B, horizon, n_targets)``; with ``n_future``
+  known-future features per horizon step (calendar features, planned covariates), the map
+  reads the last step's features and all ``horizon * n_future`` of them, flattened;
 - classification (``n_classes`` set): last step's features -> ``(B, n_classes)`` logits;
 - next-token / per-step classification (``n_classes`` and ``per_step``): every step's
   features -> ``(B, T, n_classes)`` logits. The backbone must be causal for next-token
@@ -31,6 +33,7 @@ class ModelIO:
     lookback: int | None = None  # window length T; needed only by learned positions
     n_classes: int | None = None  # set for a classification head instead of forecasting
     per_step: bool = False  # with n_classes: logits at every step, (B, T, n_classes)
+    n_future: int = 0  # known-future features per horizon step, read by the forecasting head
 
     def validate(self) -> None:
         check_int("n_features", self.n_features, minimum=1)
@@ -39,6 +42,9 @@ class ModelIO:
         check_optional_int("lookback", self.lookback, minimum=1)
         check_optional_int("n_classes", self.n_classes, minimum=2)
         check_bool("per_step", self.per_step)
+        check_int("n_future", self.n_future, minimum=0)
+        if self.n_future and self.n_classes is not None:
+            raise ModelParamError("n_future", "known-future inputs feed a forecasting head; a classifier has no horizon")
         if self.per_step and self.n_classes is None:
             raise ModelParamError(
                 "per_step",
@@ -56,10 +62,16 @@ class OutputHead(nn.Module):
         else:
             self.out_shape = (io.n_classes,)
         self.per_step = io.per_step
-        self.proj = nn.Linear(in_features, math.prod(self.out_shape))
+        self.n_future = io.n_future
+        self.proj = nn.Linear(in_features + io.horizon * io.n_future, math.prod(self.out_shape))
 
-    def forward(self, seq: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-        # seq: (B, T, F) features at every step; last: (B, F) summary at the last step
+    def forward(self, seq: torch.Tensor, last: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        # seq: (B, T, F) features at every step; last: (B, F) summary at the last step;
+        # future: (B, horizon, n_future) known-future features of the horizon (n_future > 0)
         if self.per_step:
             return self.proj(seq)  # (B, T, n_classes)
+        if self.n_future:
+            if future is None:
+                raise ValueError(f"this head reads {self.n_future} known-future features per horizon step; pass future (B, horizon, {self.n_future})")
+            last = torch.cat([last, future.flatten(1).to(last.dtype)], dim=-1)  # (B, F + horizon * n_future)
         return self.proj(last).unflatten(-1, self.out_shape)  # (B, horizon, n_targets) or (B, C)

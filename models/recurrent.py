@@ -179,8 +179,8 @@ class RecurrentNet(nn.Module):
             raise ValueError("step outputs need a unidirectional model; a bidirectional one reads the future")
         return self.head.proj(self.features(x)).unflatten(-1, self.head.out_shape)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, T, n_features)
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, T, n_features); future: (B, horizon, n_future) known-future features, or None
         h = self.features(x)
         if self.bidirectional:
             # forward direction ends at the last step, the backward one at the first
@@ -188,4 +188,4 @@ class RecurrentNet(nn.Module):
             last = torch.cat([h[:, -1, :H], h[:, 0, H:]], dim=-1)  # (B, 2H)
         else:
             last = h[:, -1]  # (B, H)
-        return self.head(h, last)
+        return self.head(h, last, future)

@@ -10,6 +10,15 @@ seasonal-naive forecast (each step's value one season earlier). The model learns
 seasonal naive misses, in the spirit of hybrids that let a network correct a classical
 forecast (the M4 winner, ES-RNN, learned exponential smoothing and an LSTM together).
 
+``FutureWindow`` (``data.time_features``, ``data.future_features``, ``data.reference: mstl``):
+the window reaches ``horizon`` rows past the origin, because a view over the series cannot
+leave them out; its first step keeps, of those rows, only the known-future columns (calendar
+features, planned covariates, the seasonal profile of ``mstl``), so no target or ordinary
+feature after the origin reaches the model. It then applies the reference (``last``,
+``seasonal``, ``none`` as above, or ``mstl``: the deviation from the last deseasonalised value
+plus the seasonal profile over the horizon, in the spirit of ES-RNN's deseasonalised, level-
+normalised inputs) to the target and feature columns; known-future columns enter as they are.
+
 The wrapped model is unchanged and saved as is; training and inference wrap it the same way.
 """
 
@@ -48,3 +57,46 @@ class SeasonalReference(nn.Module):
         steps = torch.arange(1, delta.shape[1] + 1, device=x.device)  # (H,)
         back = self.season * ((steps - 1) // self.season + 1)  # (H,) whole seasons back, always observed
         return delta + x[:, x.shape[1] - 1 + steps - back, : self.n_targets]  # (B, H, T)
+
+
+REFERENCES = ("last", "none", "seasonal", "mstl")
+
+
+class FutureWindow(nn.Module):
+    """A forecast from a window of ``lookback + horizon`` rows with known-future columns.
+
+    Columns of the window: ``n_inputs`` model inputs (targets first, then features, the last
+    ``n_known`` of them known in the future), then ``n_targets`` columns of the seasonal profile
+    when ``reference`` is ``mstl`` (the seasonal component fit on the training part, extended
+    over every row; never a model input). Of the ``horizon`` rows after the origin only the
+    known columns and the profile are read.
+    """
+
+    def __init__(self, model: nn.Module, n_targets: int, lookback: int, n_inputs: int, n_known: int, reference: str, season: int | None = None):
+        super().__init__()
+        if reference not in REFERENCES:
+            raise ValueError(f"reference {reference!r} is not one of {', '.join(REFERENCES)}")
+        self.model = model
+        self.n_targets, self.lookback, self.n_inputs, self.n_known = n_targets, lookback, n_inputs, n_known
+        self.reference, self.season = reference, season
+
+    def forward(self, window: torch.Tensor) -> torch.Tensor:
+        L, T, F, K = self.lookback, self.n_targets, self.n_inputs, self.n_known
+        past = window[:, :L, :F]  # (B, L, F) every input up to the origin
+        future = window[:, L:, F - K : F] if K else None  # (B, H, K) known-future columns only
+        if self.reference == "none":
+            return self.model(past, future)  # (B, H, T)
+        observed = past[:, :, : F - K]  # (B, L, F-K) targets and ordinary features
+        if self.reference == "mstl":
+            profile = window[:, :, F : F + T]  # (B, L+H, T) seasonal profile, known at every row
+            observed = torch.cat([observed[:, :, :T] - profile[:, :L], observed[:, :, T:]], dim=-1)  # targets deseasonalised
+        last = observed[:, -1:, :]  # (B, 1, F-K)
+        inputs = torch.cat([observed - last, past[:, :, F - K :]], dim=-1)  # (B, L, F) known columns as they are
+        delta = self.model(inputs, future)  # (B, H, T)
+        if self.reference == "last":
+            return delta + last[:, :, :T]
+        if self.reference == "mstl":
+            return delta + last[:, :, :T] + profile[:, L:]  # level + seasonal profile over the horizon
+        steps = torch.arange(1, delta.shape[1] + 1, device=window.device)  # (H,)
+        back = self.season * ((steps - 1) // self.season + 1)  # (H,) whole seasons back, always observed
+        return delta + past[:, L - 1 + steps - back, :T]  # (B, H, T) seasonal naive + delta

@@ -46,16 +46,19 @@ def build(
     lookback: int | None = None,
     n_classes: int | None = None,
     per_step: bool = False,
+    n_future: int = 0,
     **params,
 ) -> nn.Module:
     """Build a model of family ``name`` with the given searched ``params``.
 
     The module maps ``x: (B, lookback, n_features)`` to ``(B, horizon, n_targets)``; with
     ``n_classes`` to ``(B, n_classes)`` logits, and with ``per_step=True`` as well to
-    ``(B, lookback, n_classes)`` next-token logits. Any bad value raises ``ModelParamError``.
+    ``(B, lookback, n_classes)`` next-token logits. With ``n_future`` the forward pass also
+    takes ``future: (B, horizon, n_future)``, the known-future features of the horizon steps
+    (read by the output head). Any bad value raises ``ModelParamError``.
     """
     family = _family(name)
-    io = ModelIO(n_features, horizon, n_targets, lookback, n_classes, per_step)
+    io = ModelIO(n_features, horizon, n_targets, lookback, n_classes, per_step, n_future)
     io.validate()
     valid = [f.name for f in dataclasses.fields(family.config)]
     for key in params:

@@ -127,8 +127,8 @@ class TCN(nn.Module):
         self.receptive_field = receptive_field(config.kernel_size, len(sizes), config.dilation_base)
         self.head = OutputHead(sizes[-1], io)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, T, n_features)
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, T, n_features); future: (B, horizon, n_future) known-future features, or None
         h = self.blocks(x.transpose(1, 2))  # (B, C, T)
         h = h.transpose(1, 2)  # (B, T, C)
-        return self.head(h, h[:, -1])
+        return self.head(h, h[:, -1], future)

@@ -130,8 +130,8 @@ class TransformerNet(nn.Module):
         )
         self.head = OutputHead(config.d_model, io)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, T, n_features)
+    def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        # x: (B, T, n_features); future: (B, horizon, n_future) known-future features, or None
         h = self.dropout(self.positions(self.input_proj(x)))  # (B, T, d)
         mask = None
         if self.causal:
@@ -139,4 +139,4 @@ class TransformerNet(nn.Module):
                 x.size(1), device=x.device, dtype=h.dtype
             )  # (T, T), -inf above the diagonal
         h = self.encoder(h, mask=mask, is_causal=self.causal)  # (B, T, d)
-        return self.head(h, h[:, -1])
+        return self.head(h, h[:, -1], future)

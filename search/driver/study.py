@@ -32,6 +32,7 @@ def study_attrs(prep: Prepared) -> dict:
         "version": __version__,
         CONTENT_ATTR: json.dumps(prep.compiled.content(), sort_keys=True, default=str),
         **prep.baselines(),
+        **({"known_future": prep.series.info["known_future"]} if "known_future" in prep.series.info else {}),
     }
 
 

@@ -58,7 +58,11 @@ def study_data(study: optuna.Study, space: str | Path | None = None) -> tuple[Se
     content = study.user_attrs.get(CONTENT_ATTR)
     if not isinstance(content, str):
         raise UsageError(f"study {study.study_name!r} records no space content (made by an older version); an ensemble cannot find its data")
-    data = dict(json.loads(content)["fixed"]["data"])
+    content = json.loads(content)
+    data = dict(content["fixed"]["data"])
+    searched = content.get("distributions", {}).get("reference", {}).get("attributes", {}).get("choices", [])
+    if "mstl" in searched:  # every trial was trained on data with the MSTL profile columns (search.worker.load)
+        data["reference"] = "mstl"
     path = space_file(study, None if space is None else str(space))
     data["path"] = str((path.resolve().parent / data["path"]).resolve())
     try:

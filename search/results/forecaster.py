@@ -38,11 +38,11 @@ from safetensors.torch import load as load_tensors
 
 import models
 import storage as storage_mod
-from models.reference import LastValueReference, SeasonalReference
+from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search import pareto
 from search.errors import CheckpointError, DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.store import existing_url, open_storage, storage_errors
-from search.worker import forecast_view
+from search.worker import forecast_view, known
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
 from search.worker.table import order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
@@ -112,6 +112,8 @@ class Forecaster:
             raise UsageError(f"--input: column {missing[0]!r} is missing (the model needs {', '.join(needed)})")
         frame = self._in_order(frame)
         groups = frame.groupby(frame[series_id].astype(str), sort=False) if series_id else [("", frame)]
+        if self.payload.get("known"):  # known-future columns: the window reaches over the horizon
+            return {str(name): self._forecast_known(str(name), part) for name, part in groups}
         return {str(name): self._forecast(str(name), part[columns]) for name, part in groups}
 
     def plot_view(self, frame, forecasts: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -126,7 +128,11 @@ class Forecaster:
         tail = max(4 * self.lookback, 8 * self.horizon)
         panels = []
         for name in list(forecasts)[: forecast_view.MAX_SERIES]:
-            part = groups[name].tail(tail)
+            part = groups[name]
+            if self.payload.get("known"):  # rows after the last target value carry the horizon's known inputs, not data
+                has = part[self.targets].notna().all(axis=1).to_numpy()
+                part = part.iloc[: int(np.flatnonzero(has)[-1]) + 1 if has.any() else 0]
+            part = part.tail(tail)
             keep = forecast_view.keep_indices(len(part))
             x, future = _axis(part, time_column, self.horizon)
             panels.append({
@@ -180,6 +186,17 @@ class Forecaster:
         tokens = greedy_continuation(model, encode(prompt, vocab).tolist(), n, self.lookback, unknown)
         return "".join(vocab[t] for t in tokens)
 
+    def _forecast_known(self, name: str, part) -> np.ndarray:
+        """A forecast from a window with known-future columns (``search.worker.known``)."""
+        offset, scale = self._scaler(name)
+        x = torch.from_numpy(known.predict_window(self.payload, name, part, offset, scale))[None]  # (1, L+H, C)
+        n = self.payload["n_targets"]
+        model = self.wrapped()
+        model.eval()
+        with torch.no_grad():
+            pred = model(x)[0].numpy()  # (H, T)
+        return pred * scale[:n] + offset[:n]
+
     def _forecast(self, name: str, table):
         table = table.astype("float64").interpolate(method="linear", limit_direction="both")
         if len(table) < self.lookback:
@@ -203,6 +220,11 @@ class Forecaster:
         """The model as training called it: a forecast relative to the window's last value, or
         to the seasonal naive (``data.reference``); scaled inputs in, scaled forecasts out."""
         reference = self.payload["data"].get("reference", "last")
+        if self.task == "forecast" and self.payload.get("known"):  # the window reaches over the horizon
+            spec = self.payload["known"]
+            n_inputs = len(self.payload["columns"]) + known.n_time_columns(spec)
+            n_known = len(spec["future_features"]) + known.n_time_columns(spec)
+            return FutureWindow(self.model, self.payload["n_targets"], self.lookback, n_inputs, n_known, reference, self.payload.get("reference_season"))
         if self.task == "forecast" and reference == "last":
             return LastValueReference(self.model, self.payload["n_targets"])
         if self.task == "forecast" and reference == "seasonal":
@@ -224,6 +246,10 @@ class EnsembleForecaster(Forecaster):
 
     def _forecast(self, name: str, table):
         return np.mean([member._forecast(name, table) for member in self.members], axis=0)  # (H, T)
+
+    def _forecast_known(self, name: str, part) -> np.ndarray:
+        # a study's known-future spec is the same for every trial (search.worker.load)
+        return np.mean([member._forecast_known(name, part) for member in self.members], axis=0)  # (H, T)
 
 
 def _axis(part, time_column: str | None, horizon: int) -> tuple[list, list]:
@@ -281,6 +307,10 @@ def unpack(data: bytes) -> Forecaster:
     d = payload["data"]
     task = payload.get("task", "forecast")
     n_features, head = len(payload["columns"]), {}
+    if payload.get("known"):  # time features after the file's columns; known-future ones also over the horizon
+        n_time = known.n_time_columns(payload["known"])
+        n_features += n_time
+        head = {"n_future": len(payload["known"]["future_features"]) + n_time} if len(payload["known"]["future_features"]) + n_time else {}
     if task == "classify":
         head = {"n_classes": len(payload["classes"])}
     elif task == "text":  # one-hot tokens in, next-token logits out; + the unknown token
@@ -427,6 +457,7 @@ def load_ensemble(study: optuna.Study, k: int, url: str, artifacts: str | None =
             ("targets", member.payload["n_targets"], first.payload["n_targets"]),
             ("horizon", member.horizon, first.horizon),
             ("series_id", member.series_id, first.series_id),
+            ("known-future inputs", member.payload.get("known"), first.payload.get("known")),
         ):
             if mine != theirs:
                 raise UsageError(f"ensemble member trial #{trial.number} has {what} {mine!r}, trial #{trials[0].number} {theirs!r}; their forecasts cannot be averaged")

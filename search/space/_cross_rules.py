@@ -30,6 +30,23 @@ class _CrossRules:
         elif _can_be_other_than(data.get("reference", "last"), "none"):
             self.error(key, "needs data.reference: none (a stream has no window whose last value to forecast from)")
 
+    def known_future(self, data: dict, train: dict) -> None:
+        """``time_features`` and ``future_features`` feed a forecast's horizon: task forecast
+        only, future columns apart from the target and the features, no stream evaluation."""
+        uses = [k for k in ("time_features", "future_features") if data.get(k) not in (None, "none", ())]
+        reference = data.get("reference", "last")
+        mstl = "mstl" in getattr(reference, "choices", [reference])
+        task = data.get("task", "forecast")
+        for key in uses:
+            if task != "forecast":
+                self.error(f"data.{key}", f"known-future inputs apply to task forecast only, not {task!r}; remove data.{key}")
+        for name in data.get("future_features") or ():
+            for other in ("target", "features"):
+                if name in (data.get(other) or ()):
+                    self.error("data.future_features", f"{name!r} is also in data.{other}; a column is either observed up to the origin (features) or known ahead (future_features), not both")
+        if train.get("continuous_eval") and (uses or mstl):
+            self.error("train.continuous_eval", f"reads the stream one step at a time and has no horizon rows to feed {' or '.join(uses) or 'reference mstl'}; set continuous_eval: false")
+
     # -- rules that need several sections
 
     def task_rules(self, raw: dict, family: str, model: dict, data: dict, objectives: list[dict]) -> None:
@@ -58,7 +75,7 @@ class _CrossRules:
                 self.error("data.horizon", f"task {task} predicts one label per window (text: one per step); horizon must be 1, got {data.get('horizon')!r}; remove data.horizon")
             if "reference" in given:
                 if _can_be_other_than(data.get("reference"), "none"):
-                    self.error("data.reference", f"forecast references (last, seasonal) do not apply to task {task}; use reference: none or remove it")
+                    self.error("data.reference", f"forecast references (last, seasonal, mstl) do not apply to task {task}; use reference: none or remove it")
             else:
                 data["reference"] = "none"
         train_given = raw.get("train") if isinstance(raw.get("train"), dict) else {}
@@ -230,7 +247,7 @@ class _CrossRules:
         if not columns:
             self.error("data.path", f"{path.name} is empty; a dataset needs a header line and rows")
             return
-        keys = [("target", c) for c in data.get("target") or ()] + [("features", c) for c in data.get("features") or ()]
+        keys = [(key, c) for key in ("target", "features", "future_features") for c in data.get(key) or ()]
         for key in ("time_column", "series_id"):
             if data.get(key):
                 keys.append((key, data[key]))

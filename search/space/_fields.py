@@ -10,7 +10,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # int | float | bool | str | choice | fractions | columns | seasons
+    kind: str  # int | float | bool | str | choice | fractions | columns | seasons | time_features
     default: Any = None
     required: bool = False
     searchable: bool = False
@@ -54,7 +54,9 @@ DATA_FIELDS = {
     "season": Field("seasons", None, low=2, nullable=True, doc="season length(s) for the seasonal-naive baseline, one (52) or several ([48, 336]); the one best on the validation part is used; null = detect every significant season"),
     "stat_baselines_seconds": Field("float", 120.0, low=0, doc="time bound in seconds for the statistical baselines (statsforecast MSTL, AutoETS, AutoTheta on the trials' targets) computed when a forecasting study is created; models not done by then are skipped with a note; 0 = off"),
     "eval_origins": Field("choice", "every", choices=("every", "horizon"), doc="validation and test forecast origins: every step (every point of the part is a target), or every horizon steps (non-overlapping, as forecasting benchmarks score), the last window ending at the part's end"),
-    "reference": Field("choice", "last", searchable=True, choices=("last", "none", "seasonal"), doc="forecast relative to the window's last value, raw levels, or the deviation from the seasonal-naive forecast of the season best on the validation part (seasonal: every lookback must hold that season); none for tasks classify and text"),
+    "reference": Field("choice", "last", searchable=True, choices=("last", "none", "seasonal", "mstl"), doc="forecast relative to the window's last value, raw levels, the deviation from the seasonal-naive forecast of the season best on the validation part (seasonal: every lookback must hold that season), or from the last deseasonalised value plus the seasonal profile of an MSTL fit on the training part (mstl); none for tasks classify and text"),
+    "time_features": Field("time_features", "none", doc="known-future calendar inputs, sin/cos, fed over the lookback and the horizon: none, auto (chosen by the series' step; without a datetime time column, the position within each season) or a list of hour, dayofweek, dayofmonth, dayofyear, month, season"),
+    "future_features": Field("columns", default=(), doc="columns known in the future (a holiday flag, a planned price): scaled like features, fed over the lookback and the horizon; search predict's input carries their horizon rows after its last target value"),
 }
 
 TRAIN_FIELDS = {
@@ -110,6 +112,9 @@ TOP_LEVEL = ("description", "model", "data", "train", "objective", "sampler", "p
 LAYER_SIZE_ALIASES = ("RNN_LAYER_SIZES", "GRU_UNITS")
 UNIFORM_LAYER_KEYS = ("LAYERS", "HIDDEN_UNITS")
 LEGACY_KEYS = LAYER_SIZE_ALIASES + UNIFORM_LAYER_KEYS
+
+# The names data.time_features may list (search.worker.known computes them).
+TIME_FEATURES = ("hour", "dayofweek", "dayofmonth", "dayofyear", "month", "season")
 
 # Model config annotation -> the kind of range a key accepts.
 _MODEL_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "str", "list[int]": "sizes"}

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from search.errors import ConfigError
+from search.space import _fields
 from search.space._checks import _example, _Invalid, _is_number
 from search.space._cross_rules import _CrossRules
 from search._format import did_you_mean
@@ -80,6 +81,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                     )
                     break  # one line for the pair
         self.time_keys(data)
+        self.known_future(data, train)
         if train.get("continuous_eval"):
             self.continuous_eval(family, model, data)
         if data.get("scaler_scope") == "series" and data.get("series_id") is None:
@@ -232,6 +234,8 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                 problem = f"expected a season length (an integer >= {spec.low:g}) or a list of them, got {value!r}; e.g. 52 or [48, 336]"
             elif isinstance(value, (list, tuple)):
                 value = tuple(sorted(set(values)))
+        elif spec.kind == "time_features":
+            value, problem = _time_features(value)
         elif spec.kind == "fractions" and isinstance(value, dict):
             value, problem = self.cut_points(dotted, value)
         elif spec.kind == "fractions":
@@ -404,3 +408,19 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                 return None
             seen[key] = i
         return Categorical(tuple(normalised))
+
+
+def _time_features(value) -> tuple[Any, str | None]:
+    """``data.time_features``: none (also false or null), auto (also true), or a list of names."""
+    valid = _fields.TIME_FEATURES
+    if value is None or value is False or value == "none":
+        return "none", None
+    if value is True or value == "auto":
+        return "auto", None
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(v, str) for v in names):
+        return value, f"expected none, auto or a list of {', '.join(valid)}, got {value!r}"
+    for name in names:
+        if name not in valid:
+            return value, f"{name!r} is not a time feature{did_you_mean(name, valid)} (valid: none, auto, or a list of {', '.join(valid)})"
+    return tuple(dict.fromkeys(names)), None

@@ -86,11 +86,13 @@ def detect_seasons(series: Any, max_lag: int | None = None, min_acf: float = 0.3
     return seasons
 
 
-def _predictions(x: torch.Tensor, horizon: int, n_targets: int, season: int | None) -> torch.Tensor:
-    """(N, L, F) inputs -> (N, H, n_targets) naive (season None) or seasonal-naive forecasts."""
-    lookback = x.shape[1]
+def _predictions(x: torch.Tensor, horizon: int, n_targets: int, season: int | None, lookback: int | None = None) -> torch.Tensor:
+    """(N, L, F) inputs -> (N, H, n_targets) naive (season None) or seasonal-naive forecasts.
+    Only the first ``lookback`` rows are read: windows with known-future columns reach past
+    the origin (``SeriesData.future_rows``), and those rows hold the targets."""
+    lookback = x.shape[1] if lookback is None else lookback
     if season is None:
-        return x[:, -1:, :n_targets].expand(-1, horizon, -1)  # (N, H, T)
+        return x[:, lookback - 1 : lookback, :n_targets].expand(-1, horizon, -1)  # (N, H, T)
     steps = torch.arange(1, horizon + 1)
     back = season * ((steps - 1) // season + 1)  # (H,) how far back each step looks
     idx = lookback - 1 + steps - back  # (H,) row inside the window
@@ -116,7 +118,7 @@ def forecast_baselines(
         ids = getattr(x, "series_index", None)  # several series: each window's own scaler
         truth = series.unscale_targets(y, ids)
         for name, m in kinds.items():
-            pred = series.unscale_targets(_predictions(x, horizon, series.n_targets, m), ids)
+            pred = series.unscale_targets(_predictions(x, horizon, series.n_targets, m, lookback), ids)
             for key, value in regression_metrics(pred, truth).items():
                 out[f"baseline_{name}_{part}_{key}"] = value
     if f"baseline_naive_val_{metric}" not in out:

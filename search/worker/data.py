@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from models.reference import LastValueReference, SeasonalReference
+from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import DataError
 from search.worker import forecast_view
 from search.worker.baselines import detect_seasons, forecast_baselines
@@ -68,11 +68,24 @@ class SeriesData:
     series_scale: np.ndarray | None = None  # (S, F)
     season: int | None = None  # the seasonal naive's season (best on validation): reference seasonal
     test_times: tuple[np.ndarray, ...] = ()  # per series: the time column at its test part's rows (datetime64 or float64); () without one
+    n_known: int = 0  # the last n_known model inputs are known in the future (future_features, then time features)
+    n_profile: int = 0  # columns after the model inputs: each target's seasonal profile, scaled (reference mstl)
+    known: dict[str, Any] = field(default_factory=dict)  # how the known columns are built (search.worker.known), for checkpoints
     task: ClassVar[str] = "forecast"  # after the fields: TaskData makes it a field of its own
 
     @property
     def n_features(self) -> int:
         return self.values.shape[1]
+
+    @property
+    def n_inputs(self) -> int:
+        """Columns the model reads at each step of the lookback (every column but the profile)."""
+        return self.n_features - self.n_profile
+
+    def future_rows(self, horizon: int) -> int:
+        """Rows a window holds after its origin: the horizon when some columns are known in the
+        future (``models.reference.FutureWindow`` reads only those there), else none."""
+        return horizon if self.n_known or self.n_profile else 0
 
     @property
     def n_series(self) -> int:
@@ -91,8 +104,9 @@ class SeriesData:
 
     @property
     def model_io(self) -> dict[str, Any]:
-        """Keyword arguments of ``models.build`` for the task's head: none for a forecast."""
-        return {}
+        """Keyword arguments of ``models.build`` for the task's head: for a forecast, the
+        known-future features per horizon step, if any."""
+        return {"n_future": self.n_known} if self.n_known else {}
 
     def windows(self, part: str, lookback: int, horizon: int, stride: int = 1) -> tuple[torch.Tensor | WindowSet, torch.Tensor]:
         """Inputs (N, lookback, F) and targets (N, horizon, n_targets) of one split, as views
@@ -111,8 +125,13 @@ class SeriesData:
     def wrap(self, model: torch.nn.Module, data_cfg: dict[str, Any]) -> torch.nn.Module:
         """The module that training and evaluation call: ``reference: last`` forecasts changes
         from the window's last value, ``seasonal`` the deviation from the seasonal naive of
-        ``season`` (``models.reference``); the core model is saved as is."""
+        ``season`` (``models.reference``); the core model is saved as is. With known-future
+        columns (or ``mstl``) the windows reach past the origin and ``FutureWindow`` reads them."""
         reference = data_cfg.get("reference", "last")
+        if self.future_rows(1):
+            if reference == "mstl" and not self.n_profile:
+                raise DataError(["data.reference: mstl needs the seasonal profile columns, which this series was loaded without"])
+            return FutureWindow(model, self.n_targets, data_cfg["lookback"], self.n_inputs, self.n_known, reference, self.season)
         if reference == "last":
             return LastValueReference(model, self.n_targets)
         if reference == "seasonal":
@@ -174,8 +193,12 @@ class SeriesData:
         return forecast_view.forecast(parts, lookback, horizon, season, target=self.columns[0], x_title=x_title)
 
     def checkpoint_fields(self) -> dict[str, Any]:
-        """What a checkpoint records besides the forecast defaults: the seasonal naive's season."""
-        return {"reference_season": self.season} if self.season else {}
+        """What a checkpoint records besides the forecast defaults: the seasonal naive's season,
+        and how to rebuild the known-future columns (``search.worker.known``)."""
+        out: dict[str, Any] = {"reference_season": self.season} if self.season else {}
+        if self.known:
+            out["known"] = self.known
+        return out
 
     def choose_season(self, lookback: int, data_cfg: dict[str, Any], metric: str) -> None:
         """Set ``season``: of the candidate seasons (``data.season`` or detected), the one whose
@@ -337,9 +360,9 @@ def _scored_windows(series: SeriesData, first_row: int, start: int, end: int, lo
 def _part_windows(series: SeriesData, start: int, end: int, lookback: int, horizon: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
     segment = torch.from_numpy(series.values[start:end])  # (T, F), shares memory
     if end - start < lookback + horizon:
-        empty = segment.new_zeros((0, lookback, series.n_features))
+        empty = segment.new_zeros((0, lookback + series.future_rows(horizon), series.n_features))
         return empty, segment.new_zeros((0, horizon, series.n_targets))
     w = segment.unfold(0, lookback + horizon, stride)  # (N, F, L+H) view
-    x = w[:, :, :lookback].transpose(1, 2)  # (N, L, F) view
+    x = w[:, :, : lookback + series.future_rows(horizon)].transpose(1, 2)  # (N, L, F) view; (N, L+H, F) with known-future columns
     y = w[:, : series.n_targets, lookback:].transpose(1, 2)  # (N, H, n_targets) view
     return x, y

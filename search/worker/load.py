@@ -19,7 +19,8 @@ import numpy as np
 
 from search._format import did_you_mean
 from search.errors import DataError
-from search.worker import table
+from search.worker import known, table
+from search.worker.baselines import detect_seasons
 from search.worker.data import SeriesData, part_ranges
 from search.worker.table import read_table
 
@@ -40,7 +41,9 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
     time_column, series_id = data.get("time_column"), data.get("series_id")
     when = table.parse_times(frame[time_column], data.get("time_format"), path.name, prefix) if time_column is not None else None
     used = list(data["target"]) + [c for c in data["features"] if c not in data["target"]]
-    keys = {c: "target" if c in data["target"] else "features" for c in used}
+    future = [c for c in data.get("future_features") or () if c not in used]  # known ahead: the last file columns
+    keys = {c: "target" if c in data["target"] else "features" for c in used} | {c: "future_features" for c in future}
+    used += future
     policy = data["missing"]
     numbers = table.numeric_table(frame, used, keys, policy, path.name, prefix)
     frame, numbers, when, notes = _ordered(frame, numbers, when, data, path.name, prefix)
@@ -77,7 +80,7 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         info["series"] = len(segments)
         info["scaler_scope"] = data.get("scaler_scope", "global")
     first = segments[0]
-    return SeriesData(
+    series = SeriesData(
         values,
         len(data["target"]),
         (first[1] - first[0], first[2] - first[0]),
@@ -92,6 +95,59 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         series_scale=series_scale,
         test_times=test_times,
     )
+    if _has_known(data):
+        _add_known(series, data, _row_times(when, kept), raw, path.name, prefix)
+    return series
+
+
+def _has_known(data: dict[str, Any]) -> bool:
+    """Whether the space asks for known-future columns: time features, future features, or a
+    reference that can be ``mstl`` (fixed, or among a searched key's choices)."""
+    reference = data.get("reference", "last")
+    return data.get("time_features", "none") not in ("none", None, False) or bool(data.get("future_features")) or "mstl" in getattr(reference, "choices", [reference])
+
+
+def _add_known(series: SeriesData, data: dict[str, Any], when, raw: np.ndarray, file_name: str, prefix: str) -> None:
+    """Append the time feature columns and, when ``reference`` can be ``mstl``, the scaled
+    seasonal profile of each target (``search.worker.known``); fit on the training parts only."""
+    given = data.get("season")
+    seasons = sorted(set(given if isinstance(given, (list, tuple)) else [given])) if given else detect_seasons(series)
+    spec = known.build_spec(data, when, seasons, prefix, file_name)
+    segments = series.segments or ((0, *series.bounds, len(series.values)),)
+    pos = np.concatenate([known.positions(spec, None if when is None else when[s:e], e - s) for s, _, _, e in segments])
+    extra = [known.time_columns(spec, when, pos)]
+    n_profile = 0
+    reference = data.get("reference", "last")
+    if "mstl" in getattr(reference, "choices", [reference]):
+        profiles, columns = [], np.zeros((len(raw), series.n_targets), np.float32)
+        train = part_ranges(segments, series.gap, "train")
+        for i, ((s, _, _, e), (lo, hi)) in enumerate(zip(segments, train)):
+            scale = (series.series_scale[i] if series.series_scale is not None else series.scale)[: series.n_targets]
+            phases = {m: known.phase(spec, m, None if when is None else when[lo:hi], pos[lo:hi]) for m in seasons}
+            fits = [known.seasonal_profile(raw[lo:hi, j], phases, seasons) for j in range(series.n_targets)]
+            if not any(fits):
+                which = f" of series {series.series_names[i]!r}" if series.series_names else ""
+                raise DataError([f"{prefix}data.reference: mstl needs a season with two whole cycles in the training part{which} of {file_name}, and none is found; set data.season, or use reference: last"])
+            for j, fit in enumerate(fits):
+                columns[s:e, j] = known.profile_values(fit, spec, None if when is None else when[s:e], pos[s:e]) / scale[j]  # scaled like the target, without its offset
+            profiles.append(fits)
+        spec["mstl"] = {"seasons": seasons, "profiles": profiles}
+        extra.append(columns)
+        n_profile = series.n_targets
+    series.values = np.concatenate([series.values, *extra], axis=1)
+    series.n_known = len(spec["future_features"]) + known.n_time_columns(spec)
+    series.n_profile = n_profile
+    series.known = spec
+    series.info["known_future"] = {k: spec[k] for k in ("time_features", "seasons", "future_features")} | ({"mstl_seasons": [int(m) for m in spec["mstl"]["profiles"][0][0]]} if n_profile else {})
+
+
+def _row_times(when, kept: list[np.ndarray]):
+    """Every kept row's parsed time (datetime64 or float64), in the series' row order; None
+    without a time column."""
+    if when is None:
+        return None
+    values = when.to_numpy()
+    return np.concatenate([values[rows] for rows in kept]) if kept else values[:0]
 
 
 def _test_times(times, kept: list[np.ndarray], segments, gap: int) -> tuple[np.ndarray, ...]:
@@ -151,8 +207,8 @@ def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> 
     columns = [str(c) for c in frame.columns]
     listed = ", ".join(columns)
     problems = []
-    for key in ("target", "features"):
-        for name in data[key]:
+    for key in ("target", "features", "future_features"):
+        for name in data.get(key) or ():
             if name not in columns:
                 problems.append(f"{prefix}data.{key}: column {name!r} is not in {file_name}{did_you_mean(name, columns)} (columns: {listed})")
     for key in ("time_column", "series_id"):

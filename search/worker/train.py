@@ -230,7 +230,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
 
     params = {k: v for k, v in model_cfg.items() if k != "family"}
     core = models.build(  # saved in checkpoints without the task's wrapper
-        model_cfg["family"], n_features=series.n_features, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **series.model_io, **params
+        model_cfg["family"], n_features=series.n_inputs, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **series.model_io, **params
     ).to(device)
     facts["n_params"] = models.count_params(core)
     model = series.wrap(core, data_cfg)  # forecast: relative to the last value; text: one-hot tokens

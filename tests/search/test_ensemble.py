@@ -283,3 +283,27 @@ def test_better_trials_without_a_checkpoint_are_named_in_a_note(tmp_path):
     ensemble = load_best("old", url, ensemble=2)
     assert ensemble.trials == [t.number for t in _best(study, 3)[1:]]
     assert ensemble.note.startswith("1 better trial kept no checkpoint (#2)")
+
+
+def test_an_ensemble_of_trials_with_and_without_the_mstl_reference(tmp_path, capsys):
+    """``reference`` searched among last and mstl: every trial reads the same known-future
+    columns (the MSTL profile), each member forecasts through its own reference, and the
+    recorded metrics are those of the members' mean forecast."""
+    write_series(tmp_path / "series.csv")
+    space = tmp_path / "tiny.yaml"
+    space.write_text(textwrap.dedent(TINY_SPACE).replace("  target: y\n", "  target: y\n  season: 25\n  reference: {choices: [last, mstl]}\n"))
+    url, artifacts = f"sqlite:///{tmp_path}/studies.db", tmp_path / "artifacts"
+    params = [{**p, "reference": r} for p, r in zip(PARAMS[:3], ("mstl", "last", "mstl"))]
+    study = ranked_study(space, url, artifacts, params, name="mixed")
+    best = _best(study, 3)
+    members = [_member(artifacts, t) for t in best]
+    assert {m.payload["data"]["reference"] for m in members} == {"last", "mstl"}
+    frame = pd.read_csv(space.parent / "series.csv")
+    expected = np.mean([m.predict(frame) for m in members], axis=0)
+    np.testing.assert_allclose(load_best("mixed", url, ensemble=3).predict(frame), expected, rtol=1e-6)
+    capsys.readouterr()
+    assert main(["ensemble", "mixed", "--k", "3", "--storage", url, "--space", str(space)]) == 0
+    mae, rmse = _independent_metrics(space, members, "test")
+    attrs = _study(url, "mixed").user_attrs
+    assert attrs["ensemble_test_mae"] == pytest.approx(mae, rel=1e-5)
+    assert attrs["ensemble_test_rmse"] == pytest.approx(rmse, rel=1e-5)

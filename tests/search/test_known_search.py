@@ -1,0 +1,50 @@
+"""A real search with known-future inputs and reference mstl: Ray, a SQLite study, then
+``search.load_best`` and ``search predict`` forecast from its checkpoint."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import search
+from search.cli import main
+from search.driver.run import run_search
+from tests.search.test_known import _demand, _space
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("keys", [{"time_features": "auto", "future_features": "[holiday]"}, {"reference": "mstl", "future_features": "[holiday]"}], ids=["time_features", "mstl"])
+def test_search_with_known_inputs_forecasts_from_its_checkpoint(ray_local, tmp_path, capsys, keys):
+    frame = _demand(tmp_path)
+    _space(tmp_path, **keys)
+    space = tmp_path / "lstm.yaml"
+    url, artifacts = f"sqlite:///{tmp_path}/studies.db", tmp_path / "artifacts"
+    summary = run_search(space, trials=3, storage_url=url, quiet=True, artifacts=str(artifacts))
+    assert summary.stop_reason is None
+    study = search.load_best  # the public entry point
+    forecaster = study("lstm", url, artifacts=str(artifacts))
+    assert forecaster.payload["known"]["time_features"] == (["hour", "dayofweek"] if "time_features" in keys else [])
+    assert forecaster.payload["data"]["reference"] == keys.get("reference", "last")
+
+    given = frame.copy()
+    given.loc[len(frame) - 6 :, "load"] = np.nan  # the last 6 rows: the horizon, holiday known
+    forecast = forecaster.predict(given)
+    assert forecast.shape == (6, 1) and np.isfinite(forecast).all()
+
+    given.to_csv(tmp_path / "input.csv", index=False)
+    out = tmp_path / "forecast.csv"
+    argv = ["predict", "lstm", "--storage", url, "--artifacts", str(artifacts)]
+    assert main([*argv, "--input", str(tmp_path / "input.csv"), "--out", str(out)]) == 0
+    np.testing.assert_allclose(pd.read_csv(out)["load"].to_numpy(), forecast[:, 0], rtol=1e-5)
+    plot = tmp_path / "forecast.html"
+    assert main([*argv, "--input", str(tmp_path / "input.csv"), "--plot", str(plot)]) == 0
+    view = forecaster.plot_view(given, {"": forecast})
+    assert view["series"][0]["forecast_x"][0] == "2024-01-14 21:00:00"  # after the last row with a target
+
+    frame.iloc[: len(frame) - 6].to_csv(tmp_path / "no_future.csv", index=False)  # no rows for the horizon
+    capsys.readouterr()
+    assert main([*argv, "--input", str(tmp_path / "no_future.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "future_features (holiday) over the 6 steps" in err and "Traceback" not in err
