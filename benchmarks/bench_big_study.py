@@ -26,7 +26,12 @@ from its start to its exit, counted only when the dumped page shows the study's 
 page's requests are pending, so the dump waits for the dashboard's API answers. The API answer
 alone (``GET /api/studies/ID?after=0``, what the page asks first) is timed too.
 
-    python benchmarks/bench_big_study.py [--quick] [--trials N] [--epochs E] [--postgres URL | --no-postgres]
+    python benchmarks/bench_big_study.py [--quick] [--trials N] [--epochs E] [--postgres URL | --no-postgres] [--compare-with DIR]
+
+``--compare-with DIR`` runs every read a second time with another checkout's ``search/`` and
+``storage/`` first on ``PYTHONPATH`` (e.g. the code before these readers changed), on the
+same generated study. The CPU column is the subprocess's user + system seconds: steadier than
+the wall time when other jobs share the machine.
 
 PostgreSQL: ``--postgres URL`` (an empty database you can write to), or else a throwaway
 server of Debian's PostgreSQL binaries is started on a free loopback port in a temporary
@@ -208,23 +213,40 @@ def search_command() -> str:
     return str(Path(sys.executable).parent / "search")
 
 
-def timed_command(args: list[str], cwd: Path, timeout: float) -> tuple[float, str]:
-    """(wall seconds, '' or why it failed) of ``search ARGS``; output to files, not a pipe."""
+def code_env(code_dir: str | None) -> dict:
+    """The environment of a reader: with ``code_dir``, that checkout's packages first."""
+    env = dict(os.environ)
+    if code_dir:
+        env["PYTHONPATH"] = code_dir + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def timed_command(args: list[str], cwd: Path, timeout: float, code_dir: str | None = None) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, '' or why it failed) of ``search ARGS``; output to files."""
+    import resource
+
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         try:
-            proc = subprocess.run([search_command(), *args], cwd=cwd, stdout=out, stderr=err, timeout=timeout)
+            proc = subprocess.run([sys.executable, "-c", RUN_CLI, *args], cwd=cwd, stdout=out, stderr=err, timeout=timeout, env=code_env(code_dir))
         except subprocess.TimeoutExpired:
-            return math.inf, f"over {timeout:.0f} s"
+            return math.inf, math.inf, f"over {timeout:.0f} s"
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         if proc.returncode != 0:
             err.seek(0)
-            return seconds, f"exit {proc.returncode}: {err.read().decode(errors='replace').strip()[-300:]}"
+            return seconds, cpu, f"exit {proc.returncode}: {err.read().decode(errors='replace').strip()[-300:]}"
         if args[0] == "trials":
             out.seek(0)
             lines = out.read().decode(errors="replace").splitlines()
-            return seconds, "" if len(lines) > 3 else "no rows"
-        return seconds, ""
+            return seconds, cpu, "" if len(lines) > 3 else "no rows"
+        return seconds, cpu, ""
+
+
+# The `search` command as its console script runs it (so PYTHONPATH can choose the code).
+RUN_CLI = "import sys; from search.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def reads(url: str, folder: Path, trials: int, paging: bool) -> list[tuple[str, list[str]]]:
@@ -243,16 +265,16 @@ def reads(url: str, folder: Path, trials: int, paging: bool) -> list[tuple[str, 
     return [(name, [*args, "--storage", url]) for name, args in cases]
 
 
-def has_paging() -> bool:
-    proc = subprocess.run([search_command(), "trials", "--help"], capture_output=True, text=True)
+def has_paging(code_dir: str | None) -> bool:
+    proc = subprocess.run([sys.executable, "-c", RUN_CLI, "trials", "--help"], capture_output=True, text=True, env=code_env(code_dir))
     return "--limit" in proc.stdout
 
 
-def start_dashboard(url: str, folder: Path) -> tuple[subprocess.Popen, str]:
+def start_dashboard(url: str, folder: Path, code_dir: str | None) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, "SEARCH_STORAGE": url}
+    env = {**code_env(code_dir), "SEARCH_STORAGE": url}
     proc = subprocess.Popen(
-        [search_command(), "dashboard", "--read-only", "--port", str(port), "--artifacts", str(folder / "artifacts")],
+        [sys.executable, "-c", RUN_CLI, "dashboard", "--read-only", "--port", str(port), "--artifacts", str(folder / "artifacts")],
         cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -332,50 +354,52 @@ def first_view(base: str, study_id: int, trials: int, folder: Path, timeout: flo
 # -- main
 
 
-def measure(url: str, folder: Path, trials: int, repeats: int, timeout: float, dashboard: bool) -> list[list[str]]:
+def measure(url: str, folder: Path, trials: int, repeats: int, timeout: float, dashboard: bool, code_dir: str | None) -> list[list[str]]:
+    """One row per read: name, median wall s, spread, median CPU s, verdict."""
     rows = []
-    for name, args in reads(url, folder, trials, has_paging()):
-        times, notes = [], set()
+    for name, args in reads(url, folder, trials, has_paging(code_dir)):
+        times, cpus, notes = [], [], set()
         for _ in range(repeats):
-            seconds, note = timed_command(args, folder, timeout)
+            seconds, cpu, note = timed_command(args, folder, timeout, code_dir)
             times.append(seconds)
+            cpus.append(cpu)
             notes.add(note)
             if math.isinf(seconds):
                 break
-        rows.append(_row(name, times, notes, TARGET_S if "every trial" not in name else None))
-        print(f"   {name}: {rows[-1][1]} s {rows[-1][-1]}", flush=True)
+        rows.append(_row(name, times, cpus, notes, TARGET_S if "every trial" not in name else None))
+        print(f"   {' | '.join(rows[-1])}", flush=True)
     if dashboard:
         study_id = study_id_of(url)
-        proc, base = start_dashboard(url, folder)
-        try:
-            times, notes = [], set()
-            for _ in range(repeats):
-                seconds, note = api_seconds(base, study_id, timeout)
-                times.append(seconds)
-                notes.add("" if not math.isinf(seconds) else note)
-                if math.isinf(seconds):
-                    break
-            rows.append(_row(f"dashboard API (GET /api/studies/ID, {note})", times, notes, None))
-            print(f"   {rows[-1][0]}: {rows[-1][1]} s", flush=True)
-            times, notes = [], set()
-            for _ in range(repeats):
+        times, apis, notes, size = [], [], set(), ""
+        for _ in range(repeats):  # a fresh dashboard each time: its first view, nothing cached
+            proc, base = start_dashboard(url, folder, code_dir)
+            try:
                 seconds, note = first_view(base, study_id, trials, folder, timeout)
                 times.append(seconds)
                 notes.add(note)
-                if math.isinf(seconds):
-                    break
-            rows.append(_row("dashboard first view (Chromium)", times, notes, DASHBOARD_TARGET_S))
-            print(f"   {rows[-1][0]}: {rows[-1][1]} s {rows[-1][-1]}", flush=True)
-        finally:
-            stop(proc)
+                api, size = api_seconds(base, study_id, timeout)
+                apis.append(api)
+            finally:
+                stop(proc)
+            if math.isinf(seconds):
+                break
+        rows.append(_row("dashboard first view (Chromium, fresh server)", times, [math.nan] * len(times), notes, DASHBOARD_TARGET_S))
+        print(f"   {' | '.join(rows[-1])}", flush=True)
+        rows.append(_row(f"  then GET /api/studies/ID again ({size})", apis, [math.nan] * len(apis), set(), None))
+        print(f"   {' | '.join(rows[-1])}", flush=True)
     return rows
 
 
-def _row(name: str, times: list[float], notes: set[str], target: float | None) -> list[str]:
+def _row(name: str, times: list[float], cpus: list[float], notes: set[str], target: float | None) -> list[str]:
     med = _common.median(times)
+    cpu = _common.median(cpus)
     note = "; ".join(n for n in notes if n)
     verdict = "-" if target is None else ("met" if med <= target and not note else "MISSED")
-    return [name, "inf" if math.isinf(med) else f"{med:.2f}", _common.spread(times, fmt=".2f") if not any(map(math.isinf, times)) else "-", verdict + (f" ({note})" if note else "")]
+    finite = not any(map(math.isinf, times))
+    return [
+        name, "inf" if math.isinf(med) else f"{med:.2f}", _common.spread(times, fmt=".2f") if finite else "-",
+        "-" if math.isnan(cpu) or math.isinf(cpu) else f"{cpu:.2f}", verdict + (f" ({note})" if note else ""),
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -388,6 +412,7 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database to write to (default: start a throwaway server)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-dashboard", action="store_true", help="skip the dashboard")
+    parser.add_argument("--compare-with", metavar="DIR", help="also run the reads with the search/ and storage/ of another checkout (e.g. git worktree add ../base HEAD~3)")
     args = parser.parse_args()
     trials = args.trials or (2_000 if args.quick else 20_000)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -427,12 +452,15 @@ def main() -> None:
                 f"{made['intermediate']:,} intermediate values, {made['params']:,} params, {made['attrs']:,} user attrs in {made['seconds']:.1f} s",
                 flush=True,
             )
+        codes = [("this checkout", None)] + ([(f"code of {args.compare_with}", str(Path(args.compare_with).resolve()))] if args.compare_with else [])
         for backend, url in backends:
-            print(f"\n   {backend} (load {_common.load()}):", flush=True)
-            results[backend] = measure(url, folder, trials, repeats, args.timeout, dashboard)
+            for label, code_dir in codes:
+                print(f"\n   {backend}, {label} (load {_common.load()}):", flush=True)
+                results[backend, label] = measure(url, folder, trials, repeats, args.timeout, dashboard, code_dir)
         for backend, _ in backends:
-            print(f"\n{backend}:")
-            print(_common.table(["read", "median s", "spread", f"target {TARGET_S:.0f} s (dashboard {DASHBOARD_TARGET_S:.0f} s)"], results[backend]))
+            for label, _ in codes:
+                print(f"\n{backend}, {label}:")
+                print(_common.table(["read", "median wall s", "spread", "CPU s", f"target {TARGET_S:.0f} s (dashboard {DASHBOARD_TARGET_S:.0f} s)"], results[backend, label]))
     finally:
         if server is not None:
             server.cleanup()
