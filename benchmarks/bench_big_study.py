@@ -266,7 +266,8 @@ def reads(url: str, folder: Path, trials: int, paging: bool) -> list[tuple[str, 
 
 
 def has_paging(code_dir: str | None) -> bool:
-    proc = subprocess.run([sys.executable, "-c", RUN_CLI, "trials", "--help"], capture_output=True, text=True, env=code_env(code_dir))
+    # cwd elsewhere: ``python -c`` puts the working folder first on sys.path, before PYTHONPATH
+    proc = subprocess.run([sys.executable, "-c", RUN_CLI, "trials", "--help"], capture_output=True, text=True, env=code_env(code_dir), cwd=tempfile.gettempdir())
     return "--limit" in proc.stdout
 
 
