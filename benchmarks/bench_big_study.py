@@ -355,10 +355,12 @@ def first_view(base: str, study_id: int, trials: int, folder: Path, timeout: flo
 # -- main
 
 
-def measure(url: str, folder: Path, trials: int, repeats: int, timeout: float, dashboard: bool, code_dir: str | None) -> list[list[str]]:
+def measure(url: str, folder: Path, trials: int, repeats: int, timeout: float, dashboard: bool, code_dir: str | None, only: list[str] | None = None) -> list[list[str]]:
     """One row per read: name, median wall s, spread, median CPU s, verdict."""
     rows = []
     for name, args in reads(url, folder, trials, has_paging(code_dir)):
+        if only and not any(word in name for word in only):
+            continue
         times, cpus, notes = [], [], set()
         for _ in range(repeats):
             seconds, cpu, note = timed_command(args, folder, timeout, code_dir)
@@ -413,6 +415,7 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database to write to (default: start a throwaway server)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-dashboard", action="store_true", help="skip the dashboard")
+    parser.add_argument("--reads", help="only the reads whose name holds one of these comma-separated words (e.g. export,report)")
     parser.add_argument("--compare-with", metavar="DIR", help="also run the reads with the search/ and storage/ of another checkout (e.g. git worktree add ../base HEAD~3)")
     args = parser.parse_args()
     trials = args.trials or (2_000 if args.quick else 20_000)
@@ -457,7 +460,8 @@ def main() -> None:
         for backend, url in backends:
             for label, code_dir in codes:
                 print(f"\n   {backend}, {label} (load {_common.load()}):", flush=True)
-                results[backend, label] = measure(url, folder, trials, repeats, args.timeout, dashboard, code_dir)
+                only = args.reads.split(",") if args.reads else None
+                results[backend, label] = measure(url, folder, trials, repeats, args.timeout, dashboard and not only, code_dir, only)
         for backend, _ in backends:
             for label, _ in codes:
                 print(f"\n{backend}, {label}:")
