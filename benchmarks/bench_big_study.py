@@ -23,8 +23,9 @@ timed), then headless Chromium opens the study's trials page
 (``/dashboard/studies/ID/trials``) and dumps its DOM; the figure is Chromium's wall seconds
 from its start to its exit, counted only when the dumped page shows the study's trial count
 ("20000 Trials") and the first trial's row. Chromium's virtual time does not advance while the
-page's requests are pending, so the dump waits for the dashboard's API answers. The API answer
-alone (``GET /api/studies/ID?after=0``, what the page asks first) is timed too.
+page's requests are pending, so the dump waits for the dashboard's API answers. Each repeat
+starts a fresh dashboard (nothing cached); after the view, the API's answer for the study
+(``GET /api/studies/ID?after=0``, what the page asks first) is timed once more, alone.
 
     python benchmarks/bench_big_study.py [--quick] [--trials N] [--epochs E] [--postgres URL | --no-postgres] [--compare-with DIR]
 
