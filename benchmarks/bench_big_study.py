@@ -416,7 +416,7 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database to write to (default: start a throwaway server)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-dashboard", action="store_true", help="skip the dashboard")
-    parser.add_argument("--reads", help="only the reads whose name holds one of these comma-separated words (e.g. export,report)")
+    parser.add_argument("--reads", help="only the reads whose name holds one of these comma-separated words (e.g. export,report; dashboard for the dashboard)")
     parser.add_argument("--compare-with", metavar="DIR", help="also run the reads with the search/ and storage/ of another checkout (e.g. git worktree add ../base HEAD~3)")
     args = parser.parse_args()
     trials = args.trials or (2_000 if args.quick else 20_000)
@@ -462,7 +462,7 @@ def main() -> None:
             for label, code_dir in codes:
                 print(f"\n   {backend}, {label} (load {_common.load()}):", flush=True)
                 only = args.reads.split(",") if args.reads else None
-                results[backend, label] = measure(url, folder, trials, repeats, args.timeout, dashboard and not only, code_dir, only)
+                results[backend, label] = measure(url, folder, trials, repeats, args.timeout, dashboard and (not only or "dashboard" in only), code_dir, only)
         for backend, _ in backends:
             for label, _ in codes:
                 print(f"\n{backend}, {label}:")
