@@ -6,7 +6,7 @@
     search dashboard [--storage URL] optuna-dashboard on the study storage (guards: Host allow-list,
                                      same-origin writes, --read-only, $SEARCH_DASHBOARD_PASSWORD, TLS)
     search studies [--storage URL]   the studies in a storage, with trial counts and best values
-    search trials STUDY              every trial: state, value, params, epochs, seconds, node
+    search trials STUDY [--limit N] [--offset K]   trials in number order: state, value, params, epochs, seconds, node
     search best STUDY [--json] [--ensemble K]   the best trial's params, validation value and test metrics
     search ensemble STUDY --k K      score the mean forecast of the K best trials; record it in the study
     search export STUDY --format csv|json [--out FILE]   every trial, to a file or stdout
@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     trials = sub.add_parser("trials", help="table of a study's trials")
     trials.add_argument("study", metavar="STUDY")
+    trials.add_argument("--limit", type=_non_negative, metavar="N", help="show at most N trials (default: every trial)")
+    trials.add_argument("--offset", type=_non_negative, default=0, metavar="K", help="skip the first K trials in number order (default: 0)")
     _storage_arg(trials)
 
     best = sub.add_parser("best", help="the best trial: params, validation value, test metrics")
@@ -187,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     _storage_arg(report)
     report.add_argument("--artifacts", metavar="DIR", help="artifact folder, for the best trial's forecast figure (default: beside a SQLite file)")
     return parser
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
 
 
 def dashboard_command(url: str) -> str:
@@ -391,7 +403,9 @@ def cmd_trials(args, console: Console) -> int:
 
     url, rdb = open_read(args.storage)
     study = tables.load(rdb, args.study, url)
-    tables.print_trials(study, tables.trial_rows(study), console)
+    rows = tables.trial_rows(study, offset=args.offset, limit=args.limit)
+    paged = args.limit is not None or args.offset
+    tables.print_trials(study, rows, console, page=(args.offset, tables.trial_count(study)) if paged else None)
     return 0
 
 
@@ -456,12 +470,17 @@ def cmd_export(args, console: Console) -> int:
     out = _out_file(args.out)
     url, rdb = open_read(args.storage)
     study = tables.load(rdb, args.study, url)
-    text = tables.export_text(study, fmt)
+    if fmt not in tables.EXPORT_FORMATS:
+        raise UsageError(f"--format {fmt}: choose one of {', '.join(tables.EXPORT_FORMATS)}")
     if out:
-        _write(out, text)
-        Console(stderr=True, highlight=False).print(f"wrote {args.out} ({len(study.trials)} trials, {fmt})", markup=False)
+        try:
+            with out.open("w", encoding="utf-8", newline="") as file:
+                n = tables.write_export(study, fmt, file)
+        except OSError as exc:
+            raise UsageError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+        Console(stderr=True, highlight=False).print(f"wrote {args.out} ({n} trials, {fmt})", markup=False)
     else:
-        console.file.write(text)
+        tables.write_export(study, fmt, console.file)
     return 0
 
 
@@ -487,7 +506,7 @@ def cmd_report(args, console: Console) -> int:
         figures = write_report(study, out, storage_url=url, artifacts=args.artifacts)
     except OSError as exc:
         raise UsageError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
-    console.print(f"wrote {out} ({len(study.trials)} trials, {figures} figures); open it in a browser, no network needed", markup=False)
+    console.print(f"wrote {out} ({tables.trial_count(study)} trials, {figures} figures); open it in a browser, no network needed", markup=False)
     return 0
 
 

@@ -36,6 +36,14 @@ from search.results import tables
 
 # Parameter importances from fewer completed trials than this are noise: skipped with a note.
 MIN_IMPORTANCE_TRIALS = 4
+# A big study is drawn from a sample: at most this many learning curves (intermediate values),
+# and at most this many completed trials in the importances, parallel coordinates, slices and
+# box plots; every k-th trial by number, the best always among them. The history and the
+# timeline draw every trial (a point or a bar each).
+MAX_CURVES = 500
+MAX_SAMPLED = 1000
+# The user attrs the figures draw (the timeline's lanes); the best trial's are read on their own.
+FIGURE_ATTRS = ("node",)
 STATE_COLORS = {"COMPLETE": "#2a9d8f", "PRUNED": "#e9c46a", "FAIL": "#e76f51", "RUNNING": "#457b9d", "WAITING": "#adb5bd"}
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -51,6 +59,61 @@ class Section:
 
 class Skip(Exception):
     """A figure that cannot be drawn for this study; the message becomes the note."""
+
+
+# -- the trials, read once
+
+
+class Snapshot(optuna.Study):
+    """The study with its trials read once (``storage.read_trials``, without their intermediate
+    values and with only the user attrs the figures draw): ``optuna.visualization`` asks for the trials many times over, and each ask would
+    otherwise read the whole study again (a study of 20,000 trials of 50 epochs holds a million
+    intermediate values). ``trials`` may be a sample of the study's trials."""
+
+    def __init__(self, study: optuna.Study, trials: list[FrozenTrial]):
+        super().__init__(study_name=study.study_name, storage=study._storage)
+        self._snapshot = trials
+
+    def get_trials(self, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy, states)
+
+    def _get_trials(self, deepcopy: bool = True, states=None, use_cache: bool = False) -> list[FrozenTrial]:
+        return list(self._snapshot) if states is None else [t for t in self._snapshot if t.state in states]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+
+def snapshot(study: optuna.Study) -> Snapshot:
+    if isinstance(study, Snapshot):
+        return study
+    trials = storage_mod.read_trials(study._storage, study._study_id, intermediate_values=False, user_attr_keys=FIGURE_ATTRS)
+    return Snapshot(study, trials)
+
+
+def spread_sample(trials: list[FrozenTrial], n: int, keep: FrozenTrial | None = None) -> list[FrozenTrial]:
+    """At most ``n`` of ``trials`` (all of them when they are no more): evenly spaced in their
+    order, ``keep`` (the best trial) among them; the order kept."""
+    if len(trials) <= n:
+        return list(trials)
+    picked = {round(i * (len(trials) - 1) / (n - 1)) for i in range(n)}
+    if keep is not None:
+        at = next((i for i, t in enumerate(trials) if t.number == keep.number), None)
+        if at is not None and at not in picked:
+            picked.discard(max(picked - {0, len(trials) - 1}))
+            picked.add(at)
+    return [trials[i] for i in sorted(picked)]
+
+
+def _sampled(study: optuna.Study) -> tuple[optuna.Study, str]:
+    """(the study, "") or, with more than ``MAX_SAMPLED`` completed trials, (a snapshot of a
+    sample of them, the caption's note saying so)."""
+    completed = _completed(study)
+    if len(completed) <= MAX_SAMPLED:
+        return study, ""
+    sample = spread_sample(completed, MAX_SAMPLED, tables.best_or_none(study))
+    return Snapshot(study, sample), f"Drawn from {len(sample):,} of the {len(completed):,} completed trials (evenly spaced by number, the best among them)."
 
 
 # -- figures
@@ -89,15 +152,29 @@ def fig_history(study: optuna.Study):
 
 
 def fig_intermediate(study: optuna.Study):
-    if not any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+    """Every trial's curve; a big study's ``MAX_CURVES`` of them (read only for those)."""
+    import copy
+
+    trials = study.get_trials(deepcopy=False)
+    chosen = spread_sample(trials, MAX_CURVES, tables.best_or_none(study))
+    steps = storage_mod.read_intermediate_values(study._storage, [t._trial_id for t in chosen])
+    drawn = []
+    for t in chosen:
+        t = copy.copy(t)
+        t.intermediate_values = steps.get(t._trial_id, {})
+        drawn.append(t)
+    if not any(t.intermediate_values for t in drawn):
         raise Skip("no trial reported an intermediate value yet")
-    fig = optuna.visualization.plot_intermediate_values(study)
+    fig = optuna.visualization.plot_intermediate_values(Snapshot(study, drawn))
     fig.update_layout(yaxis_title=f"validation {tables.metric_name(study)}")
+    if len(chosen) < len(trials):
+        return fig, f"Drawn for {len(chosen):,} of the {len(trials):,} trials (evenly spaced by number, the best among them)."
     return fig
 
 
 def fig_importances(study: optuna.Study):
     _need_completed(study, MIN_IMPORTANCE_TRIALS)
+    study, note = _sampled(study)
     varied = [p for p in _param_names(study) if len({repr(t.params.get(p)) for t in _completed(study)}) > 1]
     if not varied:
         raise Skip("no parameter took more than one value among the completed trials")
@@ -107,17 +184,21 @@ def fig_importances(study: optuna.Study):
     for w in caught:
         if "too small" in str(w.message) or "will be equal" in str(w.message):
             raise Skip(f"not computed: {w.message}")
-    return fig
+    return (fig, note) if note else fig
 
 
 def fig_parallel(study: optuna.Study):
     _need_completed(study)
-    return optuna.visualization.plot_parallel_coordinate(study, **_target(study))
+    study, note = _sampled(study)
+    fig = optuna.visualization.plot_parallel_coordinate(study, **_target(study))
+    return (fig, note) if note else fig
 
 
 def fig_slice(study: optuna.Study):
     _need_completed(study)
-    return optuna.visualization.plot_slice(study, **_target(study))
+    study, note = _sampled(study)
+    fig = optuna.visualization.plot_slice(study, **_target(study))
+    return (fig, note) if note else fig
 
 
 def fig_categorical_box(study: optuna.Study):
@@ -126,6 +207,7 @@ def fig_categorical_box(study: optuna.Study):
     from plotly.subplots import make_subplots
 
     _need_completed(study)
+    study, note = _sampled(study)
     trials = _completed(study)
     choices: dict[str, tuple] = {}
     for t in study.get_trials(deepcopy=False):
@@ -149,7 +231,7 @@ def fig_categorical_box(study: optuna.Study):
         )
         fig.update_xaxes(type="category", categoryorder="array", categoryarray=[str(c) for c in choices[name]], row=1, col=col)
     fig.update_yaxes(title_text=_target(study)["target_name"], row=1, col=1)
-    return fig
+    return (fig, note) if note else fig
 
 
 def worker_lanes(trials: list[FrozenTrial], now: dt.datetime | None = None) -> list[tuple[FrozenTrial, str, dt.datetime, dt.datetime]]:
@@ -243,6 +325,9 @@ FIGURES: list[tuple[str, str, str, Callable]] = [
 
 
 def sections(study: optuna.Study) -> list[Section]:
+    """The figures, each built from one snapshot of the study's trials. A figure function
+    returns a figure, or (figure, a note for its caption) when it drew a sample."""
+    study = snapshot(study)
     out = []
     figures = [PARETO_FIGURE, *FIGURES] if pareto.is_multi(study) else FIGURES
     for key, title, caption, build in figures:
@@ -250,7 +335,10 @@ def sections(study: optuna.Study) -> list[Section]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                section.figure = build(study)
+                built = build(study)
+            section.figure, note = built if isinstance(built, tuple) else (built, "")
+            if note:
+                section.caption = f"{caption} {note}"
         except Skip as exc:
             section.note = str(exc)
         except Exception as exc:  # a figure optuna cannot draw for this study: say so, draw the rest
@@ -267,7 +355,7 @@ def sections(study: optuna.Study) -> list[Section]:
 
 def facts(study: optuna.Study, storage_url: str | None) -> list[tuple[str, str]]:
     a = study.user_attrs
-    c = tables.counts(study.get_trials(deepcopy=False))
+    c = tables.state_counts(storage_mod.study_summary(study._storage, study._study_id)[0])
     rows = [("study", study.study_name)]
     if storage_url:
         rows.append(("storage", storage_mod.mask_url(storage_url)))

@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -141,11 +142,13 @@ def objective_label(study: optuna.Study) -> str:
 
 
 def list_studies(storage: optuna.storages.BaseStorage) -> list[dict[str, Any]]:
-    """One row per study: name, family, metric, direction, state counts, best value, last activity."""
+    """One row per study: name, family, metric, direction, state counts, best value, last activity.
+    Counts and last activity come from one grouped query and the best trial from Optuna's own
+    query, so no trial's params or intermediate values are read."""
     rows = []
     for name in study_names(storage):
         study = optuna.load_study(study_name=name, storage=storage)
-        trials = study.get_trials(deepcopy=False)
+        by_state, last = storage_mod.study_summary(study._storage, study._study_id)
         best = best_or_none(study)
         rows.append(
             {
@@ -153,30 +156,47 @@ def list_studies(storage: optuna.storages.BaseStorage) -> list[dict[str, Any]]:
                 "family": study.user_attrs.get("family"),
                 "metric": objective_label(study) if pareto.is_multi(study) else study.user_attrs.get("metric"),
                 "direction": "/".join(d.name.lower() for d in study.directions),
-                **counts(trials),
-                "trials": len(trials),
+                **state_counts(by_state),
+                "trials": sum(by_state.values()),
                 "best_value": value_of(best) if best else None,
                 "best_trial": best.number if best else None,
-                "last_activity": last_activity(trials),
+                "last_activity": last,
             }
         )
     return rows
 
 
-def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    """One row per trial: number, state, value, params, epochs, seconds, node."""
+def state_counts(by_state: dict[TrialState, int]) -> dict[str, int]:
+    """``counts`` from {TrialState: n} (``storage.study_summary``)."""
+    out = counts(())
+    for state, n in by_state.items():
+        out[state.name.lower()] += n
+    return out
+
+
+def trial_count(study: optuna.Study) -> int:
+    return sum(storage_mod.study_summary(study._storage, study._study_id)[0].values())
+
+
+def trial_rows(study: optuna.Study, offset: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+    """One row per trial: number, state, value, params, epochs, seconds, node; ``offset`` and
+    ``limit`` page through the trials in number order. Intermediate values are not read: a
+    trial's epochs are its ``epochs_run`` attr, else its count of intermediate values."""
     now = dt.datetime.now()
+    trials = storage_mod.read_trials(study._storage, study._study_id, offset=offset, limit=limit, intermediate_values=False)
+    unknown = [t._trial_id for t in trials if t.user_attrs.get("epochs_run") is None]
+    reported = storage_mod.intermediate_counts(study._storage, unknown) if unknown else {}
     return [
         {
             "number": t.number,
             "state": t.state.name,
             "value": value_of(t),
             "params": dict(t.params),
-            "epochs": epochs(t),
+            "epochs": epochs(t) if t.user_attrs.get("epochs_run") is not None else reported.get(t._trial_id) or None,
             "seconds": duration_seconds(t, now),
             "node": t.user_attrs.get("node"),
         }
-        for t in study.get_trials(deepcopy=False)
+        for t in trials
     ]
 
 
@@ -243,62 +263,89 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
     return out
 
 
-def export_rows(study: optuna.Study) -> list[dict[str, Any]]:
+EXPORT_CHUNK = 1000  # trials read at once (with their intermediate values) while exporting
+
+
+def export_rows(study: optuna.Study) -> Iterator[dict[str, Any]]:
     """Every trial, JSON-ready: number, state, value, times, duration, params, user attrs,
-    intermediate values ({step: value})."""
-    return [
-        {
-            "number": t.number,
-            "state": t.state.name,
-            "value": value_of(t),
-            "datetime_start": clean(t.datetime_start),
-            "datetime_complete": clean(t.datetime_complete),
-            "duration_seconds": duration_seconds(t) if t.datetime_complete else None,
-            "params": clean(dict(t.params)),
-            "user_attrs": clean(dict(t.user_attrs)),
-            "intermediate_values": {str(step): clean(v) for step, v in sorted(t.intermediate_values.items())},
-        }
-        for t in study.get_trials(deepcopy=False)
-    ]
+    intermediate values ({step: value}). The trials are read without their intermediate values,
+    which are then read and yielded ``EXPORT_CHUNK`` trials at a time: a study of a million
+    intermediate values is never held whole."""
+    yield from _export_rows(study, storage_mod.read_trials(study._storage, study._study_id, intermediate_values=False))
+
+
+def _export_rows(study: optuna.Study, trials: list[FrozenTrial]) -> Iterator[dict[str, Any]]:
+    for k in range(0, len(trials), EXPORT_CHUNK):
+        chunk = trials[k : k + EXPORT_CHUNK]
+        steps = storage_mod.read_intermediate_values(study._storage, [t._trial_id for t in chunk])
+        for t in chunk:
+            curve = steps.get(t._trial_id, {})
+            yield {
+                "number": t.number,
+                "state": t.state.name,
+                "value": value_of(t),
+                "datetime_start": clean(t.datetime_start),
+                "datetime_complete": clean(t.datetime_complete),
+                "duration_seconds": duration_seconds(t) if t.datetime_complete else None,
+                "params": clean(dict(t.params)),
+                "user_attrs": clean(dict(t.user_attrs)),
+                "intermediate_values": {str(step): v if math.isfinite(v) else None for step, v in sorted(curve.items())},
+            }
 
 
 def export_text(study: optuna.Study, fmt_name: str) -> str:
-    """The export as CSV (one row per trial; params_*/user_attrs_* columns, intermediate values
-    as a JSON object) or JSON (the study's facts and a list of trials)."""
+    """The export (``write_export``) as one string."""
+    buf = io.StringIO()
+    write_export(study, fmt_name, buf)
+    return buf.getvalue()
+
+
+def write_export(study: optuna.Study, fmt_name: str, out: TextIO) -> int:
+    """Write the export to ``out`` as it is read: CSV (one row per trial; params_*/user_attrs_*
+    columns, intermediate values as a JSON object) or JSON (the study's facts and a list of
+    trials). Returns the number of trials written. The CSV's columns are known before its first
+    row from a first pass over the trials without their intermediate values."""
     if fmt_name not in EXPORT_FORMATS:
         raise UsageError(f"--format {fmt_name}: choose one of {', '.join(EXPORT_FORMATS)}")
-    rows = export_rows(study)
+    n = 0
     if fmt_name == "json":
-        doc = {
+        head = {
             "study": study.study_name,
             "directions": [d.name.lower() for d in study.directions],
             "user_attrs": clean(dict(study.user_attrs)),
-            "trials": rows,
+            "trials": [],
         }
-        return json.dumps(doc, indent=2) + "\n"
-    params = union_keys(r["params"] for r in rows)
-    attrs = union_keys(r["user_attrs"] for r in rows)
+        text = json.dumps(head, indent=2)
+        out.write(text[: text.rindex("[]")] + "[")  # "trials" is the last key: its list is streamed
+        for r in export_rows(study):
+            out.write(("," if n else "") + "\n    " + json.dumps(r, indent=2).replace("\n", "\n    "))
+            n += 1
+        out.write("\n  ]\n}\n" if n else "]\n}\n")
+        return n
+    light = storage_mod.read_trials(study._storage, study._study_id, intermediate_values=False)
+    params = union_keys(t.params for t in light)
+    attrs = union_keys(t.user_attrs for t in light)
     head = ["number", "state", "value", "datetime_start", "datetime_complete", "duration_seconds"]
     columns = head + [f"params_{p}" for p in params] + [f"user_attrs_{a}" for a in attrs] + ["intermediate_values"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(columns)
-    for r in rows:
+    for r in _export_rows(study, light):
         cells = [r[k] for k in head]
         cells += [r["params"].get(p) for p in params]
         cells += [r["user_attrs"].get(a) for a in attrs]
         cells.append(json.dumps(r["intermediate_values"]))
         writer.writerow(["" if c is None else json.dumps(c) if isinstance(c, (dict, list)) else c for c in cells])
-    return buf.getvalue()
+        n += 1
+    return n
 
 
 def compare_rows(studies: list[optuna.Study]) -> list[dict[str, Any]]:
     """The best trial of each study, one row each: family, best value, test metrics, params count."""
     rows = []
     for study in studies:
-        trials = study.get_trials(deepcopy=False)
+        by_state, _ = storage_mod.study_summary(study._storage, study._study_id)
         best = best_or_none(study)
-        c = counts(trials)
+        c = state_counts(by_state)
         rows.append(
             {
                 "study": study.study_name,
@@ -310,7 +357,7 @@ def compare_rows(studies: list[optuna.Study]) -> list[dict[str, Any]]:
                 "test": test_metrics(best) if best else {},
                 "n_params": best.user_attrs.get("n_params") if best else None,
                 "finished": c["complete"] + c["pruned"],
-                "trials": len(trials),
+                "trials": sum(by_state.values()),
             }
         )
     return rows
@@ -371,9 +418,15 @@ def _metric_cell(row: dict) -> str:
     return _escape(f"{fmt(row['metric'])} ({direction})")
 
 
-def print_trials(study: optuna.Study, rows: list[dict], console: Console) -> None:
+def print_trials(study: optuna.Study, rows: list[dict], console: Console, page: tuple[int, int] | None = None) -> None:
+    """The trials table; ``page`` = (offset, total) titles a page ``trials 101-150 of 20000``."""
     params = union_keys(r["params"] for r in rows)
-    table = _table(_escape(f"study {study.study_name}: {len(rows)} trials"))
+    title = f"study {study.study_name}: {len(rows)} trials"
+    if page is not None:
+        offset, total = page
+        shown = f"{offset + 1}-{offset + len(rows)}" if rows else "none"
+        title = f"study {study.study_name}: trials {shown} of {total}"
+    table = _table(_escape(title))
     # Number, state and value never wrap; on a narrow terminal the params and node fold.
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("state", no_wrap=True)
