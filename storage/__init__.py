@@ -15,18 +15,15 @@ from storage._rdb import (
     complete_trial_ids,
     connect_error,
     count_trials,
-    intermediate_counts,
     open_storage,
     ranked_value,
-    read_intermediate_values,
-    read_trials,
     set_trial_user_attrs,
     sqlite_warning,
     stale_trial_ids,
-    study_summary,
     upgrade_storage,
     write_trial_batch,
 )
+from storage._reads import intermediate_counts, read_intermediate_values, read_trials, study_summary
 from storage._retry import retrying
 from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password
 

@@ -14,7 +14,6 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-import storage
 from search.cli import main
 from search.results import report, tables
 
@@ -109,11 +108,11 @@ def test_export_of_a_study_without_trials(tmp_path, capsys):
 def orm_loads(monkeypatch):
     """Calls of RDBStorage's own trial loading (ORM objects of every trial with every
     intermediate value), and the trials whose intermediate values the readers' queries read."""
-    from storage import _rdb
+    from storage import _reads
 
     seen = {"orm": 0, "curves": []}
     original = optuna.storages.RDBStorage._get_trials
-    intermediate = _rdb._intermediate
+    intermediate = _reads._intermediate
 
     def counted(self, *args, **kwargs):
         seen["orm"] += 1
@@ -124,7 +123,7 @@ def orm_loads(monkeypatch):
         return intermediate(conn, ids)
 
     monkeypatch.setattr(optuna.storages.RDBStorage, "_get_trials", counted)
-    monkeypatch.setattr(_rdb, "_intermediate", curves)
+    monkeypatch.setattr(_reads, "_intermediate", curves)
     return seen
 
 
