@@ -207,8 +207,8 @@ def upgrade_storage(url: str) -> tuple[str, str]:
 def count_trials(storage: optuna.storages.BaseStorage, study_id: int, states) -> int:
     """Trials of a study in ``states``, counted by the database (one ``count`` query) rather
     than by loading every trial: the driver asks this before each new trial."""
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
-    if isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb_backend(storage)
+    if backend is not None:
         from optuna.storages._rdb.models import TrialModel
 
         with backend.engine.connect() as conn:
@@ -223,8 +223,8 @@ def ranked_value(storage: optuna.storages.BaseStorage, study_id: int, rank: int,
     """The ``rank``-th best value (1 = the best) among the study's COMPLETE trials, or None when
     it holds fewer. One ordered query with a limit on a relational storage, rather than loading
     every trial: the driver asks it as each trial finishes."""
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
-    if isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb_backend(storage)
+    if backend is not None:
         from optuna.storages._rdb.models import TrialModel, TrialValueModel
 
         order = TrialValueModel.value.desc() if maximize else TrialValueModel.value.asc()
@@ -262,8 +262,8 @@ def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, at
     """
     if not attrs:
         return
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb_backend(storage)
+    if backend is None:
         for key, value in attrs.items():
             storage.set_trial_user_attr(trial_id, key, value)
         return
@@ -299,9 +299,9 @@ def stale_trial_ids(storage: optuna.storages.BaseStorage, study_id: int) -> list
     heartbeat and started longer ago than the grace period. A driver beats for a trial right
     after creating it, so such a trial was orphaned by a driver killed in between; left alone
     it would count as running for ever and a resumed search would wait on it."""
-    backend = getattr(storage, "_backend", storage)
+    backend = _rdb_backend(storage)
     stale = list(storage._get_stale_trial_ids(study_id))
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    if backend is None:
         return stale
     from datetime import datetime, timedelta, timezone
 
@@ -336,8 +336,8 @@ def write_trial_batch(storage: optuna.storages.BaseStorage, values: dict[int, di
     ids = set(values) | beats
     if not ids:
         return set()
-    backend = getattr(storage, "_backend", storage)  # Optuna wraps RDBStorage in a cache
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb_backend(storage)
+    if backend is None:
         finished = set()
         for trial_id in ids:
             try:
@@ -387,8 +387,8 @@ def write_trial_batch(storage: optuna.storages.BaseStorage, values: dict[int, di
 
 def complete_trial_ids(storage: optuna.storages.BaseStorage, study_id: int) -> set[int]:
     """The ids of a study's COMPLETE trials (one query of integers, no trial loaded)."""
-    backend = getattr(storage, "_backend", storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _rdb_backend(storage)
+    if backend is None:
         return {t._trial_id for t in storage.get_all_trials(study_id, deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))}
     from optuna.storages._rdb.models import TrialModel
 
