@@ -389,15 +389,17 @@ def cmd_dashboard(args, console: Console) -> int:
 
 
 def cmd_studies(args, console: Console) -> int:
+    from search.results import printing
     from search.results import tables
     from search.store import open_read
 
     url, rdb = open_read(args.storage)
-    tables.print_studies(tables.list_studies(rdb), url, console)
+    printing.print_studies(tables.list_studies(rdb), url, console)
     return 0
 
 
 def cmd_trials(args, console: Console) -> int:
+    from search.results import printing
     from search.results import tables
     from search.store import open_read
 
@@ -405,11 +407,12 @@ def cmd_trials(args, console: Console) -> int:
     study = tables.load(rdb, args.study, url)
     rows = tables.trial_rows(study, offset=args.offset, limit=args.limit)
     paged = args.limit is not None or args.offset
-    tables.print_trials(study, rows, console, page=(args.offset, tables.trial_count(study)) if paged else None)
+    printing.print_trials(study, rows, console, page=(args.offset, tables.trial_count(study)) if paged else None)
     return 0
 
 
 def cmd_best(args, console: Console) -> int:
+    from search.results import printing
     from search.results import tables
     from search.store import open_read
 
@@ -423,7 +426,7 @@ def cmd_best(args, console: Console) -> int:
     if args.json:
         console.file.write(json.dumps(summary, default=str) + "\n")
     else:
-        tables.print_best(summary, console)
+        printing.print_best(summary, console)
     return 0
 
 
@@ -446,6 +449,7 @@ def _score_ensemble(study, url: str, args, k: int, *, record: bool = False) -> t
 
 
 def cmd_ensemble(args, console: Console) -> int:
+    from search.results import printing
     from search.results import tables
     from search.store import open_read
 
@@ -456,13 +460,14 @@ def cmd_ensemble(args, console: Console) -> int:
     if args.json:
         console.file.write(json.dumps({"study": study.study_name, **attrs}, default=str) + "\n")
         return 0
-    tables.print_ensemble(summary, console)
+    printing.print_ensemble(summary, console)
     n = len(summary["ensemble"]["test"])
     console.print(f"recorded in study {study.study_name}: ensemble_k, ensemble_members, ensemble_val_* and ensemble_test_* ({n} metrics each)", highlight=False, markup=False)
     return 0
 
 
 def cmd_export(args, console: Console) -> int:
+    from search.results import export
     from search.results import tables
     from search.store import open_read
 
@@ -470,27 +475,28 @@ def cmd_export(args, console: Console) -> int:
     out = _out_file(args.out)
     url, rdb = open_read(args.storage)
     study = tables.load(rdb, args.study, url)
-    if fmt not in tables.EXPORT_FORMATS:
-        raise UsageError(f"--format {fmt}: choose one of {', '.join(tables.EXPORT_FORMATS)}")
+    if fmt not in export.EXPORT_FORMATS:
+        raise UsageError(f"--format {fmt}: choose one of {', '.join(export.EXPORT_FORMATS)}")
     if out:
         try:
             with out.open("w", encoding="utf-8", newline="") as file:
-                n = tables.write_export(study, fmt, file)
+                n = export.write_export(study, fmt, file)
         except OSError as exc:
             raise UsageError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
         Console(stderr=True, highlight=False).print(f"wrote {args.out} ({n} trials, {fmt})", markup=False)
     else:
-        tables.write_export(study, fmt, console.file)
+        export.write_export(study, fmt, console.file)
     return 0
 
 
 def cmd_compare(args, console: Console) -> int:
+    from search.results import printing
     from search.results import tables
     from search.store import open_read
 
     url, rdb = open_read(args.storage)
     studies = [tables.load(rdb, name, url) for name in args.studies]
-    tables.print_compare(tables.compare_rows(studies), console)
+    printing.print_compare(tables.compare_rows(studies), console)
     return 0
 
 

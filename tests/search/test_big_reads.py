@@ -15,7 +15,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.results import report, tables
+from search.results import export, report, tables
 
 N = 23
 
@@ -83,7 +83,7 @@ def test_a_bad_page_is_a_usage_error(url, capsys, flag, value):
 
 
 def test_export_streams_every_trial_in_chunks(url, capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(tables, "EXPORT_CHUNK", 4)  # several chunks, the last one short
+    monkeypatch.setattr(export, "EXPORT_CHUNK", 4)  # several chunks, the last one short
     assert run(capsys, "export", "gen", "--storage", url, "--out", str(tmp_path / "t.csv"))[0] == 0
     rows = list(csv.DictReader(io.StringIO((tmp_path / "t.csv").read_text())))
     assert [int(r["number"]) for r in rows] == list(range(N))
@@ -93,8 +93,8 @@ def test_export_streams_every_trial_in_chunks(url, capsys, tmp_path, monkeypatch
     _, out, _ = run(capsys, "export", "gen", "--storage", url, "--format", "json")
     doc = json.loads(out)
     assert [t["number"] for t in doc["trials"]] == list(range(N)) and doc["study"] == "gen"
-    monkeypatch.setattr(tables, "EXPORT_CHUNK", 1000)
-    assert tables.export_text(study, "json") == out  # the same document, whatever the chunk
+    monkeypatch.setattr(export, "EXPORT_CHUNK", 1000)
+    assert export.export_text(study, "json") == out  # the same document, whatever the chunk
 
 
 def test_export_of_a_study_without_trials(tmp_path, capsys):

@@ -132,7 +132,7 @@ def test_fork_of_a_multi_objective_study_keeps_its_values(tiny, tmp_path):
 
 
 def test_best_summary_and_print_best_show_the_front():
-    from search.results import tables
+    from search.results import printing, tables
 
     study = mo_study([(0.5, 100), (0.6, 200), (0.4, 300)])
     summary = tables.best_summary(study)
@@ -140,7 +140,7 @@ def test_best_summary_and_print_best_show_the_front():
     assert summary["metrics"] == ["mae", "n_params"] and summary["directions"] == ["minimize", "minimize"]
     assert [(r["trial"], r["values"]) for r in summary["pareto_front"]] == [(2, {"mae": 0.4, "n_params": 300}), (0, {"mae": 0.5, "n_params": 100})]
     out = io.StringIO()
-    tables.print_best(summary, Console(file=out, width=200))
+    printing.print_best(summary, Console(file=out, width=200))
     lines = out.getvalue().splitlines()
     assert lines[0] == "study mo: Pareto front of 2 trials, mae (minimize), n_params (minimize)"
     rows = [line.split() for line in lines[3:5]]  # after the heading, the header and its rule

@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.errors import StudyNotFoundError
-from search.results import tables
+from search.results import printing, tables
 from search.store import open_read
 from search.cli import main
 from tests.conftest import TINY_SPACE, write_series
@@ -321,7 +321,7 @@ def test_passwords_are_masked():
     out = io.StringIO()
     from rich.console import Console
 
-    tables.print_studies([], "postgresql://me:s3cret@db.example:5432/studies", Console(file=out))
+    printing.print_studies([], "postgresql://me:s3cret@db.example:5432/studies", Console(file=out))
     assert "s3cret" not in out.getvalue() and "me:***@db.example" in out.getvalue()
     with pytest.raises(StudyNotFoundError) as info:
         tables.load(_NoStudies(), "x", "postgresql://me:s3cret@db.example/studies")
