@@ -53,7 +53,7 @@ def test_the_space_loads_the_year_and_fills_the_two_hours(prepared):
     assert info["missing_policy"] == "interpolate" and info["missing_rows"] == 2
     assert info["split_rows"] == [6132, 1314, 1314]
     assert info["known_future"]["time_features"] == ["hour", "dayofweek"]
-    assert info["known_future"]["mstl_seasons"] == [24, 168]
+    assert "mstl_seasons" not in info["known_future"]  # reference seasonal: no MSTL profile is fit
 
 
 def test_the_study_compares_the_daily_and_the_weekly_season(prepared):
@@ -70,7 +70,7 @@ def test_the_study_compares_the_daily_and_the_weekly_season(prepared):
 
 def test_search_validate_accepts_the_space(capsys):
     assert main(["validate", str(SPACE)]) == 0
-    assert re.search(r"ok \(lstm, 6 searched parameters, dataset electricity_hourly.csv with 8760 rows\)", capsys.readouterr().out)
+    assert re.search(r"ok \(lstm, 5 searched parameters, dataset electricity_hourly.csv with 8760 rows\)", capsys.readouterr().out)
 
 
 def test_the_maker_keeps_the_last_year_rounds_and_empties_the_daylight_saving_hours(tmp_path):
