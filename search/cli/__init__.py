@@ -1,0 +1,267 @@
+"""The ``search`` command line.
+
+    search run SPACE [SPACE ...] --trials N [--storage URL] [--study NAME] [--set KEY=VALUE ...]
+    search validate SPACE            check a space file (exit 0 or 2)
+    search show SPACE                the compiled space: distributions, fixed values, sampler, pruner
+    search dashboard [--storage URL] optuna-dashboard on the study storage (guards: Host allow-list,
+                                     same-origin writes, --read-only, $SEARCH_DASHBOARD_PASSWORD, TLS)
+    search studies [--storage URL]   the studies in a storage, with trial counts and best values
+    search trials STUDY [--limit N] [--offset K]   trials in number order: state, value, params, epochs, seconds, node
+    search best STUDY [--json] [--ensemble K]   the best trial's params, validation value and test metrics
+    search ensemble STUDY --k K      score the mean forecast of the K best trials; record it in the study
+    search export STUDY --format csv|json [--out FILE]   every trial, to a file or stdout
+    search compare STUDY [STUDY ...] the best trial of each study side by side
+    search report STUDY [--out FILE] one self-contained HTML report (plotly, works offline)
+    search predict STUDY --input FILE [--plot OUT.html] [--ensemble K]   forecast after the input (and draw it)
+
+Errors print one line each (no traceback unless ``--debug``); usage and config errors exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import traceback
+
+from rich.console import Console
+
+from search.cli._files import _first_line
+from search.cli.predicting import cmd_predict
+from search.cli.reading import cmd_best, cmd_compare, cmd_ensemble, cmd_export, cmd_report, cmd_studies, cmd_trials
+from search.cli.searching import cmd_dashboard, cmd_run, cmd_show, cmd_storage, cmd_validate
+from search.errors import ConfigError, SearchError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so --debug and exit codes stay ours."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _storage_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", metavar="URL", help="study storage URL (default: $SEARCH_STORAGE, else sqlite:///studies.db); a URL with a password belongs in $SEARCH_STORAGE or --storage-file")
+    p.add_argument("--storage-file", metavar="FILE", help="read the storage URL from this file's first line (keeps its password off the command line)")
+
+
+def resolve_storage(args, err: Console) -> None:
+    """``args.storage`` from ``--storage`` or ``--storage-file`` (None: ``$SEARCH_STORAGE`` or
+    the default). A password given in ``--storage`` still works, with a one-line warning, and
+    is masked in this process's command line before anything (Ray's job table) records it."""
+    if not hasattr(args, "storage_file"):
+        return
+    if args.storage and args.storage_file:
+        raise UsageError("--storage and --storage-file: give one of them")
+    if args.storage_file:
+        args.storage = _first_line(args.storage_file, "--storage-file").strip()
+        if not args.storage:
+            raise UsageError(f"--storage-file {args.storage_file}: the first line is empty")
+        return
+    from storage import mask_url, url_password
+
+    if args.storage and url_password(args.storage):
+        masked = hide_from_command_line(args.storage)
+        err.print(
+            f"warning: --storage {mask_url(args.storage)}: a password on the command line can be read by other local users"
+            f"{' until now (masked from here on)' if masked else ''}; set $SEARCH_STORAGE or use --storage-file FILE",
+            markup=False,
+        )
+
+
+def hide_from_command_line(url: str) -> bool:
+    """Replace ``url`` by its masked form in this process's command line (what ``ps``,
+    ``/proc/PID/cmdline`` and Ray, which records the driver's command line as the job's
+    entrypoint, read) and in ``sys.argv``. False where the command line cannot be rewritten."""
+    from storage import mask_url
+
+    masked = mask_url(url)
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            words = [w.decode(errors="replace") for w in f.read().split(b"\0") if w]
+    except OSError:  # no /proc: the interpreter's own copy of it
+        words = list(getattr(sys, "orig_argv", sys.argv))
+    for argv in (sys.argv, getattr(sys, "orig_argv", [])):
+        argv[:] = [a.replace(url, masked) for a in argv]
+    try:
+        import setproctitle
+    except ImportError:
+        return False
+    if any(url in w for w in words):  # else: parsed from elsewhere (main(argv) in a program)
+        setproctitle.setproctitle(" ".join(w.replace(url, masked) for w in words))
+    return True
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="search", description="Hyperparameter search for sequence models: Optuna decides, Ray Tune runs.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run (or resume) a search")
+    run.add_argument("spaces", nargs="+", metavar="SPACE", help="space file(s), YAML or JSON; several run one after the other")
+    run.add_argument("--trials", type=int, required=True, metavar="N", help="finished trials (COMPLETE + PRUNED) the study should hold")
+    _storage_arg(run)
+    run.add_argument("--study", metavar="NAME", help="study name (default: the space file's stem)")
+    run.add_argument("--fork", metavar="NEW_STUDY", help="the study was made from another space: run in NEW_STUDY, seeded with its finished trials that fit this space (resumes NEW_STUDY if it exists)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a space key by dotted path, value in YAML")
+    run.add_argument("--workers", type=int, metavar="K", help="concurrent trials (default: as many as the resources allow)")
+    run.add_argument("--address", metavar="ADDR", help="Ray cluster address (auto, ray://host:port); default: a local Ray runtime")
+    run.add_argument("--cpus-per-trial", type=float, metavar="C", help="CPUs per trial (default: the space's resources.cpu); also the trial's torch threads")
+    run.add_argument("--gpus-per-trial", type=float, metavar="G", help="GPUs per trial, fractions share a GPU (default: the space's resources.gpu)")
+    run.add_argument("--max-failures", type=int, default=10, metavar="F", help="stop after this many trials failed in a row (default: 10)")
+    run.add_argument("--artifacts", metavar="DIR", help="artifact folder for learning curves (default: beside a SQLite file, else $SEARCH_ARTIFACTS or ./search-artifacts)")
+    run.add_argument("--mlflow", metavar="URI", help="log the search to this MLflow tracking server (default: the space's tracking.mlflow, else $MLFLOW_TRACKING_URI)")
+    run.add_argument("--quiet", action="store_true", help="no progress output")
+
+    validate = sub.add_parser("validate", help="check a space file and its dataset")
+    validate.add_argument("space", metavar="SPACE")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    show = sub.add_parser("show", help="print the compiled space")
+    show.add_argument("space", metavar="SPACE")
+    show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    predict = sub.add_parser("predict", help="forecast with the best model of a study (classify: the label; text: a continuation)")
+    predict.add_argument("study", metavar="STUDY")
+    predict.add_argument("--input", required=True, metavar="CSV", help="recent data with the training columns; the forecast follows its last row")
+    predict.add_argument("--out", metavar="FILE", help="write the forecast as CSV (default: print it)")
+    predict.add_argument("--plot", metavar="HTML", help="also draw the input's tail and the forecast after it in a self-contained HTML file")
+    predict.add_argument("--length", type=int, default=200, metavar="N", help="text studies: characters to generate after the --input text (default: 200)")
+    predict.add_argument("--ensemble", type=int, metavar="K", help="forecast the mean of the K best trials' forecasts (trials that kept a checkpoint)")
+    predict.add_argument("--trial", type=int, metavar="N", help="use trial N's model (default: the best trial; a multi-objective study: the lead of its Pareto front, see search best)")
+    _storage_arg(predict)
+    predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
+
+    store = sub.add_parser("storage", help="storage maintenance")
+    store_sub = store.add_subparsers(dest="storage_command", parser_class=_Parser, metavar="ACTION", required=True)
+    upgrade = store_sub.add_parser("upgrade", help="upgrade a storage made by an older Optuna to the installed schema")
+    _storage_arg(upgrade)
+
+    dash = sub.add_parser("dashboard", help="optuna-dashboard on the study storage")
+    _storage_arg(dash)
+    dash.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1); beyond loopback a password or --read-only is required")
+    dash.add_argument("--port", type=int, default=8080)
+    dash.add_argument("--read-only", action="store_true", help="refuse every request that would change the storage (403)")
+    dash.add_argument("--password", help=argparse.SUPPRESS)  # refused: visible to every local user
+    dash.add_argument("--password-file", metavar="FILE", help="HTTP basic auth password, the file's first line (default: $SEARCH_DASHBOARD_PASSWORD)")
+    dash.add_argument("--allow-host", dest="allow_hosts", action="append", default=[], metavar="NAME", help="also serve requests for this host name (besides loopback names and --host); repeatable")
+    dash.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --keyfile")
+    dash.add_argument("--keyfile", metavar="PEM", help="the certificate's private key file")
+    dash.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
+
+    studies = sub.add_parser("studies", help="list the studies in a storage")
+    _storage_arg(studies)
+
+    trials = sub.add_parser("trials", help="table of a study's trials")
+    trials.add_argument("study", metavar="STUDY")
+    trials.add_argument("--limit", type=_non_negative, metavar="N", help="show at most N trials (default: every trial)")
+    trials.add_argument("--offset", type=_non_negative, default=0, metavar="K", help="skip the first K trials in number order (default: 0)")
+    _storage_arg(trials)
+
+    best = sub.add_parser("best", help="the best trial: params, validation value, test metrics")
+    best.add_argument("study", metavar="STUDY")
+    _storage_arg(best)
+    best.add_argument("--json", action="store_true", help="print one JSON object")
+    best.add_argument("--ensemble", type=int, metavar="K", help="also score the mean forecast of the K best trials now (reads the dataset; search ensemble records it)")
+    best.add_argument("--space", metavar="FILE", help="with --ensemble: the space file the study was searched with (default: its recorded name, here or in spaces/)")
+    best.add_argument("--artifacts", metavar="DIR", help="with --ensemble: artifact folder (default: the study's recorded one, else beside a SQLite file)")
+
+    ensemble = sub.add_parser("ensemble", help="score the mean forecast of the K best trials on the validation and test targets; record it in the study")
+    ensemble.add_argument("study", metavar="STUDY")
+    ensemble.add_argument("--k", type=int, required=True, metavar="K", help="members: the K best trials that kept a checkpoint (space key checkpoints.keep)")
+    ensemble.add_argument("--space", metavar="FILE", help="the space file the study was searched with, for its dataset path (default: its recorded name, here or in spaces/)")
+    _storage_arg(ensemble)
+    ensemble.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: the study's recorded one, else beside a SQLite file)")
+    ensemble.add_argument("--json", action="store_true", help="print one JSON object")
+
+    export = sub.add_parser("export", help="every trial as CSV or JSON")
+    export.add_argument("study", metavar="STUDY")
+    export.add_argument("--format", choices=("csv", "json"), help="default: from --out's suffix, else csv")
+    export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    _storage_arg(export)
+
+    compare = sub.add_parser("compare", help="the best trial of several studies side by side")
+    compare.add_argument("studies", nargs="+", metavar="STUDY")
+    _storage_arg(compare)
+
+    report = sub.add_parser("report", help="write a self-contained HTML report of a study")
+    report.add_argument("study", metavar="STUDY")
+    report.add_argument("--out", metavar="FILE", help="HTML file to write (default: STUDY-report.html)")
+    _storage_arg(report)
+    report.add_argument("--artifacts", metavar="DIR", help="artifact folder, for the best trial's forecast figure (default: beside a SQLite file)")
+    return parser
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "storage": cmd_storage,
+    "predict": cmd_predict,
+    "validate": cmd_validate,
+    "show": cmd_show,
+    "dashboard": cmd_dashboard,
+    "studies": cmd_studies,
+    "trials": cmd_trials,
+    "best": cmd_best,
+    "ensemble": cmd_ensemble,
+    "export": cmd_export,
+    "compare": cmd_compare,
+    "report": cmd_report,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    console = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        resolve_storage(args, err)
+        return COMMANDS[args.command](args, console)
+    except SearchError as exc:
+        if debug:
+            traceback.print_exc()
+        lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        for line in lines:
+            err.print(f"error: {_safe(line)}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+    except Exception as exc:  # unexpected: one line, traceback on --debug
+        if debug:
+            traceback.print_exc()
+        first = (str(exc).splitlines() or [""])[0]
+        err.print(f"error: {type(exc).__name__}: {_safe(first)} (run with --debug for the traceback)", markup=False, soft_wrap=True)
+        return 1
+
+
+MAX_LINE = 600  # characters of an error line; longer ones lose their middle
+_LONG_QUOTE = re.compile(r"'[^'\n]{200,}'|\"[^\"\n]{200,}\"")  # a quoted value of 200 characters or more
+
+
+def _safe(line: str) -> str:
+    """An error line fit to print: passwords in any URL it quotes masked, and cut to
+    ``MAX_LINE`` characters (a huge value quoted in it loses its middle, the fix stays)."""
+    if "://" in line or "=" in line:
+        from storage import mask_secrets
+
+        line = mask_secrets(line)
+    line = _LONG_QUOTE.sub(lambda m: f"{m.group(0)[:100]}...{m.group(0)[0]} ({len(m.group(0))} characters)", line)
+    if len(line) > MAX_LINE:
+        cut = len(line) - MAX_LINE
+        line = f"{line[: MAX_LINE // 2]} ...({cut} characters left out)... {line[-MAX_LINE // 2 :]}"
+    return line
