@@ -57,15 +57,18 @@ What runs
   their default search spaces, ``num_samples`` = ``--trials``, ``h`` = H, a seeded
   ``optuna.samplers.TPESampler`` (the default sampler, seeded so runs repeat); only trainer
   settings that do not change the model are added (no progress bar, logger or model summary).
-  ``--peer-max-steps`` overrides the searched ``max_steps`` for smoke tests only. They run
-  ``NeuralForecast.cross_validation(df, n_windows=None, test_size=T-b, val_size=b-a,
-  step_size=s, refit=False)`` on the whole series (``ds`` = row number, ``freq=1``): it trains on
-  ``[0, a)`` and validates on ``[a, b)`` -- the project's parts exactly -- for every trial and for
-  the refit of the best configuration, then forecasts from every ``s``-th cutoff with the actual
-  history up to it. NeuralForecast needs ``T-b-H`` divisible by ``s``, so ``s`` is the greatest
-  common divisor of ``--step`` and ``T-b-H`` (its cutoffs hold every origin above; the forecasts
-  do not depend on ``s``), and only the origins above are kept. Wall seconds: the whole
-  ``cross_validation`` call (search, refit, forecasts).
+  ``--peer-max-steps`` overrides the searched ``max_steps`` for smoke tests only. With ``o`` the
+  first scored origin, they run ``NeuralForecast.cross_validation(df, n_windows=None,
+  test_size=T-o, val_size=o-a, step_size=--step, refit=False)`` on the whole series (``ds`` = row
+  number, ``freq=1``): it trains on ``[0, a)`` -- the project's training part exactly -- and
+  validates on ``[a, o)`` for every trial and for the refit of the best configuration, then
+  forecasts from exactly the scored origins, each with the actual history before it. ``[a, o)``
+  is the project's validation part plus the ``o - b`` test rows before the first origin (7 for
+  co2 and 18 for electricity with step = horizon, none with step 1): rows every method may read
+  before that origin, none of them a target; NeuralForecast's cutoffs start right after its
+  validation part, and forecasting from cutoffs that are then thrown away would add to its wall
+  time. The script keeps the windows whose cutoff + 1 is a scored origin and checks they are
+  all there. Wall seconds: the whole ``cross_validation`` call (search, refit, forecasts).
 - **Statistical baselines**: statsforecast ``MSTL`` (the candidate seasons, an ``AutoETS`` trend),
   ``AutoETS`` and ``AutoTheta``, by the project's own ``search.worker.stat_baselines`` (what every
   forecasting study records): fit once before the part's first origin, then forecasting from each
@@ -416,11 +419,13 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore")
 
 
-def nf_step(step: int, test_rows: int, horizon: int) -> int:
-    """NeuralForecast's ``step_size``: it needs ``test_size - h`` divisible by it, and its
-    cutoffs (every ``step_size`` rows, the last window ending at the series' end) must hold every
-    scored origin (every ``step`` rows, aligned the same way): the greatest common divisor."""
-    return math.gcd(step, test_rows - horizon)
+def nf_split(targets: Targets, val_start: int, end: int) -> tuple[int, int]:
+    """NeuralForecast's ``(test_size, val_size)``: its cutoffs (every ``step_size`` rows, the
+    last window ending at the series' end) start right after its validation part, so the test
+    part starts at the first scored origin; the validation part runs from the project's
+    validation start up to there, and training on ``[0, val_start)`` is the project's."""
+    first = targets.origins[0]
+    return end - first, first - val_start
 
 
 def peer_model(family: str, args, horizon: int):
@@ -465,14 +470,14 @@ def run_peer(family: str, args, run: DatasetRun) -> dict:
     quiet_lightning()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     series = run.prep.series
-    (a, b), end = series.part("val"), len(series.values)
+    a, end = series.part("val")[0], len(series.values)
     df = pd.DataFrame({"unique_id": run.name, "ds": np.arange(end), "y": raw_target(series)})
     nf = NeuralForecast(models=[peer_model(family, args, run.horizon)], freq=1)
-    step_size = nf_step(run.step, end - b, run.horizon)
+    test_size, val_size = nf_split(run.targets, a, end)
     cpu0 = _common.tree_cpu_seconds()[1]
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        cv = nf.cross_validation(df, n_windows=None, test_size=end - b, step_size=step_size, val_size=b - a, refit=False)
+        cv = nf.cross_validation(df, n_windows=None, test_size=test_size, step_size=run.step, val_size=val_size, refit=False)
     wall = time.perf_counter() - started
     cpu = _common.tree_cpu_seconds()[1] - cpu0
     name = PEERS[family]
@@ -483,7 +488,7 @@ def run_peer(family: str, args, run: DatasetRun) -> dict:
     best = fitted.results.best_trial
     params = best.user_attrs.get("ALL_PARAMS", best.params)
     return result(method, "peer", **score(pred, truth), params=best.params, wall=wall, cpu=cpu, trials=f"{len(fitted.results.trials)} done",
-                  note=f"best input_size {params.get('input_size')}, max_steps {params.get('max_steps')}, val loss {best.value:.3f}; step_size {step_size}")
+                  note=f"best input_size {params.get('input_size')}, max_steps {params.get('max_steps')}, val loss {best.value:.3f}; validation rows [{a},{end - test_size})")
 
 
 def run_peers(peers: list[str], args, run: DatasetRun, nf_version: str | None) -> list[dict]:
