@@ -230,6 +230,13 @@ def score(pred, truth) -> dict[str, float]:
     return {"mae": m["mae"], "rmse": m["rmse"]}
 
 
+def cpu_since(cpu0: float) -> float:
+    """CPU seconds of this process and its descendants since ``cpu0``; nan when negative (Ray
+    ended worker processes whose time then left the process tree: not measurable)."""
+    cpu = _common.tree_cpu_seconds()[1] - cpu0
+    return cpu if cpu >= 0 else math.nan
+
+
 def result(method: str, kind: str, **fields) -> dict:
     """A table row: ``kind`` is ours, peer or baseline; a row without a score has mae None."""
     return {"method": method, "kind": kind, "mae": None, "rmse": None, "wall": None, "cpu": math.nan, "trials": "-", "note": "", **fields}
@@ -354,9 +361,7 @@ def run_family(family: str, space: Path, run: DatasetRun, args, folder: Path) ->
     url = _common.sqlite_url(folder / f"{space.stem}.db")
     cpu0 = _common.tree_cpu_seconds()[1]
     summary, wall = _common.run_project(space, url, args.trials, args.workers, overrides=run.overrides, prepared=prep)
-    cpu = _common.tree_cpu_seconds()[1] - cpu0
-    if cpu < 0:  # Ray ended worker processes whose time left the process tree: not measurable
-        cpu = math.nan
+    cpu = cpu_since(cpu0)
     study = summary.study
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     row = result(method, "ours", family=family, study=study, url=url, space=space, wall=wall, cpu=cpu,
@@ -479,7 +484,7 @@ def run_peer(family: str, args, run: DatasetRun) -> dict:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         cv = nf.cross_validation(df, n_windows=None, test_size=test_size, step_size=run.step, val_size=val_size, refit=False)
     wall = time.perf_counter() - started
-    cpu = _common.tree_cpu_seconds()[1] - cpu0
+    cpu = cpu_since(cpu0)
     name = PEERS[family]
     method = f"NeuralForecast {name}"
     pred, truth, origins = peer_points(method, cv, name, run.targets)
@@ -665,7 +670,7 @@ def prepare_run(dataset: str, spaces: dict[str, Path], args) -> tuple[DatasetRun
 def print_dataset(run: DatasetRun, spaces: dict[str, Path], skipped: list[str]) -> None:
     series = run.prep.series
     (a, b), end = series.part("val"), len(series.values)
-    print(f"-- {run.name}: {series.info['name']}, {end} rows, split {series.info['split_rows']} (train [0,{a}), val [{a},{b}), test [{b},{end})); "
+    print(f"\n-- {run.name}: {series.info['name']}, {end} rows, split {series.info['split_rows']} (train [0,{a}), val [{a},{b}), test [{b},{end})); "
           f"horizon {run.horizon}; test {describe(run.targets.origins)} every {run.step} ({len(run.targets.origins)} x {run.horizon} points); "
           f"seasons {run.naive['seasons'] or 'none'}, seasonal naive season {run.naive.get('seasonal_naive_season') or '-'} (best on validation)")
     shown = ", ".join(str(p.relative_to(REPO)) for p in spaces.values()) or "none (--families)"
@@ -755,7 +760,7 @@ def main() -> None:
     if searching:
         started = time.perf_counter()
         _common.start_ray(args.num_cpus)
-        print(f"   Ray runtime started in {time.perf_counter() - started:.1f} s (not counted in the families' wall seconds)\n", flush=True)
+        print(f"   Ray runtime started in {time.perf_counter() - started:.1f} s (not counted in the families' wall seconds)", flush=True)
     try:
         folder = _common.scratch_folder("bench-peers-")
         lines = [run_dataset(d, args, families, peers, nf_version, folder) for d in datasets]
