@@ -31,7 +31,8 @@ scores every origin ``b .. T-H``. The project's studies score every origin or ev
 ``data.eval_origins`` set to match. Every method is scored on the same (origin, step) points,
 and the script checks it (it stops with a message where they differ):
 
-- the origins each family's study recorded (``targets_test``) and the values its windows target;
+- the origins each family's study recorded (``targets_test``) and the values its windows target,
+  and the study's seasonal naive (its season, its and the naive's test MAE) against the benchmark's;
 - the origins of the naive baselines (the same ``targets_test`` record of the loader);
 - the cutoffs NeuralForecast forecast from, and the values it compares with.
 
