@@ -44,8 +44,9 @@ Tracing slows a process several times over, so no reading is taken while it trac
   the heartbeat thread), 32 trials of 5 results at once, read every 1,000 trials, then 500
   trials more traced. 10,000 trials take about 6 minutes on the 2-core machine.
 - ``--memory-trials N``: the full stack through Ray Tune (its controller keeps a ``Trial``
-  object per trial), ``--memory-slots`` trials at once (default 8; give ``--num-cpus`` the
-  same, or Tune starts an actor per trial), 1-ms epochs, until N trials finish or
+  object per trial), ``--memory-slots`` trials at once (default 8) on a Ray runtime of as many
+  logical CPUs (with more, Tune starts an actor per trial instead of reusing them), 1-ms
+  epochs, until N trials finish or
   ``--memory-seconds`` pass (default 600), read every N/20 trials, traced from
   ``--memory-trace-from`` (default 4N/5). Through Ray on 2 cores a few trials finish a second.
 
@@ -600,7 +601,7 @@ def memory_rows(ctx, space: Path, dbs: Databases, args) -> None:
         every = max(args.memory_trials // 20, 50)
         trace_from = args.memory_trace_from or args.memory_trials * 4 // 5
         with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-            m = pool.submit(memory_ray, str(space), dbs.sqlite(), args.memory_trials, args.memory_seconds, args.memory_slots, every, trace_from, args.num_cpus).result()
+            m = pool.submit(memory_ray, str(space), dbs.sqlite(), args.memory_trials, args.memory_seconds, args.memory_slots, every, trace_from, args.memory_slots).result()
         print("\n".join(memory_lines(f"the full stack through Ray Tune, {args.memory_slots} trials at once, 1-ms epochs (load {_common.load()})", m)), flush=True)
 
 
