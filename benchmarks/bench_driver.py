@@ -138,9 +138,13 @@ def synthetic_trial(config: dict, *, epochs: int, every_s: float, acks: str | No
 # -- one driver: the real bridge on a real study, a Tune round with the synthetic trainable
 
 
-def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every_ms: float, num_cpus: int, study_name: str, target: int = 10**9, acks: str | None = None, watch: Callable[[int], None] | None = None) -> dict:
+def driver(
+    space: str, url: str, trials: int, seconds: float, epochs: int, every_ms: float, num_cpus: int, study_name: str,
+    target: int = 10**9, acks: str | None = None, watch: Callable[[int], None] | None = None, round_trials: int | None = None,
+) -> dict:
     """Run one driver for ``seconds`` (or until ``target`` trials finish); returns its figures.
-    ``watch`` is called with the count of finished trials whenever the bridge changes."""
+    ``watch`` is called with the count of finished trials whenever the bridge changes;
+    ``round_trials``: the most trials a Tune round starts (``tune_rounds``)."""
     import logging
 
     import optuna
@@ -222,27 +226,26 @@ def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every
     timer = threading.Thread(target=stop_after, daemon=True)
     heartbeat = HeartbeatThread(bridge, storage_mod.HEARTBEAT_INTERVAL_S)
     fn = tune.with_parameters(synthetic_trial, epochs=epochs, every_s=every_ms / 1000, acks=acks)
-    tuner = tune.Tuner(
-        tune.with_resources(fn, {"cpu": 1}),
-        tune_config=tune.TuneConfig(
-            search_alg=OptunaSearcher(bridge), scheduler=Timed(bridge), num_samples=-1, max_concurrent_trials=trials, reuse_actors=True
-        ),
-        run_config=tune.RunConfig(
-            name=experiment_name(study_name), storage_path=_common.scratch_folder("bench-driver-tune-").as_posix(), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0), stop=InterruptStopper(bridge),
-            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
-        ),
-    )
+
+    def make_tuner():
+        return tune.Tuner(
+            tune.with_resources(fn, {"cpu": 1}),
+            tune_config=tune.TuneConfig(
+                search_alg=OptunaSearcher(bridge), scheduler=Timed(bridge), num_samples=-1, max_concurrent_trials=trials, reuse_actors=True
+            ),
+            run_config=tune.RunConfig(
+                name=experiment_name(study_name), storage_path=_common.scratch_folder("bench-driver-tune-").as_posix(), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=0), stop=InterruptStopper(bridge),
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+            ),
+        )
+
     rss_start = _rss_mib()
     cpu0, wall0 = time.process_time(), time.time()
     watcher.start()
     timer.start()
     heartbeat.start()
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tuner.fit()
+    tune_rounds(bridge, make_tuner, round_trials)
     bridge.abandon_live("interrupted")
     close = getattr(bridge, "close", None)  # the queued writes, where the bridge batches them
     if close is not None:
@@ -258,6 +261,28 @@ def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every
         "t0": warmed_at[0] if warmed_at else wall0, "rss_mib": _rss_mib(), "rss_start_mib": rss_start, "pruned": t.pruned, "complete": t.complete,
         "interrupted": t.interrupted,
     }
+
+
+def tune_rounds(bridge, make_tuner, round_trials: int | None) -> int:
+    """Tune rounds as ``search.driver.run`` runs them: each a new Tuner (``make_tuner()``) that
+    starts at most ``round_trials`` trials (None: ``search.driver.run.ROUND_TRIALS``; 0: no
+    bound, one round), until the bridge has no trial left to start; how many rounds ran."""
+    import warnings
+
+    from search.driver import run
+
+    bound = run.ROUND_TRIALS if round_trials is None else round_trials or None
+    start_round = getattr(bridge, "start_round", None)  # code from before rounds: one round
+    rounds = 0
+    while True:
+        if start_round is not None:
+            start_round(bound)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make_tuner().fit()
+        rounds += 1
+        if start_round is None or bound is None or bridge.stop_reason is not None or bridge.remaining() <= 0:
+            return rounds
 
 
 def _rss_mib(field: str = "VmRSS") -> float:
@@ -556,12 +581,13 @@ def memory_alone(space: str, url: str, n: int, slots: int, every: int, window: i
     return {**out, "wall": time.perf_counter() - started, "pruned": bridge.tally.pruned}
 
 
-def memory_ray(space: str, url: str, n: int, seconds: float, slots: int, every: int, trace_from: int, num_cpus: int) -> dict:
+def memory_ray(space: str, url: str, n: int, seconds: float, slots: int, every: int, trace_from: int, round_trials: int | None) -> dict:
     """The full stack (Ray Tune's controller, searcher, scheduler, bridge, study) until ``n``
-    trials finish or ``seconds`` pass, ``slots`` trials at once (1-ms epochs). Memory read every
+    trials finish or ``seconds`` pass, ``slots`` trials at once (1-ms epochs) on a Ray runtime
+    of as many CPUs, in Tune rounds of ``round_trials`` (``tune_rounds``). Memory read every
     ``every`` trials, traced from ``trace_from`` on."""
     watch = MemoryWatch(range(every, n + 1, every), trace_from=trace_from)
-    out = driver(space, url, slots, seconds, 5, 1.0, num_cpus, "memory", target=n, watch=watch)
+    out = driver(space, url, slots, seconds, 5, 1.0, slots, "memory", target=n, watch=watch, round_trials=round_trials)
     finished = out["complete"] + out["pruned"]
     return {**watch.close(finished), "wall": out["wall"], "pruned": out["pruned"]}
 
@@ -601,8 +627,9 @@ def memory_rows(ctx, space: Path, dbs: Databases, args) -> None:
         every = max(args.memory_trials // 20, 50)
         trace_from = args.memory_trace_from or args.memory_trials * 4 // 5
         with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-            m = pool.submit(memory_ray, str(space), dbs.sqlite(), args.memory_trials, args.memory_seconds, args.memory_slots, every, trace_from, args.memory_slots).result()
-        print("\n".join(memory_lines(f"the full stack through Ray Tune, {args.memory_slots} trials at once, 1-ms epochs (load {_common.load()})", m)), flush=True)
+            m = pool.submit(memory_ray, str(space), dbs.sqlite(), args.memory_trials, args.memory_seconds, args.memory_slots, every, trace_from, args.round_trials).result()
+        rounds = "one Tune round" if args.round_trials == 0 else f"Tune rounds of {args.round_trials or 'search.driver.run.ROUND_TRIALS'} trials"
+        print("\n".join(memory_lines(f"the full stack through Ray Tune, {args.memory_slots} trials at once, 1-ms epochs, {rounds} (load {_common.load()})", m)), flush=True)
 
 
 def main() -> None:
@@ -622,6 +649,7 @@ def main() -> None:
     parser.add_argument("--memory-seconds", type=float, default=600, help="--memory-trials stops after this many seconds (default 600)")
     parser.add_argument("--memory-slots", type=int, default=8, help="--memory-trials: trials at once (default 8)")
     parser.add_argument("--memory-trace-from", type=int, default=0, help="--memory-trials: trace allocations from this trial on (default: 4/5 of --memory-trials)")
+    parser.add_argument("--round-trials", type=int, help="the most trials a Tune round starts (default: search.driver.run.ROUND_TRIALS; 0: one round)")
     parser.add_argument("--memory-alone", type=int, default=0, help="also: the driver's own components' memory up to this trial, without Ray (SQLite)")
     parser.add_argument("--memory-only", action="store_true", help="the memory runs only, no throughput rows")
     args = parser.parse_args()
