@@ -70,11 +70,27 @@ class Snapshot(optuna.Study):
     """The study with its trials read once (``storage.read_trials``, without their intermediate
     values and with only the user attrs the figures draw): ``optuna.visualization`` asks for the trials many times over, and each ask would
     otherwise read the whole study again (a study of 20,000 trials of 50 epochs holds a million
-    intermediate values). ``trials`` may be a sample of the study's trials."""
+    intermediate values). ``trials`` may be a sample of the study's trials.
+
+    The study's user attrs and its best trial are read once too, and shared with the snapshots
+    of samples made from this one (the figures ask for them a dozen times)."""
 
     def __init__(self, study: optuna.Study, trials: list[FrozenTrial]):
         super().__init__(study_name=study.study_name, storage=study._storage)
         self._snapshot = trials
+        self._read_once: dict[str, object] = study._read_once if isinstance(study, Snapshot) else {}
+
+    @property
+    def user_attrs(self) -> dict:
+        if "user_attrs" not in self._read_once:
+            self._read_once["user_attrs"] = super().user_attrs
+        return dict(self._read_once["user_attrs"])
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        if "best_trial" not in self._read_once:
+            self._read_once["best_trial"] = super().best_trial  # raises without a COMPLETE trial: asked again next time
+        return self._read_once["best_trial"]
 
     def get_trials(self, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy, states)
