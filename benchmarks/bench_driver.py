@@ -271,7 +271,8 @@ def tune_rounds(bridge, make_tuner, round_trials: int | None) -> int:
 
     from search.driver import run
 
-    bound = run.ROUND_TRIALS if round_trials is None else round_trials or None
+    bound = run.ROUND_TRIALS if round_trials is None else round_trials
+    bound = bound if bound and bound > 0 else None
     start_round = getattr(bridge, "start_round", None)  # code from before rounds: one round
     rounds = 0
     while True:

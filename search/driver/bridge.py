@@ -136,10 +136,10 @@ class StudyBridge:
     # -- Searcher side
 
     def start_round(self, trials: int | None) -> None:
-        """A Tune round begins: it may start at most ``trials`` trials (None: no bound); then
-        ``suggest`` answers None and the round ends with its running trials
+        """A Tune round begins: it may start at most ``trials`` trials (None or less than 1: no
+        bound); then ``suggest`` answers None and the round ends with its running trials
         (``search.driver.run.ROUND_TRIALS`` says why)."""
-        self.round_left = trials
+        self.round_left = trials if trials is not None and trials > 0 else None
 
     def suggest(self, ray_id: str) -> dict | None:
         if self.stop_reason is not None or self.round_left == 0 or self.remaining() <= 0:

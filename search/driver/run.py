@@ -58,7 +58,7 @@ os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 # round the driver grew 1.22 times from trial 1,000 to 2,500, on course for 2.3 times by
 # 10,000). A longer search runs in rounds of this many trials, each a new Tuner whose trials
 # are freed when it ends (1.10 times from trial 1,000 to 3,500 in rounds of 1,000). A round's
-# start costs the workers' start (seconds), once per this many trials.
+# start costs the workers' start (seconds), once per this many trials. 0: one round.
 ROUND_TRIALS = int(os.environ.get("SEARCH_ROUND_TRIALS", "1000"))
 
 

@@ -247,6 +247,6 @@ def test_a_round_starts_at_most_its_trials(tiny_space, tmp_path):
         bridge.complete(ray_id, {"epoch": 1, "objective": 1.0, "final": True, "best_objective": 1.0}, error=False)
     bridge.start_round(2)
     assert [bridge.suggest(f"b{i}")["number"] for i in range(2)] == [2, 3] and bridge.suggest("b2") is None
-    bridge.start_round(None)
+    bridge.start_round(0)  # no bound, as None
     assert bridge.suggest("c0")["number"] == 4 and bridge.suggest("c1") is None  # the study's target: 5 trials
     bridge.close()
