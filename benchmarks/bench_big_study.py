@@ -27,12 +27,16 @@ page's requests are pending, so the dump waits for the dashboard's API answers. 
 starts a fresh dashboard (nothing cached); after the view, the API's answer for the study
 (``GET /api/studies/ID?after=0``, what the page asks first) is timed once more, alone.
 
-    python benchmarks/bench_big_study.py [--quick] [--trials N] [--epochs E] [--postgres URL | --no-postgres] [--compare-with DIR]
+    python benchmarks/bench_big_study.py [--quick] [--trials N] [--epochs E] [--postgres URL | --no-postgres] [--compare-with DIR] [--reads WORDS] [--keep DIR]
 
 ``--compare-with DIR`` runs every read a second time with another checkout's ``search/`` and
 ``storage/`` first on ``PYTHONPATH`` (e.g. the code before these readers changed), on the
 same generated study. The CPU column is the subprocess's user + system seconds: steadier than
 the wall time when other jobs share the machine.
+
+``--keep DIR`` makes the study in DIR and leaves it there; a later run with the same ``--keep
+DIR`` (and ``--postgres URL``) finds it and measures again without making it anew (a study of
+20,000 trials takes minutes to make): a storage whose study already holds the trials is reused.
 
 PostgreSQL: ``--postgres URL`` (an empty database you can write to), or else a throwaway
 server of Debian's PostgreSQL binaries is started on a free loopback port in a temporary
@@ -88,6 +92,20 @@ def copy_to(url: str, target_url: str) -> None:
     rdb = storage.open_storage(target_url, heartbeat_interval=None, grace_period=None)
     optuna.copy_study(from_study_name=STUDY, from_storage=storage.open_storage(url, heartbeat_interval=None, grace_period=None), to_storage=rdb)
     rdb.engine.dispose()
+
+
+def held_trials(url: str) -> int:
+    """How many trials the storage's study holds (0 where there is no such study yet)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM trials JOIN studies USING (study_id) WHERE study_name = :s"), {"s": STUDY}).scalar_one()
+    except sa.exc.DBAPIError:  # no tables yet
+        return 0
+    finally:
+        engine.dispose()
 
 
 def generate(url: str, trials: int, epochs: int, seed: int = 0) -> dict:
@@ -356,6 +374,42 @@ def first_view(base: str, study_id: int, trials: int, folder: Path, timeout: flo
 # -- main
 
 
+def _study_folder(keep: str | None) -> Path:
+    """``--keep DIR`` (made if missing, left at exit), else a scratch folder removed at exit."""
+    if keep is None:
+        return _common.scratch_folder("bench-big-")
+    folder = Path(keep).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def make_studies(folder: Path, backends: list[tuple[str, str]], trials: int, epochs: int) -> None:
+    """The study in each backend: reused where it already holds ``trials`` trials, else the
+    template search (once) copied there and filled by ``generate``."""
+    import shutil
+
+    template = _common.sqlite_url(folder / "template.db")
+    for backend, url in backends:
+        held = held_trials(url)
+        if held == trials:
+            print(f"   {backend}: reusing the study of {held:,} trials in {url.rsplit('@', 1)[-1]}", flush=True)
+            continue
+        if held:
+            raise SystemExit(f"{backend}: the study holds {held:,} trials, not {trials:,}: use another --keep folder or database")
+        if not (folder / "template.db").exists():
+            template_search(folder)
+        if backend == "sqlite":
+            shutil.copy(folder / "template.db", folder / "big.db")
+        else:
+            copy_to(template, url)
+        made = generate(url, trials, epochs)
+        print(
+            f"   {backend}: inserted {made['trials']:,} trials ({made['COMPLETE']:,} complete, {made['PRUNED']:,} pruned, {made['FAIL']:,} failed), "
+            f"{made['intermediate']:,} intermediate values, {made['params']:,} params, {made['attrs']:,} user attrs in {made['seconds']:.1f} s",
+            flush=True,
+        )
+
+
 def measure(url: str, folder: Path, trials: int, repeats: int, timeout: float, dashboard: bool, code_dir: str | None, only: list[str] | None = None) -> list[list[str]]:
     """One row per read: name, median wall s, spread, median CPU s, verdict."""
     rows = []
@@ -417,6 +471,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-dashboard", action="store_true", help="skip the dashboard")
     parser.add_argument("--reads", help="only the reads whose name holds one of these comma-separated words (e.g. export,report; dashboard for the dashboard)")
+    parser.add_argument("--keep", metavar="DIR", help="make the study in DIR and keep it; reuse it when DIR already holds it")
     parser.add_argument("--compare-with", metavar="DIR", help="also run the reads with the search/ and storage/ of another checkout (e.g. git worktree add ../base HEAD~3)")
     args = parser.parse_args()
     trials = args.trials or (2_000 if args.quick else 20_000)
@@ -427,8 +482,7 @@ def main() -> None:
         "bench_big_study: the readers on a big study",
         f"{trials:,} trials x {args.epochs} epochs; {repeats} repeat(s) per read; each read a `search` subprocess; target {TARGET_S:.0f} s, dashboard {DASHBOARD_TARGET_S:.0f} s",
     )
-    folder = _common.scratch_folder("bench-big-")
-    template = template_search(folder)
+    folder = _study_folder(args.keep)
     backends = [("sqlite", _common.sqlite_url(folder / "big.db"))]
     server = None
     if not args.no_postgres:
@@ -444,19 +498,8 @@ def main() -> None:
         if pg_url:
             backends.append(("postgresql", pg_url))
     try:
-        import shutil
-
-        shutil.copy(folder / "template.db", folder / "big.db")
         results = {}
-        for backend, url in backends:
-            if backend != "sqlite":
-                copy_to(template, url)
-            made = generate(url, trials, args.epochs)
-            print(
-                f"   {backend}: inserted {made['trials']:,} trials ({made['COMPLETE']:,} complete, {made['PRUNED']:,} pruned, {made['FAIL']:,} failed), "
-                f"{made['intermediate']:,} intermediate values, {made['params']:,} params, {made['attrs']:,} user attrs in {made['seconds']:.1f} s",
-                flush=True,
-            )
+        make_studies(folder, backends, trials, args.epochs)
         codes = [("this checkout", None)] + ([(f"code of {args.compare_with}", str(Path(args.compare_with).resolve()))] if args.compare_with else [])
         for backend, url in backends:
             for label, code_dir in codes:

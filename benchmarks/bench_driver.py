@@ -30,10 +30,27 @@ Baseline in the same run: plain Optuna in one process (``trial.report`` + ``tria
 each result, no Ray, no sleep) on the same storage: the round-trip ceiling of one process.
 
     python benchmarks/bench_driver.py [--quick] [--trials 16,32,64] [--seconds 40] [--postgres URL]
-        [--drivers 2,4] [--memory-trials 10000]
+        [--drivers 2,4] [--memory-alone 10000] [--memory-trials 10000 --memory-seconds 600] [--memory-only]
 
-``--memory-trials N`` also runs N trials of 1 ms epochs through one SQLite driver and prints
-its resident memory at trial 1,000 and at trial N (target <= 1.2x).
+Driver memory from trial 1,000 to trial N (target <= 1.2x at N = 10,000), each on a new SQLite
+study, read at every mark: the driver's RSS, its anonymous part (RssAnon) and the blocks
+Python's allocator holds; then a window of trials traced by tracemalloc (allocated in the
+window and still alive at its end, per trial, by file and line: what grows, and whose it is).
+Tracing slows a process several times over, so no reading is taken while it traces.
+
+- ``--memory-alone N``: the driver's own components without Ray (``StudyBridge.suggest``,
+  ``report``, ``report_final``, ``complete`` called in one thread as Tune's controller calls
+  them; the space's random sampler and median pruner, the pruning view, the batched writer,
+  the heartbeat thread), 32 trials of 5 results at once, read every 1,000 trials, then 500
+  trials more traced. 10,000 trials take about 6 minutes on the 2-core machine.
+- ``--memory-trials N``: the full stack through Ray Tune (its controller keeps a ``Trial``
+  object per trial), ``--memory-slots`` trials at once (default 8) on a Ray runtime of as many
+  logical CPUs (with more, Tune starts an actor per trial instead of reusing them), 1-ms
+  epochs, until N trials finish or
+  ``--memory-seconds`` pass (default 600), read every N/20 trials, traced from
+  ``--memory-trace-from`` (default 4N/5). Through Ray on 2 cores a few trials finish a second.
+
+``--memory-only`` skips the throughput rows.
 
 Targets (issue #18): >= 500 results/s through one driver on PostgreSQL with p99 report ->
 decision <= 50 ms; 4 drivers >= 3x one driver.
@@ -49,6 +66,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -82,37 +100,51 @@ def make_space(folder: Path, epochs: int) -> Path:
     return _common.write_space(folder, "driver", SPACE.format(epochs=epochs))
 
 
-def synthetic_trial(config: dict, *, epochs: int, every_s: float, acks: str | None = None) -> None:
-    """A trial that only reports: a decaying curve whose level comes from the trial number.
-    With ``acks`` (a folder), each result the driver answered is appended to a file there
-    (``trial number, epoch, value``), so a test can tell what the workers were told."""
+def synthetic_results(number: int, epochs: int, every_s: float = 0.0) -> Iterator[dict]:
+    """The results of a synthetic trial: a decaying curve whose level comes from the trial
+    number, one result every ``every_s``; the last marked final and ``done`` (as
+    ``search.worker.trainable`` marks it), with the attrs a finished trial reports."""
     import random
 
-    from ray import tune
-
-    number = int(config["number"])
     rng = random.Random(number)
     level = 1.0 + rng.random()
     best = math.inf
     started = time.perf_counter()
-    ack = open(os.path.join(acks, f"{os.getpid()}.acks"), "a", buffering=1) if acks else None
     for epoch in range(1, epochs + 1):
-        time.sleep(every_s)
+        if every_s:
+            time.sleep(every_s)
         value = level + math.exp(-epoch / 3.0) + 0.01 * rng.random()
         best = min(best, value)
         result = {"epoch": epoch, "objective": value, "reported_at": time.time()}
         if epoch == epochs:
             result.update(final=True, best_objective=best, done=True, epochs_run=epochs, trial_seconds=time.perf_counter() - started)
+        yield result
+
+
+def synthetic_trial(config: dict, *, epochs: int, every_s: float, acks: str | None = None) -> None:
+    """A Ray Tune trial that only reports ``synthetic_results``. With ``acks`` (a folder), each
+    result the driver answered is appended to a file there (``trial number, epoch, value``),
+    so a test can tell what the workers were told."""
+    from ray import tune
+
+    number = int(config["number"])
+    ack = open(os.path.join(acks, f"{os.getpid()}.acks"), "a", buffering=1) if acks else None
+    for result in synthetic_results(number, epochs, every_s):
         tune.report(result)  # returns once the driver has handled it
         if ack is not None:
-            ack.write(f"{number},{epoch},{value!r}\n")
+            ack.write(f"{number},{result['epoch']},{result['objective']!r}\n")
 
 
 # -- one driver: the real bridge on a real study, a Tune round with the synthetic trainable
 
 
-def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every_ms: float, num_cpus: int, study_name: str, target: int = 10**9, acks: str | None = None, rss_at: tuple[int, ...] = ()) -> dict:
-    """Run one driver for ``seconds`` (or until ``target`` trials finish); returns its figures."""
+def driver(
+    space: str, url: str, trials: int, seconds: float, epochs: int, every_ms: float, num_cpus: int, study_name: str,
+    target: int = 10**9, acks: str | None = None, watch: Callable[[int], None] | None = None, round_trials: int | None = None,
+) -> dict:
+    """Run one driver for ``seconds`` (or until ``target`` trials finish); returns its figures.
+    ``watch`` is called with the count of finished trials whenever the bridge changes;
+    ``round_trials``: the most trials a Tune round starts (``tune_rounds``)."""
     import logging
 
     import optuna
@@ -136,14 +168,8 @@ def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every
     rdb = storage_mod.open_storage(url)
     study = open_study(rdb, prep, None)
     bridge = StudyBridge(study, prep.compiled, target)
-    rss: dict[int, float] = {}
-
-    def on_change() -> None:
-        finished = bridge.tally.complete + bridge.tally.pruned
-        if finished in rss_at and finished not in rss:
-            rss[finished] = _rss_mib()
-
-    bridge.on_change = on_change
+    if watch is not None:
+        bridge.on_change = lambda: watch(bridge.tally.complete + bridge.tally.pruned)
 
     handled: list[tuple[float, float]] = []  # (time handled, latency s)
     slots: set[str] = set()
@@ -200,27 +226,26 @@ def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every
     timer = threading.Thread(target=stop_after, daemon=True)
     heartbeat = HeartbeatThread(bridge, storage_mod.HEARTBEAT_INTERVAL_S)
     fn = tune.with_parameters(synthetic_trial, epochs=epochs, every_s=every_ms / 1000, acks=acks)
-    tuner = tune.Tuner(
-        tune.with_resources(fn, {"cpu": 1}),
-        tune_config=tune.TuneConfig(
-            search_alg=OptunaSearcher(bridge), scheduler=Timed(bridge), num_samples=-1, max_concurrent_trials=trials, reuse_actors=True
-        ),
-        run_config=tune.RunConfig(
-            name=experiment_name(study_name), storage_path=_common.scratch_folder("bench-driver-tune-").as_posix(), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0), stop=InterruptStopper(bridge),
-            checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
-        ),
-    )
+
+    def make_tuner():
+        return tune.Tuner(
+            tune.with_resources(fn, {"cpu": 1}),
+            tune_config=tune.TuneConfig(
+                search_alg=OptunaSearcher(bridge), scheduler=Timed(bridge), num_samples=-1, max_concurrent_trials=trials, reuse_actors=True
+            ),
+            run_config=tune.RunConfig(
+                name=experiment_name(study_name), storage_path=_common.scratch_folder("bench-driver-tune-").as_posix(), verbose=0,
+                failure_config=tune.FailureConfig(max_failures=0), stop=InterruptStopper(bridge),
+                checkpoint_config=tune.CheckpointConfig(checkpoint_at_end=False),
+            ),
+        )
+
     rss_start = _rss_mib()
     cpu0, wall0 = time.process_time(), time.time()
     watcher.start()
     timer.start()
     heartbeat.start()
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tuner.fit()
+    tune_rounds(bridge, make_tuner, round_trials)
     bridge.abandon_live("interrupted")
     close = getattr(bridge, "close", None)  # the queued writes, where the bridge batches them
     if close is not None:
@@ -234,14 +259,39 @@ def driver(space: str, url: str, trials: int, seconds: float, epochs: int, every
     return {
         "handled": handled, "slots": len(slots), "stored": stored_samples, "cpu": cpu1 - cpu0, "wall": wall1 - wall0,
         "t0": warmed_at[0] if warmed_at else wall0, "rss_mib": _rss_mib(), "rss_start_mib": rss_start, "pruned": t.pruned, "complete": t.complete,
-        "interrupted": t.interrupted, "rss_at": rss,
+        "interrupted": t.interrupted,
     }
 
 
-def _rss_mib() -> float:
+def tune_rounds(bridge, make_tuner, round_trials: int | None) -> int:
+    """Tune rounds as ``search.driver.run`` runs them: each a new Tuner (``make_tuner()``) that
+    starts at most ``round_trials`` trials (None: ``search.driver.run.ROUND_TRIALS``; 0: no
+    bound, one round), until the bridge has no trial left to start; how many rounds ran."""
+    import warnings
+
+    from search.driver import run
+
+    bound = run.ROUND_TRIALS if round_trials is None else round_trials
+    bound = bound if bound and bound > 0 else None
+    start_round = getattr(bridge, "start_round", None)  # code from before rounds: one round
+    rounds = 0
+    while True:
+        if start_round is not None:
+            start_round(bound)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            make_tuner().fit()
+        rounds += 1
+        if start_round is None or bound is None or bridge.stop_reason is not None or bridge.remaining() <= 0:
+            return rounds
+
+
+def _rss_mib(field: str = "VmRSS") -> float:
+    """This process's resident memory in MiB (``field`` of /proc/self/status: VmRSS, or its
+    parts RssAnon, the heap and other private memory, and RssFile, mapped files)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return math.nan
 
@@ -428,15 +478,159 @@ def run_config(pool_ctx, space: Path, url: str, drivers: int, trials: int, args,
             p.shutdown()
 
 
-def memory_run(pool_ctx, space: Path, url: str, args) -> dict:
-    """RSS of one driver at trial 1,000 and at trial ``--memory-trials`` (1-ms epochs)."""
-    with ProcessPoolExecutor(1, mp_context=pool_ctx) as pool:
-        return pool.submit(memory_driver, str(space), url, args.memory_trials, args.epochs, args.num_cpus).result()
+# -- driver memory: what grows with every trial
 
 
-def memory_driver(space: str, url: str, n: int, epochs: int, num_cpus: int) -> dict:
-    out = driver(space, url, 32, 10**6, epochs, 1.0, num_cpus, "memory", target=n, rss_at=(1000, n))
-    return {"at": out["rss_at"], "rss_end": out["rss_mib"]}
+class MemoryWatch:
+    """The driver process's memory as its trials finish.
+
+    At each chosen count of finished trials (the marks): its RSS, the anonymous part of it
+    (RssAnon: heap and other private memory, without mapped files) in MiB, and the blocks
+    Python's allocator holds (``sys.getallocatedblocks``: cheap, and unmoved by how the C
+    allocator keeps its arenas). From ``trace_from`` finished trials on, tracemalloc traces
+    every allocation; ``close`` then gives the traced size (what was allocated since and is
+    still alive) per trial, and the files and lines that allocated it. Tracing slows the process
+    several times over and its own tables take memory, so no reading is taken once it traces:
+    run past the last mark to trace."""
+
+    def __init__(self, marks: Iterable[int], trace_from: int):
+        import tracemalloc
+
+        self.marks = set(marks)
+        self.trace_from = trace_from
+        self.readings: dict[int, tuple[float, float, int]] = {}
+        self.started = time.perf_counter()
+        self.seconds: dict[int, float] = {}  # seconds from the start to each reading
+        self._tm = tracemalloc
+        self._traced_from: int | None = None
+
+    def __call__(self, finished: int) -> None:
+        if self._traced_from is not None:
+            return
+        if finished in self.marks and finished not in self.readings:
+            self.readings[finished] = (_rss_mib(), _rss_mib("RssAnon"), sys.getallocatedblocks())
+            self.seconds[finished] = time.perf_counter() - self.started
+        if finished >= self.trace_from:
+            self._traced_from = finished
+            self._tm.start()
+
+    def close(self, finished: int, top: int = 12) -> dict:
+        """The readings, and what the trials since ``trace_from`` left allocated: bytes per
+        trial, and the ``top`` files and lines by size, as text rows; tracing stopped."""
+        out: dict = {"readings": dict(sorted(self.readings.items())), "seconds": self.seconds, "traced": None, "growth": []}
+        if self._traced_from is None:
+            return out
+        snapshot = self._tm.take_snapshot().filter_traces([tracemalloc_filter(self._tm)])
+        trials = max(finished - self._traced_from, 1)
+        size = sum(stat.size for stat in snapshot.statistics("filename"))
+        out["traced"] = (self._traced_from, finished, size / trials)
+        for key in ("filename", "lineno"):
+            for stat in snapshot.statistics(key)[:top]:
+                frame = stat.traceback[0]
+                where = "/".join(Path(frame.filename).parts[-3:]) + (f":{frame.lineno}" if key == "lineno" else "")
+                out["growth"].append(f"{stat.size / 2**20:7.2f} MiB {stat.size / trials:7.0f} B/trial {stat.count:8d} blocks  {where}")
+            out["growth"].append("")
+        self._tm.stop()
+        return out
+
+
+def tracemalloc_filter(tm):
+    """Leaves out tracemalloc's own allocations (its snapshots)."""
+    return tm.Filter(False, tm.__file__)
+
+
+def memory_alone(space: str, url: str, n: int, slots: int, every: int, window: int = 500) -> dict:
+    """The driver's own components for ``n`` trials, without Ray: ``StudyBridge.suggest``,
+    ``report``, ``report_final`` and ``complete`` called as Tune's controller calls them
+    (``slots`` trials running, their ``synthetic_results`` in turn, a pruned trial completed on
+    its last result), with the space's sampler and pruner, the pruning view, the batched
+    writer, the heartbeat thread and a real study. Memory read every ``every`` trials; then
+    ``window`` trials more, traced."""
+    import optuna
+
+    import storage as storage_mod
+    from search.driver.bridge import HeartbeatThread, StudyBridge
+    from search.driver.prepare import prepare
+    from search.driver.study import open_study
+
+    watch = MemoryWatch(range(every, n + 1, every), trace_from=n)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    prep = prepare(space, study_name="memory-alone")
+    bridge = StudyBridge(open_study(storage_mod.open_storage(url), prep, None), prep.compiled, n + window)
+    heartbeat = HeartbeatThread(bridge, storage_mod.HEARTBEAT_INTERVAL_S)
+    heartbeat.start()
+    running: dict[str, Iterator[dict]] = {}
+    made, started = 0, time.perf_counter()
+    while True:
+        while len(running) < slots and (config := bridge.suggest(f"m{made}")) is not None:
+            running[f"m{made}"] = synthetic_results(config["number"], prep.compiled.space.train["epochs"])
+            made += 1
+        if not running:
+            break
+        for ray_id, results in list(running.items()):
+            result = next(results)
+            if result.get("done"):  # Tune ends the trial on it: the scheduler's on_trial_complete, then the searcher's
+                bridge.report_final(ray_id, result)
+            elif not bridge.report(ray_id, result):
+                continue
+            bridge.complete(ray_id, result, error=False)
+            del running[ray_id]
+            watch(bridge.tally.complete + bridge.tally.pruned)
+    heartbeat.stopped.set()
+    bridge.close()
+    out = watch.close(bridge.tally.complete + bridge.tally.pruned)
+    return {**out, "wall": time.perf_counter() - started, "pruned": bridge.tally.pruned}
+
+
+def memory_ray(space: str, url: str, n: int, seconds: float, slots: int, every: int, trace_from: int, round_trials: int | None) -> dict:
+    """The full stack (Ray Tune's controller, searcher, scheduler, bridge, study) until ``n``
+    trials finish or ``seconds`` pass, ``slots`` trials at once (1-ms epochs) on a Ray runtime
+    of as many CPUs, in Tune rounds of ``round_trials`` (``tune_rounds``). Memory read every
+    ``every`` trials, traced from ``trace_from`` on."""
+    watch = MemoryWatch(range(every, n + 1, every), trace_from=trace_from)
+    out = driver(space, url, slots, seconds, 5, 1.0, slots, "memory", target=n, watch=watch, round_trials=round_trials)
+    finished = out["complete"] + out["pruned"]
+    return {**watch.close(finished), "wall": out["wall"], "pruned": out["pruned"]}
+
+
+def memory_lines(title: str, m: dict) -> list[str]:
+    """The readings as text, each against the first at or after trial 1,000 (else the
+    first), with the growth per trial from there to the last; then the traced window."""
+    readings = m["readings"]
+    lines = [f"   {title}: {m['wall']:.0f} s, {m['pruned']:,} pruned"]
+    if len(readings) >= 2:
+        base = next((k for k in readings if k >= 1000), next(iter(readings)))
+        lines.append("   finished trials  seconds   RSS MiB  RssAnon MiB  Python blocks")
+        lines += [f"   {k:>15,} {m['seconds'][k]:8.0f} {r:9.1f} {a:12.1f} {b:14,}" for k, (r, a, b) in readings.items()]
+        last = max(readings)
+        (r0, a0, b0), (r1, a1, b1), trials = readings[base], readings[last], max(last - base, 1)
+        lines.append(
+            f"   trial {base:,} -> {last:,}: RSS {r1 / r0:.3f}x ({(r1 - r0) * 2**20 / trials:+,.0f} B/trial), RssAnon {a1 / a0:.3f}x "
+            f"({(a1 - a0) * 2**20 / trials:+,.0f} B/trial), Python blocks {b1 / b0:.3f}x ({(b1 - b0) / trials:+.1f}/trial)"
+        )
+    else:
+        lines.append(f"   too few readings: {readings}")
+    if m["traced"] is not None:
+        first, last, per_trial = m["traced"]
+        lines.append(f"   traced from trial {first:,} to {last:,}: {per_trial:,.0f} B/trial still allocated at the end; by file, then by line:")
+        lines += ["   " + g for g in m["growth"]]
+    return lines
+
+
+def memory_rows(ctx, space: Path, dbs: Databases, args) -> None:
+    """``--memory-alone`` and ``--memory-trials``: each in a fresh process of its own, on a new
+    SQLite study; printed as they end."""
+    if args.memory_alone:
+        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            m = pool.submit(memory_alone, str(space), dbs.sqlite(), args.memory_alone, 32, 1000).result()
+        print("\n".join(memory_lines(f"the driver's components alone, no Ray, {args.memory_alone:,} trials of {args.epochs} results (load {_common.load()})", m)), flush=True)
+    if args.memory_trials:
+        every = max(args.memory_trials // 20, 50)
+        trace_from = args.memory_trace_from or args.memory_trials * 4 // 5
+        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            m = pool.submit(memory_ray, str(space), dbs.sqlite(), args.memory_trials, args.memory_seconds, args.memory_slots, every, trace_from, args.round_trials).result()
+        rounds = "one Tune round" if args.round_trials == 0 else f"Tune rounds of {args.round_trials or 'search.driver.run.ROUND_TRIALS'} trials"
+        print("\n".join(memory_lines(f"the full stack through Ray Tune, {args.memory_slots} trials at once, 1-ms epochs, {rounds} (load {_common.load()})", m)), flush=True)
 
 
 def main() -> None:
@@ -452,7 +646,13 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", help="an empty PostgreSQL database (default: start a throwaway server)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL rows only")
     parser.add_argument("--bridge-only", action="store_true", help="the plain Optuna and bridge-alone rows only (no Ray)")
-    parser.add_argument("--memory-trials", type=int, default=0, help="also: driver RSS at trial 1,000 and at this trial (SQLite)")
+    parser.add_argument("--memory-trials", type=int, default=0, help="also: the full stack's driver memory up to this trial, through Ray (SQLite)")
+    parser.add_argument("--memory-seconds", type=float, default=600, help="--memory-trials stops after this many seconds (default 600)")
+    parser.add_argument("--memory-slots", type=int, default=8, help="--memory-trials: trials at once (default 8)")
+    parser.add_argument("--memory-trace-from", type=int, default=0, help="--memory-trials: trace allocations from this trial on (default: 4/5 of --memory-trials)")
+    parser.add_argument("--round-trials", type=int, help="the most trials a Tune round starts (default: search.driver.run.ROUND_TRIALS; 0: one round)")
+    parser.add_argument("--memory-alone", type=int, default=0, help="also: the driver's own components' memory up to this trial, without Ray (SQLite)")
+    parser.add_argument("--memory-only", action="store_true", help="the memory runs only, no throughput rows")
     args = parser.parse_args()
     sizes = [int(x) for x in (args.trials or ("16,32" if args.quick else "16,32,64")).split(",")]
     args.seconds = args.seconds or (20.0 if args.quick else 40.0)
@@ -469,7 +669,7 @@ def main() -> None:
     )
     rows, base = [], {}
     try:
-        backends = ([] if args.no_sqlite else ["sqlite"]) + ["postgresql"]
+        backends = [] if args.memory_only else ([] if args.no_sqlite else ["sqlite"]) + ["postgresql"]
         for backend in backends:
             url = dbs.sqlite() if backend == "sqlite" else dbs.postgres()
             if url is None:
@@ -498,15 +698,12 @@ def main() -> None:
                     f = figures(run_config(ctx, space, url, k, n, args, f"d{k}-{n}"), warm)
                     rows.append(_row(f"{backend}: {k} drivers x {n} trials, one study", f, plain["rate"], f" ({f['rate'] / one[n]:.2f}x 1 driver)"))
                     _done(rows)
-        if args.memory_trials:
-            m = memory_run(ctx, space, dbs.sqlite(), args)
-            at = m["at"]
-            if 1000 in at and args.memory_trials in at:
-                print(f"\n   driver RSS at trial 1,000: {at[1000]:.0f} MiB; at trial {args.memory_trials:,}: {at[args.memory_trials]:.0f} MiB ({at[args.memory_trials] / at[1000]:.2f}x)")
-            else:
-                print(f"\n   driver RSS readings: {at}")
+        memory_rows(ctx, space, dbs, args)
     finally:
         dbs.close()
+    if not rows:
+        _common.footer()
+        return
     print()
     print(_common.table(["", "results/s", "x plain", "p50 ms", "p99 ms", "lag med/max", "driver CPU", "CPU ms/result", "RSS MiB", "pruned/finished"], rows))
     print(

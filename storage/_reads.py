@@ -9,6 +9,7 @@ where a reader does not draw them. Other storages fall back to Optuna's own call
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import optuna
 import sqlalchemy
@@ -23,6 +24,32 @@ def _local(stored):
     from datetime import timezone
 
     return None if stored is None else stored.replace(tzinfo=timezone.utc).astimezone().replace(tzinfo=None)
+
+
+class _LocalTimes:
+    """``_local`` for many datetimes, the local offset found once per hour of UTC: a read of
+    every trial converts two per trial (40,000 at 20,000 trials, 0.13 s one by one). An hour
+    whose offset is not the same at its start and its end (a daylight-saving switch) is
+    converted one by one."""
+
+    def __init__(self):
+        self._offsets: dict[datetime, timedelta | None] = {}
+
+    def __call__(self, stored: datetime | None) -> datetime | None:
+        if stored is None:
+            return None
+        hour = stored.replace(minute=0, second=0, microsecond=0)
+        try:
+            offset = self._offsets[hour]
+        except KeyError:
+            offset = self._offsets[hour] = self._offset(hour)
+        return _local(stored) if offset is None else stored + offset
+
+    @staticmethod
+    def _offset(hour: datetime) -> timedelta | None:
+        last = hour + timedelta(hours=1, microseconds=-1)
+        start, end = _local(hour) - hour, _local(last) - last
+        return start if start == end else None
 
 
 def study_summary(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[dict, object]:
@@ -50,8 +77,6 @@ def study_summary(storage: optuna.storages.BaseStorage, study_id: int) -> tuple[
             state = state if isinstance(state, TrialState) else TrialState[state]
             counted[state] = int(n)
             if isinstance(last, str):  # SQLite hands back max() of a datetime column as text
-                from datetime import datetime
-
                 last = datetime.fromisoformat(last)
             if last is not None and (latest is None or last > latest):
                 latest = last
@@ -117,6 +142,7 @@ def read_trials(
             system.setdefault(trial_id, {})[key] = parse(value)
         steps = _intermediate(conn, ids) if intermediate_values else {}
     known: dict[str, object] = {}  # distribution JSON -> distribution, parsed once
+    local = _LocalTimes()
     out = []
     for h in heads:
         dists, found = {}, {}
@@ -128,7 +154,7 @@ def read_trials(
             FrozenTrial(
                 number=h.number, state=h.state if isinstance(h.state, TrialState) else TrialState[h.state], value=None,
                 values=[by_objective[k] for k in sorted(by_objective)] if by_objective else None,
-                datetime_start=_local(h.datetime_start), datetime_complete=_local(h.datetime_complete),
+                datetime_start=local(h.datetime_start), datetime_complete=local(h.datetime_complete),
                 params=found, distributions=dists, user_attrs=user.get(h.trial_id, {}), system_attrs=system.get(h.trial_id, {}),
                 intermediate_values=steps.get(h.trial_id, {}), trial_id=h.trial_id,
             )  # fmt: skip

@@ -118,6 +118,7 @@ class StudyBridge:
         self.values: dict[str, dict[int, float]] = {}  # Ray trial id -> its intermediate values
         self._refreshed = 0.0
         self.writer = BatchWriter(self._storage, after_write=self._refresh_view)  # values and beats, batched
+        self.round_left: int | None = None  # trials the current Tune round may still start (None: no bound)
 
     # -- counting
 
@@ -134,8 +135,14 @@ class StudyBridge:
 
     # -- Searcher side
 
+    def start_round(self, trials: int | None) -> None:
+        """A Tune round begins: it may start at most ``trials`` trials (None or less than 1: no
+        bound); then ``suggest`` answers None and the round ends with its running trials
+        (``search.driver.run.ROUND_TRIALS`` says why)."""
+        self.round_left = trials if trials is not None and trials > 0 else None
+
     def suggest(self, ray_id: str) -> dict | None:
-        if self.stop_reason is not None or self.remaining() <= 0:
+        if self.stop_reason is not None or self.round_left == 0 or self.remaining() <= 0:
             return None
         sampler = getattr(self.study.sampler, "inner", self.study.sampler)  # TrialSeededSampler: the one it wraps
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
@@ -151,6 +158,8 @@ class StudyBridge:
             trial = retrying(self.study.ask)
         with self._lock:
             self.live[ray_id] = trial  # beaten from now on; recorded FAIL if the search stops
+        if self.round_left is not None:
+            self.round_left -= 1
         self.writer.beat([trial._trial_id])
         retrying(suggest_params, trial, self.compiled.distributions)
         self.tracker.trial_started(trial.number, trial.params)

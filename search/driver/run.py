@@ -52,6 +52,15 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 # without telling the searcher, which would leave them RUNNING in the study.
 os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
+# The most trials one Tune round starts. Ray Tune's controller keeps every trial of its round
+# in the driver's memory (the Trial object, statistics of each result's metrics, its state
+# cached as JSON): about 80 KB a trial (benchmarks/bench_driver.py --memory-trials: in one
+# round the driver grew 1.22 times from trial 1,000 to 2,500, on course for 2.3 times by
+# 10,000). A longer search runs in rounds of this many trials, each a new Tuner whose trials
+# are freed when it ends (1.10 times from trial 1,000 to 3,500 in rounds of 1,000). A round's
+# start costs the workers' start (seconds), once per this many trials. 0: one round.
+ROUND_TRIALS = int(os.environ.get("SEARCH_ROUND_TRIALS", "1000"))
+
 
 @dataclass
 class Summary:
@@ -174,15 +183,26 @@ def experiment_name(study_name: str) -> str:
     return f"{study_name}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
 
 
-def _tune_round(bridge: StudyBridge, prep: Prepared, cpus: float, gpus: float, workers: int, workdir: str) -> None:
+def _trainable(prep: Prepared, cpus: float):
+    """The trial function with the prepared series in Ray's object store. Made once per run
+    and used by every round: each ``tune.with_parameters`` puts its objects in the store and
+    keeps them there for as long as Ray runs."""
     from ray import tune
 
     from search.worker.trainable import trainable
 
-    fn = tune.with_parameters(
+    return tune.with_parameters(
         trainable, series=prep.series, metric=prep.compiled.metric, direction=prep.compiled.direction, cpus=cpus,
         objectives=tuple(prep.compiled.metrics) if prep.compiled.multi_objective else (),
     )  # fmt: skip
+
+
+def _tune_round(bridge: StudyBridge, prep: Prepared, fn, cpus: float, gpus: float, workers: int, workdir: str) -> None:
+    """One Tune round: trials until the searcher has none left to start (the study's target
+    reached, the round's ``ROUND_TRIALS``, a stop), then until the running ones end."""
+    from ray import tune
+
+    bridge.start_round(ROUND_TRIALS)
     tuner = tune.Tuner(
         tune.with_resources(fn, {"cpu": cpus, "gpu": gpus}),
         tune_config=tune.TuneConfig(
@@ -332,11 +352,12 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     heartbeat.start()
     progress = Progress(bridge, console, quiet=quiet)
     bridge.on_change = progress.update
+    fn = _trainable(prep, resources["cpu"])
     try:
         with progress, _interruptible(bridge, console):
             while bridge.stop_reason is None and not bridge.exhausted:
                 _ray_log_to(log, console)
-                _tune_round(bridge, prep, resources["cpu"], resources["gpu"], workers, workdir)
+                _tune_round(bridge, prep, fn, resources["cpu"], resources["gpu"], workers, workdir)
                 if bridge.remaining() <= 0:
                     if bridge.finished() >= bridge.target:
                         break

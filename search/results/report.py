@@ -17,13 +17,15 @@ its place. A small inline script shows any JavaScript error at the top of the pa
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import html
 import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import optuna
 from optuna.distributions import CategoricalDistribution
@@ -68,11 +70,27 @@ class Snapshot(optuna.Study):
     """The study with its trials read once (``storage.read_trials``, without their intermediate
     values and with only the user attrs the figures draw): ``optuna.visualization`` asks for the trials many times over, and each ask would
     otherwise read the whole study again (a study of 20,000 trials of 50 epochs holds a million
-    intermediate values). ``trials`` may be a sample of the study's trials."""
+    intermediate values). ``trials`` may be a sample of the study's trials.
+
+    The study's user attrs and its best trial are read once too, and shared with the snapshots
+    of samples made from this one (the figures ask for them a dozen times)."""
 
     def __init__(self, study: optuna.Study, trials: list[FrozenTrial]):
         super().__init__(study_name=study.study_name, storage=study._storage)
         self._snapshot = trials
+        self._read_once: dict[str, object] = study._read_once if isinstance(study, Snapshot) else {}
+
+    @property
+    def user_attrs(self) -> dict:
+        if "user_attrs" not in self._read_once:
+            self._read_once["user_attrs"] = super().user_attrs
+        return dict(self._read_once["user_attrs"])
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        if "best_trial" not in self._read_once:
+            self._read_once["best_trial"] = super().best_trial  # raises without a COMPLETE trial: asked again next time
+        return self._read_once["best_trial"]
 
     def get_trials(self, deepcopy: bool = True, states=None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy, states)
@@ -261,29 +279,35 @@ def worker_lanes(trials: list[FrozenTrial], now: dt.datetime | None = None) -> l
 
 
 def fig_timeline(study: optuna.Study):
-    """Trials as bars over time, one row per worker slot, coloured by state."""
+    """Trials as bars over time, one row per worker slot, coloured by state.
+
+    A big study draws a bar per trial (20,000 and more): the columns go to plotly as numpy
+    arrays, which it takes as they are (a list it checks and copies element by element), and
+    each hover's ``param=value`` lines come from a ``_HoverText`` that formats a value once."""
+    import numpy as np
     import plotly.graph_objects as go
 
     lanes = worker_lanes(study.get_trials(deepcopy=False))
     if not lanes:
         raise Skip("no trial has started yet")
     fig = go.Figure()
-    metric = tables.objective_label(study)
+    hover = _HoverText(tables.objective_label(study))
     for state in STATE_COLORS:
         rows = [r for r in lanes if r[0].state.name == state]
         if not rows:
             continue
+        seconds = [(end - start).total_seconds() for _, _, start, end in rows]
         fig.add_trace(
             go.Bar(
                 orientation="h",
                 name=state.lower(),
-                y=[lane for _, lane, _, _ in rows],
-                base=[start.isoformat() for _, _, start, _ in rows],
-                x=[max((end - start).total_seconds() * 1000, 1.0) for _, _, start, end in rows],  # ms on a date axis
+                y=_text_array(lane for _, lane, _, _ in rows),
+                base=_text_array(start.isoformat() for _, _, start, _ in rows),
+                x=np.maximum(np.array(seconds) * 1000, 1.0),  # ms on a date axis
                 marker_color=STATE_COLORS[state],
-                hovertext=[_trial_hover(t, metric, (end - start).total_seconds()) for t, _, start, end in rows],
+                hovertext=_text_array(hover(t, s) for (t, _, _, _), s in zip(rows, seconds)),
                 hoverinfo="text",
-                text=[f"#{t.number}" for t, _, _, _ in rows],
+                text=_text_array(f"#{t.number}" for t, _, _, _ in rows),
                 textposition="inside",
                 insidetextanchor="middle",
             )
@@ -295,10 +319,38 @@ def fig_timeline(study: optuna.Study):
     return fig
 
 
-def _trial_hover(t: FrozenTrial, metric: str, seconds: float) -> str:
-    params = "<br>".join(f"{html.escape(k)}={html.escape(tables.fmt(v))}" for k, v in t.params.items())
-    value = tables.fmt(t.values) if t.values else "-"
-    return f"trial #{t.number} ({t.state.name.lower()})<br>{metric} {value}<br>{seconds:.1f} s<br>{params}"
+def _text_array(texts: Iterable[str]):
+    """Strings as a numpy object array: plotly takes it without checking each element."""
+    import numpy as np
+
+    return np.array(list(texts), dtype=object)
+
+
+class _HoverText:
+    """A timeline bar's hover: trial, state, value, seconds and every param as ``name=value``
+    (escaped). A param's line is made once per distinct value: most params take few values
+    (choices, integer steps), and a big study's timeline writes one per param and trial."""
+
+    def __init__(self, metric: str):
+        self.metric = metric
+        self._lines: dict[tuple[str, type, object], str] = {}
+        self._names: dict[str, str] = {}
+
+    def __call__(self, t: FrozenTrial, seconds: float) -> str:
+        params = "<br>".join(self._line(k, v) for k, v in t.params.items())
+        value = tables.fmt(t.values) if t.values else "-"
+        return f"trial #{t.number} ({t.state.name.lower()})<br>{self.metric} {value}<br>{seconds:.1f} s<br>{params}"
+
+    def _line(self, name: str, value: object) -> str:
+        key = (name, type(value), value)  # by type too: True and 1 are equal keys, shown as yes and 1
+        line = self._lines.get(key)
+        if line is None:
+            text = tables.fmt(value)
+            if not isinstance(value, (int, float)):  # a number's text (digits, yes/no, -) needs no escaping
+                text = html.escape(text)
+            name_text = self._names.get(name) or self._names.setdefault(name, html.escape(name))
+            line = self._lines[key] = f"{name_text}={text}"
+        return line
 
 
 def _param_names(study: optuna.Study) -> list[str]:
@@ -507,8 +559,32 @@ def stat_baselines_line(attrs: dict) -> str:
     return "Statistical baselines on the same test targets, not drawn: " + "; ".join(parts) + note
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector off inside, back as it was after.
+
+    A report of a big study keeps a few hundred thousand objects alive while it is built (the
+    snapshot of its trials, then the figures), and each full collection walks every one of
+    them, to free nothing: at 20,000 trials nine full collections took a quarter of the
+    command's CPU time (5.6 -> 4.3 s with the collector off). The cyclic garbage made meanwhile
+    (plotly's objects point to their parents) waits for the next collection after it: about
+    30 MB more peak memory at 20,000 trials (410 -> 440 MB)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def build_report(study: optuna.Study, storage_url: str | None = None, artifacts: str | None = None) -> tuple[str, int]:
     """(the HTML document, the number of figures drawn)."""
+    with collector_paused():
+        return _build_report(study, storage_url, artifacts)
+
+
+def _build_report(study: optuna.Study, storage_url: str | None, artifacts: str | None) -> tuple[str, int]:
     from plotly.offline import get_plotlyjs
 
     forecast, drawn = _forecast_html(study, storage_url, artifacts)

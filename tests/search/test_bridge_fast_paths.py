@@ -228,3 +228,25 @@ def test_a_failed_worker_says_why(text, reason):
     from search.driver.bridge import failure_reason
 
     assert failure_reason(text) == reason
+
+
+def test_a_round_starts_at_most_its_trials(tiny_space, tmp_path):
+    """``start_round(k)``: the bridge hands out k trials, then None (Tune's round ends with its
+    running trials); the next round hands out k more; without a bound, as many as the target."""
+    from search.driver.bridge import StudyBridge
+    from search.driver.prepare import prepare
+    from search.driver.study import open_study
+
+    prep = prepare(tiny_space)
+    rdb = storage.open_storage(f"sqlite:///{tmp_path / 'rounds.db'}", heartbeat_interval=None, grace_period=None)
+    bridge = StudyBridge(open_study(rdb, prep), prep.compiled, target=5)
+    bridge.start_round(2)
+    assert [bridge.suggest(f"a{i}")["number"] for i in range(2)] == [0, 1]
+    assert bridge.suggest("a2") is None and len(bridge.live) == 2
+    for ray_id in ("a0", "a1"):
+        bridge.complete(ray_id, {"epoch": 1, "objective": 1.0, "final": True, "best_objective": 1.0}, error=False)
+    bridge.start_round(2)
+    assert [bridge.suggest(f"b{i}")["number"] for i in range(2)] == [2, 3] and bridge.suggest("b2") is None
+    bridge.start_round(0)  # no bound, as None
+    assert bridge.suggest("c0")["number"] == 4 and bridge.suggest("c1") is None  # the study's target: 5 trials
+    bridge.close()

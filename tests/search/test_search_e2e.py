@@ -163,3 +163,20 @@ def test_every_epoch_is_recorded_when_workers_report_ahead(ray_local, tiny_space
             assert len(steps) == 5 and trial.value == min(trial.intermediate_values.values())
     if pruner == "none":
         assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_search_longer_than_a_round_runs_in_rounds(ray_local, tiny_space, storage_url, tmp_path, monkeypatch):
+    """``ROUND_TRIALS`` trials at most per Tune round (Tune keeps every trial of a round in the
+    driver's memory): 5 trials in rounds of 2 are 3 rounds, and the study holds the 5 trials,
+    nothing failed or left running."""
+    from search.driver import run
+
+    rounds = []
+    original = run._tune_round
+    monkeypatch.setattr(run, "ROUND_TRIALS", 2)
+    monkeypatch.setattr(run, "_tune_round", lambda *a, **k: rounds.append(1) or original(*a, **k))
+    summary = run_search(tiny_space, trials=5, storage_url=storage_url, quiet=True, artifacts=str(tmp_path / "a"))
+    study = load(storage_url, "tiny")
+    assert summary.ran == 5 and summary.stop_reason is None
+    assert len(finished(study)) == 5 and len(study.trials) == 5
+    assert len(rounds) == 3

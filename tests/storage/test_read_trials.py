@@ -109,3 +109,26 @@ def test_no_reader_query_loads_optunas_orm_trials(tmp_path, monkeypatch, reads):
     else:
         storage.study_summary(study._storage, study._study_id)
     assert calls == []
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/St_Johns", "Australia/Lord_Howe"])
+def test_local_times_by_the_hour_match_one_by_one(zone, monkeypatch):
+    """The readers' datetimes, converted with the offset of their hour of UTC, are those of the
+    conversion one by one, across daylight-saving switches (Lord Howe's moves by 30 minutes)."""
+    import time
+    from datetime import datetime, timedelta
+
+    from storage._reads import _local, _LocalTimes
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        local = _LocalTimes()
+        for start in (datetime(2024, 3, 30, 22), datetime(2024, 10, 26, 22), datetime(2024, 4, 6, 14), datetime(2024, 10, 5, 14), datetime(2024, 11, 3, 2)):
+            for minutes in range(0, 8 * 60, 7):
+                stored = start + timedelta(minutes=minutes, seconds=minutes % 60, microseconds=minutes * 997)
+                assert local(stored) == _local(stored), (zone, stored)
+        assert local(None) is None
+    finally:
+        monkeypatch.undo()
+        time.tzset()
