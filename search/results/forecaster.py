@@ -248,8 +248,14 @@ class EnsembleForecaster(Forecaster):
         return np.mean([member._forecast(name, table) for member in self.members], axis=0)  # (H, T)
 
     def _forecast_known(self, name: str, part) -> np.ndarray:
-        # a study's known-future spec is the same for every trial (search.worker.load)
-        return np.mean([member._forecast_known(name, part) for member in self.members], axis=0)  # (H, T)
+        """Members with known-future columns (their time features may differ: a searched
+        ``data.time_features``) read the horizon's rows; the others only the rows up to the
+        last one with every target."""
+        targets = part[self.targets].notna().all(axis=1).to_numpy()
+        history = part.iloc[: int(np.flatnonzero(targets)[-1]) + 1 if targets.any() else 0]
+        columns = self.payload["columns"]
+        forecasts = [m._forecast_known(name, part) if m.payload.get("known") else m._forecast(name, history[columns]) for m in self.members]
+        return np.mean(forecasts, axis=0)  # (H, T)
 
 
 def _axis(part, time_column: str | None, horizon: int) -> tuple[list, list]:
@@ -457,12 +463,22 @@ def load_ensemble(study: optuna.Study, k: int, url: str, artifacts: str | None =
             ("targets", member.payload["n_targets"], first.payload["n_targets"]),
             ("horizon", member.horizon, first.horizon),
             ("series_id", member.series_id, first.series_id),
-            ("known-future inputs", member.payload.get("known"), first.payload.get("known")),
+            ("future features", _known_part(member, "future_features"), _known_part(first, "future_features")),
+            ("MSTL profiles", _known_part(member, "mstl"), _known_part(first, "mstl")),
         ):
             if mine != theirs:
                 raise UsageError(f"ensemble member trial #{trial.number} has {what} {mine!r}, trial #{trials[0].number} {theirs!r}; their forecasts cannot be averaged")
     payload = {**first.payload, "data": {**first.payload["data"], "lookback": max(m.lookback for m in members)}}
+    spec = next((m.payload["known"] for m in members if m.payload.get("known")), None)
+    if spec:  # a member reads known-future columns: the input carries the horizon's rows for it
+        payload["known"] = spec
     return EnsembleForecaster(first.model, payload, members=members, trials=[t.number for t in trials], note=note)
+
+
+def _known_part(member: Forecaster, key: str):
+    """A member's known-future setting ``key``; members of one study differ at most in their
+    time features (a searched ``data.time_features``)."""
+    return (member.payload.get("known") or {}).get(key) or None
 
 
 def _numbered(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
