@@ -34,7 +34,7 @@ import optuna
 import pytest
 
 from search.errors import CheckpointError
-from search.results.forecaster import load_best
+from search.results.loading import load_best
 from tests import _procs
 from tests._postgres import free_port
 from tests._studies import searched_study, trained_checkpoint
