@@ -3,10 +3,11 @@
 Every trial is a Ray Tune function trainable that does nothing but report a synthetic
 learning curve (``--epochs`` values, one every ``--every-ms`` ms; the curve's level is drawn
 from the trial's number, so the median pruner stops about half the trials) through the
-project's real searcher, scheduler and bridge (``search.driver.bridge``) into a real study, as
-``run_search`` wires them. The Ray runtime has more logical CPUs (``--num-cpus``, default 128)
-than the machine has cores, so dozens of trials run at once: a few dozen trials reporting every
-few milliseconds load the driver as a thousand workers at 30 epochs a minute do.
+project's real searcher, scheduler and bridge (``search.driver.tune_hooks``,
+``search.driver.bridge``) into a real study, as ``run_search`` wires them. The Ray runtime has
+more logical CPUs (``--num-cpus``, default 128) than the machine has cores, so dozens of
+trials run at once: a few dozen trials reporting every few milliseconds load the driver as a
+thousand workers at 30 epochs a minute do.
 
 Each configuration runs ``--seconds`` in a fresh process of its own (its own local Ray
 runtime) for ``--seconds`` after every trial slot has reported once (the actors have started);
@@ -153,10 +154,11 @@ def driver(
 
     import storage as storage_mod
     from search.driver import reaper
-    from search.driver.bridge import HeartbeatThread, InterruptStopper, OptunaPruningScheduler, OptunaSearcher, StudyBridge
+    from search.driver.bridge import HeartbeatThread, StudyBridge
     from search.driver.prepare import prepare
     from search.driver.run import experiment_name
     from search.driver.study import open_study
+    from search.driver.tune_hooks import InterruptStopper, OptunaPruningScheduler, OptunaSearcher
 
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

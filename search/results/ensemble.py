@@ -1,6 +1,6 @@
 """A top-K ensemble of a study, scored where its trials are scored: ``search ensemble``.
 
-The ensemble (``search.results.forecaster.load_ensemble``) is the mean of the forecasts of the
+The ensemble (``search.results.loading.load_ensemble``) is the mean of the forecasts of the
 study's K best trials that kept a checkpoint, in the data's own units. ``evaluate`` scores it
 on the validation and test targets every trial of the study was scored on: each member cuts
 the windows of those targets with its own lookback from the same rows, and forecasts them with

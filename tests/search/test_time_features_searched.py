@@ -95,7 +95,8 @@ def test_trials_checkpoints_and_ensemble_of_different_choices(tmp_path, future):
     import pandas as pd
 
     from search.cli import main
-    from search.results.forecaster import load_best, unpack
+    from search.results.forecaster import unpack
+    from search.results.loading import load_best
     from tests._studies import ranked_study
 
     frame = _demand(tmp_path)
