@@ -30,6 +30,31 @@ def write_series(path: Path, n: int) -> Path:
     return path
 
 
+def tiny_space(*, epochs: int, pruner_startup: int, stat_baselines: bool = True) -> str:
+    """The space text of a trivial LSTM search over ``series.csv`` (``write_series``): four
+    units, lookback 4, a random sampler over the learning rate and the median pruner, so that
+    what a benchmark measures is the orchestration, not the training."""
+    baselines = "" if stat_baselines else "\n  stat_baselines_seconds: 0"
+    return f"""\
+model:
+  family: lstm
+  layer_sizes: "4"
+  dropout: 0.0
+data:
+  path: series.csv
+  time_column: t
+  target: y
+  lookback: 4{baselines}
+train:
+  epochs: {epochs}
+  batch_size: 64
+  lr: {{type: float, low: 1.0e-3, high: 1.0e-2, log: true}}
+objective: {{metric: rmse, direction: minimize}}
+sampler: {{name: random, seed: 0}}
+pruner: {{name: median, n_startup_trials: {pruner_startup}, n_warmup_steps: 1}}
+"""
+
+
 def write_space(folder: Path, name: str, text: str) -> Path:
     """A space file ``folder/name.yaml`` from an indented YAML literal."""
     path = folder / f"{name}.yaml"

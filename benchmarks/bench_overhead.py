@@ -44,29 +44,11 @@ from pathlib import Path
 
 import _common
 
-SPACE = """
-    model:
-      family: lstm
-      layer_sizes: "4"
-      dropout: 0.0
-    data:
-      path: series.csv
-      time_column: t
-      target: y
-      lookback: 4
-    train:
-      epochs: 5
-      batch_size: 64
-      lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
-    objective: {metric: rmse, direction: minimize}
-    sampler: {name: random, seed: 0}
-    pruner: {name: median, n_startup_trials: 2, n_warmup_steps: 1}
-"""
 
 
 def make_space(folder: Path, rows: int = 200) -> Path:
     _common.write_series(folder / "series.csv", rows)
-    return _common.write_space(folder, "trivial", SPACE)
+    return _common.write_space(folder, "trivial", _common.tiny_space(epochs=5, pruner_startup=2))
 
 
 # -- baseline: plain Optuna in one process (runs in a child process, see the docstring)

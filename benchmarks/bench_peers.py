@@ -326,7 +326,7 @@ def rescore(method: str, study, url: str, space: Path, k: int, targets: Targets)
     trial), loaded by ``search.load_best`` and scored again on the study's own data
     (``search.results.ensemble.study_data``): (metrics by part, the forecaster)."""
     from search.results.ensemble import study_data
-    from search.results.forecaster import load_best
+    from search.results.loading import load_best
 
     forecaster = load_best(study, url, ensemble=k)
     series, data = study_data(study, space)

@@ -111,7 +111,8 @@ def load_best(study, storage=None, *, artifacts=None, trial=None, ensemble: int 
     ``horizon`` steps after the frame's last row. A multi-objective study: the lead trial of
     its Pareto front (the front's best by the first objective); ``trial=N`` loads trial N's
     model instead. ``ensemble=K``: the mean of the forecasts of the K best trials that kept a
-    checkpoint, with the same interface. See ``search.results.forecaster``."""
-    from search.results.forecaster import load_best as _load_best
+    checkpoint, with the same interface. See ``search.results.loading`` and
+    ``search.results.forecaster``."""
+    from search.results.loading import load_best as _load_best
 
     return _load_best(study, storage, artifacts=artifacts, trial=trial, ensemble=ensemble)

@@ -14,7 +14,7 @@ from search.errors import UsageError
 def cmd_predict(args, console: Console) -> int:
     import pandas as pd
 
-    from search.results.forecaster import load_best
+    from search.results.loading import load_best
 
     path = Path(args.input)
     if not path.exists():

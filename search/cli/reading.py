@@ -60,7 +60,7 @@ def _score_ensemble(study, url: str, args, k: int, *, record: bool = False) -> t
     (``search.results.ensemble``): its summary row and its study attrs, recorded when asked."""
     from search.results import ensemble as ens
     from search.results import tables
-    from search.results.forecaster import load_ensemble
+    from search.results.loading import load_ensemble
 
     forecaster = load_ensemble(study, k, url, args.artifacts)
     if forecaster.note:

@@ -25,14 +25,7 @@ import optuna
 from rich.console import Console
 
 import storage as storage_mod
-from search.driver.bridge import (
-    CheckpointCollector,
-    HeartbeatThread,
-    InterruptStopper,
-    OptunaPruningScheduler,
-    OptunaSearcher,
-    StudyBridge,
-)
+from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import fork_for_run
 from search.driver import reaper
 from search.driver.prepare import Prepared, prepare
@@ -40,6 +33,7 @@ from search.driver.study import open_study, study_attrs
 from search.driver.study_ops import recover_stale_trials
 from search.driver.tracking import ENV as TRACKING_ENV
 from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
+from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher
 from search.errors import UsageError
 from search.store import open_storage, storage_errors
 

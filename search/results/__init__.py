@@ -1,7 +1,8 @@
 """The results side: reading a study back.
 
 ``tables`` (``search studies|trials|best|export|compare``), ``report`` (one offline HTML
-page, with the best trial's forecast figure drawn by ``search.forecast_figure``),
-``dashboard`` (optuna-dashboard with the project's guards) and ``forecaster`` (the best
-trial's model, ``search.load_best``). Nothing here changes a study's trials.
+page, its figures built by ``report_figures``, the best trial's forecast figure drawn by
+``search.forecast_figure``), ``dashboard`` (optuna-dashboard behind the project's guards,
+``dashboard_guards``) and ``loading`` with ``forecaster`` (the best trial's model,
+``search.load_best``). Nothing here changes a study's trials.
 """

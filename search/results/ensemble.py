@@ -1,6 +1,6 @@
 """A top-K ensemble of a study, scored where its trials are scored: ``search ensemble``.
 
-The ensemble (``search.results.forecaster.load_ensemble``) is the mean of the forecasts of the
+The ensemble (``search.results.loading.load_ensemble``) is the mean of the forecasts of the
 study's K best trials that kept a checkpoint, in the data's own units. ``evaluate`` scores it
 on the validation and test targets every trial of the study was scored on: each member cuts
 the windows of those targets with its own lookback from the same rows, and forecasts them with
@@ -26,6 +26,7 @@ import torch
 
 from search.errors import DataError, UsageError
 from search.results.forecaster import EnsembleForecaster
+from search.space import Categorical
 from search.worker.data import SeriesData
 from search.worker.origins import eval_step
 from search.worker.tasks import load_data
@@ -60,9 +61,12 @@ def study_data(study: optuna.Study, space: str | Path | None = None) -> tuple[Se
         raise UsageError(f"study {study.study_name!r} records no space content (made by an older version); an ensemble cannot find its data")
     content = json.loads(content)
     data = dict(content["fixed"]["data"])
-    searched = content.get("distributions", {}).get("reference", {}).get("attributes", {}).get("choices", [])
+    distributions = content.get("distributions", {})
+    searched = distributions.get("reference", {}).get("attributes", {}).get("choices", [])
     if "mstl" in searched:  # every trial was trained on data with the MSTL profile columns (search.worker.load)
         data["reference"] = "mstl"
+    if "time_features" in distributions:  # the columns of every choice; each member keeps its own
+        data["time_features"] = Categorical(tuple(distributions["time_features"]["attributes"]["choices"]))
     path = space_file(study, None if space is None else str(space))
     data["path"] = str((path.resolve().parent / data["path"]).resolve())
     try:
@@ -99,7 +103,8 @@ def member_forecasts(ensemble: EnsembleForecaster, series: SeriesData, data: dic
     preds, target, ids = [], None, None
     for trial, member in zip(ensemble.trials, ensemble.members):
         _check_scaler(member, trial, series)
-        x, y = series.windows(part, member.lookback, horizon, step)  # the same targets for every lookback
+        own = series.for_trial(member.payload["data"])  # a searched time_features: the member's columns
+        x, y = own.windows(part, member.lookback, horizon, step)  # the same targets for every lookback
         if target is not None and not torch.equal(y, target):
             raise UsageError(f"ensemble member trial #{trial} (lookback {member.lookback}) is scored on other {part} windows than trial #{ensemble.trials[0]}")
         target, ids = y, getattr(x, "series_index", None)

@@ -1,4 +1,5 @@
-"""The best model of a study, loaded back to forecast: ``search.load_best``.
+"""A trial's model, unpacked from its checkpoint to forecast: what ``search.load_best`` returns
+(``search.results.loading`` picks the trial and reads its checkpoint).
 
     forecaster = search.load_best("lstm", "sqlite:///studies.db")
     forecaster.predict(frame)   # (horizon, n_targets) after the frame's last row
@@ -27,27 +28,20 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import optuna
 import torch
 from safetensors.torch import load as load_tensors
 
 import models
-import storage as storage_mod
 from models.reference import FutureWindow, LastValueReference, SeasonalReference
-from search import pareto
-from search.errors import CheckpointError, DataError, NoResultError, SearchError, StudyNotFoundError, UsageError
-from search.store import existing_url, open_storage, storage_errors
+from search.errors import CheckpointError, DataError, UsageError
 from search.worker import forecast_view, known
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
 from search.worker.table import order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
-
-ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")  # Optuna's artifact ids are UUIDs
 
 
 @dataclass
@@ -248,8 +242,14 @@ class EnsembleForecaster(Forecaster):
         return np.mean([member._forecast(name, table) for member in self.members], axis=0)  # (H, T)
 
     def _forecast_known(self, name: str, part) -> np.ndarray:
-        # a study's known-future spec is the same for every trial (search.worker.load)
-        return np.mean([member._forecast_known(name, part) for member in self.members], axis=0)  # (H, T)
+        """Members with known-future columns (their time features may differ: a searched
+        ``data.time_features``) read the horizon's rows; the others only the rows up to the
+        last one with every target."""
+        targets = part[self.targets].notna().all(axis=1).to_numpy()
+        history = part.iloc[: int(np.flatnonzero(targets)[-1]) + 1 if targets.any() else 0]
+        columns = self.payload["columns"]
+        forecasts = [m._forecast_known(name, part) if m.payload.get("known") else m._forecast(name, history[columns]) for m in self.members]
+        return np.mean(forecasts, axis=0)  # (H, T)
 
 
 def _axis(part, time_column: str | None, horizon: int) -> tuple[list, list]:
@@ -350,129 +350,3 @@ def verified(data: bytes, recorded: str | None, trial: str) -> bytes:
             f"{trial}: no checkpoint digest (user attr {DIGEST_ATTR}) was recorded, so its checkpoint cannot be verified; refusing to load it"
         )
     return data
-
-
-def load_best(
-    study: str | optuna.Study,
-    storage: str | None = None,
-    *,
-    artifacts: str | None = None,
-    trial: int | None = None,
-    ensemble: int | None = None,
-) -> Forecaster:
-    """The best trial's model of a study, ready to forecast. Its checkpoint is loaded only when
-    its sha256 matches the one the driver recorded with it (``checkpoint_sha256``).
-
-    A multi-objective study has no single best trial: its lead trial is loaded, the trial of
-    the Pareto front best by the first objective (``search.pareto``; ``search best`` lists the
-    front). ``trial``: load that trial's model instead (any COMPLETE trial that kept a
-    checkpoint: in a multi-objective study every trial that entered the front, else every trial
-    that entered the study's best ``checkpoints.keep``). With ``ensemble=K``: an
-    ``EnsembleForecaster`` of the K best trials that kept a checkpoint."""
-    url = storage or storage_mod.default_url()
-    if isinstance(study, str):
-        url = existing_url(url, hint="")
-        try:
-            study = optuna.load_study(study_name=study, storage=open_storage(url, heartbeat_interval=None, grace_period=None))
-        except KeyError:
-            raise StudyNotFoundError(f"no study {study!r} in {storage_mod.mask_url(url)}") from None
-    if ensemble is not None:
-        if trial is not None:
-            raise UsageError(f"trial={trial} and ensemble={ensemble}: give one (a trial's model, or the mean of the best K)")
-        return load_ensemble(study, ensemble, url, artifacts)
-    if trial is not None:
-        best = _numbered(study, trial)
-        which = f"trial #{best.number} of {study.study_name!r}"
-    else:
-        best = pareto.lead(study)
-        if best is None:
-            raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
-        which = f"the {'lead' if pareto.is_multi(study) else 'best'} trial #{best.number} of {study.study_name!r}"
-    if best.user_attrs.get("checkpoint") is None:
-        kept = "entered the Pareto front" if pareto.is_multi(study) else "entered the study's best checkpoints.keep"
-        raise SearchError(f"{which} has no checkpoint (only trials that {kept} when they finished keep one)")
-    return _load_trial(best, which, _artifact_store(study, url, artifacts))
-
-
-def _artifact_store(study: optuna.Study, url: str, artifacts: str | None):
-    location = storage_mod.find_artifacts(url, artifacts, study.user_attrs.get("artifacts"))
-    with storage_errors():
-        return storage_mod.open_artifact_store(url, location)
-
-
-def _load_trial(trial: optuna.trial.FrozenTrial, label: str, store) -> Forecaster:
-    """``trial``'s checkpoint, loaded only when it matches its recorded sha256."""
-    artifact_id = trial.user_attrs.get("checkpoint")
-    if artifact_id is None:
-        raise SearchError(f"{label} has no checkpoint")
-    if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
-        raise CheckpointError(f"{label}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
-    with store.open_reader(artifact_id) as reader:
-        data = reader.read()
-    return unpack(verified(data, trial.user_attrs.get(DIGEST_ATTR), label))
-
-
-def ensemble_members(study: optuna.Study, k: int) -> tuple[list[optuna.trial.FrozenTrial], str]:
-    """The ``k`` best COMPLETE trials that kept a checkpoint, best first (ties by trial
-    number), and a note naming better trials left out for want of one (else ``""``).
-    Fewer than ``k`` with a checkpoint is a ``UsageError`` naming how many there are."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise UsageError(f"ensemble of {k!r}: K must be a whole number of trials, at least 1")
-    if len(study.directions) > 1:
-        raise UsageError(f"study {study.study_name!r} has {len(study.directions)} objectives; an ensemble averages the best trials of one objective")
-    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if t.value is not None]
-    if not complete:
-        raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
-    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    ranked = sorted(complete, key=lambda t: (sign * t.value, t.number))
-    kept = [t for t in ranked if "checkpoint" in t.user_attrs]
-    if not kept:
-        raise UsageError(f"ensemble of {k}: study {study.study_name!r} has no trial with a checkpoint; search with an artifact folder and checkpoints.keep: {k} or more")
-    if len(kept) < k:
-        which = f" (#{', #'.join(str(t.number) for t in kept)})" if kept else ""
-        raise UsageError(
-            f"ensemble of {k}: study {study.study_name!r} has {len(kept)} trial{'s' if len(kept) != 1 else ''} with a checkpoint{which}; "
-            f"ask for at most {len(kept)}, or search with checkpoints.keep: {k} or more (trials that enter the best {k} keep theirs)"
-        )
-    members = kept[:k]
-    left_out = [t for t in ranked if "checkpoint" not in t.user_attrs and sign * t.value < sign * members[-1].value]
-    note = ""
-    if left_out:
-        note = f"{len(left_out)} better trial{'s' if len(left_out) != 1 else ''} kept no checkpoint (#{', #'.join(str(t.number) for t in left_out[:5])}{', ...' if len(left_out) > 5 else ''}); the members are the best {k} that did"
-    return members, note
-
-
-def load_ensemble(study: optuna.Study, k: int, url: str, artifacts: str | None = None) -> EnsembleForecaster:
-    """The mean forecaster of the ``k`` best trials that kept a checkpoint (``ensemble_members``),
-    each checkpoint verified against its recorded sha256; forecasting studies only."""
-    trials, note = ensemble_members(study, k)
-    store = _artifact_store(study, url, artifacts)
-    members = [_load_trial(t, f"ensemble member trial #{t.number} of {study.study_name!r}", store) for t in trials]
-    first = members[0]
-    if first.task != "forecast":
-        raise UsageError(f"an ensemble averages forecasts; study {study.study_name!r} is a {first.task} study")
-    for trial, member in zip(trials[1:], members[1:]):
-        for what, mine, theirs in (
-            ("columns", member.payload["columns"], first.payload["columns"]),
-            ("targets", member.payload["n_targets"], first.payload["n_targets"]),
-            ("horizon", member.horizon, first.horizon),
-            ("series_id", member.series_id, first.series_id),
-            ("known-future inputs", member.payload.get("known"), first.payload.get("known")),
-        ):
-            if mine != theirs:
-                raise UsageError(f"ensemble member trial #{trial.number} has {what} {mine!r}, trial #{trials[0].number} {theirs!r}; their forecasts cannot be averaged")
-    payload = {**first.payload, "data": {**first.payload["data"], "lookback": max(m.lookback for m in members)}}
-    return EnsembleForecaster(first.model, payload, members=members, trials=[t.number for t in trials], note=note)
-
-
-def _numbered(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
-    """Trial ``number`` of the study, COMPLETE; UsageError naming ``trial`` otherwise."""
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise UsageError(f"trial {number!r}: expected a trial number (an integer)")
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    found = trials.get(number)
-    if found is None:
-        raise UsageError(f"trial {number}: study {study.study_name!r} has no such trial (trials 0..{len(trials) - 1})")
-    if found.state != optuna.trial.TrialState.COMPLETE:
-        raise UsageError(f"trial {number}: trial #{number} of {study.study_name!r} is {found.state.name}, not COMPLETE; it has no model")
-    return found

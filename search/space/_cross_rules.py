@@ -33,7 +33,8 @@ class _CrossRules:
     def known_future(self, data: dict, train: dict) -> None:
         """``time_features`` and ``future_features`` feed a forecast's horizon: task forecast
         only, future columns apart from the target and the features, no stream evaluation."""
-        uses = [k for k in ("time_features", "future_features") if data.get(k) not in (None, "none", ())]
+        uses = ["time_features"] if _can_be_other_than(data.get("time_features") or "none", "none") else []
+        uses += ["future_features"] if data.get("future_features") else []
         reference = data.get("reference", "last")
         mstl = "mstl" in getattr(reference, "choices", [reference])
         task = data.get("task", "forecast")

@@ -190,6 +190,8 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             if not spec.searchable:
                 self.error(dotted, f"is not searchable; give a fixed value{_example(spec, dotted.split('.')[-1])}")
                 return spec.default
+            if spec.kind == "time_features":  # searched as strings: Optuna's categorical choices are scalars
+                return self.searchable(dotted, value, lambda v: self.time_feature_choice(dotted, v), "choice")
             return self.searchable(dotted, value, lambda v: self.check_fixed(dotted, v, spec), spec.kind)
         try:
             return self.check_fixed(dotted, value, spec)
@@ -262,6 +264,19 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             self.error(dotted, problem)
             raise _Invalid(problem)
         return value
+
+    def time_feature_choice(self, dotted: str, value) -> str:
+        """One choice of a searched ``data.time_features``: none, auto, or names joined by commas
+        (``"hour,dayofweek"``), normalised to that string form."""
+        if not isinstance(value, str) and value not in (None, True, False):
+            problem = f"expected none, auto or names joined by commas like 'hour,dayofweek', got {value!r}"
+        else:
+            names = [v.strip() for v in value.split(",")] if isinstance(value, str) and "," in value else value
+            value, problem = _time_features(names)
+        if problem is not None:
+            self.error(dotted, problem)
+            raise _Invalid(problem)
+        return value if isinstance(value, str) else ",".join(value)
 
     def cut_points(self, dotted: str, value: dict) -> tuple[dict, str | None]:
         """``split: {val_start: X, test_start: Y}``: where validation and test begin, as values

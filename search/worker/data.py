@@ -17,6 +17,7 @@ A file may hold several series (``series_id`` names the column): windows never c
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ import torch
 from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import DataError
 from search.worker import forecast_view
+from search.worker import known as known_inputs
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
 from search.worker.origins import eval_step, scored_origins, season_list
@@ -101,6 +103,20 @@ class SeriesData:
     def series_starts(self) -> list[int]:
         """The first row of every series (0 for one series)."""
         return [start for start, *_ in self.segments] if self.segments else [0]
+
+    def for_trial(self, data_cfg: dict[str, Any]) -> SeriesData:
+        """The series as the trial sees it. With a searched ``data.time_features`` the loaded
+        series holds the time columns of every choice; the trial keeps only its own (and its
+        checkpoint records only those), as if the space had fixed its value."""
+        if "time_feature_choices" not in self.known:
+            return self
+        spec, keep = known_inputs.select(self.known, data_cfg.get("time_features", "none"))
+        first = self.n_inputs - known_inputs.n_time_columns(self.known)
+        columns = [*range(first), *(first + k for k in keep), *range(self.n_inputs, self.n_features)]
+        n_known = self.n_known - known_inputs.n_time_columns(self.known) + len(keep)
+        if not (n_known or self.n_profile):  # nothing known ahead: as a space without the keys
+            spec = {}
+        return dataclasses.replace(self, values=np.ascontiguousarray(self.values[:, columns]), n_known=n_known, known=spec)
 
     @property
     def model_io(self) -> dict[str, Any]:

@@ -43,11 +43,12 @@ DAY = 86400.0
 
 def time_feature_names(spec: Any, datetime_step: float | None, span_days: float) -> list[str]:
     """The names ``data.time_features`` stands for: ``auto`` chosen by the step in seconds of a
-    datetime time column (None: no datetime column, so ``season``); a list as given."""
+    datetime time column (None: no datetime column, so ``season``); a list, or a searched
+    choice's names joined by commas, as given."""
     if spec in (None, "none", False):
         return []
     if spec not in ("auto", True):
-        return list(spec)
+        return spec.split(",") if isinstance(spec, str) else list(spec)
     if datetime_step is None:
         return ["season"]
     if datetime_step < DAY:
@@ -182,23 +183,48 @@ def build_spec(data: dict[str, Any], when: np.ndarray | None, seasons: list[int]
         time0 = float(numbers[0]) if step else None
     span_days = (as_numbers(when).max() - as_numbers(when).min()) / DAY if is_datetime and len(when) else 0.0
     spec_value = data.get("time_features", "none")
-    names = time_feature_names(spec_value, step if is_datetime else None, span_days)
-    key = f"{prefix}data.time_features"
-    if spec_value in ("auto", True) and not names:
-        raise DataError([f"{key}: auto finds no calendar cycle longer than the step of {file_name} ({step / DAY:.0f} days); list the features, or remove time_features"])
-    calendar = [n for n in names if n in CALENDAR]
-    if calendar and not is_datetime:
-        reason = "data.time_column is not set" if when is None else f"time column {data.get('time_column')!r} holds numbers"
-        raise DataError([f"{key}: {calendar[0]} needs a time column of dates and times ({reason}); use season (the position within each season) or auto"])
-    if "season" in names and not seasons:
-        raise DataError([f"{key}: season needs a season, and none stands out in the training part of {file_name}; set data.season (e.g. 52 or [48, 336])"])
+    choices = getattr(spec_value, "choices", None)
+    per_choice = {}
+    for value in choices if choices is not None else (spec_value,):
+        key = f"{prefix}data.time_features" + (f" (choice {value!r})" if choices is not None else "")
+        names = time_feature_names(value, step if is_datetime else None, span_days)
+        if value in ("auto", True) and not names:
+            raise DataError([f"{key}: auto finds no calendar cycle longer than the step of {file_name} ({step / DAY:.0f} days); list the features, or remove time_features"])
+        calendar = [n for n in names if n in CALENDAR]
+        if calendar and not is_datetime:
+            reason = "data.time_column is not set" if when is None else f"time column {data.get('time_column')!r} holds numbers"
+            raise DataError([f"{key}: {calendar[0]} needs a time column of dates and times ({reason}); use season (the position within each season) or auto"])
+        if "season" in names and not seasons:
+            raise DataError([f"{key}: season needs a season, and none stands out in the training part of {file_name}; set data.season (e.g. 52 or [48, 336])"])
+        per_choice[value] = names
+    # searched: the columns of every choice are built, and each trial keeps its own (select)
+    names = per_choice[spec_value] if choices is None else [n for n in TIME_FEATURES if any(n in v for v in per_choice.values())]
+    searched = {"time_feature_choices": per_choice} if choices is not None else {}
     return {
         "time_features": names,
         "seasons": list(seasons) if "season" in names else [],
         "time0": time0,
         "step": step,
         "future_features": list(data.get("future_features") or ()),
-    }
+    } | searched
+
+
+def select(spec: dict[str, Any], value: Any) -> tuple[dict[str, Any], list[int]]:
+    """A searched ``data.time_features`` (``spec["time_feature_choices"]``): the spec of the
+    trial that took ``value`` (its own names, in the order of the built columns) and which of
+    the built time columns it keeps, counted from the first time column."""
+    names = spec["time_feature_choices"][value]
+    keep, first = [], 0
+    for name in spec["time_features"]:
+        width = 2 * (len(spec["seasons"]) if name == "season" else 1)
+        if name in names:
+            keep += range(first, first + width)
+        first += width
+    own = {k: v for k, v in spec.items() if k != "time_feature_choices"}
+    own["time_features"] = [n for n in spec["time_features"] if n in names]
+    if "season" not in names:
+        own["seasons"] = []
+    return own, keep
 
 
 def predict_window(payload: dict[str, Any], name: str, frame, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -103,8 +103,9 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
 def _has_known(data: dict[str, Any]) -> bool:
     """Whether the space asks for known-future columns: time features, future features, or a
     reference that can be ``mstl`` (fixed, or among a searched key's choices)."""
-    reference = data.get("reference", "last")
-    return data.get("time_features", "none") not in ("none", None, False) or bool(data.get("future_features")) or "mstl" in getattr(reference, "choices", [reference])
+    reference, features = data.get("reference", "last"), data.get("time_features", "none")
+    times = any(v not in ("none", None, False) for v in getattr(features, "choices", [features]))
+    return times or bool(data.get("future_features")) or "mstl" in getattr(reference, "choices", [reference])
 
 
 def _add_known(series: SeriesData, data: dict[str, Any], when, raw: np.ndarray, file_name: str, prefix: str) -> None:

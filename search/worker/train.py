@@ -220,6 +220,7 @@ def run_trial(
 
 def _train(config, series: SeriesData, metric: str, report: Report, facts: dict, direction: str, with_checkpoint: bool, objectives: tuple[str, ...] = ()) -> None:
     model_cfg, data_cfg, train_cfg = config["model"], config["data"], config["train"]
+    series = series.for_trial(data_cfg)  # a searched time_features: this trial's columns only
     seed_everything(train_cfg["seed"])
     device, amp_dtype = _setup_device(train_cfg, facts)
     lookback, horizon = data_cfg["lookback"], data_cfg["horizon"]

@@ -34,7 +34,7 @@ import optuna
 import pytest
 
 from search.errors import CheckpointError
-from search.results.forecaster import load_best
+from search.results.loading import load_best
 from tests import _procs
 from tests._postgres import free_port
 from tests._studies import searched_study, trained_checkpoint
@@ -410,12 +410,12 @@ def test_a_real_browser_sends_origin_on_same_origin_writes(study, tmp_path):
     as a stand-in for the dashboard's own page)."""
     import optuna_dashboard
 
-    from search.results import dashboard
+    from search.results import dashboard_guards
 
     def unsandboxed(s):
         store = optuna.artifacts.FileSystemArtifactStore(str(s["artifacts"]))
         raw = optuna_dashboard.wsgi(optuna.storages.RDBStorage(s["url"]), artifact_store=store)
-        return dashboard.host_middleware(dashboard.same_origin_middleware(raw))
+        return dashboard_guards.host_middleware(dashboard_guards.same_origin_middleware(raw))
 
     text, state = _serve_html_artifact(study, tmp_path, unsandboxed)
     assert text.split("<body>", 1)[1].startswith("status 204") and state == "COMPLETE"

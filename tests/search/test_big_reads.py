@@ -15,7 +15,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.results import export, report, tables
+from search.results import export, report, report_figures, tables
 
 N = 23
 
@@ -145,8 +145,8 @@ def test_readers_never_load_every_trial_through_optuna(url, capsys, orm_loads, a
 
 
 def test_the_report_of_a_big_study_draws_a_sample(url, tmp_path, orm_loads, monkeypatch):
-    monkeypatch.setattr(report, "MAX_CURVES", 6)
-    monkeypatch.setattr(report, "MAX_SAMPLED", 5)
+    monkeypatch.setattr(report_figures, "MAX_CURVES", 6)
+    monkeypatch.setattr(report_figures, "MAX_SAMPLED", 5)
     study = optuna.load_study(study_name="gen", storage=url)
     doc, drawn = report.build_report(study, url)
     assert orm_loads["orm"] == 0
@@ -168,10 +168,10 @@ def test_spread_sample_keeps_the_best_and_the_order():
     trials = [optuna.trial.create_trial(value=float(i)) for i in range(100)]
     for i, t in enumerate(trials):
         t.number = i
-    sample = report.spread_sample(trials, 10, keep=trials[57])
+    sample = report_figures.spread_sample(trials, 10, keep=trials[57])
     assert len(sample) == 10 and trials[57] in sample and trials[0] in sample and trials[-1] in sample
     assert [t.number for t in sample] == sorted(t.number for t in sample)
-    assert report.spread_sample(trials[:5], 10) == trials[:5]
+    assert report_figures.spread_sample(trials[:5], 10) == trials[:5]
 
 
 def test_the_dashboard_reads_every_trial_without_the_orm(url):

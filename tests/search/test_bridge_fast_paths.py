@@ -225,7 +225,7 @@ def test_suggest_params_matches_ask_and_completes_a_half_made_trial():
     ("", "worker failed"),
 ])
 def test_a_failed_worker_says_why(text, reason):
-    from search.driver.bridge import failure_reason
+    from search.driver.tune_hooks import failure_reason
 
     assert failure_reason(text) == reason
 

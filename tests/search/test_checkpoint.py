@@ -117,7 +117,7 @@ def _replace_checkpoint(study, artifacts, data: bytes) -> None:
 def test_a_replaced_checkpoint_is_refused_naming_the_trial(tiny_space, tmp_path, capsys):
     from search.cli import main
     from search.errors import CheckpointError
-    from search.results.forecaster import load_best
+    from search.results.loading import load_best
     from tests._studies import trained_checkpoint
 
     study, url, artifacts = _study(tiny_space, tmp_path)
@@ -133,7 +133,7 @@ def test_a_replaced_checkpoint_is_refused_naming_the_trial(tiny_space, tmp_path,
 
 def test_a_checkpoint_without_a_recorded_digest_is_refused(tiny_space, tmp_path):
     from search.errors import CheckpointError
-    from search.results.forecaster import load_best
+    from search.results.loading import load_best
 
     study, url, artifacts = _study(tiny_space, tmp_path)
     with sqlite3.connect(tmp_path / "studies.db") as db:
@@ -146,7 +146,8 @@ def test_a_format_1_checkpoint_is_refused_unread(tiny_space, tmp_path, monkeypat
     import io
 
     from search.errors import CheckpointError
-    from search.results.forecaster import load_best, unpack
+    from search.results.forecaster import unpack
+    from search.results.loading import load_best
 
     study, url, artifacts = _study(tiny_space, tmp_path)
     with sqlite3.connect(tmp_path / "studies.db") as db:  # format-1 studies recorded no digest
@@ -176,7 +177,7 @@ def test_bytes_that_are_not_a_checkpoint_are_refused(data):
 
 def test_a_checkpoint_attr_that_is_not_an_artifact_id_is_refused(tiny_space, tmp_path):
     from search.errors import CheckpointError
-    from search.results.forecaster import load_best
+    from search.results.loading import load_best
 
     study, url, artifacts = _study(tiny_space, tmp_path)
     with sqlite3.connect(tmp_path / "studies.db") as db:

@@ -1,6 +1,6 @@
-"""Tests of search.results.dashboard: the read-only and password guards, the exposure rules,
-serve(), and a real browser. The attack corpus (Host, Origin, model swap, over real HTTP) is
-in test_dashboard_attacks.py."""
+"""Tests of search.results.dashboard and its guards (search.results.dashboard_guards): the
+read-only and password guards, the exposure rules, serve(), and a real browser. The attack
+corpus (Host, Origin, model swap, over real HTTP) is in test_dashboard_attacks.py."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from wsgiref.util import setup_testing_defaults
 import optuna
 import pytest
 
-from search.results import dashboard
+from search.results import dashboard, dashboard_guards
 from tests._browser import dump_dom, require_chromium
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -136,7 +136,7 @@ def test_read_only_refuses_writes_and_serves_reads(study_db):
 
 def test_password_guard(study_db):
     url, study_id = study_db
-    no_wait = dashboard.LoginThrottle(first_s=0.0)  # the slow-down has its own test below
+    no_wait = dashboard_guards.LoginThrottle(first_s=0.0)  # the slow-down has its own test below
     app = dashboard.make_app(url, password="s3cret", throttle=no_wait)
 
     status, headers, _ = call(app, "GET", "/api/studies")
@@ -166,7 +166,7 @@ class _Clock:
 def test_wrong_passwords_slow_the_client_down(study_db):
     url, _ = study_db
     clock = _Clock()
-    throttle = dashboard.LoginThrottle(first_s=0.5, max_s=4.0, clock=clock)
+    throttle = dashboard_guards.LoginThrottle(first_s=0.5, max_s=4.0, clock=clock)
     app = dashboard.make_app(url, password="s3cret", throttle=throttle)
     me, other = {"REMOTE_ADDR": "10.0.0.1"}, {"REMOTE_ADDR": "10.0.0.2"}
 
@@ -192,7 +192,7 @@ def test_wrong_passwords_slow_the_client_down(study_db):
 
 
 def test_the_throttle_remembers_a_bounded_number_of_clients():
-    throttle = dashboard.LoginThrottle(max_clients=3)
+    throttle = dashboard_guards.LoginThrottle(max_clients=3)
     for i in range(10):
         throttle.failed(f"10.0.0.{i}")
     assert len(throttle._clients) == 3 and throttle.wait_left("10.0.0.9") > 0 and throttle.wait_left("10.0.0.0") == 0
@@ -245,7 +245,7 @@ def test_missing_artifact_dir_is_an_error(tmp_path, study_db):
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.3.2.1", "localhost", "::1", "[::1]"])
 def test_loopback_hosts_need_no_guard(host, capsys):
-    assert dashboard.is_loopback(host)
+    assert dashboard_guards.is_loopback(host)
     assert dashboard.check_exposure(host, read_only=False, password=None) == []
     assert capsys.readouterr().err == ""
 
@@ -254,7 +254,7 @@ def test_loopback_hosts_need_no_guard(host, capsys):
 def test_unguarded_public_host_is_refused(host):
     from search.errors import UsageError
 
-    assert not dashboard.is_loopback(host)
+    assert not dashboard_guards.is_loopback(host)
     with pytest.raises(UsageError, match=r"change or delete studies; set a password \(\$SEARCH_DASHBOARD_PASSWORD or --password-file FILE\) or add --read-only") as refused:
         dashboard.check_exposure(host, read_only=False, password=None)
     assert "\n" not in str(refused.value) and refused.value.exit_code == 2
@@ -434,7 +434,7 @@ def test_dashboard_renders_in_headless_chromium(tmp_path, study_db):
     [("127.0.0.1:8080", "127.0.0.1"), ("[::1]:8080", "::1"), ("LocalHost.:80", "localhost"), ("example.org", "example.org"), ("[::1]", "::1")],
 )
 def test_host_name(header, name):
-    assert dashboard.host_name(header) == name
+    assert dashboard_guards.host_name(header) == name
 
 
 @pytest.mark.parametrize(
@@ -455,7 +455,7 @@ def test_host_name(header, name):
 def test_same_origin(origin, referer, host, scheme, same):
     environ = {"HTTP_HOST": host, "wsgi.url_scheme": scheme}
     environ.update({k: v for k, v in (("HTTP_ORIGIN", origin), ("HTTP_REFERER", referer)) if v})
-    assert dashboard.is_same_origin(environ) is same
+    assert dashboard_guards.is_same_origin(environ) is same
 
 
 def test_host_allow_list_and_no_wildcard_cors(tmp_path, study_db):
@@ -503,7 +503,7 @@ def test_certfile_without_keyfile_is_refused(study_db):
 def test_the_driver_attrs_cannot_be_set_through_the_dashboard(study_db):
     from search.worker.checkpoint import DIGEST_ATTR
 
-    assert dashboard.DRIVER_ATTRS == {"checkpoint", DIGEST_ATTR}
+    assert dashboard_guards.DRIVER_ATTRS == {"checkpoint", DIGEST_ATTR}
     url, _ = study_db
     study = optuna.load_study(study_name=STUDY_NAME, storage=url)
     running = study.ask()
@@ -512,7 +512,7 @@ def test_the_driver_attrs_cannot_be_set_through_the_dashboard(study_db):
     for attrs in ({"checkpoint": "0000"}, {"checkpoint_sha256": "ab", "x": 1}):
         status, _, body = call(app, "POST", path, headers=SAME_ORIGIN, body=json.dumps({"user_attrs": attrs}).encode())
         assert status == 403 and b"written by the search driver only" in body
-    big = json.dumps({"user_attrs": {"x": "a" * (dashboard.MAX_ATTRS_BODY + 1)}}).encode()
+    big = json.dumps({"user_attrs": {"x": "a" * (dashboard_guards.MAX_ATTRS_BODY + 1)}}).encode()
     assert call(app, "POST", path, headers=SAME_ORIGIN, body=big)[0] == 413
     assert call(app, "POST", path, headers=SAME_ORIGIN, body=b'{"user_attrs": {"note": "ok"}}')[0] == 204  # the body reaches the app intact
     assert study.trials[-1].user_attrs == {"note": "ok"}

@@ -15,7 +15,8 @@ import torch
 
 import storage
 from search.cli import main
-from search.results.forecaster import load_best, unpack
+from search.results.forecaster import unpack
+from search.results.loading import load_best
 from search.space import compile_space, load_space
 from search.worker.data import windows
 from search.worker.load import load_series

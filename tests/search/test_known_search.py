@@ -48,3 +48,30 @@ def test_search_with_known_inputs_forecasts_from_its_checkpoint(ray_local, tmp_p
     assert main([*argv, "--input", str(tmp_path / "no_future.csv")]) == 2
     err = capsys.readouterr().err
     assert "future_features (holiday) over the 6 steps" in err and "Traceback" not in err
+
+
+def test_a_searched_time_features_through_ray(ray_local, tmp_path):
+    """Through Ray: trials sample data.time_features, each trains on its own columns, and the
+    best trial's checkpoint records and forecasts from the columns of the choice it took."""
+    import optuna
+
+    import storage
+
+    frame = _demand(tmp_path)
+    _space(tmp_path, time_features="{choices: [none, auto, season]}")
+    url, artifacts = f"sqlite:///{tmp_path}/studies.db", tmp_path / "artifacts"
+    summary = run_search(tmp_path / "lstm.yaml", trials=4, storage_url=url, quiet=True, artifacts=str(artifacts))
+    assert summary.stop_reason is None
+    study = optuna.load_study(study_name="lstm", storage=storage.open_storage(url, heartbeat_interval=None, grace_period=None))
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 4 and all(t.params["time_features"] in ("none", "auto", "season") for t in finished)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE or t.state == optuna.trial.TrialState.PRUNED for t in finished)
+    forecaster = search.load_best("lstm", url, artifacts=str(artifacts))
+    choice = study.best_trial.params["time_features"]
+    names = {"none": [], "auto": ["hour", "dayofweek"], "season": ["season"]}[choice]
+    assert forecaster.payload.get("known", {}).get("time_features", []) == names
+    given = frame.copy() if names else frame.iloc[: len(frame) - 6]
+    if names:
+        given.loc[len(frame) - 6 :, "load"] = np.nan
+    forecast = forecaster.predict(given)
+    assert forecast.shape == (6, 1) and np.isfinite(forecast).all()

@@ -154,7 +154,7 @@ def test_best_summary_and_print_best_show_the_front():
 
 
 def test_load_best_with_a_trial_number_refuses_what_it_cannot_load():
-    from search.results.forecaster import load_best
+    from search.results.loading import load_best
 
     study = mo_study([(0.5, 100), (0.6, 200)])
     failed = study.ask()

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.results import report
+from search.results import report, report_figures
 from tests import _browser as browser
 from tests.conftest import TINY_SPACE, write_series
 from search.cli import main
@@ -24,7 +24,7 @@ FORECAST_KEYS = ["forecast", "residuals"]  # the best trial's forecast figure (s
 
 SPACE = TINY_SPACE.replace("n_startup_trials: 2", "n_startup_trials: 4")
 # Nothing is pruned before 4 trials completed, so the study always holds the completed trials
-# that parameter importances need (report.MIN_IMPORTANCE_TRIALS); pruning may still happen.
+# that parameter importances need (report_figures.MIN_IMPORTANCE_TRIALS); pruning may still happen.
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,7 @@ def test_too_few_trials_become_notes(tmp_path):
     study.ask()  # running: on the timeline, no value
     doc, drawn = report.build_report(study, url)
     assert drawn == len(FIGURE_KEYS) - 2
-    assert f'data-skipped="importances">needs at least {report.MIN_IMPORTANCE_TRIALS} completed trials; the study has 2<' in doc
+    assert f'data-skipped="importances">needs at least {report_figures.MIN_IMPORTANCE_TRIALS} completed trials; the study has 2<' in doc
     assert 'data-skipped="categorical">the space has no categorical parameter<' in doc
     assert 'id="fig-timeline"' in doc and "unknown node" in doc
 
@@ -126,14 +126,14 @@ def test_worker_lanes_split_overlapping_trials_of_a_node():
         _make(3, "a", 11, 12),  # slot 1 free again
         _make(4, "b", 0, 30),  # a node alone keeps its bare name
     ]
-    lanes = {t.number: lane for t, lane, _, _ in report.worker_lanes(trials)}
+    lanes = {t.number: lane for t, lane, _, _ in report_figures.worker_lanes(trials)}
     assert lanes == {0: "a #1", 1: "a #2", 2: "a #2", 3: "a #1", 4: "b"}
 
 
 def test_worker_lanes_run_a_running_trial_until_now():
     now = dt.datetime(2024, 1, 1, 0, 1)
     running = _make(0, "a", 0, None, TrialState.RUNNING)
-    ((_, lane, start, end),) = report.worker_lanes([running], now=now)
+    ((_, lane, start, end),) = report_figures.worker_lanes([running], now=now)
     assert lane == "a" and (end - start).total_seconds() == 60
 
 
