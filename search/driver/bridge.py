@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -31,7 +30,7 @@ from search.driver.tracking import NoTracker
 from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
 from search.driver.writer import BatchWriter
 from search.pareto import enters_front, metric_names
-from storage import count_trials, ranked_value, retrying, set_trial_user_attrs
+from storage import count_owned_running, count_trials, ranked_value, retrying, set_trial_user_attrs, start_owned_trial
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -115,6 +114,7 @@ class StudyBridge:
         self._refreshed = 0.0
         self.writer = BatchWriter(self._storage, after_write=self._refresh_view)  # values and beats, batched
         self.round_left: int | None = None  # trials the current Tune round may still start (None: no bound)
+        self.owner = driver_id()  # the mark on every trial this driver runs (storage.OWNER_KEY)
 
     # -- counting
 
@@ -125,9 +125,12 @@ class StudyBridge:
         return self.count(*FINISHED_STATES)
 
     def remaining(self) -> int:
-        """Trials still to start for the study to reach its target, counting running ones."""
-        # running trials are ours and other drivers'
-        return max(0, self.target - self.count(*FINISHED_STATES, TrialState.RUNNING))
+        """Trials still to start for the study to reach its target, counting the trials running
+        here and in other drivers of this service. Another client's running trial (a plain
+        ``study.optimize`` on the same study) counts once it has finished: the search never
+        waits on a trial it cannot recover."""
+        running = retrying(count_owned_running, self._storage, self.study._study_id)
+        return max(0, self.target - self.count(*FINISHED_STATES) - running)
 
     # -- Searcher side
 
@@ -144,14 +147,13 @@ class StudyBridge:
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             self.exhausted = True  # every grid point has run: the search is complete
             return None
-        with warnings.catch_warnings():
-            # Optuna warns that heartbeats belong to study.optimize; here the driver beats itself.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            # The trial first (one transaction), then its params: each step is safe to retry
-            # through a database restart. Retrying ``study.ask(distributions)`` as a whole left
-            # the half-made trial of a failed attempt RUNNING with no heartbeat, counted as
-            # running for ever (a search waiting on it never ended).
-            trial = retrying(self.study.ask)
+        # The trial first, RUNNING and marked as this driver's in one transaction (what
+        # ``study.ask()`` does, with the mark), then its params: each step is safe to retry
+        # through a database restart. Retrying ``study.ask(distributions)`` as a whole left the
+        # half-made trial of a failed attempt RUNNING with no heartbeat, counted as running for
+        # ever (a search waiting on it never ended); a marked one is recovered after the grace period.
+        trial_id = retrying(start_owned_trial, self._storage, self.study._study_id, self.owner)
+        trial = retrying(optuna.Trial, self.study, trial_id)
         with self._lock:
             self.live[ray_id] = trial  # beaten from now on; recorded FAIL if the search stops
         if self.round_left is not None:
@@ -369,6 +371,15 @@ class StudyBridge:
         with self._lock:
             ids = [t._trial_id for t in self.live.values()]
         self.writer.beat(ids)  # with the next batch, one transaction for all
+
+
+def driver_id() -> str:
+    """This driver among all drivers of a study: host, process and a random part."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class HeartbeatThread(threading.Thread):
