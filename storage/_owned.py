@@ -22,6 +22,22 @@ from storage._rdb import _rdb_backend
 OWNER_KEY = "search:driver"  # system attr: the id of the driver that runs (ran) the trial
 
 
+# user attrs every trial a driver of this service finished before the mark existed carries
+LEGACY_ATTRS = ("epochs_run", "device", "n_params", "trial_seconds", "checkpoint_sha256")
+
+
+def made_here(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a driver of this service made ``trial``: it carries the mark, or (a study from
+    before the mark) the attrs only a driver writes. Else another Optuna client made it (a plain
+    ``study.optimize``, ``study.add_trial``): it has no model, no learning curve, no forecast."""
+    return OWNER_KEY in trial.system_attrs or any(key in trial.user_attrs for key in LEGACY_ATTRS)
+
+
+def servable(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial whose model can be served: made by this service and kept a checkpoint."""
+    return made_here(trial) and trial.user_attrs.get("checkpoint") is not None
+
+
 def start_owned_trial(storage: optuna.storages.BaseStorage, study_id: int, owner: str) -> int:
     """A RUNNING trial marked as ``owner``'s, in one transaction: the first WAITING trial
     (``enqueue_trial``, by anyone) taken over, else a new trial. What ``study.ask`` does
