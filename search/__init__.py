@@ -75,13 +75,17 @@ def run(
     max_failures: int = 10,
     quiet: bool = False,
     mlflow: str | None = None,
+    timeout: float | None = None,
 ):
     """Run (or resume) a search until the study holds ``trials`` finished trials, like
     ``search run``; returns the ``optuna.Study``. Progress is a live table on a terminal and in
     a notebook (``quiet=True``: none). A search stopped by failures in a row raises
     ``SearchStopped`` (its ``study`` attribute holds the study); an interrupted one (Ctrl-C, a
     notebook's interrupt) returns the study as it stands, resumable by the same call.
-    ``mlflow``: a tracking URI to log the search to (``search.driver.tracking``)."""
+    ``mlflow``: a tracking URI to log the search to (``search.driver.tracking``). ``timeout``:
+    a time budget in seconds, as Optuna's ``optimize(timeout=)``: no new trial starts after it;
+    running trials stop at their next epoch report, as after an interrupt, and the study is
+    returned as it stands (resumable by the same call)."""
     from search.driver.run import run_search
     from search.errors import SearchStopped, UsageError
 
@@ -100,6 +104,7 @@ def run(
         artifacts=artifacts,
         fork=fork,
         mlflow=mlflow,
+        timeout=timeout,
     )
     if summary.stop_reason and not summary.interrupted:
         raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)

@@ -93,6 +93,7 @@ class StudyBridge:
         self.tally = Tally()
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.timed_out = False  # the run's time budget (--timeout) is spent
         self.exhausted = False
         self.on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
@@ -212,8 +213,9 @@ class StudyBridge:
                 self.view.add(self._frozen(ray_id, trial, TrialState.COMPLETE, value))
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
-        else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
-            self._finish(trial, {**attrs, "error": "interrupted"}, TrialState.FAIL)
+        else:  # stopped from outside before its last epoch (Ctrl-C, the time budget, shutdown)
+            reason = "stopped: time budget spent" if self.timed_out and not self.interrupted else "interrupted"
+            self._finish(trial, {**attrs, "error": reason}, TrialState.FAIL)
             self.retry(trial)
             self.tally.interrupted += 1
         self.values.pop(ray_id, None)
@@ -355,6 +357,17 @@ class StudyBridge:
         """First Ctrl-C: start no new trial; running ones stop at their next epoch report."""
         self.interrupted = True
         self.stop_reason = self.stop_reason or "interrupted"
+
+    def time_up(self) -> None:
+        """The time budget is spent: start no new trial; running ones stop at their next epoch
+        report and are recorded as with Ctrl-C (FAIL, their params queued to run again)."""
+        self.timed_out = True
+        self.stop_reason = self.stop_reason or "time budget spent"
+
+    @property
+    def stopping(self) -> bool:
+        """Whether running trials stop at their next report (Ctrl-C or the time budget)."""
+        return self.interrupted or self.timed_out
 
     def abandon_live(self, reason: str = "interrupted") -> None:
         """Record every trial still running here as FAIL and queue its params to run again."""

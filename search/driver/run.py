@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -63,6 +64,7 @@ class Summary:
     ran: int  # trials ended in this run
     stop_reason: str | None
     interrupted: bool
+    timed_out: bool = False  # the time budget was spent before the study held its trials
 
 
 def _init_ray(address: str | None, num_cpus: int | None) -> None:
@@ -238,9 +240,14 @@ def run_search(
     artifacts: str | None = None,
     fork: str | None = None,
     mlflow: str | None = None,
+    timeout: float | None = None,
 ) -> Summary:
+    """``timeout``: seconds after which no new trial starts; running trials stop at their next
+    epoch report and are recorded as with Ctrl-C, to run again on resume (None: no budget)."""
     if trials < 1:
         raise UsageError(f"--trials {trials}: must be at least 1")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0 and math.isfinite(timeout)):
+        raise UsageError(f"--timeout {timeout}: must be a number of seconds > 0")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     console = console or Console(stderr=False)
@@ -277,12 +284,12 @@ def run_search(
     bridge.tracker = tracker
     tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
     try:
-        _run_rounds(bridge, prep, workers, console, quiet, log)
+        _run_rounds(bridge, prep, workers, console, quiet, log, timeout)
     finally:
         tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
-    stop_reason = None if bridge.interrupted else bridge.stop_reason
-    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
+    stop_reason = None if bridge.stopping else bridge.stop_reason
+    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted, bridge.timed_out and not bridge.interrupted)
 
 
 def _tracker(flag: str | None, space_value: str | None, console: Console):
@@ -334,7 +341,7 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
     return prep, study
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, timeout: float | None = None) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
     exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
     records in ``log``."""
@@ -347,6 +354,10 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     progress = Progress(bridge, console, quiet=quiet)
     bridge.on_change = progress.update
     fn = _trainable(prep, resources["cpu"])
+    budget = threading.Timer(timeout, bridge.time_up) if timeout else None  # --timeout: as Optuna's optimize(timeout=)
+    if budget is not None:
+        budget.daemon = True
+        budget.start()
     try:
         with progress, _interruptible(bridge, console):
             while bridge.stop_reason is None and not bridge.exhausted:
@@ -361,6 +372,8 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     except KeyboardInterrupt:
         pass
     finally:
+        if budget is not None:
+            budget.cancel()
         bridge.abandon_live("interrupted")  # anything Tune did not report back
         bridge.close()  # the queued values written
         heartbeat.stopped.set()

@@ -115,13 +115,14 @@ def failure_reason(text: str) -> str:
 
 
 class InterruptStopper(_DriverOnly, Stopper):
-    """Stops each running trial at its next report once the search is interrupted."""
+    """Stops each running trial at its next report once the search is interrupted or its
+    time budget is spent."""
 
     def __init__(self, bridge: StudyBridge):
         self.bridge = bridge
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        return self.bridge.interrupted
+        return self.bridge.stopping
 
     def stop_all(self) -> bool:
         return False
