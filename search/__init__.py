@@ -106,9 +106,33 @@ def run(
         mlflow=mlflow,
         timeout=timeout,
     )
+    if not quiet:
+        _print_summary(summary, trials)
     if summary.stop_reason and not summary.interrupted:
         raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)
     return summary.study
+
+
+def _print_summary(summary, trials: int) -> None:
+    """The closing line of ``search.run``: how many trials the study holds and its best."""
+    from rich.console import Console
+
+    from search import pareto
+    from search._format import format_value
+
+    study = summary.study
+    finished = sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.get_trials(deepcopy=False))
+    best = pareto.lead(study)
+    line = f"study {study.study_name}: {finished} of {trials} trials finished"
+    if best is not None:
+        names = pareto.metric_names(study)
+        values = ", ".join(f"{n}={format_value(v)}" for n, v in zip(names, best.values))
+        line += f"; {'lead' if pareto.is_multi(study) else 'best'} trial #{best.number}: {values}"
+    if summary.timed_out:
+        line += "; time budget spent (the same call continues)"
+    elif summary.interrupted:
+        line += "; interrupted (the same call resumes)"
+    Console().print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def load_best(study, storage=None, *, artifacts=None, trial=None, ensemble: int | None = None):

@@ -1,4 +1,6 @@
-"""Live progress of a search: a rich panel on a terminal, plain log lines otherwise."""
+"""Live progress of a search: a rich panel on a terminal and in a notebook with ipywidgets
+(rich draws it there through an ipywidgets ``Output``; ``pip install 'sequence-search[notebook]'``),
+plain lines otherwise: one per trial of this driver's as it finishes, with the study-wide counts."""
 
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ class Progress:
         trials = self.bridge.study.get_trials(deepcopy=False)
         self._seen = {t.number for t in trials if t.state.is_finished()}
         self._finished_at_start = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        if not self.quiet and (self.console.is_terminal or self.console.is_jupyter):  # a live panel, in a notebook too
+        if not self.quiet and (self.console.is_terminal or (self.console.is_jupyter and _has_ipywidgets())):
             self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
         return self
@@ -122,6 +124,15 @@ class Progress:
                     highlight=False,
                     soft_wrap=True,
                 )
+
+
+def _has_ipywidgets() -> bool:
+    """Whether rich can draw a live panel in this notebook (it needs ipywidgets)."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _values_text(study, trial) -> str:

@@ -34,7 +34,7 @@ from search.driver.study import open_study, study_attrs
 from search.driver.study_ops import recover_stale_trials
 from search.driver.tracking import ENV as TRACKING_ENV
 from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
-from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher
+from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher, silent_reporter
 from search.errors import UsageError
 from search.store import open_storage, storage_errors
 
@@ -212,6 +212,7 @@ def _tune_round(bridge: StudyBridge, prep: Prepared, fn, cpus: float, gpus: floa
             name=experiment_name(prep.study_name),
             storage_path=workdir,
             verbose=0,
+            progress_reporter=silent_reporter(),  # progress is the service's own, in a notebook too
             failure_config=tune.FailureConfig(max_failures=0),
             stop=InterruptStopper(bridge),
             callbacks=[CheckpointCollector(bridge)],
