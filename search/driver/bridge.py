@@ -27,7 +27,7 @@ from search.space.compiled import CompiledSpace
 from search.driver.pruning import VIEW_PRUNERS, PruneGate, PruningView
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
-from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
+from search.driver.uploads import shared_plotly, upload_checkpoint, upload_curve, upload_forecast
 from search.driver.writer import BatchWriter
 from search.pareto import enters_front, metric_names
 from storage import count_owned_running, count_trials, ranked_value, retrying, set_trial_user_attrs, start_owned_trial
@@ -115,6 +115,7 @@ class StudyBridge:
         self._refreshed = 0.0
         self.writer = BatchWriter(self._storage, after_write=self._refresh_view)  # values and beats, batched
         self.round_left: int | None = None  # trials the current Tune round may still start (None: no bound)
+        self._plotly: str | None = None  # the study's plotly.js artifact, which forecast pages load
         self.owner = driver_id()  # the mark on every trial this driver runs (storage.OWNER_KEY)
 
     # -- counting
@@ -207,7 +208,9 @@ class StudyBridge:
                 if self.multi_objective or self.keep_checkpoints == 1 or self._keeps(value, 1):  # a new best (or on the front): its forecast figure and the tracker's copy too
                     self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
                     if forecast is not None:
-                        attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
+                        if self._plotly is None:
+                            self._plotly = shared_plotly(self.artifact_store, self.study)
+                        attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast, self._plotly))
             self._finish(trial, attrs, TrialState.COMPLETE, value)
             if self.view is not None:  # median/percentile pruners only: a single objective
                 self.view.add(self._frozen(ray_id, trial, TrialState.COMPLETE, value))
