@@ -76,6 +76,7 @@ def run(
     quiet: bool = False,
     mlflow: str | None = None,
     timeout: float | None = None,
+    mlflow_register: str | None = None,
 ):
     """Run (or resume) a search until the study holds ``trials`` finished trials, like
     ``search run``; returns the ``optuna.Study``. Progress is a live table on a terminal and in
@@ -85,7 +86,8 @@ def run(
     ``mlflow``: a tracking URI to log the search to (``search.driver.tracking``). ``timeout``:
     a time budget in seconds, as Optuna's ``optimize(timeout=)``: no new trial starts after it;
     running trials stop at their next epoch report, as after an interrupt, and the study is
-    returned as it stands (resumable by the same call)."""
+    returned as it stands (resumable by the same call). ``mlflow_register``: with MLflow
+    tracking, register the served forecaster (a pyfunc model) under this name."""
     from search.driver.run import run_search
     from search.errors import SearchStopped, UsageError
 
@@ -106,6 +108,14 @@ def run(
         mlflow=mlflow,
         timeout=timeout,
     )
+    if summary.tracked is not None:
+        from pathlib import Path
+
+        from rich.console import Console
+
+        from search.results.mlflow_model import publish_or_warn
+
+        publish_or_warn(summary, Path(space), artifacts, mlflow_register, lambda line: Console().print(line, highlight=False, soft_wrap=True))
     if not quiet:
         _print_summary(summary, trials)
     if summary.stop_reason and not summary.interrupted:

@@ -30,6 +30,8 @@ def cmd_run(args, console: Console) -> int:
         raise UsageError("--fork: give one space when forking a study")
     if args.max_failures < 1:
         raise UsageError(f"--max-failures {args.max_failures}: must be at least 1")
+    if args.mlflow_register is not None and not args.mlflow_register.strip():
+        raise UsageError("--mlflow-register: give a model name")
     if args.timeout is not None and not (args.timeout > 0 and args.timeout != float("inf")):
         raise UsageError(f"--timeout {args.timeout:g}: must be a number of seconds > 0")
     overrides = list(args.overrides)
@@ -57,6 +59,14 @@ def cmd_run(args, console: Console) -> int:
             timeout=args.timeout,
         )
         study = summary.study
+        if summary.tracked is not None:
+            from search.results.mlflow_model import publish_or_warn
+
+            say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+            model = publish_or_warn(summary, prep.compiled.space.path, args.artifacts, args.mlflow_register, say)
+            if model is not None and not args.quiet:
+                registered = f", registered as {args.mlflow_register}" if args.mlflow_register else ""
+                console.print(f"MLflow: the served forecaster is the pyfunc model {model}{registered}", highlight=False, soft_wrap=True)
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])
         if summary.ran == 0 and finished >= args.trials:
             console.print(f"study {study.study_name} already holds {finished} finished trials (asked: {args.trials}); nothing to run", highlight=False)

@@ -65,6 +65,7 @@ class Summary:
     stop_reason: str | None
     interrupted: bool
     timed_out: bool = False  # the time budget was spent before the study held its trials
+    tracked: tuple[str, str] | None = None  # (MLflow tracking URI, the parent run's id) when logged there
 
 
 def _init_ray(address: str | None, num_cpus: int | None) -> None:
@@ -283,14 +284,15 @@ def run_search(
     workers = workers or _default_workers(resources["cpu"], resources["gpu"])
     log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
     bridge.tracker = tracker
-    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
+    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url), "metric": prep.compiled.metric})
     try:
         _run_rounds(bridge, prep, workers, console, quiet, log, timeout)
     finally:
         tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
     stop_reason = None if bridge.stopping else bridge.stop_reason
-    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted, bridge.timed_out and not bridge.interrupted)
+    tracked = (tracker.uri, tracker.parent) if getattr(tracker, "parent", None) and not tracker.failed else None
+    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted, bridge.timed_out and not bridge.interrupted, tracked)
 
 
 def _tracker(flag: str | None, space_value: str | None, console: Console):
