@@ -1,7 +1,7 @@
 """Experiment tracking in MLflow, logged by the driver (workers never get tracking credentials).
 
-One parent run per study (a resumed search continues it: it is found by its tags ``study`` and
-``search.role``) and one child run per trial, in the MLflow experiment named after the study:
+One parent run per study (a resumed search continues it: it is found by its tags ``study``,
+``storage`` (the masked URL) and ``search.role``) and one child run per trial, in the MLflow experiment named after the study:
 the trial's params, every epoch's metrics (the values the study records, by epoch), its state,
 user attrs (as tags), test metrics, its final value under the study's metric name, and the kept
 best checkpoint as an artifact; every run tagged with the study and the trial number. After
@@ -115,10 +115,12 @@ class MlflowTracker(NoTracker):
         self.experiment = experiment.experiment_id if experiment else client.create_experiment(study_name)
         self.tags = {"study": study_name}
         self.metric = tags.get("metric", "value")
-        quoted = study_name.replace("'", "\\'")
-        found = client.search_runs(
-            [self.experiment], filter_string=f"tags.study = '{quoted}' and tags.`search.role` = 'parent'", order_by=["attributes.start_time ASC"], max_results=1
-        )
+        def quoted(text: str) -> str:
+            return "'" + text.replace("'", "\\'") + "'"
+
+        # the study is its name in its storage (masked URL): another storage's study of the same name has its own run
+        where = f"tags.study = {quoted(study_name)} and tags.storage = {quoted(tags.get('storage', ''))} and tags.`search.role` = 'parent'"
+        found = client.search_runs([self.experiment], filter_string=where, order_by=["attributes.start_time ASC"], max_results=1)
         if found:  # a resumed search: the study's parent run goes on
             self.parent = found[0].info.run_id
             client.update_run(self.parent, status="RUNNING")
