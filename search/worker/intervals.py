@@ -115,6 +115,21 @@ class Calibration:
         }
 
 
+def calibration_from_json(data: dict[str, Any]) -> Calibration:
+    """The ``Calibration`` that ``Calibration.to_json`` wrote (a checkpoint's ``intervals``)."""
+    scales = data.get("scales")
+    return Calibration(
+        data["method"],
+        tuple(float(v) for v in data["levels"]),
+        np.asarray(data["offsets"], dtype=np.float64),
+        np.asarray(data["pooled"], dtype=np.float64),
+        {int(k): int(v) for k, v in data.get("own", {}).items()},
+        None if scales is None else np.asarray(scales, dtype=np.float64),
+        int(data.get("windows", 0)),
+        tuple(data.get("short", ())),
+    )
+
+
 def _offsets(scores: np.ndarray, method: str, levels) -> tuple[np.ndarray, list[float]]:
     """(L, H, T, 2) offsets from scores (1 or L, n, H, T): one set for every level, or one per
     level (cqr: each level's own base band); the levels whose rank passed ``n`` somewhere."""
