@@ -70,7 +70,7 @@ TRAIN_FIELDS = {
     "weight_decay": Field("float", 0.0, searchable=True, low=0),
     "grad_clip": Field("float", 1.0, searchable=True, low=0, doc="max gradient norm; 0 = off"),
     "loss": Field("choice", "mse", searchable=True, choices=("mse", "mae", "huber", "quantile"), doc="training loss of a forecast on the scaled targets: mse, mae (L1), huber (delta 1) or quantile (the pinball loss of train.quantiles: the model forecasts each quantile, the one nearest 0.5 is the point forecast); tasks classify and text train on cross-entropy"),
-    "quantiles": Field("quantiles", (0.1, 0.5, 0.9), searchable=True, doc="with loss: quantile, the probabilities the quantile head forecasts, each in (0, 1); ordered by construction (they never cross); searched as {choices: ['0.1,0.5,0.9', '0.05,0.5,0.95']}"),
+    "quantiles": Field("quantiles", (0.1, 0.5, 0.9), searchable=True, doc="with loss: quantile, the probabilities the quantile head forecasts, each in (0, 1); ordered by construction (they never cross); searched as {choices: [[0.1, 0.5, 0.9], [0.05, 0.5, 0.95]]}"),
     "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
     "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.worker.train.LrSchedule)"),
     "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),

@@ -50,10 +50,10 @@ def quantiles(value) -> tuple[Any, str | None]:
 
 
 def quantile_choice(value) -> tuple[Any, str | None]:
-    """One choice of a searched ``train.quantiles``, as its string form ``'0.1,0.5,0.9'``
-    (Optuna's categorical choices are scalars)."""
-    if not isinstance(value, str) and not _is_number(value):
-        return value, f"expected probabilities joined by commas like '0.1,0.5,0.9' (a searched choice is one string), got {value!r}"
+    """One choice of a searched ``train.quantiles`` (a list, or a string ``'0.1,0.5,0.9'``), as
+    that string form (Optuna's categorical choices are scalars)."""
+    if not isinstance(value, (str, list, tuple)) and not _is_number(value):
+        return value, f"expected a list of probabilities or them joined by commas like '0.1,0.5,0.9', got {value!r}"
     out, problem = quantiles(value)
     return (value if problem else ",".join(f"{q:g}" for q in out)), problem
 

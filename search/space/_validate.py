@@ -194,7 +194,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                 return spec.default
             if spec.kind in ("time_features", "quantiles"):  # searched as strings: Optuna's categorical choices are scalars
                 one = self.time_feature_choice if spec.kind == "time_features" else lambda d, v: self.checked(d, *_interval_rules.quantile_choice(v))
-                return self.searchable(dotted, value, lambda v: one(dotted, v), "choice")
+                return self.searchable(dotted, value, lambda v: one(dotted, v), "choice" if spec.kind == "time_features" else "lists")
             return self.searchable(dotted, value, lambda v: self.check_fixed(dotted, v, spec), spec.kind)
         try:
             return self.check_fixed(dotted, value, spec)
@@ -335,14 +335,14 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             elif kind == "any":
                 rtype = "float"
         if rtype == "categorical":
-            return self.categorical(dotted, raw, check, allow_lists=kind == "sizes")
+            return self.categorical(dotted, raw, check, allow_lists=kind in ("sizes", "lists"))
         if rtype not in ("int", "float"):
             self.error(f"{dotted}.type", f"a range needs type: int, float or categorical (with choices), got {rtype!r}{did_you_mean(rtype, ('int', 'float', 'categorical'))}")
             return None
         if kind == "sizes":
             self.error(dotted, "layer sizes take a string like '64,32', a list of ints, or {choices: [...]} of those, not a numeric range; for a range of uniform layers use LAYERS + HIDDEN_UNITS (e.g. LAYERS: '[1,3]', HIDDEN_UNITS: {choices: [32, 64]})")
             return None
-        if kind in ("bool", "str", "choice"):
+        if kind in ("bool", "str", "choice", "lists"):
             self.error(f"{dotted}.type", f"a {rtype} range does not fit this key (a {kind}); use {{choices: [...]}}")
             return None
         if kind == "int" and rtype == "float":
