@@ -150,6 +150,12 @@ def test_quantiles_never_cross_and_the_point_is_the_middle_one(family):
     torch.testing.assert_close(point, every[..., 2])
 
 
+@pytest.mark.parametrize("quantiles", [(0.9, 0.1), (0.5, 0.5), (0.0, 0.5), (0.5, 1.2)])
+def test_a_quantile_head_refuses_bad_quantiles(quantiles):
+    with pytest.raises(models.ModelParamError, match=r"quantiles.*increasing probabilities in \(0, 1\)"):
+        models.build("lstm", n_features=1, horizon=1, n_targets=1, quantiles=quantiles)
+
+
 def test_the_pinball_loss_by_hand():
     loss = PinballLoss((0.1, 0.9))
     pred = torch.tensor([[[[0.0, 2.0]]]])  # (1, 1, 1, 2)
