@@ -71,8 +71,8 @@ def alphas(levels) -> list[float]:
 class Calibration:
     """Interval offsets per group, level, horizon step and target: ``offsets[g, l, h, t]`` is
     ``(below, above)``; the interval is ``[lo - below, hi + above]`` around the base band
-    (the point forecast twice, or a quantile head's band). ``group_of[s]``: the group of series
-    ``s`` (its own, or the pooled scale-free group ``-1`` times its scale)."""
+    (the point forecast twice, or a quantile head's band). ``own[s]``: the row of series ``s``;
+    a series without one takes the scale-free ``pooled`` offsets times its scale."""
 
     method: str
     levels: tuple[float, ...]
@@ -106,10 +106,10 @@ class Calibration:
         return {
             "method": self.method,
             "levels": list(self.levels),
-            "offsets": np.round(self.offsets, 8).tolist(),
-            "pooled": np.round(self.pooled, 8).tolist(),
+            "offsets": self.offsets.tolist(),
+            "pooled": self.pooled.tolist(),
             "own": {str(k): v for k, v in self.own.items()},
-            "scales": None if self.scales is None else np.round(self.scales, 8).tolist(),
+            "scales": None if self.scales is None else self.scales.tolist(),
             "windows": self.windows,
             "short": list(self.short),
         }
