@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --keyfile")
     dash.add_argument("--keyfile", metavar="PEM", help="the certificate's private key file")
     dash.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
+    dash.add_argument("--trust-proxy", action="store_true", help="behind a reverse proxy: keep its X-Forwarded-* headers (dropped otherwise) and throttle logins by its X-Forwarded-For")
 
     studies = sub.add_parser("studies", help="list the studies in a storage")
     _storage_arg(studies)

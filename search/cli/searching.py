@@ -145,7 +145,7 @@ def cmd_dashboard(args, console: Console) -> int:
         artifacts = location if is_object_store(location) or Path(location).exists() else None
         serve(
             url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
-            allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,
+            allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile, trust_proxy=args.trust_proxy,
         )
     return 0
 

@@ -476,7 +476,9 @@ def test_host_allow_list_and_no_wildcard_cors(tmp_path, study_db):
     assert not [k for k in headers if k.lower().startswith("access-control-")]
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Content-Security-Policy"].startswith("sandbox allow-scripts;")  # an HTML artifact gets an opaque origin of its own
-    assert "sandbox" not in call(app, "GET", "/api/studies")[1]["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Content-Disposition"] == "attachment"  # text/plain: a download
+    assert call(app, "GET", "/api/studies")[1]["Content-Security-Policy"].startswith("sandbox;")  # not a page of the dashboard's own
+    assert "sandbox" not in call(app, "GET", "/dashboard")[1]["Content-Security-Policy"]
 
 
 def test_a_busy_port_is_one_line_naming_the_flags(study_db):
@@ -501,18 +503,116 @@ def test_certfile_without_keyfile_is_refused(study_db):
 
 
 def test_the_driver_attrs_cannot_be_set_through_the_dashboard(study_db):
+    from search.results import dashboard_trials
     from search.worker.checkpoint import DIGEST_ATTR
 
-    assert dashboard_guards.DRIVER_ATTRS == {"checkpoint", DIGEST_ATTR}
+    assert {"checkpoint", DIGEST_ATTR, "learning_curve"} <= dashboard_trials.DRIVER_ATTRS
     url, _ = study_db
     study = optuna.load_study(study_name=STUDY_NAME, storage=url)
     running = study.ask()
     app = dashboard.make_app(url)
     path = f"/api/trials/{running._trial_id}/user-attrs"
-    for attrs in ({"checkpoint": "0000"}, {"checkpoint_sha256": "ab", "x": 1}):
+    for attrs in ({"checkpoint": "0000"}, {"checkpoint_sha256": "ab", "x": 1}, {"forecast_html": "0000"}):
         status, _, body = call(app, "POST", path, headers=SAME_ORIGIN, body=json.dumps({"user_attrs": attrs}).encode())
         assert status == 403 and b"written by the search driver only" in body
-    big = json.dumps({"user_attrs": {"x": "a" * (dashboard_guards.MAX_ATTRS_BODY + 1)}}).encode()
+    for body in (b'{"user_attrs": [1]}', b"\xff\xfe{}", b"not json"):  # what the guard cannot read is refused, not passed on
+        assert call(app, "POST", path, headers=SAME_ORIGIN, body=body)[0] == 400, body
+    big = json.dumps({"user_attrs": {"x": "a" * (dashboard_trials.MAX_ATTRS_BODY + 1)}}).encode()
     assert call(app, "POST", path, headers=SAME_ORIGIN, body=big)[0] == 413
     assert call(app, "POST", path, headers=SAME_ORIGIN, body=b'{"user_attrs": {"note": "ok"}}')[0] == 204  # the body reaches the app intact
     assert study.trials[-1].user_attrs == {"note": "ok"}
+
+
+def test_a_global_budget_of_wrong_passwords_besides_the_per_address_one():
+    """Guesses spread over many addresses (each under its own limit) spend one budget; past it
+    every address waits, except one that gave the right password lately. IPv6 counts per /64."""
+    clock = _Clock()
+    throttle = dashboard_guards.LoginThrottle(first_s=0.5, budget=5, window_s=60.0, clock=clock)
+    throttle.succeeded("10.9.9.9")  # a user already in
+    for i in range(5):
+        assert throttle.wait_left(f"127.0.0.{i + 2}") == 0.0
+        throttle.failed(f"127.0.0.{i + 2}")
+    assert throttle.wait_left("127.0.0.200") == 60.0  # a fresh address: the budget is spent
+    assert throttle.wait_left("10.9.9.9") == 0.0  # the known user is not locked out
+    clock.now += 61
+    assert throttle.wait_left("127.0.0.200") == 0.0  # the window moved on
+    throttle.failed("2001:db8:1:2::1")
+    assert throttle.wait_left("2001:db8:1:2:ffff::7") == 0.5  # the same /64
+    assert throttle.wait_left("2001:db8:1:3::1") == 0.0  # another /64
+    assert dashboard_guards.client_key("::ffff:10.0.0.1") == "10.0.0.1"
+
+
+def test_forwarded_headers_are_dropped_unless_the_proxy_is_trusted(study_db):
+    url, _ = study_db
+    forwarded = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
+    status, headers, _ = call(dashboard.make_app(url), "GET", "/", headers=forwarded)
+    assert status == 302 and headers["Location"] == "http://127.0.0.1/dashboard"
+    status, headers, _ = call(dashboard.make_app(url, trust_proxy=True), "GET", "/", headers=forwarded)
+    assert status == 302 and headers["Location"] == "https://evil.example/dashboard"  # control: a trusted proxy's name
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/api/trials/1/user-attrs\xff",  # what a WSGI server hands on for %FF: the byte as latin-1
+        "/api/trials/1/user\xc0-attrs",
+        "/api\xff/trials/1/user-attrs",
+        "/api/trials/1/user-attrs\xed\xa0\x80",  # a UTF-16 surrogate, not UTF-8
+    ],
+)
+def test_a_path_that_is_not_utf8_is_refused_before_any_guard(study_db, raw):
+    url, _ = study_db
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    running = study.ask()
+    path = raw.replace("/1/", f"/{running._trial_id}/")
+    body = json.dumps({"user_attrs": {"checkpoint": "0000"}}).encode()
+    status, headers, text = call(dashboard.make_app(url), "POST", path, headers=SAME_ORIGIN, body=body)
+    assert status == 400 and b"not valid UTF-8" in text and headers["Content-Security-Policy"].startswith("sandbox")
+    assert study.trials[-1].user_attrs == {}
+
+
+def test_the_guards_decide_on_the_route_bottle_calls(study_db):
+    """A digit bottle's router accepts (Arabic-Indic one) or a trailing slash reach the same
+    route; the guard sees the route, so it refuses them like the plain spelling."""
+    from search.results.dashboard_request import Routes
+
+    url, _ = study_db
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    running = study.ask()
+    app = dashboard.make_app(url)
+    digits = str(running._trial_id).translate({ord(str(d)): chr(0x660 + d) for d in range(10)})
+    body = json.dumps({"user_attrs": {"checkpoint": "0000"}}).encode()
+    for path in (f"/api/trials/{digits}/user-attrs", f"/api/trials/{running._trial_id}/user-attrs//"):
+        wsgi_path = path.encode("utf-8").decode("latin-1")  # as a WSGI server hands it on
+        status, _, text = call(app, "POST", wsgi_path, headers=SAME_ORIGIN, body=body)
+        assert status == 403 and b"written by the search driver only" in text, path
+    routes = Routes(__import__("optuna_dashboard").wsgi(url))
+    route = routes.of({"REQUEST_METHOD": "POST", "PATH_INFO": f"/api/trials/{digits}/user-attrs".encode().decode("latin-1")})
+    assert route.rule == "/api/trials/<trial_id:int>/user-attrs" and route.args == {"trial_id": running._trial_id}
+    assert study.trials[-1].user_attrs == {}
+
+
+def test_a_body_framed_twice_is_refused_and_a_chunked_one_is_checked(study_db):
+    url, _ = study_db
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    running = study.ask()
+    app = dashboard.make_app(url)
+    path = f"/api/trials/{running._trial_id}/user-attrs"
+    forged = json.dumps({"user_attrs": {"checkpoint": "0000"}}).encode()
+    status, _, text = call(app, "POST", path, headers={**SAME_ORIGIN, "Transfer-Encoding": "chunked"}, body=forged)
+    assert status == 400 and b"Transfer-Encoding and Content-Length" in text
+    environ = {"HTTP_TRANSFER_ENCODING": "chunked"}  # chunked alone: the server de-chunks; no length
+    environ.update(CONTENT_LENGTH="")
+
+    def chunked(body: bytes):
+        env = dict(environ)
+        setup_testing_defaults(env)
+        env.update(REQUEST_METHOD="POST", PATH_INFO=path, CONTENT_TYPE="application/json", HTTP_ORIGIN=SAME_ORIGIN["Origin"])
+        env["wsgi.input"] = io.BytesIO(body)
+        seen = {}
+        out = b"".join(app(env, lambda status, headers, exc_info=None: seen.setdefault("status", int(status.split()[0]))))
+        return seen["status"], out
+
+    assert chunked(forged)[0] == 403
+    assert chunked(b'{"user_attrs": {"note": "chunked"}}')[0] == 204  # control: the app reads the same body
+    assert study.trials[-1].user_attrs == {"note": "chunked"}
