@@ -25,7 +25,7 @@ from storage._rdb import (
 )
 from storage._reads import intermediate_counts, read_intermediate_values, read_trials, study_summary
 from storage._retry import retrying
-from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password
+from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password, url_secrets
 
 __all__ = [
     "DEFAULT_URL",
@@ -60,5 +60,6 @@ __all__ = [
     "study_summary",
     "upgrade_storage",
     "url_password",
+    "url_secrets",
     "write_trial_batch",
 ]

@@ -25,6 +25,7 @@ import optuna
 from rich.console import Console
 
 import storage as storage_mod
+from search._environ import withheld
 from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import fork_for_run
 from search.driver import reaper
@@ -70,6 +71,15 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
 
     if ray.is_initialized():
         return
+    with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
+        _ray_init(address, num_cpus)
+    if not address:
+        reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
+
+
+def _ray_init(address: str | None, num_cpus: int | None) -> None:
+    import ray
+
     ray.init(
         # "local": without --address always start a runtime of our own, never silently join a
         # cluster that happens to run on this machine.
@@ -80,8 +90,6 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
         logging_level=logging.ERROR,
         configure_logging=True,
     )
-    if not address:
-        reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
 
 
 class _RayLog(logging.FileHandler):

@@ -77,12 +77,16 @@ def _attrs_refusal(environ: dict[str, Any]) -> tuple[str, str] | None:
 def _tell_refusal(storage: Any, route: Route) -> tuple[str, str] | None:
     import optuna
 
+    import sqlalchemy
+    from optuna.storages._rdb.models import TrialModel
+
     trial_id = route.args["trial_id"]
-    try:
-        trial = storage.get_trial(trial_id)
-        search_study = SEARCH_STUDY_ATTR in storage.get_study_user_attrs(storage.get_study_id_from_trial_id(trial_id))
-    except KeyError:
+    with storage.engine.connect() as conn:
+        study_id = conn.execute(sqlalchemy.select(TrialModel.study_id).where(TrialModel.trial_id == trial_id)).scalar()
+    if study_id is None:
         return None  # no such trial: the application's answer
+    trial = storage.get_trial(trial_id)
+    search_study = SEARCH_STUDY_ATTR in storage.get_study_user_attrs(study_id)
     state = trial.state
     if state == optuna.trial.TrialState.WAITING or (state == optuna.trial.TrialState.RUNNING and search_study):
         why = "queued for a search" if state == optuna.trial.TrialState.WAITING else "run by a search"
