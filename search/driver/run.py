@@ -25,7 +25,7 @@ import optuna
 from rich.console import Console
 
 import storage as storage_mod
-from search._environ import withheld
+from search._environ import keep_from_tune, withheld
 from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import fork_for_run
 from search.driver import reaper
@@ -73,6 +73,7 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
         return
     with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
         _ray_init(address, num_cpus)
+    keep_from_tune()  # nor does Tune copy them into its trainables' runtime environment
     if not address:
         reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
 
