@@ -254,7 +254,7 @@ def run_search(
         raise UsageError(f"--workers {workers}: must be at least 1")
     console = console or Console(stderr=False)
     prep = prepared or prepare(space_path, overrides, study_name)  # everything checked before the storage
-    tracker = _tracker(mlflow, prep.compiled.space.tracking.get("mlflow"), console)
+    tracker = _tracker(mlflow, prep.compiled.space.tracking.get("mlflow"), console, prep.compiled.space.path)
     url = storage_url or storage_mod.default_url()
     with storage_errors():
         storage_mod.check_url(url)  # before the artifact folder is made beside it
@@ -294,13 +294,13 @@ def run_search(
     return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
 
 
-def _tracker(flag: str | None, space_value: str | None, console: Console):
+def _tracker(flag: str | None, space_value: str | None, console: Console, space_file: object = "the space"):
     """The MLflow tracker the search logs to (``search.driver.tracking``), or none. Asked for by
     ``--mlflow`` or the space without mlflow installed: one line, before the storage is opened;
     by ``$MLFLOW_TRACKING_URI`` alone: a warning, and the search goes on untracked."""
     import importlib.util
 
-    uri = tracking_uri(flag, space_value)
+    uri = tracking_uri(flag, space_value, space_file)
     if uri is None:
         return NoTracker()
     if importlib.util.find_spec("mlflow") is None:
