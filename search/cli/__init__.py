@@ -58,6 +58,10 @@ def resolve_storage(args, err: Console) -> None:
         args.storage = _first_line(args.storage_file, "--storage-file").strip()
         if not args.storage:
             raise UsageError(f"--storage-file {args.storage_file}: the first line is empty")
+        from storage import url_secrets, warn_if_readable
+
+        if url_secrets(args.storage):
+            warn_if_readable(args.storage_file, "--storage-file")
         return
     from storage import mask_url, url_secrets
 

@@ -125,6 +125,9 @@ def dashboard_password(args) -> str | None:
     password = _first_line(args.password_file, "--password-file")
     if not password:
         raise UsageError(f"--password-file {args.password_file}: the first line is empty")
+    from storage import warn_if_readable
+
+    warn_if_readable(args.password_file, "--password-file")
     return password
 
 
@@ -137,6 +140,10 @@ def cmd_dashboard(args, console: Console) -> int:
     for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
         if path is not None and not Path(path).is_file():
             raise UsageError(f"{flag} {path}: no such file")
+    if args.keyfile is not None:
+        from storage import warn_if_readable
+
+        warn_if_readable(args.keyfile, "--keyfile")
     url = existing_url(args.storage)
     with storage_errors(url):
         check_url(url)

@@ -98,11 +98,14 @@ class _RayLog(logging.FileHandler):
     worker's traceback, say) prints one line on the terminal naming the file."""
 
     def __init__(self, path: Path, tell):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        storage_mod.make_private_folders(path.parent)  # the logs folder, in the private artifact folder
         super().__init__(path, encoding="utf-8", delay=True)
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self.tell = tell
         self.told = False
+
+    def _open(self):
+        return storage_mod.open_private(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
 
     def emit(self, record: logging.LogRecord) -> None:
         super().emit(record)

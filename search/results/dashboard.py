@@ -76,9 +76,9 @@ def make_app(
     if artifact_dir is not None and is_object_store(artifact_dir):
         artifact_store = open_artifact_store("", artifact_dir)  # s3://BUCKET/PREFIX
     elif artifact_dir is not None:
-        from optuna.artifacts import FileSystemArtifactStore
+        from storage import PrivateFileSystemArtifactStore
 
-        artifact_store = FileSystemArtifactStore(artifact_dir)
+        artifact_store = PrivateFileSystemArtifactStore(artifact_dir)
     bottle_app = optuna_dashboard.wsgi(storage, artifact_store=artifact_store)
     routes = Routes(bottle_app)
     app: WSGIApp = same_origin_middleware(driver_trials_middleware(bottle_app, routes, storage))
