@@ -42,16 +42,3 @@ def withheld() -> Iterator[dict[str, str]]:
     finally:
         os.environ.update(kept)
 
-
-def keep_from_tune() -> None:
-    """Ray Tune copies some of the driver's variables (``AWS_ACCESS_KEY_ID``,
-    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ...) into each trainable's runtime
-    environment, from the driver's ``os.environ`` at the moment it starts the trainable; the
-    driver's own credentials are taken off that list (``ray.tune.execution.class_cache``)."""
-    try:
-        from ray.tune.execution import class_cache
-    except ImportError:  # another Ray: its workers' environments are checked by the tests
-        return
-    names = getattr(class_cache, "ENV_VARS_TO_PROPAGATE", None)
-    if names is not None:
-        class_cache.ENV_VARS_TO_PROPAGATE = {n for n in names if not is_secret(n)}

@@ -25,7 +25,7 @@ import optuna
 from rich.console import Console
 
 import storage as storage_mod
-from search._environ import keep_from_tune, withheld
+from search._environ import is_secret, withheld
 from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import fork_for_run
 from search.driver import reaper
@@ -73,9 +73,23 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
         return
     with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
         _ray_init(address, num_cpus)
-    keep_from_tune()  # nor does Tune copy them into its trainables' runtime environment
+    _keep_from_tune()  # nor does Tune copy them into its trainables' runtime environment
     if not address:
         reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
+
+
+def _keep_from_tune() -> None:
+    """Ray Tune copies some of the driver's variables (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ...) into each trainable's runtime
+    environment, from the driver's ``os.environ`` at the moment it starts the trainable; the
+    driver's own credentials are taken off that list (``ray.tune.execution.class_cache``)."""
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:  # another Ray: its workers' environments are checked by the tests
+        return
+    names = getattr(class_cache, "ENV_VARS_TO_PROPAGATE", None)
+    if names is not None:
+        class_cache.ENV_VARS_TO_PROPAGATE = {n for n in names if not is_secret(n)}
 
 
 def _ray_init(address: str | None, num_cpus: int | None) -> None:
