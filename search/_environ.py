@@ -8,7 +8,8 @@ environment, where it can be read in ``/proc/PID/environ`` and by any code that 
 Ray task can return ``os.environ``), so the processes the driver starts get an environment
 without them: :func:`public_environ` for a ``subprocess`` and :func:`withheld` around
 ``ray.init``, which starts Ray's own processes (the GCS, the raylet and, from the raylet, every
-worker) with the environment of that moment. The driver keeps them in its own.
+worker) with the environment of that moment. The driver keeps them in its own (and takes them
+off the list of variables Ray Tune copies into its trainables: ``search.driver.run``).
 """
 
 from __future__ import annotations

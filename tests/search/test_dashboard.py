@@ -616,3 +616,18 @@ def test_a_body_framed_twice_is_refused_and_a_chunked_one_is_checked(study_db):
     assert chunked(forged)[0] == 403
     assert chunked(b'{"user_attrs": {"note": "chunked"}}')[0] == 204  # control: the app reads the same body
     assert study.trials[-1].user_attrs == {"note": "chunked"}
+
+
+def test_behind_a_trusted_proxy_the_throttle_counts_the_forwarded_address(study_db):
+    url, _ = study_db
+    clock = _Clock()
+    proxy = {"REMOTE_ADDR": "10.0.0.9"}
+    for trust, other_waits in ((True, False), (False, True)):
+        throttle = dashboard_guards.LoginThrottle(first_s=0.5, clock=clock)
+        app = dashboard.make_app(url, password="s3cret", throttle=throttle, trust_proxy=trust)
+        # a client can prepend its own entries; the proxy appends the address it saw, the last one
+        guess = {**basic("u", "guess"), "X-Forwarded-For": "1.2.3.4, 192.0.2.1"}
+        assert call(app, "GET", "/api/studies", headers=guess, environ=proxy)[0] == 401
+        right = {**basic("u", "s3cret"), "X-Forwarded-For": "192.0.2.2"}
+        status = call(app, "GET", "/api/studies", headers=right, environ=proxy)[0]
+        assert status == (429 if other_waits else 200), trust  # untrusted: one address, the proxy's
