@@ -371,6 +371,7 @@ def test_tls_with_a_password(study, certificate):
 def test_a_bad_certificate_is_one_line(study, tmp_path):
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate\n")
+    bad.chmod(0o600)  # a readable key file is warned about (test_file_modes); this is about the one error line
     done = subprocess.run(
         [sys.executable, "-m", "search", "dashboard", "--storage", study["url"], "--port", "0", "--certfile", str(bad), "--keyfile", str(bad)],
         cwd=REPO, capture_output=True, text=True, timeout=60,
