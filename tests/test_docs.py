@@ -283,3 +283,15 @@ def test_the_readmes_example_runs(tmp_path):
     assert _finished(tmp_path / "studies.db", "sales") == 2
     forecast = next(o for line, o in out.items() if line.startswith("search predict")).split()
     assert forecast[0] == "step,sales" and len(forecast) == 8
+
+
+def test_the_python_api_page_shows_the_real_signatures():
+    import inspect
+
+    import search
+
+    text = (DOCS / "python-api.md").read_text()
+    for name in set(search.__all__) - {"__version__"}:
+        sig = inspect.signature(getattr(search, name))
+        plain = sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()], return_annotation=inspect.Signature.empty)
+        assert f"search.{name}{plain}" in text, f"docs/python-api.md: search.{name}{plain}"
