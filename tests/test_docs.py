@@ -94,6 +94,15 @@ def test_the_key_page_is_generated_from_the_definitions():
     assert (DOCS / "space-keys.md").read_text() == markdown(), "docs/space-keys.md is out of date: run python docs/gen_keys.py"
 
 
+def test_every_key_has_a_description():
+    """A key added to the definitions (search/space/_fields.py, a model's config dataclass) says
+    what it does there, so the manual and the schema say it too."""
+    from search.space.keys import model_keys, section_keys
+
+    keys = [k for ks in section_keys().values() for k in ks] + [k for ks in model_keys().values() for k in ks]
+    assert [k.key for k in keys if not k.description.strip()] == []
+
+
 def test_the_key_page_lists_what_the_validator_accepts(tmp_path):
     """A key the page lists is accepted, with the default it states; a key it does not list is refused."""
     import search
