@@ -145,7 +145,7 @@ def commented_keys(text: str) -> list[tuple[str, str, int]]:
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "spaces").glob("*.yaml")), ids=lambda p: p.name)
-def test_a_shipped_space_comments_only_keys_that_exist_with_their_defaults(path):
+def test_a_shipped_space_comments_only_keys_that_exist_with_their_defaults_and_searchability(path):
     from search.space._fields import DEFAULT_METRIC, LEGACY_KEYS, MAXIMIZED_METRICS, TOP_LEVEL
     from search.space._load import yaml_load
     from search.space.keys import PRUNER_DEFAULT, SAMPLER_DEFAULT, model_keys, option_keys, section_keys
@@ -165,6 +165,8 @@ def test_a_shipped_space_comments_only_keys_that_exist_with_their_defaults(path)
         if dotted not in definitions:
             problems.append(f"{path.name}:{line}: {dotted} is commented but is no key of the definitions")
             continue
+        if "Type:" in comment and ("searchable" in comment) != definitions[dotted].searchable:
+            problems.append(f"{path.name}:{line}: {dotted}: the comment's type says searchable={'searchable' in comment}, the definitions {definitions[dotted].searchable}")
         stated = DEFAULT.search(comment)
         if not stated:
             continue
