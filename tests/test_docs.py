@@ -306,3 +306,17 @@ def test_the_python_api_page_shows_the_real_signatures():
         sig = inspect.signature(getattr(search, name))
         plain = sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()], return_annotation=inspect.Signature.empty)
         assert f"search.{name}{plain}" in text, f"docs/python-api.md: search.{name}{plain}"
+
+
+def test_every_benchmark_section_is_dated():
+    """Current figures say when, where and how they were measured; superseded ones are dated history."""
+    text = (DOCS / "benchmarks.md").read_text()
+    current, _, history = text.partition("\n## History\n")
+    assert history, "benchmarks.md has no History section"
+    for section in re.split(r"\n## ", current)[2:]:  # after the title and the summary table
+        assert re.search(r"^\*Measured 20\d\d-\d\d-\d\d", section, re.M), section.splitlines()[0]
+        assert "2-core" in section or "machine" in section, section.splitlines()[0]
+    summary = re.split(r"\n## ", current)[1]
+    rows = [r for r in summary.splitlines() if r.startswith("| `")]
+    assert rows and all(re.search(r"\| 20\d\d-\d\d-\d\d \|$", r) for r in rows)
+    assert all(re.match(r"20\d\d-\d\d-\d\d: ", h) for h in re.findall(r"^### (.*)$", history, re.M))
