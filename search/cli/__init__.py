@@ -29,7 +29,7 @@ from rich.console import Console
 from search.cli._files import _first_line
 from search.cli.predicting import cmd_predict
 from search.cli.reading import cmd_best, cmd_compare, cmd_ensemble, cmd_export, cmd_report, cmd_studies, cmd_trials
-from search.cli.searching import cmd_dashboard, cmd_run, cmd_show, cmd_storage, cmd_validate
+from search.cli.searching import cmd_dashboard, cmd_run, cmd_schema, cmd_show, cmd_storage, cmd_validate
 from search.errors import ConfigError, SearchError, UsageError
 
 
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("space", metavar="SPACE")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    schema = sub.add_parser("schema", help="print the JSON Schema of a space file (for editors and other checkers)")
+    schema.add_argument("--out", metavar="FILE", help="write it to FILE instead of printing it")
+
     predict = sub.add_parser("predict", help="forecast with the best model of a study (classify: the label; text: a continuation)")
     predict.add_argument("study", metavar="STUDY")
     predict.add_argument("--input", required=True, metavar="CSV", help="recent data with the training columns; the forecast follows its last row")
@@ -216,6 +219,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "validate": cmd_validate,
     "show": cmd_show,
+    "schema": cmd_schema,
     "dashboard": cmd_dashboard,
     "studies": cmd_studies,
     "trials": cmd_trials,

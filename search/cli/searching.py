@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from search.cli._files import _first_line, dashboard_command
+from search.cli._files import _first_line, _out_file, _write, dashboard_command
 from search.errors import UsageError
 
 
@@ -110,6 +110,19 @@ def cmd_show(args, console: Console) -> int:
     content = compiled.content()
     content["hash"] = compiled.hash
     console.print_json(json.dumps(content, default=str))
+    return 0
+
+
+def cmd_schema(args, console: Console) -> int:
+    from search.space.schema import json_schema
+
+    out = _out_file(args.out)
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out:
+        _write(out, text)
+        console.print(f"wrote {out}", highlight=False)
+    else:
+        print(text, end="")
     return 0
 
 
