@@ -9,7 +9,7 @@ from pathlib import Path
 from search.space import _fields, registry
 from search.space._checks import _fmt
 from search.space._fields import MINIMIZED_METRICS, TASK_METRICS
-from search._format import did_you_mean
+from search._format import did_you_mean, not_a_file
 from search.space._types import Categorical, FloatRange, IntRange, UniformLayers, values_of
 
 
@@ -236,9 +236,13 @@ class _CrossRules:
     def dataset(self, data: dict) -> None:
         """The dataset file exists and holds the named columns (its header only)."""
         path = Path(data["path"])
-        if not path.exists():
+        problem = not_a_file(path)
+        if problem == "no such file":
             near = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
             self.error("data.path", f"no such file: {path} (paths are relative to the space file's folder){did_you_mean(path.name, near)}")
+            return
+        if problem:
+            self.error("data.path", f"{path} {problem}; give a regular {'text' if data.get('task') == 'text' else 'CSV or Parquet'} file")
             return
         if data.get("task") == "text":
             return  # a text file: no columns (search.worker.tasks reads it)

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from search._format import not_a_file
 from search.errors import DataError
 
 SHOWN = 60  # characters of a cell value an error line shows at most
@@ -33,8 +34,9 @@ def read_table(path: Path, key_prefix: str):
     A CSV file is read as UTF-8, with or without a byte-order mark."""
     import pandas as pd
 
-    if not path.exists():
-        raise DataError([f"{key_prefix}data.path: no such file: {path}"])
+    problem = not_a_file(path)  # checked before opening: a named pipe would block the reader
+    if problem:
+        raise DataError([f"{key_prefix}data.path: {path} {problem}" if problem != "no such file" else f"{key_prefix}data.path: no such file: {path}"])
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
