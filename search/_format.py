@@ -49,3 +49,14 @@ def not_a_file(path) -> str | None:
     if stat.S_ISSOCK(mode):
         return "is a socket"
     return "is not a regular file"
+
+
+def repeated(names: Iterable[Any]) -> tuple[str, int, int] | None:
+    """The first name that appears twice, with both positions (from 1); None if all differ."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        key = str(name)
+        if key in seen:
+            return key, seen[key], i
+        seen[key] = i
+    return None

@@ -95,6 +95,8 @@ def check_url(url: str) -> None:
     if head.count("@") > 1:
         raise StorageError(f"--storage {mask_url(url)}: the password holds an '@'; write it percent-encoded (%40), e.g. user:p%40ss@host/db")
     path = sqlite_path(url)
+    if is_sqlite(url) and (path is None or "mode=memory" in url):
+        raise StorageError(f"--storage {mask_url(url)}: an in-memory SQLite database vanishes with the process, and the results with it; give a file, e.g. sqlite:///studies.db")
     if path is not None:
         _check_sqlite_file(url, path)
 
@@ -171,11 +173,13 @@ def open_storage(
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
                 )
-        except ImportError:
-            raise StorageError(
-                f"--storage {mask_url(url)}: the database driver is not installed; for PostgreSQL: "
-                "pip install 'psycopg[binary]' and use a postgresql+psycopg:// URL"
-            ) from None
+        except ImportError as exc:
+            scheme = url.partition("://")[0]
+            hint = (
+                "pip install 'psycopg[binary]' and use a postgresql+psycopg:// URL" if scheme.startswith("postgres")
+                else f"install the driver it names ({getattr(exc, 'name', None) or scheme}); the service is tested on SQLite and PostgreSQL (postgresql+psycopg://)"
+            )
+            raise StorageError(f"--storage {mask_url(url)}: the database driver is not installed; {hint}") from None
         except sqlalchemy.exc.ArgumentError as exc:
             raise StorageError(f"--storage {mask_url(url)}: not a database URL ({exc})") from None
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, optuna.exceptions.StorageInternalError):

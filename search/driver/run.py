@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import threading
@@ -174,7 +175,8 @@ def experiment_name(study_name: str) -> str:
     """A Tune experiment name no other driver uses. Ray stages driver files under the cluster's
     session directory by name and a timestamp in whole seconds, so drivers that share a cluster
     and start a round in the same second would otherwise write into one directory."""
-    return f"{study_name}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", study_name).lstrip(".")[:64] or "study"  # a folder name, never a path
+    return f"{plain}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
 
 
 def _trainable(prep: Prepared, cpus: float):

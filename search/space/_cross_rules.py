@@ -9,7 +9,7 @@ from pathlib import Path
 from search.space import _fields, registry
 from search.space._checks import _fmt
 from search.space._fields import MINIMIZED_METRICS, TASK_METRICS
-from search._format import did_you_mean, not_a_file
+from search._format import did_you_mean, not_a_file, repeated
 from search.space._types import Categorical, FloatRange, IntRange, UniformLayers, values_of
 
 
@@ -63,6 +63,9 @@ class _CrossRules:
                     self.error(f"data.{key}", f"task text reads every character of a text file and uses no columns; remove data.{key}")
         elif data.get("target") is None and "data.target" not in self.failed:
             self.error("data.target", f"required key is missing ({'the label column' if task == 'classify' else 'column(s) to forecast'})")
+        for key in ("time_column", "series_id"):  # a column has one role
+            if task != "text" and data.get(key) and data.get(key) in (data.get("target") or ()):
+                self.error(f"data.{key}", f"{data[key]!r} is also data.target; the {'times' if key == 'time_column' else 'series names'} cannot be forecast: name another column")
         if task == "classify":
             target = data.get("target") or ()
             if len(target) > 1:
@@ -251,6 +254,10 @@ class _CrossRules:
             return  # read (and reported) by search.worker.load.load_series
         if not columns:
             self.error("data.path", f"{path.name} is empty; a dataset needs a header line and rows")
+            return
+        twice = repeated(columns)
+        if twice:
+            self.error("data.path", f"the header of {path.name} names column {twice[0]!r} twice (columns {twice[1]} and {twice[2]}); which one is meant cannot be told: rename one")
             return
         keys = [(key, c) for key in ("target", "features", "future_features") for c in data.get(key) or ()]
         for key in ("time_column", "series_id"):

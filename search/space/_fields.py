@@ -61,7 +61,7 @@ DATA_FIELDS = {
 }
 
 TRAIN_FIELDS = {
-    "epochs": Field("int", 20, low=1),
+    "epochs": Field("int", 20, low=1, high=100_000, doc="the most epochs a trial trains (every one is recorded in the study); at most 100,000"),
     "batch_size": Field("int", 64, searchable=True, low=1),
     "lr": Field("float", 1e-3, searchable=True, low=0, low_open=True),
     "optimizer": Field("choice", "adam", searchable=True, choices=("adam", "adamw", "sgd")),

@@ -40,6 +40,7 @@ TIME_FEATURES = (*CALENDAR, "season")
 PROFILE_CYCLES = 3  # cycles of the training part's end averaged into each season's profile
 MSTL_HISTORY_CYCLES = 20  # MSTL is fit on at most this many cycles of the longest season
 DAY = 86400.0
+CYCLE_SECONDS = {"hour": DAY, "dayofweek": 7 * DAY, "dayofmonth": 28 * DAY, "dayofyear": 365 * DAY, "month": 365 * DAY}  # a calendar feature's cycle: a step as long says nothing within it
 
 
 def time_feature_names(spec: Any, datetime_step: float | None, span_days: float) -> list[str]:
@@ -192,6 +193,10 @@ def build_spec(data: dict[str, Any], when: np.ndarray | None, seasons: list[int]
         if value in ("auto", True) and not names:
             raise DataError([f"{key}: auto finds no calendar cycle longer than the step of {file_name} ({step / DAY:.0f} days); list the features, or remove time_features"])
         calendar = [n for n in names if n in CALENDAR]
+        coarse = [n for n in calendar if is_datetime and step and step >= CYCLE_SECONDS[n]] if value not in ("auto", True) else []
+        if coarse:
+            raise DataError([f"{key}: {coarse[0]} repeats every {CYCLE_SECONDS[coarse[0]] / DAY:g} days, but {file_name} has one row every {step / DAY:g} days; "
+                             "the column would be constant or alias: leave it out, or use auto"])
         if calendar and not is_datetime:
             reason = "data.time_column is not set" if when is None else f"time column {data.get('time_column')!r} holds numbers"
             raise DataError([f"{key}: {calendar[0]} needs a time column of dates and times ({reason}); use season (the position within each season) or auto"])

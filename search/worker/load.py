@@ -65,6 +65,7 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         a, b = cut(len(raw), kept_rows)
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
+    _check_cuts(segments, data["split"], gap, names if series_id is not None else None, path.name, prefix)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
     test_times = _test_times(when, kept, segments, gap)  # the parsed times
     values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
@@ -120,6 +121,20 @@ def _check_filled(series: SeriesData, numbers, kept: list[np.ndarray], file_rows
         return
     series.observed = observed
     gaps.check_scored(series, int(data["horizon"]), eval_step(data), np.concatenate([file_rows[rows] for rows in kept]), file_name, prefix)
+
+
+def _check_cuts(segments, split, gap: int, names, file_name: str, prefix: str) -> None:
+    """Blame the key that empties a part: cut points at or past a series' end
+    (``data.split``), or a ``data.gap`` that leaves no rows."""
+    for i, (start, a, b, end) in enumerate(segments):
+        n, which = end - start, f" of series {names[i]!r}" if names else ""
+        if gap and 2 * gap >= n:
+            raise DataError([f"{prefix}data.gap: {gap} rows left out twice leave nothing of the {n} rows{which} of {file_name}; lower data.gap"])
+        if isinstance(split, dict):
+            for key, cut in (("val_start", a), ("test_start", b)):
+                if cut - start + gap >= n:
+                    raise DataError([f"{prefix}data.split.{key}: {table.show(split[key])} is at or after the end of {file_name}{which} ({n} rows); "
+                                     "a cut point must leave rows after it: move it earlier"])
 
 
 def _has_known(data: dict[str, Any]) -> bool:
