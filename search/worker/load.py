@@ -19,7 +19,7 @@ import numpy as np
 
 from search._format import did_you_mean
 from search.errors import DataError
-from search.worker import gaps, known, table
+from search.worker import gaps, known, sense, table
 from search.worker.baselines import detect_seasons
 from search.worker.data import SeriesData, part_ranges
 from search.worker.origins import eval_step
@@ -68,7 +68,10 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
     _check_cuts(segments, data["split"], gap, names if series_id is not None else None, path.name, prefix)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
     test_times = _test_times(when, kept, segments, gap)  # the parsed times
-    values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
+    sense.check_size(raw, raw[:0], used, len(data["target"]), path.name, prefix)  # before the scaler squares them
+    with np.errstate(over="ignore", invalid="ignore"):
+        values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
+    sense.check_size(raw[:0], values, used, len(data["target"]), path.name, prefix)
     info = {
         "name": path.name,
         "rows": len(raw),

@@ -21,7 +21,6 @@ def check(series: Any, data: dict[str, Any], metrics: list[str], prefix: str) ->
         return
     name = series.info.get("name", "the data")
     raw = _targets(series)
-    _check_size(series, raw, name, prefix)
     _check_percent(series, raw, metrics, name, prefix)
     _check_seasons(series, data, name, prefix)
 
@@ -36,20 +35,18 @@ def _targets(series: Any) -> np.ndarray:
     return values * series.series_scale[rows, :n] + series.series_offset[rows, :n]
 
 
-def _check_size(series: Any, raw: np.ndarray, name: str, prefix: str) -> None:
-    """A target (in its units) or any scaled input whose square overflows float32."""
-    worst = np.abs(raw).max(axis=0)
-    for j, value in enumerate(worst):
-        if value > FLOAT32_ROOT:
-            raise DataError([f"{prefix}data.target: column {series.columns[j]!r} of {name} holds values up to {value:.3g}; their squares overflow float32 "
-                             f"(beyond {FLOAT32_ROOT:.2g}), so every metric would be inf: rescale the column (e.g. to thousands or millions)"])
-    scaled = np.abs(series.values).max(axis=0) if len(series.values) else []
-    for j, value in enumerate(scaled):
-        if not np.isfinite(value) or value > FLOAT32_ROOT:
-            key = "target" if j < series.n_targets else "features"
-            column = series.columns[j] if j < len(series.columns) else f"input {j + 1}"
-            raise DataError([f"{prefix}data.{key}: column {column!r} of {name} reaches {value:.3g} after scaling; its square overflows float32: "
-                             "rescale the column, or use scaler: standard"])
+def check_size(raw: np.ndarray, values: np.ndarray, columns, n_targets: int, file_name: str, prefix: str) -> None:
+    """A column whose values (``raw``, in its units) or scaled values (``values``) square
+    beyond float32: every metric (MSE) would be inf."""
+    for array, scaled in ((raw, False), (values, True)):
+        worst = np.nanmax(np.abs(array), axis=0) if array.size else []
+        for j, value in enumerate(worst):
+            if value > FLOAT32_ROOT:  # inf included
+                key = "target" if j < n_targets else "features"
+                where = f"{prefix}data.{key}: column {columns[j]!r} of {file_name}"
+                fix = "rescale the column (e.g. to thousands or millions)"
+                what = f"reaches {value:.3g} after scaling" if scaled else f"holds values up to {value:.3g}"
+                raise DataError([f"{where} {what}; their squares overflow float32 (beyond {FLOAT32_ROOT:.2g}), so every metric would be inf: {fix}"])
 
 
 def _check_percent(series: Any, raw: np.ndarray, metrics: list[str], name: str, prefix: str) -> None:
@@ -59,9 +56,9 @@ def _check_percent(series: Any, raw: np.ndarray, metrics: list[str], name: str, 
         return
     for j in range(series.n_targets):
         y = raw[:, j]
-        zeros = int((y == 0).sum())
+        zeros = int((np.abs(y) <= 1e-6 * max(np.abs(y).max(), 1e-30)).sum())  # zero, up to the float32 scaling's rounding
         if zeros or (y.min() < 0 < y.max()):
-            what = f"{zeros} zeros" if zeros else f"values of both signs ({y.min():.3g} to {y.max():.3g})"
+            what = f"{zeros} zero{'s' if zeros > 1 else ''}" if zeros else f"values of both signs ({y.min():.3g} to {y.max():.3g})"
             raise DataError([f"{prefix}objective.metric: {percent[0]} divides by the target, and column {series.columns[j]!r} of {name} has {what}; "
                              "the percentage would be infinite or meaningless: use smape or mae"])
 
