@@ -96,6 +96,9 @@ class _RayLog(logging.FileHandler):
         self.tell = tell
         self.told = False
 
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """A log file that cannot be written (a full disk) loses the record, never the search."""
+
     def emit(self, record: logging.LogRecord) -> None:
         super().emit(record)
         if record.levelno >= logging.ERROR and not self.told:
@@ -310,12 +313,20 @@ def _artifact_store(url: str, artifacts: str | None):
     """The artifact store (its folder made), before the storage is opened: a folder that
     cannot be made is one line naming ``--artifacts`` and leaves the storage untouched."""
     try:
-        return storage_mod.open_artifact_store(url, artifacts)
+        store = storage_mod.open_artifact_store(url, artifacts)
     except storage_mod.ObjectStoreError as exc:
         raise UsageError(f"--artifacts {exc}") from None
     except OSError as exc:
         where = storage_mod.artifact_dir(url, artifacts)
         raise UsageError(f"--artifacts {where}: cannot make the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
+    folder = getattr(store, "_base_path", None)
+    if folder is not None:
+        try:  # a folder that exists on a read-only disk: refused now, not at the first checkpoint
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--artifacts {folder}: cannot write to the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
+    return store
 
 
 def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, quiet: bool, artifacts: str) -> tuple[Prepared, optuna.Study]:
