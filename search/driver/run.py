@@ -8,13 +8,10 @@ resumes: a finished study starts nothing, an interrupted one runs only the rest.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
 import shutil
-import signal
-import threading
 import tempfile
 import time
 import uuid
@@ -29,6 +26,7 @@ import storage as storage_mod
 from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import fork_for_run
 from search.driver import reaper
+from search.driver.signals import StopSignals
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
 from search.driver.study_ops import recover_stale_trials
@@ -43,7 +41,7 @@ from search.store import open_storage, storage_errors
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Tune prints nothing
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-# Ctrl-C is handled here (see _interruptible), not by Ray Tune, whose handler ends trials
+# Ctrl-C is handled here (see StopSignals), not by Ray Tune, whose handler ends trials
 # without telling the searcher, which would leave them RUNNING in the study.
 os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
@@ -71,6 +69,19 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
 
     if ray.is_initialized():
         return
+    import ray._private.utils as ray_utils
+
+    own = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None  # SIGTERM is the driver's (search.driver.signals), while Ray starts too
+    try:
+        _start_ray(ray, address, num_cpus)
+    finally:
+        ray_utils.set_sigterm_handler = own
+    if not address:
+        reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
+
+
+def _start_ray(ray, address: str | None, num_cpus: int | None) -> None:
     ray.init(
         # "local": without --address always start a runtime of our own, never silently join a
         # cluster that happens to run on this machine.
@@ -81,8 +92,6 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
         logging_level=logging.ERROR,
         configure_logging=True,
     )
-    if not address:
-        reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
 
 
 class _RayLog(logging.FileHandler):
@@ -152,26 +161,6 @@ def _default_workers(cpus: float, gpus: float) -> int:
     if gpus > 0:
         n = min(n, int(total.get("GPU", 0) // gpus))
     return max(1, n)
-
-
-@contextlib.contextmanager
-def _interruptible(bridge: StudyBridge, console: Console):
-    """First Ctrl-C: no new trials, running ones stop at their next epoch and are recorded FAIL
-    ('interrupted') so the next run re-runs them. Second Ctrl-C: stop at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def first(signum, frame):
-        console.print("stopping: no new trials; running trials end at their next epoch (Ctrl-C again to stop at once)", highlight=False)
-        bridge.interrupt()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, first)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def experiment_name(study_name: str) -> str:
@@ -275,16 +264,25 @@ def run_search(
     if bridge.remaining() <= 0 and bridge.count(optuna.trial.TrialState.RUNNING) == 0:
         return Summary(study, url, 0, None, False)
 
-    _init_ray(address, num_cpus)
-    resources = prep.compiled.space.resources
-    workers = workers or _default_workers(resources["cpu"], resources["gpu"])
-    log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
-    bridge.tracker = tracker
-    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
-    try:
-        _run_rounds(bridge, prep, workers, console, quiet, log)
-    finally:
-        tracker.close("KILLED" if bridge.interrupted else "FINISHED")
+    with StopSignals(console) as stop:
+        try:
+            _init_ray(address, num_cpus)
+        except (SystemExit, KeyboardInterrupt):  # Ray's own SIGTERM handler, set while it starts
+            stop.requested = True
+        stop.install()  # Ray replaced SIGTERM's handler (and its C++ core would print a stack)
+        stop.bridge = bridge
+        if stop.requested:  # asked to stop while starting: no trial starts
+            bridge.interrupt()
+            return Summary(study, url, 0, None, True)
+        resources = prep.compiled.space.resources
+        workers = workers or _default_workers(resources["cpu"], resources["gpu"])
+        log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
+        bridge.tracker = tracker
+        tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
+        try:
+            _run_rounds(bridge, prep, workers, console, quiet, log, stop)
+        finally:
+            tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
     stop_reason = None if bridge.interrupted else bridge.stop_reason
     return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
@@ -347,7 +345,7 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
     return prep, study
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, stop: StopSignals) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
     exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
     records in ``log``."""
@@ -361,9 +359,10 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     bridge.on_change = progress.update
     fn = _trainable(prep, resources["cpu"])
     try:
-        with progress, _interruptible(bridge, console):
+        with progress:
             while bridge.stop_reason is None and not bridge.exhausted:
                 _ray_log_to(log, console)
+                stop.install()  # Ray may set its own handlers again as a round starts
                 _tune_round(bridge, prep, fn, resources["cpu"], resources["gpu"], workers, workdir)
                 if bridge.remaining() <= 0:
                     if bridge.finished() >= bridge.target:
