@@ -37,6 +37,7 @@ from storage import count_trials, ranked_value, retrying, set_trial_user_attrs
 log = logging.getLogger("search.driver")
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+WAIT = "wait"  # StudyBridge.suggest: start no trial now, ask again when one ends
 
 # Per-epoch result keys kept in the learning-curve artifact, besides epoch and train loss.
 CURVE_KEYS = (
@@ -140,9 +141,16 @@ class StudyBridge:
         (``search.driver.run.ROUND_TRIALS`` says why)."""
         self.round_left = trials if trials is not None and trials > 0 else None
 
-    def suggest(self, ray_id: str) -> dict | None:
+    def suggest(self, ray_id: str) -> dict | str | None:
+        """The next trial's config; None: the round starts no more trials; ``WAIT``: not now.
+        A new trial waits while the trials running here could make the failures in a row reach
+        ``max_consecutive_failures``: the search stops after exactly that many."""
         if self.stop_reason is not None or self.round_left == 0 or self.remaining() <= 0:
             return None
+        with self._lock:
+            running = len(self.live)
+        if running and self.tally.consecutive_failures + running >= self.max_consecutive_failures:
+            return WAIT
         sampler = getattr(self.study.sampler, "inner", self.study.sampler)  # TrialSeededSampler: the one it wraps
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             self.exhausted = True  # every grid point has run: the search is complete
