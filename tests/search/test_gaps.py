@@ -103,3 +103,24 @@ def test_the_bound_comes_from_the_space_or_the_seasons():
     assert gaps.max_gap({}, lambda: [52])[0] == 52
     assert gaps.max_gap({}, lambda: []) == (gaps.DEFAULT_MAX_GAP, "the default")
     assert gaps.input_bound({"max_gap": 9, "data": {}}) == 9 and gaps.input_bound({"data": {}}) == 24
+
+
+def test_a_checkpoint_whose_file_is_gone_is_one_line(tmp_path):
+    """predict / load_best when the artifact files were deleted: one line naming the trial and
+    the folder, and no empty artifact folder made where there was none."""
+    import optuna
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from search.errors import CheckpointError
+    from search.results import loading
+
+    (tmp_path / "arts").mkdir()
+    trial = optuna.trial.create_trial(value=1.0, user_attrs={"checkpoint": "0123abcd-0000-0000-0000-000000000000"})
+    with pytest.raises(CheckpointError, match=r"trial #0: its checkpoint 0123abcd-0000-0000-0000-000000000000 is not in .*arts \(deleted or moved\?\)"):
+        loading._load_trial(trial, "trial #0", FileSystemArtifactStore(str(tmp_path / "arts")))
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path}/s.db", study_name="s")
+    study.set_user_attr("artifacts", str(tmp_path / "gone"))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(CheckpointError, match="study 's': its artifact folder .* does not exist"):
+        loading._artifact_store(study, f"sqlite:///{tmp_path}/s.db", None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no empty folder made
