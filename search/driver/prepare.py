@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.errors import DataError, UsageError
-from search.space import Categorical, CompiledSpace, FloatRange, IntRange, compile_space, load_space
+from search.space import Categorical, CompiledSpace, FloatRange, IntRange, blame_override, compile_space, load_space
 from search.worker.data import SeriesData, check_windows_fit
 from search.worker import sense
 from search.worker.tasks import load_data
@@ -52,6 +52,11 @@ def check_study_name(name: str | None) -> None:
         raise UsageError(f"--study {name!r}: a study name is letters, digits, '-', '_' and '.' (not first), at most 200; it names folders and log files")
 
 
+def _located(space, problem: str, overrides: list[str]) -> str:
+    blamed = blame_override(problem, space.path, overrides)
+    return blamed if blamed != problem else space.locate(problem)
+
+
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
     check_study_name(study_name)
     space = load_space(space_path, overrides)
@@ -63,8 +68,8 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
         sense.check(series, space.data, list(compiled.metrics), f"{space.path}: ")  # settings the data makes meaningless
         series.choose_season(lookback_max, space.data, compiled.metric)
         _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")
-    except DataError as exc:  # found in the rows: point at the key's line too
-        raise DataError([space.locate(p) for p in exc.problems]) from None
+    except DataError as exc:  # found in the rows: point at the key's line too, or at the --set that gave it
+        raise DataError([_located(space, p, overrides or []) for p in exc.problems]) from None
     for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
         log.warning("warning: %s", space.locate(line))
     return Prepared(compiled, series, Path(space_path).stem if study_name is None else study_name, lookback_max)
