@@ -208,3 +208,13 @@ def test_special_files_are_refused_before_they_are_opened(kind, tmp_path, capsys
         lines = _error_lines(code, *capsys.readouterr())
         assert len(lines) == 1 and named in lines[0] and (what in lines[0] or (kind == "folder" and "folder" in lines[0])), lines
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"space.yaml", special.name} - {"null"})
+
+
+def test_a_bad_storage_url_from_a_file_or_the_environment_names_its_source(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "url.txt").write_text("sqlite:///junk.db\n")
+    lines = _error_lines(main(["studies", "--storage-file", "url.txt"]), *capsys.readouterr())
+    assert lines == ["error: --storage-file url.txt: --storage sqlite:///junk.db: junk.db is not a SQLite database (it starts with b'my notes'); give a study storage, or a new file name"]
+    monkeypatch.setenv("SEARCH_STORAGE", "sqlite:///junk.db")
+    lines = _error_lines(main(["studies"]), *capsys.readouterr())
+    assert lines[0].startswith("error: $SEARCH_STORAGE: --storage sqlite:///junk.db: ")
