@@ -71,8 +71,8 @@ from search.space.compiled import CompiledSpace, compile_space
 log = logging.getLogger("search.space")
 
 def blame_override(problem: str, path: Path, overrides: list[str]) -> str:
-    """``file[:line]: key: message`` -> ``--set KEY=VALUE: key: message`` when ``key`` is (in)
-    an overridden key."""
+    """``file[:line]: key: message`` -> ``--set key: message`` when ``key`` was given by
+    ``--set`` (``--set KEY: key: message`` for a key inside an overridden one)."""
     match = re.match(rf"^{re.escape(str(path))}(?::\d+)?: ([\w.\[\]]+): (.*)$", problem, re.S)
     if not match:
         return problem
@@ -80,7 +80,7 @@ def blame_override(problem: str, path: Path, overrides: list[str]) -> str:
     for item in reversed(overrides):
         name = item.partition("=")[0].strip()
         if key == name or key.startswith((name + ".", name + "[")):
-            return f"--set {item}: {key}: {match.group(2)}"
+            return f"--set {key}: {match.group(2)}" if key == name else f"--set {name}: {key}: {match.group(2)}"
     return problem
 
 
