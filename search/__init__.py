@@ -103,6 +103,10 @@ def run(
     )
     if summary.stop_reason and not summary.interrupted:
         raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)
+    if not summary.interrupted:  # the best on validation of trials, ensembles and baselines: what load_best serves
+        from search.results.served import record_quietly
+
+        record_quietly(summary.study, summary.storage_url, artifacts, str(space))
     return summary.study
 
 

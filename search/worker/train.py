@@ -268,6 +268,9 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
                 result["checkpoint"] = pack(core, config, series)
                 result["forecast"] = _forecast_json(series, model, data_cfg, device, amp_dtype)
             result.update({f"test_{k}": v for k, v in series.evaluate(model, x_test, y_test, device, amp_dtype=amp_dtype).items()})
+            if getattr(series, "val_folds", 1) > 1 and series.task == "forecast":  # the best weights' metric on each validation fold
+                pred = series.predict(model, x_val, device, amp_dtype=amp_dtype)
+                result["val_folds"] = series.fold_metrics(pred, y_val, getattr(x_val, "series_index", None), lookback, horizon, step, metric)
             if train_cfg.get("continuous_eval"):  # one pass over each test series, state carried
                 warmup = train_cfg.get("continuous_warmup")
                 continuous = continuous_metrics(core, series, horizon, lookback if warmup is None else warmup, device)
