@@ -111,11 +111,14 @@ def run(
 
 
 def load_best(study, storage=None, *, artifacts=None, trial=None, ensemble: int | None = None):
-    """The best trial's model of a study, ready to forecast: ``.predict(frame)`` gives the
-    ``horizon`` steps after the frame's last row. A multi-objective study: the lead trial of
-    its Pareto front (the front's best by the first objective); ``trial=N`` loads trial N's
-    model instead. ``ensemble=K``: the mean of the forecasts of the K best trials that kept a
-    checkpoint, with the same interface. See ``search.results.loading`` and
+    """The study's served forecaster, ready to forecast: ``.predict(frame)`` gives the
+    ``horizon`` steps after the frame's last row. It is the best on validation of the
+    study's trials, top-K ensembles, statistical baselines and their combinations, recorded
+    when ``search run`` (or ``run``) ended (``search.results.served``; its ``label`` says what
+    it is made of); a study without one serves its best trial. A multi-objective study: the
+    lead trial of its Pareto front (the front's best by the first objective); ``trial=N``
+    loads trial N's model instead. ``ensemble=K``: the mean of the forecasts of the K best
+    trials that kept a checkpoint, with the same interface. See ``search.results.loading`` and
     ``search.results.forecaster``."""
     from search.results.loading import load_best as _load_best
 

@@ -1,6 +1,8 @@
 """A study's models loaded back to forecast: ``search.load_best``.
 
-``load_best`` opens the study and picks the trial: its best (a multi-objective study: the lead
+``load_best`` opens the study and picks what to serve: the served forecaster the search
+recorded (``search.results.served``: a trial, an ensemble, a baseline or a weighted
+combination of them; ``load_served``), else its best trial (a multi-objective study: the lead
 of its Pareto front, ``search.pareto``), a given COMPLETE trial, or with ``ensemble=K`` the K
 best trials that kept a checkpoint (``ensemble_members``, ``load_ensemble``). Each trial's
 ``checkpoint`` artifact is read from the study's artifact store and handed to

@@ -9,7 +9,9 @@ scored on:
   the same windows, ``search.worker.stat_forecasts``) and the study's seasonal naive;
 - the best trial and the best ensemble, each combined with those baselines: weights fitted on
   the validation targets (``search.results.combination``: non-negative, summing to 1, a member
-  under 1% dropped).
+  under 1% dropped). A combination's validation score is cross-fitted: each half of the
+  validation windows (in time order) is forecast with the weights fitted on the other half,
+  so fitting its weights on the same targets does not give it an edge over its members.
 
 The best on validation is served (ties: the simpler, listed first), so a network that loses to
 MSTL on validation is never served alone. ``record`` keeps the choice in the study user attr
@@ -71,10 +73,14 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
     fitted on, ``score(pred, part)`` -> metrics. Best on validation first."""
     out = []
 
-    def add(weights: dict[str, float], kind: str) -> None:
+    def add(weights: dict[str, float], kind: str, crossed: torch.Tensor | None = None) -> None:
         keys = [k for k, w in weights.items() if w > 0]
         members = [{**names[k], "weight": float(weights[k])} for k in keys]
         preds = {part: sum(weights[k] * forecasts[k][part] for k in keys) for part in ("val", "test")}
+        if crossed is not None and len(keys) > 1:  # scored where its weights were not fitted
+            preds["val"] = crossed
+        if any(c["label"] == label(members) for c in out):  # a combination that kept one member
+            return
         metrics = {part: score(preds[part], part) for part in preds}
         out.append({"kind": kind if len(keys) > 1 or kind != "combination" else names[keys[0]]["kind"],
                     "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"]})  # fmt: skip
@@ -90,10 +96,23 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
         if len(keys) < 2:
             continue
         val = np.stack([forecasts[k]["val"].reshape(-1).numpy() for k in keys])
-        weights = simplex_weights(val, truth.reshape(-1).numpy())
-        add(dict(zip(keys, weights)), "combination")
+        target = truth.reshape(-1).numpy()
+        weights = simplex_weights(val, target)
+        add(dict(zip(keys, weights)), "combination", _cross_fitted(val, target, truth.shape))
     order = sorted(range(len(out)), key=lambda i: (out[i]["val"][metric], i))
     return [out[i] for i in order]
+
+
+def _cross_fitted(val: np.ndarray, target: np.ndarray, shape: torch.Size) -> torch.Tensor | None:
+    """The combination's validation forecasts (``shape``), each half's made with the weights
+    fitted on the other half (in time order): its validation score is not an in-sample one,
+    so it competes fairly with the members it is made of. None with too few windows."""
+    half = shape[0] // 2 * int(np.prod(shape[1:]))
+    if shape[0] < 4:
+        return None
+    first, second = simplex_weights(val[:, half:], target[half:]), simplex_weights(val[:, :half], target[:half])
+    crossed = np.concatenate([first @ val[:, :half], second @ val[:, half:]])
+    return torch.from_numpy(crossed.reshape(shape))
 
 
 def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: str | None = None) -> dict[str, Any] | None:

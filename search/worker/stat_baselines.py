@@ -5,7 +5,9 @@ trend), AutoETS and AutoTheta on exactly the validation and test targets the tri
 on (``SeriesData.windows``), each target series on its own, through statsforecast's own
 ``cross_validation(refit=False, input_size=...)``: each model is fit once on the rows before
 the part's first origin and then forecasts from every origin from the rows before it, a rolling
-window of ten of the longest season (at least 500 rows; ``history_rows``).
+window of ten of the longest season (at least 500 rows; ``history_rows``). Their forecasts of
+every window are kept too (``search.worker.stat_forecasts``), for the served forecaster's
+combinations (``search.results.served``).
 
 They run once, when the study is created, in a process of their own (``python -m
 search.worker.stat_baselines``, so nothing of the caller's own script is imported again) with
