@@ -224,3 +224,21 @@ def test_a_study_made_before_combinations_still_opens(tiny_space, tmp_path, caps
     assert "best trial #0" in shown and "served:" not in shown
     assert main(["predict", "old", "--input", str(tiny_space.parent / "series.csv"), "--storage", url, "--artifacts", str(tmp_path / "artifacts")]) == 0
     assert "step,y" in capsys.readouterr().out
+
+
+def test_the_dashboard_opens_a_study_with_a_served_forecaster(study_of_losers):
+    from wsgiref.util import setup_testing_defaults
+
+    import optuna_dashboard
+
+    space, url, artifacts, name = study_of_losers
+    app = optuna_dashboard.wsgi(storage.open_storage(url, heartbeat_interval=None, grace_period=None))
+    study_id = _open(url, name)._study_id
+    environ: dict = {}
+    setup_testing_defaults(environ)
+    environ.update(PATH_INFO=f"/api/studies/{study_id}", REQUEST_METHOD="GET")
+    status = []
+    body = b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
+    assert status == ["200 OK"]
+    keys = {a["key"] for a in json.loads(body)["user_attrs"]}
+    assert {"served", stat_forecasts.ATTR} <= keys
