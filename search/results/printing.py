@@ -126,6 +126,8 @@ def print_best(summary: dict, console: Console) -> None:
         print_ensemble(s, console)
     if "served" in s:
         print_served(s["served"], console)
+    elif s.get("served_note"):
+        console.print(f"note: {s['served_note']}", highlight=False, markup=False)
 
 
 def print_served(value: dict, console: Console) -> None:

@@ -236,6 +236,8 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
         if served.get("complete") not in (None, now):
             served["note"] = f"chosen when the study had {served['complete']} complete trials, it has {now} now (search run chooses again when it ends)"
         out["served"] = served
+    elif "stat_forecasts" in study.user_attrs and not multi:
+        out["served_note"] = "no served forecaster recorded yet (search run chooses it when it ends); search predict and search.load_best serve the best trial"
     if multi:
         names = pareto.metric_names(study)
         out["metrics"] = names

@@ -87,6 +87,10 @@ def study_of_losers(tmp_path_factory):
         attrs.update({k: v for k, v in final.items() if k.startswith("test_")})
         storage.set_trial_user_attrs(rdb, trial._trial_id, attrs)
         study.tell(trial, final["best_objective"])
+    from search.results.tables import best_summary
+
+    before = best_summary(study)  # as search best shows a study whose search has not ended
+    assert "served" not in before and "no served forecaster recorded yet" in before["served_note"]
     served.record(study, url, str(artifacts), str(space))
     return space, url, artifacts, "losers"
 
