@@ -83,11 +83,13 @@ def _record_served(study, url: str, artifacts: str | None, space, console: Conso
     """Choose and record the study's served forecaster (``search.results.served``) and say
     what it is; a study that cannot be scored now keeps serving its best trial, with a note."""
     from search.results import served
-    from search.results.tables import served_line
+    from search.results.tables import gap_warning, served_line
 
     value, why = served.record_quietly(study, url, artifacts, str(space))
     if value is not None:
         console.print(served_line(value), highlight=False, markup=False)
+        if gap_warning(value):
+            console.print(gap_warning(value), highlight=False, markup=False)
     elif why:
         console.print(f"served: the best trial (no combination recorded: {why})", highlight=False, markup=False)
 
