@@ -246,3 +246,19 @@ def test_the_dashboard_opens_a_study_with_a_served_forecaster(study_of_losers):
     assert status == ["200 OK"]
     keys = {a["key"] for a in json.loads(body)["user_attrs"]}
     assert {"served", stat_forecasts.ATTR} <= keys
+
+
+def test_the_gap_warning_names_a_validation_that_over_promised():
+    from search.results.tables import gap_warning, recorded_served, served_line
+
+    def value(served_test: float) -> dict:
+        raw = {"format": 1, "metric": "mae", "label": "0.7 x trial #3 + 0.3 x MSTL", "members": [{"name": "trial #3", "weight": 0.7}],
+               "val": {"mae": 262.0}, "test": {"mae": served_test},
+               "baselines": {"MSTL": {"val": {"mae": 246.0}, "test": {"mae": 235.0}}, "AutoETS": {"val": {"mae": 300.0}, "test": {"mae": 320.0}}}}  # fmt: skip
+        return recorded_served({"served": raw})
+
+    over = value(402.0)  # 1.53x its validation; the baselines 0.96x and 1.07x
+    assert "1.53x its validation mae, the baselines' 0.96-1.07x" in gap_warning(over)
+    assert gap_warning(value(270.0)) == ""  # 1.03x: no worse than the baselines'
+    line = served_line(over)
+    assert line.startswith("served: 0.7 x trial #3 + 0.3 x MSTL") and "val mae 262" in line and "MSTL val 246, test 235" in line
