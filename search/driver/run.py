@@ -9,6 +9,7 @@ resumes: a finished study starts nothing, an interrupted one runs only the rest.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -25,8 +26,9 @@ import optuna
 from rich.console import Console
 
 import storage as storage_mod
+from search.driver import defaults
 from search.driver.bridge import HeartbeatThread, StudyBridge
-from search.driver.fork import fork_for_run
+from search.driver.fork import CONTENT_ATTR, fork_for_run
 from search.driver import reaper
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
@@ -264,7 +266,8 @@ def run_search(
         console.print(
             f"study [bold]{prep.study_name}[/] on {storage_mod.mask_url(url)}: {prep.compiled.family}, "
             f"{prep.compiled.objective_text()}, sampler {prep.compiled.space.sampler['name']}, "
-            f"pruner {prep.compiled.space.pruner['name']}; {bridge.finished()} of {trials} trials finished",
+            f"pruner {prep.compiled.space.pruner['name']}; {bridge.finished()} of {trials} trials finished"
+            + (f"; {prep.decision.describe()}" if prep.decision.chosen else ""),
             highlight=False,
         )
     if bridge.remaining() <= 0 and bridge.count(optuna.trial.TrialState.RUNNING) == 0:
@@ -330,8 +333,23 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
         if copied is not None and not quiet:
             console.print(f"forked study {fork} from {source}: {copied} finished trials fit this space", highlight=False)
     study = open_study(rdb, prep, artifacts)
+    prep = _as_recorded(study, prep)
     recover_stale_trials(study)
     return prep, study
+
+
+def _as_recorded(study: optuna.Study, prep: Prepared) -> Prepared:
+    """A resumed study runs its auto keys as it was made with: its recorded decision, or for a
+    study made before these defaults, the values its stored space holds (see
+    ``search.driver.defaults.recorded``); the space is prepared again with them where they differ."""
+    keys = list(prep.decision.chosen)
+    if not keys:
+        return prep
+    content = study.user_attrs.get(CONTENT_ATTR)
+    old = defaults.recorded(study.user_attrs, json.loads(content) if isinstance(content, str) else None, keys)
+    if old is None or old == prep.decision.chosen:
+        return prep
+    return prepare(prep.compiled.space.path, list(prep.overrides), prep.study_name, decided=old)
 
 
 def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path) -> None:

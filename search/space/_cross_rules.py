@@ -48,6 +48,17 @@ class _CrossRules:
         if train.get("continuous_eval") and (uses or mstl):
             self.error("train.continuous_eval", f"reads the stream one step at a time and has no horizon rows to feed {' or '.join(uses) or 'reference mstl'}; set continuous_eval: false")
 
+    def unused_defaults(self, raw: dict, data: dict, train: dict) -> None:
+        """The ``auto`` defaults of ``reference`` and ``time_features`` are ``none`` where the
+        data chooses nothing: tasks classify and text, and a stream evaluation
+        (``continuous_eval``). Written out, they are checked as any value."""
+        given = raw.get("data") if isinstance(raw.get("data"), dict) else {}
+        if data.get("task", "forecast") == "forecast" and train.get("continuous_eval") is not True:
+            return
+        for key in ("reference", "time_features"):
+            if key not in given and data.get(key) == "auto":
+                data[key] = "none"
+
     # -- rules that need several sections
 
     def task_rules(self, raw: dict, family: str, model: dict, data: dict, objectives: list[dict]) -> None:

@@ -107,6 +107,9 @@ class CompiledSpace:
     distributions: dict[str, BaseDistribution]  # searched params by study name
     fixed: dict[str, dict[str, Any]]  # section -> key -> fixed value (model, data, train)
     joint: dict[str, Any] = field(default_factory=dict)  # params that set other keys, see module doc
+    # data keys written ``auto`` and decided from the data (search.driver.defaults): ``fixed``
+    # holds the decided value, the hash the written ``auto``
+    chosen: dict[str, Any] = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -208,8 +211,12 @@ class CompiledSpace:
 
         Fixed data/train values equal to their key's default are left out, so a key added to
         the language later (with a default that keeps the old behaviour) does not change the
-        hash of existing studies' spaces, and they still resume."""
+        hash of existing studies' spaces, and they still resume. A key decided from the data
+        (``chosen``) counts as the ``auto`` the space says: the hash is the space's, whatever
+        the data decided."""
         content = json.loads(json.dumps(self.content(), sort_keys=True, default=str))
+        for key in self.chosen:
+            content["fixed"]["data"][key] = "auto"
         for section, fields in (("data", DATA_FIELDS), ("train", TRAIN_FIELDS)):
             values = content["fixed"].get(section, {})
             for key in [k for k in values if k in fields]:

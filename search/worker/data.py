@@ -144,6 +144,8 @@ class SeriesData:
         ``season`` (``models.reference``); the core model is saved as is. With known-future
         columns (or ``mstl``) the windows reach past the origin and ``FutureWindow`` reads them."""
         reference = data_cfg.get("reference", "last")
+        if reference == "auto":  # never silently raw levels: the driver decides it (search.driver.defaults)
+            raise DataError(["data.reference: auto is decided per study when the space is prepared (search.driver.prepare), and this configuration was not"])
         if self.future_rows(1):
             if reference == "mstl" and not self.n_profile:
                 raise DataError(["data.reference: mstl needs the seasonal profile columns, which this series was loaded without"])
