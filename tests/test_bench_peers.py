@@ -33,6 +33,8 @@ def test_each_dataset_runs_its_shipped_spaces():
     assert [p.name for p in co2.values()] == ["lstm.yaml", "gru.yaml", "tcn.yaml", "transformer.yaml"]
     assert bench_peers.dataset_spaces("demand") == {"lstm": REPO / "spaces" / "demand_lstm.yaml"}
     assert bench_peers.dataset_spaces("electricity") == {"lstm": REPO / "spaces" / "electricity_lstm.yaml"}
+    assert bench_peers.dataset_spaces("traffic") == {"lstm": REPO / "spaces" / "traffic_lstm.yaml"}
+    assert bench_peers.dataset_spaces("housing") == {"lstm": REPO / "spaces" / "housing_lstm.yaml"}
     for dataset in bench_peers.DATASETS:
         assert all(p.is_file() for p in bench_peers.dataset_spaces(dataset).values())
     # --families picks among the shipped spaces; a family a dataset does not ship is left out
@@ -45,6 +47,8 @@ def test_horizon_is_24_for_co2_and_the_spaces_own_elsewhere():
     assert bench_peers.dataset_horizon("co2", None) == 24
     assert bench_peers.dataset_horizon("demand", None) == 48
     assert bench_peers.dataset_horizon("electricity", None) == 24
+    assert bench_peers.dataset_horizon("traffic", None) == 24
+    assert bench_peers.dataset_horizon("housing", None) == 12
     assert bench_peers.dataset_horizon("demand", 12) == 12
 
 

@@ -23,10 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from search.worker.known import UNDECIDED
+
 AUTO = "auto"
 KEYS = ("reference", "time_features")
 DECISION_ATTR = "defaults_chosen"  # {"reference": ..., "time_features": ..., "because": ...}
-NEUTRAL = {"reference": "last", "time_features": "none"}  # what the deciding load uses for an auto key
+NEUTRAL = UNDECIDED  # what the deciding load uses for an auto key: the defaults from before
 
 
 @dataclass
@@ -87,16 +89,15 @@ def decide(attrs: dict[str, Any], data: dict[str, Any], metric: str, seasonal_fi
     return Decision(chosen, "; ".join([f"{compared}: seasonal", *notes]))
 
 
-def recorded(study_attrs: dict[str, Any], content: dict[str, Any] | None, keys: list[str]) -> dict[str, str] | None:
-    """What an existing study ran its auto keys with: its recorded decision, or for a study made
-    before these defaults, the values its stored space content holds (the old defaults,
-    ``last`` and ``none``, where it holds none). None when nothing is known."""
+def ran_with(study_attrs: dict[str, Any], content: dict[str, Any], key: str) -> str | None:
+    """What an existing forecasting study ran ``key`` with: its recorded decision, else the
+    fixed value its stored space holds (a study made before these defaults: its written
+    value, or the old default where it wrote none; ``auto`` then meant ``calendar``); None
+    where the study searched the key."""
     given = study_attrs.get(DECISION_ATTR)
-    if isinstance(given, dict) and all(k in given for k in keys):
-        return {k: given[k] for k in keys}
-    if content is None:
+    if isinstance(given, dict) and key in given:
+        return given[key]
+    if key in content.get("distributions", {}):
         return None
-    fixed = content.get("fixed", {}).get("data", {})
-    # before time_features: calendar, auto meant the calendar cycles of the step
-    old = {k: fixed.get(k, NEUTRAL[k]) for k in keys}
-    return {k: ("calendar" if k == "time_features" and v == AUTO else v) for k, v in old.items()}
+    value = content.get("fixed", {}).get("data", {}).get(key, NEUTRAL[key])
+    return "calendar" if key == "time_features" and value == AUTO else value

@@ -52,8 +52,8 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
         series = load_data(data, source=str(space.path))  # forecast: search.worker.load.load_series
         check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
         series.choose_season(lookback_max, data, compiled.metric)
-        keys = defaults.auto_keys(space.data)
-        if keys:
+        keys = defaults.auto_keys(space.data) if series.task == "forecast" and not space.train.get("continuous_eval") else []
+        if keys:  # else an undecided auto runs as the defaults from before (search.worker.known.UNDECIDED)
             if decided is None:
                 attrs = series.naive_attrs(lookback_max, data, compiled.metric)
                 decision = defaults.decide(attrs, space.data, compiled.metric, lambda: seasonal_problem(series, lookback_min))

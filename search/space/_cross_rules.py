@@ -30,10 +30,15 @@ class _CrossRules:
         elif _can_be_other_than(data.get("reference", "last"), "none"):
             self.error(key, "needs data.reference: none (a stream has no window whose last value to forecast from)")
 
-    def known_future(self, data: dict, train: dict) -> None:
+    def known_future(self, data: dict, train: dict, given: dict) -> None:
         """``time_features`` and ``future_features`` feed a forecast's horizon: task forecast
-        only, future columns apart from the target and the features, no stream evaluation."""
-        uses = ["time_features"] if _can_be_other_than(data.get("time_features") or "none", "none") else []
+        only, future columns apart from the target and the features, no stream evaluation. The
+        default ``time_features: auto`` adds nothing where the data decides nothing (tasks
+        classify and text, a stream evaluation); written out, it is checked as any value."""
+        features = data.get("time_features") or "none"
+        if features == "auto" and "time_features" not in given:
+            features = "none"
+        uses = ["time_features"] if _can_be_other_than(features, "none") else []
         uses += ["future_features"] if data.get("future_features") else []
         reference = data.get("reference", "last")
         mstl = "mstl" in getattr(reference, "choices", [reference])
@@ -47,17 +52,6 @@ class _CrossRules:
                     self.error("data.future_features", f"{name!r} is also in data.{other}; a column is either observed up to the origin (features) or known ahead (future_features), not both")
         if train.get("continuous_eval") and (uses or mstl):
             self.error("train.continuous_eval", f"reads the stream one step at a time and has no horizon rows to feed {' or '.join(uses) or 'reference mstl'}; set continuous_eval: false")
-
-    def unused_defaults(self, raw: dict, data: dict, train: dict) -> None:
-        """The ``auto`` defaults of ``reference`` and ``time_features`` are ``none`` where the
-        data chooses nothing: tasks classify and text, and a stream evaluation
-        (``continuous_eval``). Written out, they are checked as any value."""
-        given = raw.get("data") if isinstance(raw.get("data"), dict) else {}
-        if data.get("task", "forecast") == "forecast" and train.get("continuous_eval") is not True:
-            return
-        for key in ("reference", "time_features"):
-            if key not in given and data.get(key) == "auto":
-                data[key] = "none"
 
     # -- rules that need several sections
 

@@ -22,6 +22,11 @@ class Field:
     doc: str = ""
 
 
+# Defaults that data keys had before they changed, that a space's hash still leaves out so
+# that studies made with them resume (``CompiledSpace.hash``): reference and time_features
+# became auto, decided per study from the data (search.driver.defaults).
+LEGACY_DEFAULTS = {"reference": "last", "time_features": "none"}
+
 # What a space trains for (data.task) and the validation metrics each task reports.
 TASKS = ("forecast", "classify", "text")
 TASK_METRICS = {

@@ -67,7 +67,6 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
         if not isinstance(description, str):
             self.error("description", f"must be a string, got {description!r}; quote it")
         self.task_rules(raw, family, model, data, objectives)
-        self.unused_defaults(raw, data, train)
         if len(objectives) > 1:
             self.multi_objective(sampler, pruner)
         split = data.get("split")
@@ -82,7 +81,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                     )
                     break  # one line for the pair
         self.time_keys(data)
-        self.known_future(data, train)
+        self.known_future(data, train, raw.get("data") if isinstance(raw.get("data"), dict) else {})
         if train.get("continuous_eval"):
             self.continuous_eval(family, model, data)
         if data.get("scaler_scope") == "series" and data.get("series_id") is None:

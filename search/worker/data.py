@@ -143,9 +143,7 @@ class SeriesData:
         from the window's last value, ``seasonal`` the deviation from the seasonal naive of
         ``season`` (``models.reference``); the core model is saved as is. With known-future
         columns (or ``mstl``) the windows reach past the origin and ``FutureWindow`` reads them."""
-        reference = data_cfg.get("reference", "last")
-        if reference == "auto":  # never silently raw levels: the driver decides it (search.driver.defaults)
-            raise DataError(["data.reference: auto is decided per study when the space is prepared (search.driver.prepare), and this configuration was not"])
+        reference = known_inputs.decided("reference", data_cfg.get("reference", "last"))  # auto: search.driver.defaults
         if self.future_rows(1):
             if reference == "mstl" and not self.n_profile:
                 raise DataError(["data.reference: mstl needs the seasonal profile columns, which this series was loaded without"])

@@ -12,8 +12,8 @@ known for the horizon as well as the lookback:
   day of week, and day of year with two years of data; daily: day of week and day of year;
   weekly: day of year; monthly: month); without a datetime column, ``season``. A fixed
   ``auto`` is decided per study before the data reaches here (``search.driver.defaults``:
-  ``calendar`` or ``none``); an ``auto`` that still arrives (a searched choice, a study made
-  before that decision) means ``calendar``.
+  ``calendar`` or ``none``); one that still arrives undecided is ``none`` (``UNDECIDED``). As a
+  searched choice, ``auto`` is ``calendar`` (its meaning before ``calendar`` was a name).
 
 ``data.future_features`` are columns of the data file known ahead (a holiday flag, a planned
 price): they are read, filled and scaled like features (the scaler fit on the training part
@@ -37,11 +37,22 @@ import numpy as np
 
 from search.errors import DataError
 
+# What a fixed ``auto`` (reference, time_features) means where the driver has not decided it
+# (``search.driver.defaults``): the defaults from before it was decided, so that code which
+# builds a configuration without preparing the space runs as it always did.
+UNDECIDED = {"reference": "last", "time_features": "none"}
+
 CALENDAR = ("hour", "dayofweek", "dayofmonth", "dayofyear", "month")
 TIME_FEATURES = (*CALENDAR, "season")
 PROFILE_CYCLES = 3  # cycles of the training part's end averaged into each season's profile
 MSTL_HISTORY_CYCLES = 20  # MSTL is fit on at most this many cycles of the longest season
 DAY = 86400.0
+
+
+def decided(key: str, value: Any) -> Any:
+    """A fixed ``data.reference`` or ``data.time_features`` as the worker runs it: ``auto`` that
+    the driver did not decide is ``UNDECIDED[key]``."""
+    return UNDECIDED[key] if value == "auto" else value
 
 
 def time_feature_names(spec: Any, datetime_step: float | None, span_days: float) -> list[str]:
@@ -187,6 +198,8 @@ def build_spec(data: dict[str, Any], when: np.ndarray | None, seasons: list[int]
     span_days = (as_numbers(when).max() - as_numbers(when).min()) / DAY if is_datetime and len(when) else 0.0
     spec_value = data.get("time_features", "none")
     choices = getattr(spec_value, "choices", None)
+    if choices is None:
+        spec_value = decided("time_features", spec_value)
     per_choice = {}
     for value in choices if choices is not None else (spec_value,):
         key = f"{prefix}data.time_features" + (f" (choice {value!r})" if choices is not None else "")
