@@ -279,7 +279,7 @@ def stat_labels(seasons: list[int]) -> dict[str, str]:
     from search.worker.stat_baselines import ETS_MAX_SEASON
 
     m = seasons[0] if seasons else 1
-    return {"mstl": f"MSTL (seasons {', '.join(map(str, seasons))}; AutoETS trend)",
+    return {"mstl": f"MSTL (seasons {', '.join(map(str, seasons))}; AutoETS trend)" if seasons else "MSTL (no season found)",
             "autoets": f"AutoETS (season {m if m <= ETS_MAX_SEASON else 1})", "autotheta": f"AutoTheta (season {m})"}
 
 

@@ -170,6 +170,8 @@ def test_stat_rows_show_what_was_not_done():
     assert rows["AutoETS (season 24)"]["mae"] == 2.0 and rows["AutoETS (season 24)"]["wall"] == 1.5
     assert rows["MSTL (seasons 24, 168; AutoETS trend)"]["note"] == "MSTL: not done within 60 s (data.stat_baselines_seconds)"
     assert rows["AutoTheta (season 24)"]["mae"] is None and rows["AutoTheta (season 24)"]["note"] == "AutoTheta: ValueError: bad"
+    # a series without a season (housing): the MSTL row says so instead of an empty list
+    assert "MSTL (no season found)" in {r["method"] for r in bench_peers.stat_rows({}, [], "computed here")}
 
 
 # -- end to end
