@@ -132,9 +132,12 @@ def stat_baselines(series: Any, horizon: int, step: int, seasons: list[int], sec
         np.savez(folder / "jobs.npz", **{f"history_{i}": job["history"] for i, job in enumerate(jobs)})
         spec = {"horizon": horizon, "step": step, "seasons": list(seasons), "n_windows": [job["n_windows"] for job in jobs]}
         (folder / "spec.json").write_text(json.dumps(spec))
+        from search._environ import public_environ
+
         child = subprocess.Popen(
             [sys.executable, "-m", "search.worker.stat_baselines", str(folder)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=public_environ(),  # no credentials of the driver's
         )
         try:
             child.wait(timeout=seconds)
