@@ -38,7 +38,7 @@ class LastValueReference(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = x[:, -1:, :]  # (B, 1, F)
-        return self.model(x - last) + last[:, :, : self.n_targets]  # (B, H, T)
+        return _plus(self.model(x - last), last[:, :, : self.n_targets])  # (B, H, T)
 
 
 class SeasonalReference(nn.Module):
@@ -56,10 +56,16 @@ class SeasonalReference(nn.Module):
         delta = self.model(x - last)  # (B, H, T)
         steps = torch.arange(1, delta.shape[1] + 1, device=x.device)  # (H,)
         back = self.season * ((steps - 1) // self.season + 1)  # (H,) whole seasons back, always observed
-        return delta + x[:, x.shape[1] - 1 + steps - back, : self.n_targets]  # (B, H, T)
+        return _plus(delta, x[:, x.shape[1] - 1 + steps - back, : self.n_targets])  # (B, H, T)
 
 
 REFERENCES = ("last", "none", "seasonal", "mstl")
+
+
+def _plus(out: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """The model's output plus the reference (B, H or 1, T); a quantile head's quantiles
+    (B, H, T, Q), inside ``models.quantile_outputs``, all move with it (their order kept)."""
+    return out + (reference.unsqueeze(-1) if out.dim() > reference.dim() else reference)
 
 
 class FutureWindow(nn.Module):
@@ -94,9 +100,9 @@ class FutureWindow(nn.Module):
         inputs = torch.cat([observed - last, past[:, :, F - K :]], dim=-1)  # (B, L, F) known columns as they are
         delta = self.model(inputs, future)  # (B, H, T)
         if self.reference == "last":
-            return delta + last[:, :, :T]
+            return _plus(delta, last[:, :, :T])
         if self.reference == "mstl":
-            return delta + last[:, :, :T] + profile[:, L:]  # level + seasonal profile over the horizon
+            return _plus(delta, last[:, :, :T] + profile[:, L:])  # level + seasonal profile over the horizon
         steps = torch.arange(1, delta.shape[1] + 1, device=window.device)  # (H,)
         back = self.season * ((steps - 1) // self.season + 1)  # (H,) whole seasons back, always observed
-        return delta + past[:, L - 1 + steps - back, :T]  # (B, H, T) seasonal naive + delta
+        return _plus(delta, past[:, L - 1 + steps - back, :T])  # (B, H, T) seasonal naive + delta

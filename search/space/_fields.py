@@ -10,7 +10,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # int | float | bool | str | choice | fractions | columns | seasons | time_features
+    kind: str  # int | float | bool | str | choice | fractions | columns | seasons | time_features | levels | quantiles
     default: Any = None
     required: bool = False
     searchable: bool = False
@@ -30,7 +30,7 @@ LEGACY_DEFAULTS = {"reference": "last", "time_features": "none"}
 # What a space trains for (data.task) and the validation metrics each task reports.
 TASKS = ("forecast", "classify", "text")
 TASK_METRICS = {
-    "forecast": ("loss", "mse", "rmse", "mae", "mape", "smape"),
+    "forecast": ("loss", "mse", "rmse", "mae", "mape", "smape", "interval_score", "crps"),
     "classify": ("accuracy", "cross_entropy", "loss"),
     "text": ("cross_entropy", "perplexity", "bits_per_char", "accuracy", "loss"),
 }
@@ -61,6 +61,8 @@ DATA_FIELDS = {
     "eval_origins": Field("choice", "every", choices=("every", "horizon"), doc="validation and test forecast origins: every step (every point of the part is a target), or every horizon steps (non-overlapping, as forecasting benchmarks score), the last window ending at the part's end"),
     "reference": Field("choice", "auto", searchable=True, choices=("auto", "last", "none", "seasonal", "mstl"), doc="forecast relative to the window's last value (last), raw levels (none), the deviation from the seasonal-naive forecast of the season best on the validation part (seasonal: every lookback must hold that season), or from the last deseasonalised value plus the seasonal profile of an MSTL fit on the training part (mstl); auto: decided per study from the validation part, seasonal where the seasonal naive beats the naive forecast, else last (a fixed value only; recorded in the study as defaults_chosen); none for tasks classify and text"),
     "time_features": Field("time_features", "auto", searchable=True, doc="known-future calendar inputs, sin/cos, fed over the lookback and the horizon: none; calendar (chosen by the series' step; without a datetime time column, the position within each season); auto (decided per study from the validation part: calendar where the seasonal naive beats the naive forecast, else none; recorded in the study as defaults_chosen; as a searched choice, auto is calendar); or a list of hour, dayofweek, dayofmonth, dayofyear, month, season; searched as {choices: [none, calendar, 'hour,dayofweek']}; none for tasks classify and text"),
+    "levels": Field("levels", (80, 95), doc="prediction-interval levels in percent, each in (0, 100): every forecasting trial calibrates split-conformal intervals on its validation residuals and records their coverage, width, interval score and MSIS on the test part at each level"),
+    "interval_method": Field("choice", "symmetric", choices=("symmetric", "signed"), doc="conformal intervals of a point forecast: symmetric (the quantile of |residual| per horizon step) or signed (the lower and upper quantiles of the signed residuals: a skewed error gets a skewed band); a quantile head's band is conformalised (cqr) instead"),
     "future_features": Field("columns", default=(), doc="columns known in the future (a holiday flag, a planned price): scaled like features, fed over the lookback and the horizon; search predict's input carries their horizon rows after its last target value"),
 }
 
@@ -72,7 +74,8 @@ TRAIN_FIELDS = {
     "momentum": Field("float", 0.9, searchable=True, low=0, high=1, doc="momentum, used by sgd only"),
     "weight_decay": Field("float", 0.0, searchable=True, low=0, doc="L2 weight decay"),
     "grad_clip": Field("float", 1.0, searchable=True, low=0, doc="max gradient norm; 0 = off"),
-    "loss": Field("choice", "mse", searchable=True, choices=("mse", "mae", "huber"), doc="training loss of a forecast on the scaled targets: mse, mae (L1) or huber (delta 1); tasks classify and text train on cross-entropy"),
+    "loss": Field("choice", "mse", searchable=True, choices=("mse", "mae", "huber", "quantile"), doc="training loss of a forecast on the scaled targets: mse, mae (L1), huber (delta 1) or quantile (the pinball loss of train.quantiles: the model forecasts each quantile, the one nearest 0.5 is the point forecast); tasks classify and text train on cross-entropy"),
+    "quantiles": Field("quantiles", (0.1, 0.5, 0.9), searchable=True, doc="with loss: quantile, the probabilities the quantile head forecasts, each in (0, 1); ordered by construction (they never cross); searched as {choices: [[0.1, 0.5, 0.9], [0.05, 0.5, 0.95]]}"),
     "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
     "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.worker.train.LrSchedule)"),
     "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),

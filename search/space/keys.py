@@ -61,6 +61,8 @@ _KIND_TYPES = {
     "seasons": "int or list of ints",
     "time_features": "none, auto, or a list of names",
     "sizes": 'layer sizes: "64,32", 64 or [64, 32]',
+    "levels": "percent level or list of levels",
+    "quantiles": "list of probabilities, or them joined by commas",
 }
 
 

@@ -74,6 +74,12 @@ def _fixed(key: Key) -> dict:
         schema = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"enum": list(TIME_FEATURES)}}]}
     elif kind.startswith("layer sizes"):
         schema = {"anyOf": [{"type": "string", "pattern": r"^\s*\d+(\s*,\s*\d+)*\s*$"}, {"type": "integer", "minimum": 1}, {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1}]}
+    elif kind.startswith("percent level"):
+        level = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100}
+        schema = {"anyOf": [level, {"type": "array", "items": level, "minItems": 1}]}
+    elif kind.startswith("list of probabilities"):
+        prob = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+        schema = {"anyOf": [prob, {"type": "array", "items": prob, "minItems": 1}, {"type": "string", "pattern": r"^[\d.\s]+(,[\d.\s]+)*$"}]}
     elif kind.startswith("pruner mapping"):
         schema = {"type": "object", "properties": {"name": {"type": "string"}}}
     else:
