@@ -95,8 +95,32 @@ def check_url(url: str) -> None:
     if head.count("@") > 1:
         raise StorageError(f"--storage {mask_url(url)}: the password holds an '@'; write it percent-encoded (%40), e.g. user:p%40ss@host/db")
     path = sqlite_path(url)
+    if is_sqlite(url) and (path is None or "mode=memory" in url):
+        raise StorageError(f"--storage {mask_url(url)}: an in-memory SQLite database vanishes with the process, and the results with it; give a file, e.g. sqlite:///studies.db")
     if path is not None:
         _check_sqlite_file(url, path)
+    elif not is_sqlite(url):
+        _check_driver(url)
+
+
+def _no_driver(url: str, exc: ImportError) -> StorageError:
+    scheme = url.partition("://")[0]
+    hint = (
+        "pip install 'psycopg[binary]' and use a postgresql+psycopg:// URL" if scheme.startswith("postgres")
+        else f"install a Python driver for {scheme.split('+')[0]} and name it in the URL ({scheme.split('+')[0]}+DRIVER://; missing: {getattr(exc, 'name', None) or scheme}); the service is tested on SQLite and PostgreSQL"
+    )
+    return StorageError(f"--storage {mask_url(url)}: the database driver is not installed; {hint}")
+
+
+def _check_driver(url: str) -> None:
+    """The URL's database driver can be imported (before anything is made beside the storage)."""
+    try:
+        dialect = sqlalchemy.engine.make_url(url).get_dialect()
+        (getattr(dialect, "import_dbapi", None) or dialect.dbapi)()
+    except ImportError as exc:
+        raise _no_driver(url, exc) from None
+    except Exception:  # noqa: BLE001 - a bad URL: open_storage names it
+        return
 
 
 def _check_sqlite_file(url: str, path) -> None:
@@ -171,11 +195,8 @@ def open_storage(
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
                 )
-        except ImportError:
-            raise StorageError(
-                f"--storage {mask_url(url)}: the database driver is not installed; for PostgreSQL: "
-                "pip install 'psycopg[binary]' and use a postgresql+psycopg:// URL"
-            ) from None
+        except ImportError as exc:
+            raise _no_driver(url, exc) from None
         except sqlalchemy.exc.ArgumentError as exc:
             raise StorageError(f"--storage {mask_url(url)}: not a database URL ({exc})") from None
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, optuna.exceptions.StorageInternalError):
@@ -291,36 +312,6 @@ def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, at
             conn.execute(
                 sqlalchemy.update(table).where(table.c.trial_id == trial_id, table.c.key == key).values(value_json=rows[key])
             )
-
-
-def stale_trial_ids(storage: optuna.storages.BaseStorage, study_id: int) -> list[int]:
-    """RUNNING trials of a study whose driver is gone: Optuna's stale trials (last heartbeat
-    older than the grace period) and, which Optuna skips, RUNNING trials that never got a
-    heartbeat and started longer ago than the grace period. A driver beats for a trial right
-    after creating it, so such a trial was orphaned by a driver killed in between; left alone
-    it would count as running for ever and a resumed search would wait on it."""
-    backend = _rdb_backend(storage)
-    stale = list(storage._get_stale_trial_ids(study_id))
-    if backend is None:
-        return stale
-    from datetime import datetime, timedelta, timezone
-
-    from optuna.storages._rdb.models import TrialHeartbeatModel, TrialModel
-
-    grace = backend.grace_period if backend.grace_period is not None else 2 * backend.heartbeat_interval
-    now = datetime.now(timezone.utc).replace(tzinfo=None)  # Optuna stores datetime_start in UTC
-    with backend.engine.connect() as conn:
-        beaten = sqlalchemy.select(TrialHeartbeatModel.trial_id)
-        started_at = TrialModel.__table__.c.datetime_start  # naive UTC
-        query = sqlalchemy.select(TrialModel.trial_id, started_at).where(
-            TrialModel.study_id == study_id,
-            TrialModel.state == optuna.trial.TrialState.RUNNING,
-            TrialModel.trial_id.not_in(beaten),
-        )
-        for trial_id, started in conn.execute(query):
-            if started is not None and now - started > timedelta(seconds=grace):
-                stale.append(trial_id)
-    return stale
 
 
 def write_trial_batch(storage: optuna.storages.BaseStorage, values: dict[int, dict[int, float]], beats=()) -> set[int]:

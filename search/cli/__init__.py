@@ -22,6 +22,7 @@ Errors print one line each (no traceback unless ``--debug``); usage and config e
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import traceback
@@ -61,11 +62,14 @@ def resolve_storage(args, err: Console) -> None:
         args.storage = _first_line(args.storage_file, "--storage-file").strip()
         if not args.storage:
             raise UsageError(f"--storage-file {args.storage_file}: the first line is empty")
+        args.storage_source = f"--storage-file {args.storage_file}"
         from storage import url_secrets, warn_if_readable
 
         if url_secrets(args.storage):
             warn_if_readable(args.storage_file, "--storage-file")
         return
+    if not args.storage and os.environ.get("SEARCH_STORAGE"):
+        args.storage_source = "$SEARCH_STORAGE"
     from storage import mask_url, url_secrets
 
     secrets = url_secrets(args.storage) if args.storage else []
@@ -118,9 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", metavar="ADDR", help="Ray cluster address (auto, ray://host:port); default: a local Ray runtime")
     run.add_argument("--cpus-per-trial", type=float, metavar="C", help="CPUs per trial (default: the space's resources.cpu); also the trial's torch threads")
     run.add_argument("--gpus-per-trial", type=float, metavar="G", help="GPUs per trial, fractions share a GPU (default: the space's resources.gpu)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="time budget: no new trial starts after SECONDS; running trials stop at their next epoch and run again on resume, as after Ctrl-C")
     run.add_argument("--max-failures", type=int, default=10, metavar="F", help="stop after this many trials failed in a row (default: 10)")
     run.add_argument("--artifacts", metavar="DIR", help="artifact folder for learning curves (default: beside a SQLite file, else $SEARCH_ARTIFACTS or ./search-artifacts)")
     run.add_argument("--mlflow", metavar="URI", help="log the search to this MLflow tracking server (default: the space's tracking.mlflow, else $MLFLOW_TRACKING_URI)")
+    run.add_argument("--mlflow-register", metavar="NAME", help="with MLflow tracking: register the served forecaster (an MLflow pyfunc model) under NAME in MLflow's model registry")
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
     validate = sub.add_parser("validate", help="check a space file and its dataset")
@@ -247,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
@@ -258,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        source = getattr(args, "storage_source", None)  # the URL came from a file or the environment, not --storage
+        lines = [f"{source}: {line}" if source and line.startswith("--storage ") else line for line in lines]
         for line in lines:
             err.print(f"error: {_safe(line)}", markup=False, soft_wrap=True)
         return exc.exit_code

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
+import logging
 from dataclasses import dataclass
 
 import optuna
@@ -28,12 +28,15 @@ from search.space.compiled import CompiledSpace
 from search.driver.pruning import VIEW_PRUNERS, PruneGate, PruningView
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
-from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
+from search.driver.uploads import shared_plotly, upload_checkpoint, upload_curve, upload_forecast, write_problem
 from search.driver.writer import BatchWriter
 from search.pareto import enters_front, metric_names
-from storage import count_trials, ranked_value, retrying, set_trial_user_attrs
+from storage import count_owned_running, count_trials, ranked_value, retrying, set_trial_user_attrs, start_owned_trial
+
+log = logging.getLogger("search.driver")
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+WAIT = "wait"  # StudyBridge.suggest: start no trial now, ask again when one ends
 
 # Per-epoch result keys kept in the learning-curve artifact, besides epoch and train loss.
 CURVE_KEYS = (
@@ -97,6 +100,7 @@ class StudyBridge:
         self.tally = Tally()
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.timed_out = False  # the run's time budget (--timeout) is spent
         self.exhausted = False
         self.on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
@@ -118,6 +122,8 @@ class StudyBridge:
         self._refreshed = 0.0
         self.writer = BatchWriter(self._storage, after_write=self._refresh_view)  # values and beats, batched
         self.round_left: int | None = None  # trials the current Tune round may still start (None: no bound)
+        self._plotly: str | None = None  # the study's plotly.js artifact, which forecast pages load
+        self.owner = driver_id()  # the mark on every trial this driver runs (storage.OWNER_KEY)
 
     # -- counting
 
@@ -128,9 +134,12 @@ class StudyBridge:
         return self.count(*FINISHED_STATES)
 
     def remaining(self) -> int:
-        """Trials still to start for the study to reach its target, counting running ones."""
-        # running trials are ours and other drivers'
-        return max(0, self.target - self.count(*FINISHED_STATES, TrialState.RUNNING))
+        """Trials still to start for the study to reach its target, counting the trials running
+        here and in other drivers of this service. Another client's running trial (a plain
+        ``study.optimize`` on the same study) counts once it has finished: the search never
+        waits on a trial it cannot recover."""
+        running = retrying(count_owned_running, self._storage, self.study._study_id)
+        return max(0, self.target - self.count(*FINISHED_STATES) - running)
 
     # -- Searcher side
 
@@ -140,21 +149,27 @@ class StudyBridge:
         (``search.driver.run.ROUND_TRIALS`` says why)."""
         self.round_left = trials if trials is not None and trials > 0 else None
 
-    def suggest(self, ray_id: str) -> dict | None:
+    def suggest(self, ray_id: str) -> dict | str | None:
+        """The next trial's config; None: the round starts no more trials; ``WAIT``: not now.
+        A new trial waits while the trials running here could make the failures in a row reach
+        ``max_consecutive_failures``: the search stops after exactly that many."""
         if self.stop_reason is not None or self.round_left == 0 or self.remaining() <= 0:
             return None
+        with self._lock:
+            running = len(self.live)
+        if running and self.tally.consecutive_failures + running >= self.max_consecutive_failures:
+            return WAIT
         sampler = getattr(self.study.sampler, "inner", self.study.sampler)  # TrialSeededSampler: the one it wraps
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             self.exhausted = True  # every grid point has run: the search is complete
             return None
-        with warnings.catch_warnings():
-            # Optuna warns that heartbeats belong to study.optimize; here the driver beats itself.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            # The trial first (one transaction), then its params: each step is safe to retry
-            # through a database restart. Retrying ``study.ask(distributions)`` as a whole left
-            # the half-made trial of a failed attempt RUNNING with no heartbeat, counted as
-            # running for ever (a search waiting on it never ended).
-            trial = retrying(self.study.ask)
+        # The trial first, RUNNING and marked as this driver's in one transaction (what
+        # ``study.ask()`` does, with the mark), then its params: each step is safe to retry
+        # through a database restart. Retrying ``study.ask(distributions)`` as a whole left the
+        # half-made trial of a failed attempt RUNNING with no heartbeat, counted as running for
+        # ever (a search waiting on it never ended); a marked one is recovered after the grace period.
+        trial_id = retrying(start_owned_trial, self._storage, self.study._study_id, self.owner)
+        trial = retrying(optuna.Trial, self.study, trial_id)
         with self._lock:
             self.live[ray_id] = trial  # beaten from now on; recorded FAIL if the search stops
         if self.round_left is not None:
@@ -168,11 +183,25 @@ class StudyBridge:
         return {"number": trial.number, "config": self.compiled.trial_config(trial.params), "decide": self.gate.decide}
 
     def complete(self, ray_id: str, result: dict | None, error: bool) -> None:
+        """Record a trial Tune reports finished. Nothing raised here may reach Tune (it would
+        end the whole search): a failure before the trial is told fails that trial alone."""
         with self._lock:
             trial = self.live.pop(ray_id, None)
         if trial is None:
             return
-        result = result or {}
+        try:
+            self._complete(ray_id, trial, result or {}, error)
+        except Exception as exc:
+            reason = f"driver: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+            if retrying(self._storage.get_trial, trial._trial_id).state.is_finished():
+                log.warning("warning: trial %d: after it was recorded: %s", trial.number, reason)
+                return
+            log.warning("warning: trial %d failed while being recorded: %s", trial.number, reason)
+            self._finish(trial, {"error": reason}, TrialState.FAIL)
+            self._count_failure(reason)
+            self.on_change()
+
+    def _complete(self, ray_id: str, trial: optuna.trial.Trial, result: dict, error: bool) -> None:
         attrs = {}
         for key in ATTR_KEYS + tuple(k for k in result if k.startswith("test_")):
             value = result.get(key)
@@ -203,18 +232,26 @@ class StudyBridge:
         elif result.get("final"):
             value = self._final_value(result)
             if checkpoint is not None and self.artifact_store is not None and self._keeps(value, self.keep_checkpoints):
-                attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
-                if self.multi_objective or self.keep_checkpoints == 1 or self._keeps(value, 1):  # a new best (or on the front): its forecast figure and the tracker's copy too
+                try:
+                    attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
+                except OSError as exc:  # a read-only or full disk: the trial's value stands, without its checkpoint
+                    attrs["checkpoint_error"] = write_problem(self.artifact_store, exc)
+                    log.warning("warning: trial %d: %s; kept without its checkpoint, the search goes on", trial.number, attrs["checkpoint_error"])
+                    checkpoint = forecast = None
+                if checkpoint is not None and (self.multi_objective or self.keep_checkpoints == 1 or self._keeps(value, 1)):  # a new best (or on the front): its forecast figure and the tracker's copy too
                     self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
                     if forecast is not None:
-                        attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
+                        if self._plotly is None:
+                            self._plotly = shared_plotly(self.artifact_store, self.study)
+                        attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast, self._plotly))
             self._finish(trial, attrs, TrialState.COMPLETE, value)
             if self.view is not None:  # median/percentile pruners only: a single objective
                 self.view.add(self._frozen(ray_id, trial, TrialState.COMPLETE, value))
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
-        else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
-            self._finish(trial, {**attrs, "error": "interrupted"}, TrialState.FAIL)
+        else:  # stopped from outside before its last epoch (Ctrl-C, the time budget, shutdown)
+            reason = "stopped: time budget spent" if self.timed_out and not self.interrupted else "interrupted"
+            self._finish(trial, {**attrs, "error": reason}, TrialState.FAIL)
             self.retry(trial)
             self.tally.interrupted += 1
         self.values.pop(ray_id, None)
@@ -357,6 +394,17 @@ class StudyBridge:
         self.interrupted = True
         self.stop_reason = self.stop_reason or "interrupted"
 
+    def time_up(self) -> None:
+        """The time budget is spent: start no new trial; running ones stop at their next epoch
+        report and are recorded as with Ctrl-C (FAIL, their params queued to run again)."""
+        self.timed_out = True
+        self.stop_reason = self.stop_reason or "time budget spent"
+
+    @property
+    def stopping(self) -> bool:
+        """Whether running trials stop at their next report (Ctrl-C or the time budget)."""
+        return self.interrupted or self.timed_out
+
     def abandon_live(self, reason: str = "interrupted") -> None:
         """Record every trial still running here as FAIL and queue its params to run again."""
         with self._lock:
@@ -372,6 +420,15 @@ class StudyBridge:
         with self._lock:
             ids = [t._trial_id for t in self.live.values()]
         self.writer.beat(ids)  # with the next batch, one transaction for all
+
+
+def driver_id() -> str:
+    """This driver among all drivers of a study: host, process and a random part."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class HeartbeatThread(threading.Thread):

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from search.driver import defaults
-from search.errors import DataError
-from search.space import Categorical, CompiledSpace, FloatRange, IntRange, compile_space, load_space
+from search.errors import DataError, UsageError
+from search.space import Categorical, CompiledSpace, FloatRange, IntRange, blame_override, compile_space, load_space
 from search.worker.data import SeriesData, check_windows_fit
+from search.worker import sense
 from search.worker.tasks import load_data
 
 log = logging.getLogger("search.space")
@@ -40,9 +42,31 @@ class Prepared:
         return self.series.baseline_attrs(self.lookback_max, self.compiled.space.data, self.compiled.metric)
 
 
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # a study name given: letters, digits, - _ . (no path, no hidden name)
+
+
+def check_study_name(name: str | None) -> None:
+    """A study name given (``--study``, ``search.run(study=...)``) must be a plain name: it
+    names folders and log files. None: the space file's stem."""
+    if name is None:
+        return
+    if not isinstance(name, str):
+        raise UsageError(f"--study {name!r}: a study name is text, not {type(name).__name__}")
+    if not name:
+        raise UsageError("--study '': the study name is empty; give a name (letters, digits, - _ .), or leave --study out to use the space file's name")
+    if not PLAIN_NAME.fullmatch(name):
+        raise UsageError(f"--study {name!r}: a study name is letters, digits, '-', '_' and '.' (not first), at most 200; it names folders and log files")
+
+
+def _located(space, problem: str, overrides: list[str]) -> str:
+    blamed = blame_override(problem, space.path, overrides)
+    return blamed if blamed != problem else space.locate(problem)
+
+
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None, decided: dict[str, str] | None = None) -> Prepared:
     """The space checked and compiled, its dataset loaded, its auto keys decided from the data
     (or set to ``decided``: what an existing study ran them with)."""
+    check_study_name(study_name)
     space = load_space(space_path, overrides)
     compiled = compile_space(space)
     lookback_min, lookback_max = _bounds(space.data["lookback"])
@@ -51,6 +75,7 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
         data = defaults.neutral(space.data)  # the auto keys add nothing until decided
         series = load_data(data, source=str(space.path))  # forecast: search.worker.load.load_series
         check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
+        sense.check(series, data, list(compiled.metrics), f"{space.path}: ")  # settings the data makes meaningless
         series.choose_season(lookback_max, data, compiled.metric)
         keys = defaults.auto_keys(space.data) if series.task == "forecast" and not space.train.get("continuous_eval") else []
         if keys:  # else an undecided auto runs as the defaults from before (search.worker.known.UNDECIDED)
@@ -65,11 +90,11 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
                 series = load_data(space.data, source=str(space.path))  # with the chosen columns
                 series.choose_season(lookback_max, space.data, compiled.metric)
         _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")
-    except DataError as exc:  # found in the rows: point at the key's line too
-        raise DataError([space.locate(p) for p in exc.problems]) from None
+    except DataError as exc:  # found in the rows: point at the key's line too, or at the --set that gave it
+        raise DataError([_located(space, p, overrides or []) for p in exc.problems]) from None
     for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
         log.warning("warning: %s", space.locate(line))
-    return Prepared(compiled, series, study_name or Path(space_path).stem, lookback_max, decision, tuple(overrides or ()))
+    return Prepared(compiled, series, Path(space_path).stem if study_name is None else study_name, lookback_max, decision, tuple(overrides or ()))
 
 
 def _bounds(value) -> tuple[int, int]:

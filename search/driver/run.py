@@ -8,14 +8,14 @@ resumes: a finished study starts nothing, an interrupted one runs only the rest.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
+import math
 import os
+import re
 import shutil
-import signal
-import threading
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -31,12 +31,13 @@ from search.driver import defaults
 from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import CONTENT_ATTR, fork_for_run
 from search.driver import reaper
+from search.driver.signals import StopSignals
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
 from search.driver.study_ops import recover_stale_trials
 from search.driver.tracking import ENV as TRACKING_ENV
 from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
-from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher
+from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher, silent_reporter
 from search.errors import StudyMismatchError, UsageError
 from search.store import open_storage, storage_errors
 
@@ -45,7 +46,7 @@ from search.store import open_storage, storage_errors
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Tune prints nothing
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-# Ctrl-C is handled here (see _interruptible), not by Ray Tune, whose handler ends trials
+# Ctrl-C is handled here (see StopSignals), not by Ray Tune, whose handler ends trials
 # without telling the searcher, which would leave them RUNNING in the study.
 os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
@@ -66,6 +67,8 @@ class Summary:
     ran: int  # trials ended in this run
     stop_reason: str | None
     interrupted: bool
+    timed_out: bool = False  # the time budget was spent before the study held its trials
+    tracked: tuple[str, str] | None = None  # (MLflow tracking URI, the parent run's id) when logged there
 
 
 def _init_ray(address: str | None, num_cpus: int | None) -> None:
@@ -73,8 +76,15 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
 
     if ray.is_initialized():
         return
-    with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
-        _ray_init(address, num_cpus)
+    import ray._private.utils as ray_utils
+
+    own = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None  # SIGTERM is the driver's (search.driver.signals), while Ray starts too
+    try:
+        with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
+            _ray_init(address, num_cpus)
+    finally:
+        ray_utils.set_sigterm_handler = own
     _keep_from_tune()  # nor does Tune copy them into its trainables' runtime environment
     if not address:
         reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
@@ -119,6 +129,9 @@ class _RayLog(logging.FileHandler):
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self.tell = tell
         self.told = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """A log file that cannot be written (a full disk) loses the record, never the search."""
 
     def _open(self):
         return storage_mod.open_private(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
@@ -178,31 +191,12 @@ def _default_workers(cpus: float, gpus: float) -> int:
     return max(1, n)
 
 
-@contextlib.contextmanager
-def _interruptible(bridge: StudyBridge, console: Console):
-    """First Ctrl-C: no new trials, running ones stop at their next epoch and are recorded FAIL
-    ('interrupted') so the next run re-runs them. Second Ctrl-C: stop at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def first(signum, frame):
-        console.print("stopping: no new trials; running trials end at their next epoch (Ctrl-C again to stop at once)", highlight=False)
-        bridge.interrupt()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, first)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def experiment_name(study_name: str) -> str:
     """A Tune experiment name no other driver uses. Ray stages driver files under the cluster's
     session directory by name and a timestamp in whole seconds, so drivers that share a cluster
     and start a round in the same second would otherwise write into one directory."""
-    return f"{study_name}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", study_name).lstrip(".")[:64] or "study"  # a folder name, never a path
+    return f"{plain}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
 
 
 def _trainable(prep: Prepared, cpus: float):
@@ -238,6 +232,7 @@ def _tune_round(bridge: StudyBridge, prep: Prepared, fn, cpus: float, gpus: floa
             name=experiment_name(prep.study_name),
             storage_path=workdir,
             verbose=0,
+            progress_reporter=silent_reporter(),  # progress is the service's own, in a notebook too
             failure_config=tune.FailureConfig(max_failures=0),
             stop=InterruptStopper(bridge),
             callbacks=[CheckpointCollector(bridge)],
@@ -266,9 +261,14 @@ def run_search(
     artifacts: str | None = None,
     fork: str | None = None,
     mlflow: str | None = None,
+    timeout: float | None = None,
 ) -> Summary:
+    """``timeout``: seconds after which no new trial starts; running trials stop at their next
+    epoch report and are recorded as with Ctrl-C, to run again on resume (None: no budget)."""
     if trials < 1:
         raise UsageError(f"--trials {trials}: must be at least 1")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0 and math.isfinite(timeout)):
+        raise UsageError(f"--timeout {timeout}: must be a number of seconds > 0")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     console = console or Console(stderr=False)
@@ -299,19 +299,29 @@ def run_search(
     if bridge.remaining() <= 0 and bridge.count(optuna.trial.TrialState.RUNNING) == 0:
         return Summary(study, url, 0, None, False)
 
-    _init_ray(address, num_cpus)
-    resources = prep.compiled.space.resources
-    workers = workers or _default_workers(resources["cpu"], resources["gpu"])
-    log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
-    bridge.tracker = tracker
-    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
-    try:
-        _run_rounds(bridge, prep, workers, console, quiet, log)
-    finally:
-        tracker.close("KILLED" if bridge.interrupted else "FINISHED")
+    with StopSignals(console) as stop:
+        try:
+            _init_ray(address, num_cpus)
+        except (SystemExit, KeyboardInterrupt):  # Ray's own SIGTERM handler, set while it starts
+            stop.requested = True
+        stop.install()  # Ray replaced SIGTERM's handler (and its C++ core would print a stack)
+        stop.bridge = bridge
+        if stop.requested:  # asked to stop while starting: no trial starts
+            bridge.interrupt()
+            return Summary(study, url, 0, None, True)
+        resources = prep.compiled.space.resources
+        workers = workers or _default_workers(resources["cpu"], resources["gpu"])
+        log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
+        bridge.tracker = tracker
+        tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url), "metric": prep.compiled.metric})
+        try:
+            _run_rounds(bridge, prep, workers, console, quiet, log, stop, timeout)
+        finally:
+            tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
-    stop_reason = None if bridge.interrupted else bridge.stop_reason
-    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
+    stop_reason = None if bridge.stopping else bridge.stop_reason
+    tracked = (tracker.uri, tracker.parent) if getattr(tracker, "parent", None) and not tracker.failed else None
+    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted, bridge.timed_out and not bridge.interrupted, tracked)
 
 
 def _tracker(flag: str | None, space_value: str | None, console: Console, space_file: object = "the space"):
@@ -337,12 +347,20 @@ def _artifact_store(url: str, artifacts: str | None):
     """The artifact store (its folder made), before the storage is opened: a folder that
     cannot be made is one line naming ``--artifacts`` and leaves the storage untouched."""
     try:
-        return storage_mod.open_artifact_store(url, artifacts)
+        store = storage_mod.open_artifact_store(url, artifacts)
     except storage_mod.ObjectStoreError as exc:
         raise UsageError(f"--artifacts {exc}") from None
     except OSError as exc:
         where = storage_mod.artifact_dir(url, artifacts)
         raise UsageError(f"--artifacts {where}: cannot make the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
+    folder = getattr(store, "_base_path", None)
+    if folder is not None:
+        try:  # a folder that exists on a read-only disk: refused now, not at the first checkpoint
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--artifacts {folder}: cannot write to the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
+    return store
 
 
 def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, quiet: bool, artifacts: str) -> tuple[Prepared, optuna.Study]:
@@ -395,7 +413,7 @@ def _as_recorded(study: optuna.Study, prep: Prepared) -> Prepared:
     return prepare(prep.compiled.space.path, list(prep.overrides), prep.study_name, decided=old)
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, stop: StopSignals, timeout: float | None = None) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
     exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
     records in ``log``."""
@@ -408,10 +426,15 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     progress = Progress(bridge, console, quiet=quiet)
     bridge.on_change = progress.update
     fn = _trainable(prep, resources["cpu"])
+    budget = threading.Timer(timeout, bridge.time_up) if timeout else None  # --timeout: as Optuna's optimize(timeout=)
+    if budget is not None:
+        budget.daemon = True
+        budget.start()
     try:
-        with progress, _interruptible(bridge, console):
+        with progress:
             while bridge.stop_reason is None and not bridge.exhausted:
                 _ray_log_to(log, console)
+                stop.install()  # Ray may set its own handlers again as a round starts
                 _tune_round(bridge, prep, fn, resources["cpu"], resources["gpu"], workers, workdir)
                 if bridge.remaining() <= 0:
                     if bridge.finished() >= bridge.target:
@@ -422,6 +445,8 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     except KeyboardInterrupt:
         pass
     finally:
+        if budget is not None:
+            budget.cancel()
         bridge.abandon_live("interrupted")  # anything Tune did not report back
         bridge.close()  # the queued values written
         heartbeat.stopped.set()

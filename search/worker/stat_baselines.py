@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from search.worker.metrics import regression_metrics
-from search.worker.origins import scored_origins
+from search.worker.origins import observed_mask, scored_origins
 
 # name -> label in the compare lines, in the order they run: AutoETS is quick, MSTL the one
 # forecasters compare with, AutoTheta last (on long parts it can take as long as MSTL)
@@ -123,8 +123,9 @@ def stat_baselines(series: Any, horizon: int, step: int, seasons: list[int], sec
                 continue
             last = origins[-1] + horizon
             history = series.unscale_targets(torch_rows(raw[first:last]), _index(series, i, last - first)).numpy()
-            truths.append(np.stack([history[o - first : o - first + horizon] for o in origins]))  # (N, H, T)
-            jobs.append({"part": part, "history": history, "n_windows": len(origins)})
+            keep = observed_mask(origins, series.observed, horizon)  # (N,) the trials' windows: targets observed, not filled
+            truths.append(np.stack([history[o - first : o - first + horizon] for o in origins])[keep])  # (N', H, T)
+            jobs.append({"part": part, "history": history, "n_windows": len(origins), "keep": keep})
     if not jobs:
         return {}
     with tempfile.TemporaryDirectory(prefix="search-stat-") as tmp:
@@ -163,7 +164,7 @@ def _collect(folder: Path, jobs: list[dict], truths: list[np.ndarray], seconds: 
         with np.load(folder / f"{name}.npz") as stored:
             preds = [stored[f"pred_{i}"] for i in range(len(jobs))]
         for part in ("val", "test"):
-            mine = [(p, t) for p, t, job in zip(preds, truths, jobs) if job["part"] == part]
+            mine = [(p[job["keep"]], t) for p, t, job in zip(preds, truths, jobs) if job["part"] == part]
             if mine:
                 pred = torch_rows(np.concatenate([p for p, _ in mine]))
                 truth = torch_rows(np.concatenate([t for _, t in mine]))
