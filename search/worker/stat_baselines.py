@@ -5,7 +5,9 @@ trend), AutoETS and AutoTheta on exactly the validation and test targets the tri
 on (``SeriesData.windows``), each target series on its own, through statsforecast's own
 ``cross_validation(refit=False, input_size=...)``: each model is fit once on the rows before
 the part's first origin and then forecasts from every origin from the rows before it, a rolling
-window of ten of the longest season (at least 500 rows; ``history_rows``).
+window of ten of the longest season (at least 500 rows; ``history_rows``). Their forecasts of
+every window are kept too (``search.worker.stat_forecasts``), for the served forecaster's
+combinations (``search.results.served``).
 
 They run once, when the study is created, in a process of their own (``python -m
 search.worker.stat_baselines``, so nothing of the caller's own script is imported again) with
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from search.worker import stat_forecasts
 from search.worker.metrics import regression_metrics
 from search.worker.origins import observed_mask, scored_origins
 
@@ -151,7 +154,7 @@ def stat_baselines(series: Any, horizon: int, step: int, seasons: list[int], sec
 def _collect(folder: Path, jobs: list[dict], truths: list[np.ndarray], seconds: float) -> dict[str, Any]:
     """The attrs of the models the child finished; a note for the rest."""
     attrs: dict[str, Any] = {}
-    notes = []
+    notes, forecasts = [], {}
     for name, label in STAT_MODELS.items():
         if not (folder / f"{name}.json").exists():
             notes.append(f"{label}: not done within {seconds:g} s (data.stat_baselines_seconds)")
@@ -166,12 +169,15 @@ def _collect(folder: Path, jobs: list[dict], truths: list[np.ndarray], seconds: 
         for part in ("val", "test"):
             mine = [(p[job["keep"]], t) for p, t, job in zip(preds, truths, jobs) if job["part"] == part]
             if mine:
+                forecasts.setdefault(name, {})[part] = np.concatenate([p for p, _ in mine])  # (N, H, T) in window order
                 pred = torch_rows(np.concatenate([p for p, _ in mine]))
                 truth = torch_rows(np.concatenate([t for _, t in mine]))
                 for key, value in regression_metrics(pred, truth).items():
                     attrs[f"baseline_{name}_{part}_{key}"] = value
     if notes:
         attrs["stat_baselines_note"] = "; ".join(notes)
+    if forecasts:  # kept for a combination of trials and baselines (search.results.served)
+        attrs[stat_forecasts.ATTR] = stat_forecasts.encode(forecasts)
     return attrs
 
 
