@@ -3,16 +3,25 @@ vs NeuralForecast's Auto models vs statsforecast's MSTL, AutoETS, AutoTheta and 
 
 Datasets and spaces
 -------------------
-``--dataset co2|demand|electricity|all`` (default co2), each with its shipped space(s):
+``--dataset co2|demand|electricity|traffic|housing|all`` (default co2), each with its shipped
+space(s):
 
 - **co2**: ``datasets/mauna_loa_co2_weekly.csv``, the four family spaces ``spaces/lstm.yaml``,
   ``gru``, ``tcn``, ``transformer``; horizon 24 unless ``--horizon`` is given (the spaces' own is 1).
 - **demand**: ``datasets/demand_halfhourly.csv``, ``spaces/demand_lstm.yaml``; the space's horizon (48).
 - **electricity**: ``datasets/electricity_hourly.csv``, ``spaces/electricity_lstm.yaml``; the
   space's horizon (24).
+- **traffic**: ``datasets/traffic_hourly.csv`` (real: Bay Area freeway occupancy through 2016,
+  a daily and a weekly season), ``spaces/traffic_lstm.yaml``; the space's horizon (24).
+- **housing**: ``datasets/housing_supply_monthly.csv`` (real: the monthly US new-house supply,
+  1963-2021, seasonally adjusted), ``spaces/housing_lstm.yaml``; the space's horizon (12).
+
+traffic and housing were chosen and committed before any search ran on them; their spaces
+leave ``reference`` and ``time_features`` to the data (``auto``), as the shipped defaults do.
 
 ``--families`` picks among each dataset's shipped spaces by family (default: all of them; ``none``:
-no search, the baselines and peers only). demand and electricity ship an LSTM space only: there
+no search, the baselines and peers only). demand, electricity, traffic and housing ship an LSTM
+space only: there
 ``--families`` runs it when it names ``lstm`` and skips the other families it names (said so).
 The series, its missing-value filling, its split, the horizon, the candidate seasons and the
 seasonal naive's season come from the project's own loader (``search.driver.prepare.prepare`` on
@@ -91,7 +100,7 @@ target line says so and compares with the baselines only, without a wall bound. 
 ``--dataset all`` every dataset's table and target line print in turn, and the target lines once
 more at the end.
 
-    python benchmarks/bench_peers.py [--dataset co2|demand|electricity|all] [--trials 6]
+    python benchmarks/bench_peers.py [--dataset co2|demand|electricity|traffic|housing|all] [--trials 6]
         [--horizon H] [--step S] [--epochs N] [--families lstm,gru,tcn,transformer|none]
         [--peers lstm,gru,tcn|none] [--ensemble-k 5] [--stat-seconds 1800] [--ablate]
 
@@ -129,6 +138,8 @@ DATASETS: dict[str, dict[str, str]] = {
     "co2": {family: f"{family}.yaml" for family in FAMILIES},
     "demand": {"lstm": "demand_lstm.yaml"},
     "electricity": {"lstm": "electricity_lstm.yaml"},
+    "traffic": {"lstm": "traffic_lstm.yaml"},
+    "housing": {"lstm": "housing_lstm.yaml"},
 }
 CO2_HORIZON = 24  # the co2 spaces forecast one step; the benchmark has always compared 24
 PEERS = {"lstm": "AutoLSTM", "gru": "AutoGRU", "tcn": "AutoTCN"}
@@ -268,7 +279,7 @@ def stat_labels(seasons: list[int]) -> dict[str, str]:
     from search.worker.stat_baselines import ETS_MAX_SEASON
 
     m = seasons[0] if seasons else 1
-    return {"mstl": f"MSTL (seasons {', '.join(map(str, seasons))}; AutoETS trend)",
+    return {"mstl": f"MSTL (seasons {', '.join(map(str, seasons))}; AutoETS trend)" if seasons else "MSTL (no season found)",
             "autoets": f"AutoETS (season {m if m <= ETS_MAX_SEASON else 1})", "autotheta": f"AutoTheta (season {m})"}
 
 

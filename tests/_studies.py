@@ -9,8 +9,6 @@ import optuna
 
 import storage
 from search.driver.uploads import upload_checkpoint
-from search.space import compile_space, load_space
-from search.worker.load import load_series
 from search.worker.train import run_trial
 
 PARAMS = {"layer_sizes": "8", "lookback": 8, "lr": 0.005}
@@ -22,11 +20,14 @@ def driver_trial(study: optuna.Study) -> optuna.trial.Trial:
 
 
 def trained(space: Path, params: dict | None = None) -> dict:
-    """The final report of one trial of ``space``: its checkpoint, best validation value and
-    test metrics."""
-    compiled = compile_space(load_space(space))
+    """The final report of one trial of ``space``, prepared as the driver prepares it (its
+    ``auto`` keys decided from the data): its checkpoint, best validation value and test
+    metrics."""
+    from search.driver.prepare import prepare
+
+    prep = prepare(space)
     reports: list[dict] = []
-    run_trial(compiled.trial_config(params or PARAMS), load_series(compiled.space.data), "rmse", reports.append, with_checkpoint=True)
+    run_trial(prep.compiled.trial_config(params or PARAMS), prep.series, "rmse", reports.append, with_checkpoint=True)
     return reports[-1]
 
 

@@ -33,6 +33,8 @@ def test_each_dataset_runs_its_shipped_spaces():
     assert [p.name for p in co2.values()] == ["lstm.yaml", "gru.yaml", "tcn.yaml", "transformer.yaml"]
     assert bench_peers.dataset_spaces("demand") == {"lstm": REPO / "spaces" / "demand_lstm.yaml"}
     assert bench_peers.dataset_spaces("electricity") == {"lstm": REPO / "spaces" / "electricity_lstm.yaml"}
+    assert bench_peers.dataset_spaces("traffic") == {"lstm": REPO / "spaces" / "traffic_lstm.yaml"}
+    assert bench_peers.dataset_spaces("housing") == {"lstm": REPO / "spaces" / "housing_lstm.yaml"}
     for dataset in bench_peers.DATASETS:
         assert all(p.is_file() for p in bench_peers.dataset_spaces(dataset).values())
     # --families picks among the shipped spaces; a family a dataset does not ship is left out
@@ -45,6 +47,8 @@ def test_horizon_is_24_for_co2_and_the_spaces_own_elsewhere():
     assert bench_peers.dataset_horizon("co2", None) == 24
     assert bench_peers.dataset_horizon("demand", None) == 48
     assert bench_peers.dataset_horizon("electricity", None) == 24
+    assert bench_peers.dataset_horizon("traffic", None) == 24
+    assert bench_peers.dataset_horizon("housing", None) == 12
     assert bench_peers.dataset_horizon("demand", 12) == 12
 
 
@@ -166,6 +170,8 @@ def test_stat_rows_show_what_was_not_done():
     assert rows["AutoETS (season 24)"]["mae"] == 2.0 and rows["AutoETS (season 24)"]["wall"] == 1.5
     assert rows["MSTL (seasons 24, 168; AutoETS trend)"]["note"] == "MSTL: not done within 60 s (data.stat_baselines_seconds)"
     assert rows["AutoTheta (season 24)"]["mae"] is None and rows["AutoTheta (season 24)"]["note"] == "AutoTheta: ValueError: bad"
+    # a series without a season (housing): the MSTL row says so instead of an empty list
+    assert "MSTL (no season found)" in {r["method"] for r in bench_peers.stat_rows({}, [], "computed here")}
 
 
 # -- end to end

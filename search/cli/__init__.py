@@ -2,6 +2,8 @@
 
     search run SPACE [SPACE ...] --trials N [--storage URL] [--study NAME] [--set KEY=VALUE ...]
     search validate SPACE            check a space file (exit 0 or 2)
+    search init DATA --target COL [--time-column C] [--horizon H] [--out FILE]
+                                     write a commented forecasting space for a data file
     search show SPACE                the compiled space: distributions, fixed values, sampler, pruner
     search dashboard [--storage URL] optuna-dashboard on the study storage (guards: Host allow-list,
                                      same-origin writes, --read-only, $SEARCH_DASHBOARD_PASSWORD, TLS)
@@ -30,6 +32,7 @@ import traceback
 from rich.console import Console
 
 from search.cli._files import _first_line
+from search.cli.init import cmd_init
 from search.cli.predicting import cmd_predict
 from search.cli.reading import cmd_best, cmd_compare, cmd_ensemble, cmd_export, cmd_report, cmd_studies, cmd_trials
 from search.cli.searching import cmd_dashboard, cmd_run, cmd_schema, cmd_show, cmd_storage, cmd_validate
@@ -132,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("space", metavar="SPACE")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    init = sub.add_parser("init", help="write a commented forecasting space for a data file (seasons, lookback, epochs from the data)")
+    init.add_argument("data", metavar="DATA", help="CSV or Parquet file with a header row")
+    init.add_argument("--target", required=True, metavar="COL", help="the column to forecast")
+    init.add_argument("--time-column", metavar="C", help="the column of time stamps (default: none; the rows are in time order)")
+    init.add_argument("--horizon", type=int, default=1, metavar="H", help="steps to forecast (default: 1)")
+    init.add_argument("--out", metavar="FILE", help="write the space here (a new file; default: print it)")
+
     show = sub.add_parser("show", help="print the compiled space")
     show.add_argument("space", metavar="SPACE")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -226,6 +236,7 @@ COMMANDS = {
     "storage": cmd_storage,
     "predict": cmd_predict,
     "validate": cmd_validate,
+    "init": cmd_init,
     "show": cmd_show,
     "schema": cmd_schema,
     "dashboard": cmd_dashboard,

@@ -145,6 +145,8 @@ def cmd_validate(args, console: Console) -> int:
     n = len(prep.compiled.distributions)
     unit = "characters" if prep.series.task == "text" else "rows"
     console.print(f"{args.space}: ok ({prep.compiled.family}, {n} searched parameters, dataset {prep.series.info['name']} with {prep.series.info['rows']} {unit})", highlight=False)
+    if prep.decision.chosen:
+        console.print(f"  chosen from the data: {prep.decision.describe()}", highlight=False)
     return 0
 
 

@@ -1,5 +1,7 @@
 """Everything a search checks before it touches the storage: the space validated and
-compiled, the dataset loaded and windowed once with the longest lookback.
+compiled, the dataset loaded and windowed once with the longest lookback, and the keys the
+space leaves to the data (``reference: auto``, ``time_features: auto``) decided from its
+naive baselines (``search.driver.defaults``).
 
 ``search validate`` runs exactly this, so it imports neither Ray nor the storage: a leaf of the
 driver that ``search.driver.run`` and ``search.driver.fork`` build on.
@@ -7,11 +9,13 @@ driver that ``search.driver.run`` and ``search.driver.fork`` build on.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from search.driver import defaults
 from search.errors import DataError, UsageError
 from search.space import Categorical, CompiledSpace, FloatRange, IntRange, blame_override, compile_space, load_space
 from search.worker.data import SeriesData, check_windows_fit
@@ -29,6 +33,8 @@ class Prepared:
     series: SeriesData
     study_name: str
     lookback_max: int  # the longest lookback the space can sample
+    decision: defaults.Decision = field(default_factory=defaults.Decision)  # what auto became
+    overrides: tuple[str, ...] = ()  # the --set overrides it was prepared with
 
     def baselines(self) -> dict:
         """Naive and seasonal-naive metrics on the validation and test windows (study attrs);
@@ -57,22 +63,38 @@ def _located(space, problem: str, overrides: list[str]) -> str:
     return blamed if blamed != problem else space.locate(problem)
 
 
-def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
+def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None, decided: dict[str, str] | None = None) -> Prepared:
+    """The space checked and compiled, its dataset loaded, its auto keys decided from the data
+    (or set to ``decided``: what an existing study ran them with)."""
     check_study_name(study_name)
     space = load_space(space_path, overrides)
     compiled = compile_space(space)
     lookback_min, lookback_max = _bounds(space.data["lookback"])
+    decision = defaults.Decision()
     try:
-        series = load_data(space.data, source=str(space.path))  # forecast: search.worker.load.load_series
+        data = defaults.neutral(space.data)  # the auto keys add nothing until decided
+        series = load_data(data, source=str(space.path))  # forecast: search.worker.load.load_series
         check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
-        sense.check(series, space.data, list(compiled.metrics), f"{space.path}: ")  # settings the data makes meaningless
-        series.choose_season(lookback_max, space.data, compiled.metric)
+        sense.check(series, data, list(compiled.metrics), f"{space.path}: ")  # settings the data makes meaningless
+        series.choose_season(lookback_max, data, compiled.metric)
+        keys = defaults.auto_keys(space.data) if series.task == "forecast" and not space.train.get("continuous_eval") else []
+        if keys:  # else an undecided auto runs as the defaults from before (search.worker.known.UNDECIDED)
+            if decided is None:
+                attrs = series.naive_attrs(lookback_max, data, compiled.metric)
+                decision = defaults.decide(attrs, space.data, compiled.metric, lambda: seasonal_problem(series, lookback_min))
+            else:
+                decision = defaults.Decision({k: decided[k] for k in keys}, "as the study recorded when it was made")
+            space = dataclasses.replace(space, data={**space.data, **decision.chosen})
+            compiled = dataclasses.replace(compile_space(space), chosen=dict(decision.chosen))
+            if space.data.get("time_features") != data.get("time_features"):
+                series = load_data(space.data, source=str(space.path))  # with the chosen columns
+                series.choose_season(lookback_max, space.data, compiled.metric)
         _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")
     except DataError as exc:  # found in the rows: point at the key's line too, or at the --set that gave it
         raise DataError([_located(space, p, overrides or []) for p in exc.problems]) from None
     for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
         log.warning("warning: %s", space.locate(line))
-    return Prepared(compiled, series, Path(space_path).stem if study_name is None else study_name, lookback_max)
+    return Prepared(compiled, series, Path(space_path).stem if study_name is None else study_name, lookback_max, decision, tuple(overrides or ()))
 
 
 def _bounds(value) -> tuple[int, int]:
@@ -82,6 +104,16 @@ def _bounds(value) -> tuple[int, int]:
     if isinstance(value, (IntRange, FloatRange)):
         return int(value.low), int(value.high)
     return int(value), int(value)
+
+
+def seasonal_problem(series: SeriesData, lookback_min: int) -> str | None:
+    """Why ``reference: seasonal`` cannot run with these lookbacks (None: it can), as
+    ``_check_seasonal_reference`` says it."""
+    try:
+        _check_seasonal_reference(series, "seasonal", lookback_min, "")
+    except DataError as exc:
+        return exc.problems[0].split(";")[0]
+    return None
 
 
 def _check_seasonal_reference(series: SeriesData, reference, lookback_min: int, prefix: str) -> None:

@@ -9,6 +9,7 @@ import warnings
 import optuna
 
 from search._version import __version__
+from search.driver.defaults import DECISION_ATTR
 from search.driver.fork import CONTENT_ATTR, describe_change
 from search.driver.prepare import Prepared
 from search.errors import StudyMismatchError
@@ -34,6 +35,7 @@ def study_attrs(prep: Prepared) -> dict:
         CONTENT_ATTR: json.dumps(prep.compiled.content(), sort_keys=True, default=str),
         **prep.baselines(),
         **({"known_future": prep.series.info["known_future"]} if "known_future" in prep.series.info else {}),
+        **({DECISION_ATTR: prep.decision.attr()} if prep.decision.chosen else {}),
     }
 
 

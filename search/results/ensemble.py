@@ -65,6 +65,8 @@ def study_data(study: optuna.Study, space: str | Path | None = None) -> tuple[Se
     searched = distributions.get("reference", {}).get("attributes", {}).get("choices", [])
     if "mstl" in searched:  # every trial was trained on data with the MSTL profile columns (search.worker.load)
         data["reference"] = "mstl"
+    if data.get("time_features") == "auto":  # stored by a study made before auto was decided per study: then it meant calendar
+        data["time_features"] = "calendar"
     if "time_features" in distributions:  # the columns of every choice; each member keeps its own
         data["time_features"] = Categorical(tuple(distributions["time_features"]["attributes"]["choices"]))
     path = space_file(study, None if space is None else str(space))

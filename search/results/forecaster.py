@@ -216,7 +216,7 @@ class Forecaster:
     def wrapped(self) -> torch.nn.Module:
         """The model as training called it: a forecast relative to the window's last value, or
         to the seasonal naive (``data.reference``); scaled inputs in, scaled forecasts out."""
-        reference = self.payload["data"].get("reference", "last")
+        reference = known.decided("reference", self.payload["data"].get("reference", "last"))
         if self.task == "forecast" and self.payload.get("known"):  # the window reaches over the horizon
             spec = self.payload["known"]
             n_inputs = len(self.payload["columns"]) + known.n_time_columns(spec)

@@ -30,10 +30,15 @@ class _CrossRules:
         elif _can_be_other_than(data.get("reference", "last"), "none"):
             self.error(key, "needs data.reference: none (a stream has no window whose last value to forecast from)")
 
-    def known_future(self, data: dict, train: dict) -> None:
+    def known_future(self, data: dict, train: dict, given: dict) -> None:
         """``time_features`` and ``future_features`` feed a forecast's horizon: task forecast
-        only, future columns apart from the target and the features, no stream evaluation."""
-        uses = ["time_features"] if _can_be_other_than(data.get("time_features") or "none", "none") else []
+        only, future columns apart from the target and the features, no stream evaluation. The
+        default ``time_features: auto`` adds nothing where the data decides nothing (tasks
+        classify and text, a stream evaluation); written out, it is checked as any value."""
+        features = data.get("time_features") or "none"
+        if features == "auto" and "time_features" not in given:
+            features = "none"
+        uses = ["time_features"] if _can_be_other_than(features, "none") else []
         uses += ["future_features"] if data.get("future_features") else []
         reference = data.get("reference", "last")
         mstl = "mstl" in getattr(reference, "choices", [reference])

@@ -22,6 +22,11 @@ class Field:
     doc: str = ""
 
 
+# Defaults that data keys had before they changed, that a space's hash still leaves out so
+# that studies made with them resume (``CompiledSpace.hash``): reference and time_features
+# became auto, decided per study from the data (search.driver.defaults).
+LEGACY_DEFAULTS = {"reference": "last", "time_features": "none"}
+
 # What a space trains for (data.task) and the validation metrics each task reports.
 TASKS = ("forecast", "classify", "text")
 TASK_METRICS = {
@@ -56,8 +61,8 @@ DATA_FIELDS = {
     "stat_baselines_seconds": Field("float", 120.0, low=0, doc="time bound in seconds for the statistical baselines (statsforecast MSTL, AutoETS, AutoTheta on the trials' targets) computed when a forecasting study is created; models not done by then are skipped with a note; 0 = off"),
     "val_folds": Field("int", 1, low=1, doc="validation folds, like NeuralForecast's n_windows: the validation part is this many stretches of the split's validation length, the earlier ones taken from the end of the training part, and every origin of every fold is scored for ranking (the objective, pruning, early stopping, the served forecaster's weights); each trial records its best epoch's metric per fold (val_folds); 1 = one stretch"),
     "eval_origins": Field("choice", "every", choices=("every", "horizon"), doc="validation and test forecast origins: every step (every point of the part is a target), or every horizon steps (non-overlapping, as forecasting benchmarks score), the last window ending at the part's end"),
-    "reference": Field("choice", "last", searchable=True, choices=("last", "none", "seasonal", "mstl"), doc="forecast relative to the window's last value, raw levels, the deviation from the seasonal-naive forecast of the season best on the validation part (seasonal: every lookback must hold that season), or from the last deseasonalised value plus the seasonal profile of an MSTL fit on the training part (mstl); none for tasks classify and text"),
-    "time_features": Field("time_features", "none", searchable=True, doc="known-future calendar inputs, sin/cos, fed over the lookback and the horizon: none, auto (chosen by the series' step; without a datetime time column, the position within each season) or a list of hour, dayofweek, dayofmonth, dayofyear, month, season; searched as {choices: [none, auto, 'hour,dayofweek']}"),
+    "reference": Field("choice", "auto", searchable=True, choices=("auto", "last", "none", "seasonal", "mstl"), doc="forecast relative to the window's last value (last), raw levels (none), the deviation from the seasonal-naive forecast of the season best on the validation part (seasonal: every lookback must hold that season), or from the last deseasonalised value plus the seasonal profile of an MSTL fit on the training part (mstl); auto: decided per study from the validation part, seasonal where the seasonal naive beats the naive forecast, else last (a fixed value only; recorded in the study as defaults_chosen); none for tasks classify and text"),
+    "time_features": Field("time_features", "auto", searchable=True, doc="known-future calendar inputs, sin/cos, fed over the lookback and the horizon: none; calendar (chosen by the series' step; without a datetime time column, the position within each season); auto (decided per study from the validation part: calendar where the seasonal naive beats the naive forecast, else none; recorded in the study as defaults_chosen; as a searched choice, auto is calendar); or a list of hour, dayofweek, dayofmonth, dayofyear, month, season; searched as {choices: [none, calendar, 'hour,dayofweek']}; none for tasks classify and text"),
     "levels": Field("levels", (80, 95), doc="prediction-interval levels in percent, each in (0, 100): every forecasting trial calibrates split-conformal intervals on its validation residuals and records their coverage, width, interval score and MSIS on the test part at each level"),
     "interval_method": Field("choice", "symmetric", choices=("symmetric", "signed"), doc="conformal intervals of a point forecast: symmetric (the quantile of |residual| per horizon step) or signed (the lower and upper quantiles of the signed residuals: a skewed error gets a skewed band); a quantile head's band is conformalised (cqr) instead"),
     "future_features": Field("columns", default=(), doc="columns known in the future (a holiday flag, a planned price): scaled like features, fed over the lookback and the horizon; search predict's input carries their horizon rows after its last target value"),

@@ -84,7 +84,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
         self.time_keys(data)
         if unread := _interval_rules.unread_quantiles(raw.get("train") if isinstance(raw.get("train"), dict) else {}, train):
             self.warn("train.quantiles", unread)
-        self.known_future(data, train)
+        self.known_future(data, train, raw.get("data") if isinstance(raw.get("data"), dict) else {})
         if train.get("continuous_eval"):
             self.continuous_eval(family, model, data)
         if data.get("scaler_scope") == "series" and data.get("series_id") is None:
@@ -199,6 +199,9 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             if spec.kind in ("time_features", "quantiles"):  # searched as strings: Optuna's categorical choices are scalars
                 one = self.time_feature_choice if spec.kind == "time_features" else lambda d, v: self.checked(d, *_interval_rules.quantile_choice(v))
                 return self.searchable(dotted, value, lambda v: one(dotted, v), "choice" if spec.kind == "time_features" else "lists")
+            if dotted == "data.reference" and isinstance(value.get("choices"), list) and "auto" in value["choices"]:
+                self.error(dotted, "auto is decided once per study from the data and cannot be searched; search among last, none, seasonal, mstl, or write reference: auto")
+                return spec.default
             return self.searchable(dotted, value, lambda v: self.check_fixed(dotted, v, spec), spec.kind)
         try:
             return self.check_fixed(dotted, value, spec)
@@ -284,7 +287,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
         """One choice of a searched ``data.time_features``: none, auto, or names joined by commas
         (``"hour,dayofweek"``), normalised to that string form."""
         if not isinstance(value, str) and value not in (None, True, False):
-            problem = f"expected none, auto or names joined by commas like 'hour,dayofweek', got {value!r}"
+            problem = f"expected none, auto, calendar or names joined by commas like 'hour,dayofweek', got {value!r}"
         else:
             names = [v.strip() for v in value.split(",")] if isinstance(value, str) and "," in value else value
             value, problem = _time_features(names)
@@ -438,16 +441,19 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
 
 
 def _time_features(value) -> tuple[Any, str | None]:
-    """``data.time_features``: none (also false or null), auto (also true), or a list of names."""
+    """``data.time_features``: none (also false or null), auto (also true), calendar, or a list
+    of names."""
     valid = _fields.TIME_FEATURES
     if value is None or value is False or value == "none":
         return "none", None
     if value is True or value == "auto":
         return "auto", None
+    if value == "calendar":
+        return "calendar", None
     names = [value] if isinstance(value, str) else value
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(v, str) for v in names):
-        return value, f"expected none, auto or a list of {', '.join(valid)}, got {value!r}"
+        return value, f"expected none, auto, calendar or a list of {', '.join(valid)}, got {value!r}"
     for name in names:
         if name not in valid:
-            return value, f"{name!r} is not a time feature{did_you_mean(name, valid)} (valid: none, auto, or a list of {', '.join(valid)})"
+            return value, f"{name!r} is not a time feature{did_you_mean(name, valid)} (valid: none, auto, calendar, or a list of {', '.join(valid)})"
     return tuple(dict.fromkeys(names)), None

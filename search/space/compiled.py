@@ -36,7 +36,7 @@ from optuna.distributions import (
 )
 
 from search.errors import ConfigError
-from search.space._fields import DATA_FIELDS, TRAIN_FIELDS
+from search.space._fields import DATA_FIELDS, LEGACY_DEFAULTS, TRAIN_FIELDS
 from search.space._types import Categorical, FloatRange, IntRange, Searchable, Space, UniformLayers, uniform_sizes, values_of
 from search.space.registry import make_pruner, make_sampler, trial_seeded
 
@@ -107,6 +107,9 @@ class CompiledSpace:
     distributions: dict[str, BaseDistribution]  # searched params by study name
     fixed: dict[str, dict[str, Any]]  # section -> key -> fixed value (model, data, train)
     joint: dict[str, Any] = field(default_factory=dict)  # params that set other keys, see module doc
+    # data keys written ``auto`` and decided from the data (search.driver.defaults): ``fixed``
+    # holds the decided value, the hash the written ``auto``
+    chosen: dict[str, Any] = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -208,13 +211,19 @@ class CompiledSpace:
 
         Fixed data/train values equal to their key's default are left out, so a key added to
         the language later (with a default that keeps the old behaviour) does not change the
-        hash of existing studies' spaces, and they still resume."""
+        hash of existing studies' spaces, and they still resume; so are the defaults a key had
+        before its default changed (``LEGACY_DEFAULTS``: reference last, time_features none),
+        so a study made with them resumes. A key decided from the data (``chosen``) counts as
+        the ``auto`` the space says: the hash is the space's, whatever the data decided. Which
+        of these a study ran is checked apart (``search.driver.run``)."""
         content = json.loads(json.dumps(self.content(), sort_keys=True, default=str))
+        for key in self.chosen:
+            content["fixed"]["data"][key] = "auto"
         for section, fields in (("data", DATA_FIELDS), ("train", TRAIN_FIELDS)):
             values = content["fixed"].get(section, {})
             for key in [k for k in values if k in fields]:
                 default = json.loads(json.dumps(fields[key].default, default=str))
-                if values[key] == default:
+                if values[key] == default or (section == "data" and key in LEGACY_DEFAULTS and values[key] == LEGACY_DEFAULTS[key]):
                     del values[key]
         text = json.dumps(content, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]

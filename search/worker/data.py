@@ -146,7 +146,7 @@ class SeriesData:
         from the window's last value, ``seasonal`` the deviation from the seasonal naive of
         ``season`` (``models.reference``); the core model is saved as is. With known-future
         columns (or ``mstl``) the windows reach past the origin and ``FutureWindow`` reads them."""
-        reference = data_cfg.get("reference", "last")
+        reference = known_inputs.decided("reference", data_cfg.get("reference", "last"))  # auto: search.driver.defaults
         if self.future_rows(1):
             if reference == "mstl" and not self.n_profile:
                 raise DataError(["data.reference: mstl needs the seasonal profile columns, which this series was loaded without"])

@@ -8,9 +8,12 @@ known for the horizon as well as the lookback:
 - ``season``: the position within each season (``data.season`` or the detected ones),
   counted in steps from the first row of the series, or where a season spans about a
   calendar day, week or year, the place in that cycle (see ``phase``);
-- ``auto``: by the series' step, the calendar cycles longer than a step (sub-daily: hour and
+- ``calendar``: by the series' step, the calendar cycles longer than a step (sub-daily: hour and
   day of week, and day of year with two years of data; daily: day of week and day of year;
-  weekly: day of year; monthly: month); without a datetime column, ``season``.
+  weekly: day of year; monthly: month); without a datetime column, ``season``. A fixed
+  ``auto`` is decided per study before the data reaches here (``search.driver.defaults``:
+  ``calendar`` or ``none``); one that still arrives undecided is ``none`` (``UNDECIDED``). As a
+  searched choice, ``auto`` is ``calendar`` (its meaning before ``calendar`` was a name).
 
 ``data.future_features`` are columns of the data file known ahead (a holiday flag, a planned
 price): they are read, filled and scaled like features (the scaler fit on the training part
@@ -35,6 +38,11 @@ import numpy as np
 from search.errors import DataError
 from search.worker import gaps
 
+# What a fixed ``auto`` (reference, time_features) means where the driver has not decided it
+# (``search.driver.defaults``): the defaults from before it was decided, so that code which
+# builds a configuration without preparing the space runs as it always did.
+UNDECIDED = {"reference": "last", "time_features": "none"}
+
 CALENDAR = ("hour", "dayofweek", "dayofmonth", "dayofyear", "month")
 TIME_FEATURES = (*CALENDAR, "season")
 PROFILE_CYCLES = 3  # cycles of the training part's end averaged into each season's profile
@@ -43,13 +51,19 @@ DAY = 86400.0
 CYCLE_SECONDS = {"hour": DAY, "dayofweek": 7 * DAY, "dayofmonth": 28 * DAY, "dayofyear": 365 * DAY, "month": 365 * DAY}  # a calendar feature's cycle: a step as long says nothing within it
 
 
+def decided(key: str, value: Any) -> Any:
+    """A fixed ``data.reference`` or ``data.time_features`` as the worker runs it: ``auto`` that
+    the driver did not decide is ``UNDECIDED[key]``."""
+    return UNDECIDED[key] if value == "auto" else value
+
+
 def time_feature_names(spec: Any, datetime_step: float | None, span_days: float) -> list[str]:
-    """The names ``data.time_features`` stands for: ``auto`` chosen by the step in seconds of a
-    datetime time column (None: no datetime column, so ``season``); a list, or a searched
-    choice's names joined by commas, as given."""
+    """The names ``data.time_features`` stands for: ``calendar`` (and ``auto``) chosen by the step
+    in seconds of a datetime time column (None: no datetime column, so ``season``); a list, or a
+    searched choice's names joined by commas, as given."""
     if spec in (None, "none", False):
         return []
-    if spec not in ("auto", True):
+    if spec not in ("auto", "calendar", True):
         return spec.split(",") if isinstance(spec, str) else list(spec)
     if datetime_step is None:
         return ["season"]
@@ -186,12 +200,17 @@ def build_spec(data: dict[str, Any], when: np.ndarray | None, seasons: list[int]
     span_days = (as_numbers(when).max() - as_numbers(when).min()) / DAY if is_datetime and len(when) else 0.0
     spec_value = data.get("time_features", "none")
     choices = getattr(spec_value, "choices", None)
+    if choices is None:
+        spec_value = decided("time_features", spec_value)
     per_choice = {}
     for value in choices if choices is not None else (spec_value,):
         key = f"{prefix}data.time_features" + (f" (choice {value!r})" if choices is not None else "")
         names = time_feature_names(value, step if is_datetime else None, span_days)
-        if value in ("auto", True) and not names:
-            raise DataError([f"{key}: auto finds no calendar cycle longer than the step of {file_name} ({step / DAY:.0f} days); list the features, or remove time_features"])
+        if value in ("auto", "calendar", True) and not names:
+            if seasons:  # a step of a year or more: the position within each season instead
+                names = ["season"]
+            else:
+                raise DataError([f"{key}: {value} finds no calendar cycle longer than the step of {file_name} ({step / DAY:.0f} days) and no season; list the features, or set time_features: none"])
         calendar = [n for n in names if n in CALENDAR]
         coarse = [n for n in calendar if is_datetime and step and step >= CYCLE_SECONDS[n]] if value not in ("auto", True) else []
         if coarse:

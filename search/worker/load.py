@@ -146,7 +146,7 @@ def _check_cuts(segments, split, gap: int, names, file_name: str, prefix: str) -
 def _has_known(data: dict[str, Any]) -> bool:
     """Whether the space asks for known-future columns: time features, future features, or a
     reference that can be ``mstl`` (fixed, or among a searched key's choices)."""
-    reference, features = data.get("reference", "last"), data.get("time_features", "none")
+    reference, features = data.get("reference", "last"), known.decided("time_features", data.get("time_features", "none"))
     times = any(v not in ("none", None, False) for v in getattr(features, "choices", [features]))
     return times or bool(data.get("future_features")) or "mstl" in getattr(reference, "choices", [reference])
 

@@ -17,9 +17,7 @@ import storage
 from search.cli import main
 from search.results.forecaster import unpack
 from search.results.loading import load_best
-from search.space import compile_space, load_space
 from search.worker.data import windows
-from search.worker.load import load_series
 from tests._studies import ranked_study
 from tests.conftest import TINY_SPACE, write_series
 
@@ -89,8 +87,11 @@ def test_predict_ensemble_prints_the_mean_forecast(ranked, tmp_path):
 
 def _independent_metrics(space, members, part: str) -> tuple[float, float]:
     """(mae, rmse) of the mean of the members' forecasts on ``part``'s targets, computed here:
-    each member's own windows through its own reference, unscaled, then averaged."""
-    series = load_series(compile_space(load_space(space)).space.data)
+    each member's own windows through its own reference, unscaled, then averaged; the series
+    prepared as the driver prepares it (its auto keys decided from the data)."""
+    from search.driver.prepare import prepare
+
+    series = prepare(space).series
     forecasts, truth = [], None
     for member in members:
         x, y = windows(series, part, member.lookback, 1)

@@ -102,7 +102,7 @@ def test_load_adds_time_columns_and_scales_future_features_on_train(tmp_path):
 
 def test_without_the_keys_windows_and_wrappers_are_unchanged(tmp_path):
     _demand(tmp_path)
-    series = load_series(_space(tmp_path).space.data)
+    series = load_series(_space(tmp_path, time_features="none").space.data)
     assert series.n_known == 0 and series.n_profile == 0 and series.known == {}
     x, _ = windows(series, "val", 24, 6)
     assert x.shape[1:] == (24, 1)
@@ -213,10 +213,13 @@ def test_spaces_without_the_keys_keep_their_hash(name):
     assert compile_space(load_space(path)).hash == HASHES_BEFORE[name]
 
 
-def test_time_features_none_hashes_like_no_key(tmp_path):
+def test_time_features_none_and_auto_hash_like_no_key(tmp_path):
+    """auto is the default; none was, and studies made with it resume (search.driver.run checks
+    which of the two a study ran)."""
     _demand(tmp_path)
     assert _space(tmp_path).hash == _space(tmp_path, time_features="none", future_features="[]").hash
-    assert _space(tmp_path).hash != _space(tmp_path, time_features="auto").hash
+    assert _space(tmp_path).hash == _space(tmp_path, time_features="auto").hash
+    assert _space(tmp_path).hash != _space(tmp_path, time_features="calendar").hash
 
 
 @pytest.mark.parametrize(("given", "stored"), [("true", "auto"), ("false", "none"), ("auto", "auto"), ("[hour, hour, month]", ("hour", "month")), ("season", ("season",))])

@@ -241,7 +241,7 @@ def test_reference_seasonal_trains_predicts_and_round_trips(tmp_path):
     from search.results.forecaster import unpack
     from search.worker.train import run_trial
 
-    prep = prepare(_seasonal_space(tmp_path, "lookback: 30, reference: {choices: [last, seasonal]}"))
+    prep = prepare(_seasonal_space(tmp_path, "lookback: 30, reference: {choices: [last, seasonal]}, time_features: none"))
     assert prep.series.season == 25
     assert prep.compiled.distributions["reference"].choices == ("last", "seasonal")  # searchable
     config = prep.compiled.trial_config({"reference": "seasonal"})

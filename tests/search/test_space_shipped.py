@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 SPACES = sorted((REPO / "spaces").glob("*.yaml")) + sorted((REPO / "spaces").glob("*.json"))
 # Each task's shipped datasets and the model inputs/outputs they give (see search.worker.tasks).
 TASK_DATA = {
-    "forecast": (("mauna_loa_co2_weekly.csv", "demand_halfhourly.csv", "electricity_hourly.csv"), {"n_features": 1}),
+    "forecast": (("mauna_loa_co2_weekly.csv", "demand_halfhourly.csv", "electricity_hourly.csv", "traffic_hourly.csv", "housing_supply_monthly.csv"), {"n_features": 1}),
     "classify": (("sensor_activity.csv",), {"n_features": 3, "n_classes": 4}),
     "text": (("tiny_grammar.txt",), {"n_features": 35, "n_classes": 35, "per_step": True}),
 }

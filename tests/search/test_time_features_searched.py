@@ -30,7 +30,7 @@ def test_choices_are_normalised_to_strings(tmp_path):
     [
         ('[none, "hour,weekday"]', "data.time_features.choices[1]", "'weekday' is not a time feature (valid: none, auto"),
         ("[none, [hour]]", "data.time_features.choices[1]", "choices must be scalars"),
-        ("[none, 3]", "data.time_features.choices[1]", "expected none, auto or names joined by commas"),
+        ("[none, 3]", "data.time_features.choices[1]", "expected none, auto, calendar or names joined by commas"),
         ("[auto, auto]", "data.time_features.choices[1]", "duplicate choice"),
     ],
 )
@@ -68,7 +68,8 @@ def test_a_trial_sees_the_columns_of_a_space_fixing_its_choice(tmp_path, keys, c
     union = load_series(_searched(tmp_path, "[none, auto, dayofweek, season]", **keys).space.data)
     assert union.known["time_features"] == ["hour", "dayofweek", "season"]
     assert union.n_known == (1 if keys else 0) + 2 + 2 + 2
-    fixed = load_series(_space(tmp_path, time_features=choice, **keys).space.data)
+    # a searched auto is calendar; a fixed one the driver decides (undecided: none)
+    fixed = load_series(_space(tmp_path, time_features="calendar" if choice == "auto" else choice, **keys).space.data)
     trial = union.for_trial({"time_features": choice})
     np.testing.assert_array_equal(trial.values, fixed.values)
     assert (trial.n_known, trial.n_profile, trial.n_inputs) == (fixed.n_known, fixed.n_profile, fixed.n_inputs)
@@ -119,7 +120,7 @@ def test_trials_checkpoints_and_ensemble_of_different_choices(tmp_path, future):
     for part in ("val", "test"):
         forecasts, truth = [], None
         for choice, (_, member) in by_choice.items():
-            fixed = load_series(_space(tmp_path, time_features=choice, future_features=future).space.data)
+            fixed = load_series(_space(tmp_path, time_features="calendar" if choice == "auto" else choice, future_features=future).space.data)
             x, y = windows(fixed, part, member.lookback, 6, 1)
             with torch.no_grad():
                 forecasts.append(fixed.unscale_targets(member.wrapped().eval()(x)))

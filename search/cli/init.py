@@ -1,0 +1,302 @@
+"""``search init DATA --target COL [--time-column C] [--horizon H] [--out FILE]``: a commented
+forecasting space for a data file, that runs as it is.
+
+What it reads from the data (through the project's own loader and baselines, on a draft space):
+the rows and the missing values, the significant seasons of the training part
+(``search.worker.baselines.detect_seasons``) and which seasonal naive forecasts the validation
+part best. What it writes:
+
+- ``data.season``: the detected seasons (null when none stands out);
+- ``data.lookback``: a range from the season the horizon needs (the shortest detected season
+  at least as long as the horizon, else the longest one; without a season, twice the horizon)
+  to twice that, each value whole windows the training part holds;
+- ``data.reference: auto`` and ``data.time_features: auto``, decided per study from the data
+  (``search.driver.defaults``), with what they choose on this file in the comment;
+- ``train.epochs``: an epoch budget sized to the training rows (about ``WINDOW_BUDGET`` training
+  windows a trial, between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` epochs), with early stopping;
+- ``model.family: lstm``: the recurrent family, the cheapest per epoch on a CPU (gru is a
+  drop-in swap; tcn and transformer take other model keys, see spaces/tcn.yaml).
+
+The written space is checked as ``search validate`` checks it before the file is written; a
+bad flag is one line naming it (exit 2), and nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+from pathlib import Path
+
+from rich.console import Console
+
+from search.errors import SearchError, UsageError
+
+WINDOW_BUDGET = 150_000  # training windows one trial reads at most (epochs x windows per epoch)
+MIN_EPOCHS, MAX_EPOCHS = 5, 40
+TRAIN_FRACTION = 0.7  # the default split's training part
+
+
+def cmd_init(args, console: Console) -> int:
+    data = Path(args.data)
+    columns = _columns(data)
+    for flag, name in (("--target", args.target), ("--time-column", args.time_column)):
+        if name is not None and name not in columns:
+            raise UsageError(f"{flag} {name!r}: {data.name} has no such column (columns: {', '.join(columns)})")
+    if args.time_column is not None and args.time_column == args.target:
+        raise UsageError(f"--time-column {args.time_column!r}: is also --target; the time column cannot be forecast")
+    if args.horizon < 1:
+        raise UsageError(f"--horizon {args.horizon}: must be at least 1")
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        if out.exists():
+            raise UsageError(f"--out {out}: exists; give a new file name (nothing is overwritten)")
+        if not out.parent.is_dir():
+            raise UsageError(f"--out {out}: no such folder {out.parent}")
+    folder = (out.parent if out is not None else Path.cwd()).resolve()
+    rel = Path(os.path.relpath(data.resolve(), folder)).as_posix()
+    facts = _facts(rel, folder, args)
+    text = space_text(rel, args.target, args.time_column, args.horizon, facts)
+    decision = _check(text, folder)
+    if out is None:
+        console.print(text, end="", highlight=False, markup=False, soft_wrap=True)
+        return 0
+    out.write_text(text, encoding="utf-8")
+    console.print(f"wrote {out}: {facts['rows']} rows, seasons {facts['seasons'] or 'none'}, lookback {facts['lookback'][0]}-{facts['lookback'][1]}, {facts['epochs']} epochs; {decision}", highlight=False)
+    console.print(f"run it: search run {out} --trials 20", highlight=False)
+    return 0
+
+
+def _columns(data: Path) -> list[str]:
+    """The data file's column names; one line naming DATA when it cannot be read."""
+    import pandas as pd
+
+    if not data.is_file():
+        raise UsageError(f"DATA {data}: no such file")
+    try:
+        if data.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(data).names)
+        return [str(c) for c in pd.read_csv(data, nrows=0).columns]
+    except Exception as exc:  # an unreadable file: say which, not a traceback
+        raise UsageError(f"DATA {data}: cannot read its columns ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); give a CSV or Parquet file with a header row") from None
+
+
+def _facts(rel: str, folder: Path, args) -> dict:
+    """What the data says, from a draft space through the project's loader: rows, missing
+    values, detected seasons, the validation-best seasonal naive."""
+    from search.driver import defaults
+    from search.driver.prepare import prepare, seasonal_problem
+
+    draft = space_text(rel, args.target, args.time_column, args.horizon, None)
+    with _space_file(draft, folder) as path:
+        try:
+            prep = prepare(path)
+        except SearchError as exc:
+            raise UsageError(_as_flags(exc, path)) from None
+        series = prep.series
+        attrs = series.naive_attrs(args.horizon, prep.compiled.space.data, "mae")
+    seasons = [int(m) for m in attrs.get("seasons", [])]
+    train_rows = min(end - start for start, end in series.parts("train"))
+    need = next((m for m in seasons if m >= args.horizon), max(seasons, default=None))
+    low = need if need is not None else 2 * args.horizon
+    fits = max(1, train_rows - args.horizon)  # the longest lookback a training window holds
+    low = max(1, min(low, fits // 4))
+    high = max(low, min(2 * low, fits // 2))
+    windows = max(1, train_rows - high - args.horizon + 1)
+    epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, round(WINDOW_BUDGET / windows))))
+    decision = defaults.decide(attrs, {k: defaults.AUTO for k in defaults.KEYS}, "mae", lambda: seasonal_problem(series, low))
+    return {
+        "decision": decision.describe(),
+        "rows": int(series.info["rows"]),
+        "missing": int(series.info.get("missing_rows") or 0),
+        "train_rows": int(train_rows),
+        "seasons": seasons,
+        "best_season": attrs.get("seasonal_naive_season"),
+        "lookback": (int(low), int(high)),
+        "epochs": epochs,
+        "windows": int(windows),
+    }
+
+
+class _space_file:
+    """A temporary space file in ``folder`` (so its relative data path holds), removed after."""
+
+    def __init__(self, text: str, folder: Path):
+        self.text, self.folder = text, folder
+
+    def __enter__(self) -> Path:
+        try:
+            fd, name = tempfile.mkstemp(prefix=".search-init-", suffix=".yaml", dir=self.folder)
+        except OSError as exc:
+            raise UsageError(f"--out {self.folder}: cannot write there ({exc.strerror or exc})") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.text)
+        self.path = Path(name)
+        return self.path
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _check(text: str, folder: Path) -> str:
+    """Prepare the written space as ``search validate`` does; what its auto keys chose."""
+    from search.driver.prepare import prepare
+
+    with _space_file(text, folder) as path:
+        try:
+            prep = prepare(path)
+        except SearchError as exc:
+            raise UsageError(_as_flags(exc, path)) from None
+    return prep.decision.describe() or "nothing left to the data"
+
+
+FLAGS = {"data.target": "--target", "data.time_column": "--time-column", "data.horizon": "--horizon", "data.path": "DATA", "data.lookback": "--horizon"}
+
+
+def _as_flags(exc: SearchError, path: Path) -> str:
+    """The first problem of a draft space, told by the flag that set the key."""
+    line = (getattr(exc, "problems", None) or [str(exc)])[0]
+    line = line.replace(f"{path}: ", "").replace(str(path), "the space")
+    for key, flag in FLAGS.items():
+        if key in line:
+            head, _, rest = line.partition(key)
+            rest = rest.split(": ", 1)[-1] if ": " in rest else rest
+            return f"{flag}: {rest}"
+    return line
+
+
+def _lookback_range(low: int, high: int) -> str:
+    if low == high:
+        return str(low)
+    step = max(1, (high - low) // 4)
+    high = low + step * ((high - low) // step)
+    return f"{{type: int, low: {low}, high: {high}, step: {step}}}"
+
+
+def space_text(rel: str, target: str, time_column: str | None, horizon: int, facts: dict | None) -> str:
+    """The space file's text. ``facts`` None: the draft that the data is first read with."""
+    lines = [
+        f"# Forecasting space for {Path(rel).name}, written by `search init` ({target}, {horizon} step{'s' if horizon != 1 else ''} ahead).",
+        "#",
+        "#   search validate THIS_FILE; search run THIS_FILE --trials 20",
+        "#",
+    ]
+    if facts is not None:
+        seasons = ", ".join(map(str, facts["seasons"])) or "none"
+        best = facts["best_season"]
+        lines += [
+            f"# The data: {facts['rows']} rows ({facts['missing']} with a missing value), {facts['train_rows']} in the training part;",
+            f"# detected seasons: {seasons}" + (f"; the seasonal naive of {best} forecast the validation part best." if best else "."),
+            "# Edit any key; a key a comment does not name keeps its default (spaces/lstm.yaml documents them all).",
+            "#",
+        ]
+    lines += [
+        "# Any key marked searchable takes a fixed value or a range: {type: int, low: A, high: B, step: S},",
+        "# {type: float, low: A, high: B, log: true}, {choices: [a, b]}.",
+        "",
+        f"description: LSTM forecaster of {target} in {Path(rel).name}, {horizon} step{'s' if horizon != 1 else ''} ahead (written by search init).",
+        "",
+        "model:",
+        "  # Model family: lstm, the recurrent family that trains cheapest per epoch on a CPU; gru is",
+        "  # a drop-in swap (same keys); tcn and transformer take other model keys (spaces/tcn.yaml).",
+        "  family: lstm",
+        "  # Units per recurrent layer, comma-separated (\"64,32\": two layers). Searchable.",
+        "  layer_sizes: {choices: [\"32\", \"64\", \"64,32\"]}",
+        "  # Dropout between recurrent layers (no effect with one layer). Searchable.",
+        "  dropout: {type: float, low: 0.0, high: 0.3}",
+        "",
+        "data:",
+        "  # The data file, relative to this space file.",
+        f"  path: {_yaml_str(rel)}",
+    ]
+    if time_column is not None:
+        lines += ["  # Column of the time stamps; the rows are sorted by it.", f"  time_column: {_yaml_str(time_column)}"]
+    else:
+        lines += ["  # No time column: the rows are in time order as the file holds them; time_features can", "  # only be the position within each season."]
+    lines += [
+        "  # Column to forecast.",
+        f"  target: {_yaml_str(target)}",
+        "  # Rows with a missing value are filled by linear interpolation (only observed values are scored).",
+        "  missing: interpolate",
+        "  # Chronological train / validation / test fractions.",
+        "  split: [0.7, 0.15, 0.15]",
+        "  # Steps predicted per window.",
+        f"  horizon: {horizon}",
+    ]
+    if facts is None:
+        lines += ["  lookback: 1", "  reference: last", "  time_features: none"] + (["  eval_origins: horizon"] if horizon > 1 else [])
+        lines += ["", "objective:", "  metric: mae"]  # the seasonal naive's season chosen by the final space's metric
+    else:
+        low, high = facts["lookback"]
+        lines += [
+            "  # Seasonal-naive candidates and the seasons of MSTL, as detected on the training part",
+            "  # (null: detect again when the search starts).",
+            f"  season: {('[' + ', '.join(map(str, facts['seasons'])) + ']') if facts['seasons'] else 'null'}",
+            "  # Input window length in steps: from the season the horizon needs (the shortest detected season",
+            "  # at least as long as the horizon, else the longest; without one, twice the horizon) to twice",
+            "  # that. Searchable.",
+            f"  lookback: {_lookback_range(low, high)}",
+            "  # What the model forecasts relative to: auto decides once per study from the validation part,",
+            "  # seasonal (the deviation from the seasonal naive) where the seasonal naive beats the naive",
+            "  # forecast and every lookback holds its season, else last (the change from the last value);",
+            "  # recorded in the study (defaults_chosen) and printed when the search starts. Or write last,",
+            "  # none, seasonal or mstl. Searchable (without auto).",
+            *textwrap.wrap(f"On this file: {facts['decision']}.", 96, initial_indent="  # ", subsequent_indent="  # "),
+            "  reference: auto",
+            "  # Known-future calendar inputs (sin/cos): auto decides with reference, calendar (the cycles",
+            "  # the time step suggests) where the seasonal naive beats the naive forecast, else none. Or",
+            "  # write none, calendar or a list of hour, dayofweek, dayofmonth, dayofyear, month, season.",
+            "  time_features: auto",
+        ]
+        if horizon > 1:
+            lines += [
+                "  # Validation and test forecasts every horizon steps (non-overlapping), as forecasting",
+                "  # benchmarks score them.",
+                "  eval_origins: horizon",
+            ]
+        lines += [
+            "",
+            "train:",
+            f"  # Maximum epochs per trial: about {WINDOW_BUDGET:,} training windows a trial ({facts['windows']:,} an epoch at the",
+            f"  # longest lookback), between {MIN_EPOCHS} and {MAX_EPOCHS}; early stopping and the pruner end most trials sooner.",
+            f"  epochs: {facts['epochs']}",
+            "  # Early stopping after this many epochs without a better validation value.",
+            "  patience: 4",
+            "  # Windows per optimisation step. Searchable.",
+            "  batch_size: {choices: [64, 128]}",
+            "  # Learning rate. Searchable.",
+            "  lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}",
+            "  # Training loss on the scaled targets: mse, mae or huber.",
+            "  loss: mae",
+            "",
+            "objective:",
+            "  # Validation metric, in the data's own units.",
+            "  metric: mae",
+            "",
+            "sampler:",
+            "  # Optuna's TPE; seeded, so the sequence of params repeats.",
+            "  name: tpe",
+            "  seed: 0",
+            "",
+            "pruner:",
+            "  # Median pruning after 3 finished trials and 2 epochs of each.",
+            "  name: median",
+            "  n_startup_trials: 3",
+            "  n_warmup_steps: 2",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_str(value: str) -> str:
+    """A YAML scalar that reads back as the string ``value``."""
+    import json
+
+    plain = value and value.strip() == value and all(c.isalnum() or c in "_-./" for c in value) and value[0] != "-" and value.lower() not in ("null", "true", "false", "yes", "no", "on", "off", "none", "~", ".nan", ".inf")
+    try:
+        float(value)
+        plain = False
+    except ValueError:
+        pass
+    return value if plain else json.dumps(value)

@@ -1,0 +1,126 @@
+"""``search init DATA --target COL``: a commented space for a data file that validates and runs
+as it is; bad flags are one line naming the flag (exit 2), and nothing is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from search.cli import main
+from search.driver import defaults
+from search.driver.prepare import prepare
+
+REPO = Path(__file__).resolve().parents[2]
+# every shipped forecasting dataset: target, time column, horizon
+SHIPPED = {
+    "mauna_loa_co2_weekly.csv": ("co2", "date", 24),
+    "demand_halfhourly.csv": ("load", "time", 48),
+    "electricity_hourly.csv": ("load", "time", 24),
+    "traffic_hourly.csv": ("occupancy", "time", 24),
+    "housing_supply_monthly.csv": ("supply", "month", 12),
+}
+
+
+def _init(tmp_path, name: str, capsys) -> Path:
+    target, time_column, horizon = SHIPPED[name]
+    out = tmp_path / f"{Path(name).stem}.yaml"
+    argv = ["init", str(REPO / "datasets" / name), "--target", target, "--time-column", time_column, "--horizon", str(horizon), "--out", str(out)]
+    assert main(argv) == 0
+    assert f"wrote {out}" in capsys.readouterr().out
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_init_writes_a_space_that_validates(name, tmp_path, capsys):
+    out = _init(tmp_path, name, capsys)
+    raw = yaml.safe_load(out.read_text())
+    assert raw["data"]["reference"] == "auto" and raw["data"]["time_features"] == "auto"
+    assert raw["data"]["horizon"] == SHIPPED[name][2]
+    assert (out.parent / raw["data"]["path"]).resolve() == (REPO / "datasets" / name).resolve()  # relative to the space
+    assert 5 <= raw["train"]["epochs"] <= 40
+    for key in raw["data"]:  # a comment above every data key
+        lines = out.read_text().splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith(f"  {key}:"))
+        assert lines[at - 1].lstrip().startswith("#"), key
+    assert main(["validate", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "ok (lstm" in said and "chosen from the data: reference " in said
+    prep = prepare(out)
+    low = prep.compiled.space.data["lookback"].low
+    seasons = raw["data"]["season"] or []
+    assert seasons == [int(m) for m in prep.series.naive_attrs(low, prep.compiled.space.data, "mae")["seasons"]]
+    # the lookback starts at the season the horizon needs (or twice the horizon without one)
+    need = next((m for m in seasons if m >= SHIPPED[name][2]), max(seasons, default=2 * SHIPPED[name][2]))
+    assert low == need
+
+
+def test_init_finds_the_seasons_of_each_kind_of_series(tmp_path, capsys):
+    traffic = yaml.safe_load(_init(tmp_path, "traffic_hourly.csv", capsys).read_text())
+    housing = yaml.safe_load(_init(tmp_path, "housing_supply_monthly.csv", capsys).read_text())
+    assert traffic["data"]["season"] == [24, 168]
+    assert housing["data"]["season"] is None  # seasonally adjusted: no season stands out
+    assert "reference last, time_features none" in _init_text(tmp_path, "housing_supply_monthly.csv")
+
+
+def _init_text(tmp_path, name: str) -> str:
+    return (tmp_path / f"{Path(name).stem}.yaml").read_text()
+
+
+def test_init_prints_the_space_without_out(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(REPO / "datasets" / "housing_supply_monthly.csv"), "--target", "supply", "--time-column", "month", "--horizon", "6"]) == 0
+    text = capsys.readouterr().out
+    assert yaml.safe_load(text)["data"]["horizon"] == 6
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--target", "lod"], "error: --target 'lod': demand_halfhourly.csv has no such column (columns: time, load, holiday)"),
+        (["--target", "load", "--time-column", "when"], "error: --time-column 'when': demand_halfhourly.csv has no such column"),
+        (["--target", "load", "--horizon", "0"], "error: --horizon 0: must be at least 1"),
+        (["--target", "load", "--time-column", "time", "--horizon", "3000"], "error: --horizon: "),
+        (["--target", "time"], "error: --target: column 'time' of demand_halfhourly.csv"),
+        (["--target", "load", "--out", "no/such/folder/x.yaml"], "error: --out no/such/folder/x.yaml: no such folder"),
+    ],
+)
+def test_bad_flags_are_one_line_naming_the_flag(argv, says, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(REPO / "datasets" / "demand_halfhourly.csv"), *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(says), captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_missing_file_and_an_existing_out_are_refused(tmp_path, capsys):
+    assert main(["init", str(tmp_path / "nope.csv"), "--target", "y"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: DATA {tmp_path / 'nope.csv'}: no such file")
+    out = tmp_path / "space.yaml"
+    out.write_text("keep me\n")
+    assert main(["init", str(REPO / "datasets" / "housing_supply_monthly.csv"), "--target", "supply", "--out", str(out)]) == 2
+    assert "--out" in capsys.readouterr().err and out.read_text() == "keep me\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_the_written_space_runs_as_it_is(name, ray_local, tmp_path, capsys):
+    out = _init(tmp_path, name, capsys)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    quick = ["--set", "data.stat_baselines_seconds=0"] if _has_stat_bound() else []  # where the baselines still run before the trials
+    assert main(["run", str(out), "--trials", "1", "--storage", url, "--set", "train.epochs=1", *quick]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "(auto: " in header
+    study = optuna.load_study(study_name=out.stem, storage=url)
+    assert set(study.user_attrs[defaults.DECISION_ATTR]) == {"reference", "time_features", "because"}
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+
+
+def _has_stat_bound() -> bool:
+    from search.space._fields import DATA_FIELDS
+
+    return "stat_baselines_seconds" in DATA_FIELDS
