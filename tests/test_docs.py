@@ -274,6 +274,8 @@ def test_your_own_data_runs(tmp_path):
     with open(tmp_path / "sales.csv") as f:
         assert len(list(csv.reader(f))) == 731
     assert "sales.yaml: ok" in next(o for line, o in out.items() if line.startswith("search validate"))
+    assert "wrote sales_init.yaml" in next(o for line, o in out.items() if line.startswith("search init"))
+    assert "sales_init.yaml: ok" in next(o for line, o in out.items() if line.startswith("search validate sales_init"))
     assert _finished(tmp_path / "studies.db", "sales") == 2
     attrs = _study_attrs(tmp_path / "studies.db", "sales")
     assert {"baseline_naive_test_mae", "baseline_seasonal_naive_test_mae", "baseline_mstl_test_mae", "baseline_autoets_test_mae", "baseline_autotheta_test_mae"} <= attrs
