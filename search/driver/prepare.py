@@ -13,6 +13,7 @@ from pathlib import Path
 
 from search.errors import DataError
 from search.space import Categorical, CompiledSpace, FloatRange, IntRange, compile_space, load_space
+from search.worker import ref_columns
 from search.worker.data import SeriesData, check_windows_fit
 from search.worker.tasks import load_data
 
@@ -37,12 +38,12 @@ class Prepared:
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
     space = load_space(space_path, overrides)
     compiled = compile_space(space)
-    lookback_min, lookback_max = _bounds(space.data["lookback"])
+    _, lookback_max = _bounds(space.data["lookback"])
     try:
         series = load_data(space.data, source=str(space.path))  # forecast: search.worker.load.load_series
         check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
         series.choose_season(lookback_max, space.data, compiled.metric)
-        _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")
+        _seasonal_reference(series, space.data.get("reference"), space.data["horizon"], f"{space.path}: ")
     except DataError as exc:  # found in the rows: point at the key's line too
         raise DataError([space.locate(p) for p in exc.problems]) from None
     for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
@@ -59,12 +60,12 @@ def _bounds(value) -> tuple[int, int]:
     return int(value), int(value)
 
 
-def _check_seasonal_reference(series: SeriesData, reference, lookback_min: int, prefix: str) -> None:
-    """``reference: seasonal`` (fixed or among the choices) needs a season, and every lookback
-    the space can sample must hold it."""
+def _seasonal_reference(series: SeriesData, reference, horizon: int, prefix: str) -> None:
+    """``reference: seasonal`` (fixed or among the choices) needs a season the history before the
+    validation part holds (``series.season``: none otherwise); its values whole seasons back are
+    then columns of their own (``search.worker.ref_columns``), so the lookback need not hold it."""
     if reference != "seasonal" and not (isinstance(reference, Categorical) and "seasonal" in reference.choices):
         return
     if series.season is None:
         raise DataError([prefix + "data.reference: seasonal needs a season, and none stands out in the training part; set data.season (e.g. 52 or [48, 336]) or use reference: last"])
-    if lookback_min < series.season:
-        raise DataError([prefix + f"data.lookback: reference seasonal needs every window to hold a season ({series.season}), but the lookback can be {lookback_min}; raise its lower bound to {series.season} or more"])
+    ref_columns.add_seasonal_lags(series, horizon)

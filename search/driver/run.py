@@ -30,6 +30,7 @@ from search.driver.fork import fork_for_run
 from search.driver import reaper
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
+from search.driver.stat_runs import BaselineRuns
 from search.driver.study_ops import recover_stale_trials
 from search.driver.tracking import ENV as TRACKING_ENV
 from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
@@ -271,14 +272,19 @@ def run_search(
         return Summary(study, url, 0, None, False)
 
     _init_ray(address, num_cpus)
+    baselines = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
+    if baselines is not None:
+        baselines.start()  # beside the trials: the first trial starts at once
     resources = prep.compiled.space.resources
     workers = workers or _default_workers(resources["cpu"], resources["gpu"])
     log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
     bridge.tracker = tracker
     tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
     try:
-        _run_rounds(bridge, prep, workers, console, quiet, log)
+        _run_rounds(bridge, prep, workers, console, quiet, log, baselines)
     finally:
+        if baselines is not None and not baselines.done:
+            baselines.stop("the search was interrupted" if bridge.interrupted else "the search stopped")
         tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
     stop_reason = None if bridge.interrupted else bridge.stop_reason
@@ -334,18 +340,21 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
     return prep, study
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, baselines: BaselineRuns | None = None) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
     exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
-    records in ``log``."""
+    records in ``log``. The statistical baselines (``baselines``, running beside the trials)
+    are then waited for, the wait shown."""
     from search.driver.progress import Progress
 
     resources = prep.compiled.space.resources
     workdir = tempfile.mkdtemp(prefix="search-tune-")
     heartbeat = HeartbeatThread(bridge, storage_mod.HEARTBEAT_INTERVAL_S)
     heartbeat.start()
-    progress = Progress(bridge, console, quiet=quiet)
+    progress = Progress(bridge, console, quiet=quiet, baselines=baselines)
     bridge.on_change = progress.update
+    if baselines is not None:
+        baselines.on_change = progress.baseline_done
     fn = _trainable(prep, resources["cpu"])
     try:
         with progress, _interruptible(bridge, console):
@@ -358,6 +367,8 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
                     # other drivers' trials are still running: wait for them to end or go stale
                     time.sleep(storage_mod.HEARTBEAT_INTERVAL_S)
                     recover_stale_trials(bridge.study)
+            if baselines is not None and not baselines.done and not bridge.interrupted:
+                baselines.wait(progress.waiting, lambda: bridge.interrupted)  # the study ends with its baselines recorded
     except KeyboardInterrupt:
         pass
     finally:
