@@ -269,13 +269,14 @@ def run_search(
             highlight=False,
         )
     if bridge.remaining() <= 0 and bridge.count(optuna.trial.TrialState.RUNNING) == 0:
+        _baselines_only(study, prep, address, num_cpus, console, quiet)  # what an earlier run left missing
         return Summary(study, url, 0, None, False)
 
     _init_ray(address, num_cpus)
+    resources = prep.compiled.space.resources
     baselines = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
     if baselines is not None:
-        baselines.start()  # beside the trials: the first trial starts at once
-    resources = prep.compiled.space.resources
+        baselines.start(float(resources["cpu"]))  # beside the trials: the first trial starts at once
     workers = workers or _default_workers(resources["cpu"], resources["gpu"])
     log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
     bridge.tracker = tracker
@@ -289,6 +290,22 @@ def run_search(
     t = bridge.tally
     stop_reason = None if bridge.interrupted else bridge.stop_reason
     return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
+
+
+def _baselines_only(study: optuna.Study, prep: Prepared, address: str | None, num_cpus: int | None, console: Console, quiet: bool) -> None:
+    """A study with its trials done but statistical baselines missing (a run stopped before
+    they finished, a study made when they could be skipped): compute those, waited for."""
+    runs = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
+    if runs is None:
+        return
+    _init_ray(address, num_cpus)
+    if not quiet:
+        console.print(f"the trials are done; computing the statistical baselines the study lacks: {', '.join(runs.labels())}", highlight=False)
+    runs.start(0.0)
+    try:
+        runs.wait()
+    except KeyboardInterrupt:
+        pass
 
 
 def _tracker(flag: str | None, space_value: str | None, console: Console):

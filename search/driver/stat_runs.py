@@ -70,12 +70,14 @@ class BaselineRuns:
     def labels(self) -> list[str]:
         return [sb.STAT_MODELS[n] for n in self.running]
 
-    def start(self) -> None:
-        """Write ``stat_baselines_running`` and launch the first model's task (Ray is up)."""
+    def start(self, trial_cpus: float = 1.0) -> None:
+        """Write ``stat_baselines_running`` and launch the first model's task (Ray is up). It
+        asks for one CPU where the runtime has one beside a trial's ``trial_cpus``, else none
+        (it then shares a CPU): the first trial never waits for it."""
         self._write({RUNNING_ATTR: self.labels()})
         import ray
 
-        cpus = 1 if float(ray.cluster_resources().get("CPU", 0)) >= 2 else 0  # beside a one-CPU trial, never before it
+        cpus = 1 if float(ray.cluster_resources().get("CPU", 0)) >= 1 + trial_cpus else 0
         self._remote = ray.remote(num_cpus=cpus, max_retries=0)(sb.run_model)
         self._spec_ref = ray.put(self.spec)
         self._launch()

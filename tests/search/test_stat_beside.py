@@ -72,3 +72,12 @@ def test_no_compare_line_leads_with_a_weaker_baseline_while_a_stronger_may_come(
     done = {**attrs, "baseline_mstl_test_mae": 250.0, "baseline_mstl_seconds": 9.0, "stat_baselines_running": [], "baseline_autotheta_note": "no season"}
     assert compare_line("mae", 240.0, done, "test") == "test mae 240 (0.96x MSTL, 0.30x naive)"
     assert stat_states({"baseline_naive_test_mae": 1.0}) == {}  # baselines off: nothing said
+
+
+def test_the_report_says_which_baselines_still_run():
+    from search.results.report import stat_baselines_line
+
+    running = {"baseline_naive_test_mae": 800.0, "stat_baselines_running": ["MSTL", "AutoETS", "AutoTheta"]}
+    assert stat_baselines_line(running) == "Statistical baselines: MSTL: running, AutoETS: running, AutoTheta: running"
+    part = {"baseline_autoets_test_mae": 3.1, "baseline_autoets_test_rmse": 3.34, "baseline_autoets_seconds": 1.0, "stat_baselines_running": ["MSTL"]}
+    assert stat_baselines_line(part).endswith("AutoETS test MAE 3.1, RMSE 3.34 (MSTL: running)")
