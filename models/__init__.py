@@ -7,6 +7,7 @@ Each family has one readable file (``recurrent.py``, ``tcn.py``, ``transformer.p
 ``reference.py`` holds the forecast wrappers (``LastValueReference``).
 """
 
+from models._head import quantile_outputs
 from models._params import ModelParamError, count_params, format_layer_sizes, parse_layer_sizes
 from models.recurrent import RecurrentConfig
 from models.reference import FutureWindow, LastValueReference, SeasonalReference
@@ -28,5 +29,6 @@ __all__ = [
     "count_params",
     "format_layer_sizes",
     "parse_layer_sizes",
+    "quantile_outputs",
     "receptive_field",
 ]

@@ -177,7 +177,7 @@ class RecurrentNet(nn.Module):
         unidirectional model (a backward pass would have read the future)."""
         if self.bidirectional:
             raise ValueError("step outputs need a unidirectional model; a bidirectional one reads the future")
-        return self.head.proj(self.features(x)).unflatten(-1, self.head.out_shape)
+        return self.head.outputs(self.head.proj(self.features(x)))
 
     def forward(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         # x: (B, T, n_features); future: (B, horizon, n_future) known-future features, or None

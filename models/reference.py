@@ -38,7 +38,7 @@ class LastValueReference(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = x[:, -1:, :]  # (B, 1, F)
-        return self.model(x - last) + last[:, :, : self.n_targets]  # (B, H, T)
+        return _plus(self.model(x - last), last[:, :, : self.n_targets])  # (B, H, T)
 
 
 class SeasonalReference(nn.Module):
@@ -56,10 +56,16 @@ class SeasonalReference(nn.Module):
         delta = self.model(x - last)  # (B, H, T)
         steps = torch.arange(1, delta.shape[1] + 1, device=x.device)  # (H,)
         back = self.season * ((steps - 1) // self.season + 1)  # (H,) whole seasons back, always observed
-        return delta + x[:, x.shape[1] - 1 + steps - back, : self.n_targets]  # (B, H, T)
+        return _plus(delta, x[:, x.shape[1] - 1 + steps - back, : self.n_targets])  # (B, H, T)
 
 
 REFERENCES = ("last", "none", "seasonal", "mstl")
+
+
+def _plus(out: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """The model's output plus the reference (B, H or 1, T); a quantile head's quantiles
+    (B, H, T, Q), inside ``models.quantile_outputs``, all move with it (their order kept)."""
+    return out + (reference.unsqueeze(-1) if out.dim() > reference.dim() else reference)
 
 
 class FutureWindow(nn.Module):
@@ -98,13 +104,13 @@ class FutureWindow(nn.Module):
         inputs = torch.cat([observed - last, past[:, :, F - K :]], dim=-1)  # (B, L, F) known columns as they are
         delta = self.model(inputs, future)  # (B, H, T)
         if self.reference == "last":
-            return delta + last[:, :, :T]
+            return _plus(delta, last[:, :, :T])
         if self.reference == "mstl":
-            return delta + last[:, :, :T] + profile[:, L:]  # level + seasonal profile over the horizon
+            return _plus(delta, last[:, :, :T] + profile[:, L:])  # level + seasonal profile over the horizon
         steps = torch.arange(1, delta.shape[1] + 1, device=window.device)  # (H,)
         lag = (steps - 1) // self.season  # (H,) whole seasons back, minus one: each step's lag
         if self.lags_at is not None:  # the history before the lookback, as lag columns
             H = delta.shape[1]
             lagged = window[:, L:, self.lags_at : self.lags_at + self.n_lags * T].reshape(-1, H, self.n_lags, T)  # (B, H, lags, T)
-            return delta + lagged[:, torch.arange(H, device=window.device), lag, :]  # (B, H, T) seasonal naive + delta
-        return delta + past[:, L - 1 + steps - self.season * (lag + 1), :T]  # (B, H, T) seasonal naive + delta
+            return _plus(delta, lagged[:, torch.arange(H, device=window.device), lag, :])  # (B, H, T) seasonal naive + delta
+        return _plus(delta, past[:, L - 1 + steps - self.season * (lag + 1), :T])  # (B, H, T) seasonal naive + delta

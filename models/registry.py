@@ -47,6 +47,7 @@ def build(
     n_classes: int | None = None,
     per_step: bool = False,
     n_future: int = 0,
+    quantiles=(),
     **params,
 ) -> nn.Module:
     """Build a model of family ``name`` with the given searched ``params``.
@@ -55,10 +56,13 @@ def build(
     ``n_classes`` to ``(B, n_classes)`` logits, and with ``per_step=True`` as well to
     ``(B, lookback, n_classes)`` next-token logits. With ``n_future`` the forward pass also
     takes ``future: (B, horizon, n_future)``, the known-future features of the horizon steps
-    (read by the output head). Any bad value raises ``ModelParamError``.
+    (read by the output head). With ``quantiles`` (probabilities) the head forecasts each of
+    them (``models._head``): the output is the point forecast, the quantile nearest 0.5, and
+    ``(B, horizon, n_targets, Q)`` inside ``quantile_outputs(model)``. Any bad value raises
+    ``ModelParamError``.
     """
     family = _family(name)
-    io = ModelIO(n_features, horizon, n_targets, lookback, n_classes, per_step, n_future)
+    io = ModelIO(n_features, horizon, n_targets, lookback, n_classes, per_step, n_future, tuple(quantiles or ()))
     io.validate()
     valid = [f.name for f in dataclasses.fields(family.config)]
     for key in params:

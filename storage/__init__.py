@@ -6,7 +6,7 @@ working directory), opens it with settings fit for long searches, rides out data
 restarts, and masks passwords wherever a URL is printed.
 """
 
-from storage._artifacts import ObjectStoreError, artifact_dir, artifact_location, find_artifacts, is_object_store, log_dir, open_artifact_store
+from storage._artifacts import ObjectStoreError, PrivateFileSystemArtifactStore, artifact_dir, artifact_location, find_artifacts, is_object_store, log_dir, open_artifact_store
 from storage._rdb import (
     HEARTBEAT_GRACE_S,
     HEARTBEAT_INTERVAL_S,
@@ -23,9 +23,10 @@ from storage._rdb import (
     upgrade_storage,
     write_trial_batch,
 )
+from storage._files import make_private_folders, open_private, warn_if_readable
 from storage._reads import intermediate_counts, read_intermediate_values, read_trials, study_summary
 from storage._retry import retrying
-from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password
+from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password, url_secrets
 
 __all__ = [
     "DEFAULT_URL",
@@ -38,6 +39,10 @@ __all__ = [
     "find_artifacts",
     "is_object_store",
     "log_dir",
+    "PrivateFileSystemArtifactStore",
+    "open_private",
+    "make_private_folders",
+    "warn_if_readable",
     "check_url",
     "complete_trial_ids",
     "connect_error",
@@ -60,5 +65,6 @@ __all__ = [
     "study_summary",
     "upgrade_storage",
     "url_password",
+    "url_secrets",
     "write_trial_batch",
 ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from optuna.artifacts import FileSystemArtifactStore
 
-from storage._files import make_private_folder
+from storage._files import make_private_folder, open_private
 from storage._urls import sqlite_path
 
 
@@ -108,12 +108,25 @@ class PrefixedS3Store:
         self.inner.remove(self.prefix + artifact_id)
 
 
+class PrivateFileSystemArtifactStore(FileSystemArtifactStore):
+    """Optuna's folder store whose files are created readable by their owner only
+    (``storage._files.open_private``: the mode whatever the umask, also in an existing folder
+    that others can read)."""
+
+    def write(self, artifact_id: str, content_body) -> None:
+        import shutil
+
+        filepath = self._get_filepath(artifact_id)
+        with open_private(filepath, "wb") as f:
+            shutil.copyfileobj(content_body, f)
+
+
 def open_artifact_store(url: str, override: str | os.PathLike | None = None):
     """The artifact store of ``url``: an S3 bucket for an ``s3://`` location, else a folder,
-    created readable by its owner only (``storage._files``)."""
+    created readable by its owner only, as is every file written into it (``storage._files``)."""
     given = _given(override)
     if is_object_store(given):
         return PrefixedS3Store(given)
     path = artifact_dir(url, override)
     make_private_folder(path)
-    return FileSystemArtifactStore(str(path))
+    return PrivateFileSystemArtifactStore(str(path))

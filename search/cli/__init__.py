@@ -29,7 +29,7 @@ from rich.console import Console
 from search.cli._files import _first_line
 from search.cli.predicting import cmd_predict
 from search.cli.reading import cmd_best, cmd_compare, cmd_ensemble, cmd_export, cmd_report, cmd_studies, cmd_trials
-from search.cli.searching import cmd_dashboard, cmd_run, cmd_show, cmd_storage, cmd_validate
+from search.cli.searching import cmd_dashboard, cmd_run, cmd_schema, cmd_show, cmd_storage, cmd_validate
 from search.errors import ConfigError, SearchError, UsageError
 
 
@@ -47,8 +47,9 @@ def _storage_arg(p: argparse.ArgumentParser) -> None:
 
 def resolve_storage(args, err: Console) -> None:
     """``args.storage`` from ``--storage`` or ``--storage-file`` (None: ``$SEARCH_STORAGE`` or
-    the default). A password given in ``--storage`` still works, with a one-line warning, and
-    is masked in this process's command line before anything (Ray's job table) records it."""
+    the default). A secret given in ``--storage`` (a password, or a query value such as
+    ``sslpassword=`` or ``token=``) still works, with a one-line warning, and is masked in this
+    process's command line before anything (Ray's job table) records it."""
     if not hasattr(args, "storage_file"):
         return
     if args.storage and args.storage_file:
@@ -57,13 +58,19 @@ def resolve_storage(args, err: Console) -> None:
         args.storage = _first_line(args.storage_file, "--storage-file").strip()
         if not args.storage:
             raise UsageError(f"--storage-file {args.storage_file}: the first line is empty")
-        return
-    from storage import mask_url, url_password
+        from storage import url_secrets, warn_if_readable
 
-    if args.storage and url_password(args.storage):
+        if url_secrets(args.storage):
+            warn_if_readable(args.storage_file, "--storage-file")
+        return
+    from storage import mask_url, url_secrets
+
+    secrets = url_secrets(args.storage) if args.storage else []
+    if secrets:
         masked = hide_from_command_line(args.storage)
+        what = "a password" if secrets == ["the password"] else f"a secret ({', '.join(secrets)})"
         err.print(
-            f"warning: --storage {mask_url(args.storage)}: a password on the command line can be read by other local users"
+            f"warning: --storage {mask_url(args.storage)}: {what} on the command line can be read by other local users"
             f"{' until now (masked from here on)' if masked else ''}; set $SEARCH_STORAGE or use --storage-file FILE",
             markup=False,
         )
@@ -121,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("space", metavar="SPACE")
     show.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+    schema = sub.add_parser("schema", help="print the JSON Schema of a space file (for editors and other checkers)")
+    schema.add_argument("--out", metavar="FILE", help="write it to FILE instead of printing it")
+
     predict = sub.add_parser("predict", help="forecast with the best model of a study (classify: the label; text: a continuation)")
     predict.add_argument("study", metavar="STUDY")
     predict.add_argument("--input", required=True, metavar="CSV", help="recent data with the training columns; the forecast follows its last row")
@@ -148,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--certfile", metavar="PEM", help="serve HTTPS with this certificate (chain) file; needs --keyfile")
     dash.add_argument("--keyfile", metavar="PEM", help="the certificate's private key file")
     dash.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
+    dash.add_argument("--trust-proxy", action="store_true", help="behind a reverse proxy: keep its X-Forwarded-* headers (dropped otherwise) and throttle logins by its X-Forwarded-For")
 
     studies = sub.add_parser("studies", help="list the studies in a storage")
     _storage_arg(studies)
@@ -208,6 +219,7 @@ COMMANDS = {
     "predict": cmd_predict,
     "validate": cmd_validate,
     "show": cmd_show,
+    "schema": cmd_schema,
     "dashboard": cmd_dashboard,
     "studies": cmd_studies,
     "trials": cmd_trials,

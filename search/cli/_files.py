@@ -41,7 +41,10 @@ def _out_file(path: str | None, flag: str = "--out", *, make_folder: bool = Fals
 def _write(out: Path, text: str, flag: str = "--out") -> None:
     """Write ``text`` to ``out``; an OS error is one line naming the flag."""
     try:
-        out.write_text(text, encoding="utf-8")
+        from storage import open_private
+
+        with open_private(out, "w", encoding="utf-8") as f:
+            f.write(text)
     except OSError as exc:
         raise UsageError(f"{flag} {out}: cannot write: {exc.strerror or exc}") from None
 

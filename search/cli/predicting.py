@@ -80,7 +80,10 @@ def _write_plot(out: str, view: dict, study: str, source: Path, console: Console
 
     doc = page(view, f"Forecast of study {study} after {source.name}", [f"{model} of study {study}"])
     try:
-        Path(out).write_text(doc, encoding="utf-8")
+        from storage import open_private
+
+        with open_private(out, "w", encoding="utf-8") as f:
+            f.write(doc)
     except OSError as exc:
         raise UsageError(f"--plot {out}: cannot write it ({exc.strerror})") from None
     shown = len(view["series"])

@@ -94,6 +94,7 @@ def cmd_ensemble(args, console: Console) -> int:
 def cmd_export(args, console: Console) -> int:
     from search.results import export
     from search.results import tables
+    from storage import open_private
     from search.store import open_read
 
     fmt = args.format or ("json" if args.out and Path(args.out).suffix.lower() == ".json" else "csv")
@@ -104,7 +105,7 @@ def cmd_export(args, console: Console) -> int:
         raise UsageError(f"--format {fmt}: choose one of {', '.join(export.EXPORT_FORMATS)}")
     if out:
         try:
-            with out.open("w", encoding="utf-8", newline="") as file:
+            with open_private(out, "w", encoding="utf-8", newline="") as file:
                 n = export.write_export(study, fmt, file)
         except OSError as exc:
             raise UsageError(f"--out {out}: cannot write: {exc.strerror or exc}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from search.cli._files import _first_line, dashboard_command
+from search.cli._files import _first_line, _out_file, _write, dashboard_command
 from search.errors import UsageError
 
 
@@ -113,6 +113,19 @@ def cmd_show(args, console: Console) -> int:
     return 0
 
 
+def cmd_schema(args, console: Console) -> int:
+    from search.space.schema import json_schema
+
+    out = _out_file(args.out)
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out:
+        _write(out, text)
+        console.print(f"wrote {out}", highlight=False)
+    else:
+        print(text, end="")
+    return 0
+
+
 def dashboard_password(args) -> str | None:
     """The dashboard's password: ``--password-file``'s first line, else
     ``$SEARCH_DASHBOARD_PASSWORD``, else None; never from the command line itself."""
@@ -125,6 +138,9 @@ def dashboard_password(args) -> str | None:
     password = _first_line(args.password_file, "--password-file")
     if not password:
         raise UsageError(f"--password-file {args.password_file}: the first line is empty")
+    from storage import warn_if_readable
+
+    warn_if_readable(args.password_file, "--password-file")
     return password
 
 
@@ -137,6 +153,10 @@ def cmd_dashboard(args, console: Console) -> int:
     for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
         if path is not None and not Path(path).is_file():
             raise UsageError(f"{flag} {path}: no such file")
+    if args.keyfile is not None:
+        from storage import warn_if_readable
+
+        warn_if_readable(args.keyfile, "--keyfile")
     url = existing_url(args.storage)
     with storage_errors(url):
         check_url(url)
@@ -145,7 +165,7 @@ def cmd_dashboard(args, console: Console) -> int:
         artifacts = location if is_object_store(location) or Path(location).exists() else None
         serve(
             url, host=args.host, port=args.port, read_only=args.read_only, password=password, artifact_dir=artifacts,
-            allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile,
+            allowed_hosts=args.allow_hosts, certfile=args.certfile, keyfile=args.keyfile, trust_proxy=args.trust_proxy,
         )
     return 0
 

@@ -56,6 +56,9 @@ ATTR_KEYS = (
     "early_stopped",
     "precision",
     "precision_note",
+    "interval_method",  # how the trial's intervals were calibrated (search.worker.uncertainty)
+    "interval_windows",
+    "interval_levels_short",
     "error",
 )
 

@@ -25,6 +25,8 @@ GRACE_S = 2.0
 def start(driver_pid: int) -> subprocess.Popen | None:
     """Start the reaper of ``driver_pid`` (this file as a script, in a session of its own so
     a signal to the driver's process group does not reach it)."""
+    from search._environ import public_environ  # here: this file also runs as a script, alone
+
     if not os.path.isdir("/proc"):
         return None
     return subprocess.Popen(
@@ -34,6 +36,7 @@ def start(driver_pid: int) -> subprocess.Popen | None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         close_fds=True,
+        env=public_environ(),  # no credentials of the driver's
     )
 
 

@@ -25,6 +25,7 @@ import optuna
 from rich.console import Console
 
 import storage as storage_mod
+from search._environ import is_secret, withheld
 from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import fork_for_run
 from search.driver import reaper
@@ -71,6 +72,30 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
 
     if ray.is_initialized():
         return
+    with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
+        _ray_init(address, num_cpus)
+    _keep_from_tune()  # nor does Tune copy them into its trainables' runtime environment
+    if not address:
+        reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
+
+
+def _keep_from_tune() -> None:
+    """Ray Tune copies some of the driver's variables (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ...) into each trainable's runtime
+    environment, from the driver's ``os.environ`` at the moment it starts the trainable; the
+    driver's own credentials are taken off that list (``ray.tune.execution.class_cache``)."""
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:  # another Ray: its workers' environments are checked by the tests
+        return
+    names = getattr(class_cache, "ENV_VARS_TO_PROPAGATE", None)
+    if names is not None:
+        class_cache.ENV_VARS_TO_PROPAGATE = {n for n in names if not is_secret(n)}
+
+
+def _ray_init(address: str | None, num_cpus: int | None) -> None:
+    import ray
+
     ray.init(
         # "local": without --address always start a runtime of our own, never silently join a
         # cluster that happens to run on this machine.
@@ -81,8 +106,6 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
         logging_level=logging.ERROR,
         configure_logging=True,
     )
-    if not address:
-        reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
 
 
 class _RayLog(logging.FileHandler):
@@ -90,11 +113,14 @@ class _RayLog(logging.FileHandler):
     worker's traceback, say) prints one line on the terminal naming the file."""
 
     def __init__(self, path: Path, tell):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        storage_mod.make_private_folders(path.parent)  # the logs folder, in the private artifact folder
         super().__init__(path, encoding="utf-8", delay=True)
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self.tell = tell
         self.told = False
+
+    def _open(self):
+        return storage_mod.open_private(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
 
     def emit(self, record: logging.LogRecord) -> None:
         super().emit(record)
@@ -246,7 +272,7 @@ def run_search(
         raise UsageError(f"--workers {workers}: must be at least 1")
     console = console or Console(stderr=False)
     prep = prepared or prepare(space_path, overrides, study_name)  # everything checked before the storage
-    tracker = _tracker(mlflow, prep.compiled.space.tracking.get("mlflow"), console)
+    tracker = _tracker(mlflow, prep.compiled.space.tracking.get("mlflow"), console, prep.compiled.space.path)
     url = storage_url or storage_mod.default_url()
     with storage_errors():
         storage_mod.check_url(url)  # before the artifact folder is made beside it
@@ -308,13 +334,13 @@ def _baselines_only(study: optuna.Study, prep: Prepared, address: str | None, nu
         pass
 
 
-def _tracker(flag: str | None, space_value: str | None, console: Console):
+def _tracker(flag: str | None, space_value: str | None, console: Console, space_file: object = "the space"):
     """The MLflow tracker the search logs to (``search.driver.tracking``), or none. Asked for by
     ``--mlflow`` or the space without mlflow installed: one line, before the storage is opened;
     by ``$MLFLOW_TRACKING_URI`` alone: a warning, and the search goes on untracked."""
     import importlib.util
 
-    uri = tracking_uri(flag, space_value)
+    uri = tracking_uri(flag, space_value, space_file)
     if uri is None:
         return NoTracker()
     if importlib.util.find_spec("mlflow") is None:

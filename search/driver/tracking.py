@@ -25,9 +25,42 @@ ENV = "MLFLOW_TRACKING_URI"
 TAG_LIMIT = 5000  # MLflow's tag value bound
 
 
-def tracking_uri(flag: str | None, space_value: str | None) -> str | None:
-    """Where to log: ``--mlflow``, else the space's ``tracking.mlflow``, else ``$MLFLOW_TRACKING_URI``."""
-    return flag or space_value or os.environ.get(ENV) or None
+# What MLflow's client sends to the tracking server it is pointed at
+CREDENTIAL_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_AUTH", "MLFLOW_TRACKING_CLIENT_CERT_PATH")
+
+
+def tracking_uri(flag: str | None, space_value: str | None, space_file: object = "the space") -> str | None:
+    """Where to log: ``--mlflow``, else the space's ``tracking.mlflow``, else ``$MLFLOW_TRACKING_URI``.
+
+    The server is the user's to choose, not the file's: a ``tracking.mlflow`` server other than
+    ``$MLFLOW_TRACKING_URI`` while MLflow credentials are in the environment would receive them,
+    so it is refused (``ConfigError`` naming its host); without credentials, or as a local
+    folder, it is used."""
+    if flag:
+        return flag
+    env_uri = os.environ.get(ENV) or None
+    if space_value and space_value != env_uri:
+        held = [name for name in CREDENTIAL_ENV if os.environ.get(name)]
+        host = _remote_host(space_value)
+        if held and host:
+            from search.errors import ConfigError
+            from storage import mask_url
+
+            raise ConfigError([
+                f"{space_file}: tracking.mlflow {mask_url(space_value)}: the MLflow credentials in the environment (${held[0]}) "
+                f"would go to {host}, which neither --mlflow nor ${ENV} names; give --mlflow URI to log there, or unset them"
+            ])
+    return space_value or env_uri
+
+
+def _remote_host(uri: str) -> str | None:
+    """The server a tracking URI sends requests to (its host, else its scheme); None for a local folder."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file") or len(parts.scheme) == 1:  # a path (C:\\... too)
+        return None
+    return parts.hostname or parts.scheme
 
 
 class NoTracker:

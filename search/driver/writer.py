@@ -6,7 +6,7 @@ heartbeats and writes them together (``storage.write_trial_batch``) every ``inte
 from a thread of its own; the pruner no longer reads them back from the storage (the bridge
 decides from ``search.driver.pruning.PruningView``), so a worker waits for no write.
 
-What that means for the study (README, "What lands in the study"): an epoch's value reaches
+What that means for the study (docs/results.md, "What lands in the study"): an epoch's value reaches
 the study at most one interval (plus the write) after the worker was told to go on. Before a
 trial is told COMPLETE, PRUNED or FAIL its values are written (``flush``), so a finished
 trial holds every epoch it reported. A driver killed in between loses at most the last

@@ -3,9 +3,11 @@
 optuna-dashboard has neither authentication nor a read-only mode: anyone who can reach
 its HTTP API can create and delete studies, tell trials, upload artifacts and upgrade the
 database schema. This module wraps its WSGI application in the middlewares of
-``search.results.dashboard_guards``, outermost first: headers (no wildcard CORS, no framing,
-artifacts sandboxed), the Host allow-list, the password (HTTP Basic, throttled), read-only,
-same origin for writes, and the user attrs only the driver writes.
+``search.results.dashboard_guards``, outermost first: one reading of the request (a strict
+UTF-8 path, one body framing, the route bottle will call: ``dashboard_request``), headers
+(no wildcard CORS, no framing or sniffing, all but the dashboard's own pages sandboxed), the
+Host allow-list, the password (HTTP Basic, throttled), read-only, same origin for writes, and
+the search's model and trial states, which only the driver changes (``dashboard_trials``).
 
 :func:`make_app` builds the guarded WSGI application; :class:`DashboardServer` runs it on
 cheroot (CherryPy's production WSGI server: a thread pool, keep-alive, TLS through Python's
@@ -22,9 +24,7 @@ from typing import TextIO
 from search.errors import UsageError
 from search.results.dashboard_guards import (
     LoginThrottle,
-    WSGIApp,
     basic_auth_middleware,
-    driver_attrs_middleware,
     headers_middleware,
     host_middleware,
     host_name,
@@ -32,6 +32,8 @@ from search.results.dashboard_guards import (
     read_only_middleware,
     same_origin_middleware,
 )
+from search.results.dashboard_request import Routes, WSGIApp, canonical_middleware
+from search.results.dashboard_trials import driver_trials_middleware
 
 PASSWORD_ENV = "SEARCH_DASHBOARD_PASSWORD"
 
@@ -44,6 +46,7 @@ def make_app(
     artifact_dir: str | None = None,
     allowed_hosts: Iterable[str] = (),
     throttle: LoginThrottle | None = None,
+    trust_proxy: bool = False,
 ) -> WSGIApp:
     """The WSGI application: optuna-dashboard's bottle app wrapped by the guards.
 
@@ -56,6 +59,8 @@ def make_app(
     artifacts stored with ``optuna.artifacts.FileSystemArtifactStore(artifact_dir)``
     browsable. ``allowed_hosts``: names served besides the loopback ones.
     ``password`` is used as given here (no environment lookup); an empty one is an error.
+    ``trust_proxy``: keep ``X-Forwarded-*`` headers (dropped otherwise) and count the login
+    throttle by a proxy's ``X-Forwarded-For``.
     """
     import optuna
     import optuna_dashboard
@@ -71,17 +76,18 @@ def make_app(
     if artifact_dir is not None and is_object_store(artifact_dir):
         artifact_store = open_artifact_store("", artifact_dir)  # s3://BUCKET/PREFIX
     elif artifact_dir is not None:
-        from optuna.artifacts import FileSystemArtifactStore
+        from storage import PrivateFileSystemArtifactStore
 
-        artifact_store = FileSystemArtifactStore(artifact_dir)
-    app: WSGIApp = optuna_dashboard.wsgi(storage, artifact_store=artifact_store)
-    app = same_origin_middleware(driver_attrs_middleware(app))
+        artifact_store = PrivateFileSystemArtifactStore(artifact_dir)
+    bottle_app = optuna_dashboard.wsgi(storage, artifact_store=artifact_store)
+    routes = Routes(bottle_app)
+    app: WSGIApp = same_origin_middleware(driver_trials_middleware(bottle_app, routes, storage))
     if read_only:
         app = read_only_middleware(app)
     if password is not None:
         app = basic_auth_middleware(app, password, throttle or LoginThrottle())
     app = host_middleware(app, allowed_hosts)
-    return headers_middleware(app)
+    return canonical_middleware(headers_middleware(app, routes), trust_proxy=trust_proxy)
 
 
 def _read_fast_storage():
@@ -192,6 +198,7 @@ def serve(
     allowed_hosts: Iterable[str] = (),
     certfile: str | None = None,
     keyfile: str | None = None,
+    trust_proxy: bool = False,
 ) -> None:
     """Run optuna-dashboard on ``storage_url`` until interrupted (blocking).
 
@@ -214,7 +221,8 @@ def serve(
         print("note: listening on all interfaces, but only requests addressed to a loopback name are served; add --allow-host NAME for each name clients use", file=sys.stderr, flush=True)
     try:
         app = make_app(
-            storage_url, read_only=read_only, password=password, artifact_dir=artifact_dir, allowed_hosts=[*allowed_hosts, host]
+            storage_url, read_only=read_only, password=password, artifact_dir=artifact_dir, allowed_hosts=[*allowed_hosts, host],
+            trust_proxy=trust_proxy,
         )
         server = _bound_server(app, host, port, quiet, certfile, keyfile)
     except KeyboardInterrupt:  # Ctrl-C while connecting to the database

@@ -3,22 +3,29 @@ around optuna-dashboard's application, which has neither authentication nor a re
 
 ``search.results.dashboard.make_app`` wraps them, outermost first:
 
+* one reading of the request (``search.results.dashboard_request``): a path that is not
+  UTF-8 and a body framed twice are refused, ``X-Forwarded-*`` dropped unless trusted, and
+  every guard below decides on the route bottle will call, not on the path's spelling.
 * headers: no wildcard CORS (optuna-dashboard sends ``Access-Control-Allow-Origin: *`` with
   artifacts; it is removed, so other sites' pages cannot read them), no framing
-  (``X-Frame-Options: DENY``), and artifacts sandboxed (``Content-Security-Policy: sandbox allow-scripts``: an opaque origin).
+  (``X-Frame-Options: DENY``), no MIME sniffing, and every response but the dashboard's own
+  pages sandboxed (``Content-Security-Policy: sandbox``: an opaque origin; artifacts with
+  ``allow-scripts``, and a ``Content-Disposition``).
 * Host allow-list: a request whose ``Host`` is not a loopback name, the bound host or a name
   given with ``--allow-host`` is answered ``403``. A web page cannot reach a loopback-only
   dashboard by DNS rebinding (its own name pointed at 127.0.0.1): its requests carry its name.
 * password: HTTP Basic authentication in front of every request (any user name is
   accepted, only the password is checked, in constant time); missing or wrong credentials
-  get ``401``. After each wrong password the client (by address) must wait before its next
-  try, twice as long each time up to a bound (``429`` until then, the password unchecked).
+  get ``401``. After each wrong password the client (by address, IPv6 by /64) must wait
+  before its next try, twice as long each time up to a bound (``429`` until then, the password
+  unchecked); past a global budget of wrong passwords a minute, every client not recently
+  let in waits too.
 * read-only: every request whose method is not GET, HEAD or OPTIONS is answered ``403``.
 * same origin: a write (any other method) is accepted only when its ``Origin`` (without one,
   its ``Referer``) names the host and port it was sent to: a page of another site, even
   in a browser that holds the password, cannot write.
-* driver attrs: the ``checkpoint`` and ``checkpoint_sha256`` user attrs are written by the
-  search driver only; a request that sets them is answered ``403``.
+* driver trials (``search.results.dashboard_trials``): a search's model and trial states are
+  the driver's: its artifact attrs cannot be set, its artifacts not deleted, its trials not told.
 
 The helpers below them read a request's host, origin and credentials; none resolves a name.
 """
@@ -28,42 +35,54 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import io
 import ipaddress
-import json
-import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from search.results.dashboard_request import Routes, WSGIApp
+from search.results.dashboard_request import plain as _plain
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REALM = "search dashboard"
 DEFAULT_PORTS = {"http": "80", "https": "443"}
-# The trial's model and its digest: written by the driver (search.worker.checkpoint.DIGEST_ATTR)
-DRIVER_ATTRS = frozenset({"checkpoint", "checkpoint_sha256"})
-USER_ATTRS_PATH = re.compile(r"/api/trials/\d+/user-attrs/?")
-MAX_ATTRS_BODY = 1 << 20
-
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# The dashboard's own pages (bottle route rules); every other response is sandboxed
+OWN_PAGES = frozenset({"/", "/dashboard<:re:(/.*)?>", "/incompatible-rdb-schema"})
+ARTIFACT_RULE_PREFIX = "/artifacts/"
+INLINE_TYPES = ("text/html", "image/")  # artifacts shown in the browser (sandboxed); others are downloads
 
 
-def headers_middleware(app: WSGIApp) -> WSGIApp:
-    """Drop CORS grants (``Access-Control-Allow-*``) from every response and forbid framing.
-    An artifact is served sandboxed: an HTML file among them (the forecast page) may run its
-    scripts, but in an opaque origin of its own, so a write it sends through the dashboard's
-    API carries ``Origin: null`` (or fails its CORS preflight) and is refused."""
+def headers_middleware(app: WSGIApp, routes: Routes) -> WSGIApp:
+    """Drop CORS grants (``Access-Control-Allow-*``) from every response, forbid framing and
+    MIME sniffing, and sandbox every response but the dashboard's own pages
+    (``Content-Security-Policy: sandbox``: an opaque origin, whatever a response holds).
+
+    Decided on the route bottle calls (``routes``), not on the path's spelling. An artifact
+    is sandboxed with ``allow-scripts``: an HTML file among them (the forecast page) may draw,
+    but in an opaque origin of its own, so a write it sends through the dashboard's API
+    carries ``Origin: null`` (or fails its CORS preflight) and is refused. An artifact is sent
+    with a ``Content-Disposition``: ``inline`` for HTML and images, else ``attachment``."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        route = routes.of(environ)
+        rule = route.rule if route is not None else ""
+        artifact = rule.startswith(ARTIFACT_RULE_PREFIX)
         policy = "frame-ancestors 'none'"
-        if environ.get("PATH_INFO", "").startswith("/artifacts/"):
+        if artifact:
             policy = "sandbox allow-scripts; " + policy  # scripts run (the forecast page draws), in an opaque origin
+        elif rule not in OWN_PAGES:
+            policy = "sandbox; " + policy
 
         def start(status: str, headers: list[tuple[str, str]], exc_info=None):
-            kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-allow-")]
-            kept += [("X-Frame-Options", "DENY"), ("Content-Security-Policy", policy)]
+            dropped = ("access-control-allow-", "x-content-type-options", "content-disposition", "x-frame-options")
+            kept = [(k, v) for k, v in headers if not k.lower().startswith(dropped)]
+            kept += [("X-Frame-Options", "DENY"), ("Content-Security-Policy", policy), ("X-Content-Type-Options", "nosniff")]
+            if artifact:
+                kind = next((v for k, v in headers if k.lower() == "content-type"), "").lower()
+                kept.append(("Content-Disposition", "inline" if kind.startswith(INLINE_TYPES) else "attachment"))
             return start_response(status, kept, exc_info) if exc_info else start_response(status, kept)
 
         return app(environ, start)
@@ -114,42 +133,6 @@ def same_origin_middleware(app: WSGIApp) -> WSGIApp:
     return guarded
 
 
-def driver_attrs_middleware(app: WSGIApp) -> WSGIApp:
-    """Refuse with 403 a request that sets a user attr only the driver writes (``checkpoint``
-    and its ``checkpoint_sha256``): not even the dashboard's own pages can point a trial at
-    another model."""
-
-    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD", "GET").upper() != "POST" or not USER_ATTRS_PATH.fullmatch(environ.get("PATH_INFO", "")):
-            return app(environ, start_response)
-        body = _read_body(environ)
-        if body is None:
-            return _plain(start_response, "413 Content Too Large", f"a user attrs request is limited to {MAX_ATTRS_BODY} bytes")
-        try:
-            keys = set(json.loads(body).get("user_attrs") or {})
-        except (ValueError, AttributeError, TypeError):
-            keys = set()
-        if keys & DRIVER_ATTRS:
-            return _plain(start_response, "403 Forbidden", f"user attrs {', '.join(sorted(keys & DRIVER_ATTRS))} are written by the search driver only")
-        return app(environ, start_response)
-
-    return guarded
-
-
-def _read_body(environ: dict[str, Any]) -> bytes | None:
-    """The request body, put back for the app to read; None when over ``MAX_ATTRS_BODY``."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > MAX_ATTRS_BODY:
-        return None
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return body
-
-
 def basic_auth_middleware(app: WSGIApp, password: str, throttle: LoginThrottle | None = None) -> WSGIApp:
     """Require HTTP Basic credentials carrying ``password`` (any user name) on every request;
     a client that sent a wrong one waits (``throttle``) before its next try is checked."""
@@ -174,41 +157,83 @@ def basic_auth_middleware(app: WSGIApp, password: str, throttle: LoginThrottle |
 
 
 class LoginThrottle:
-    """Slows down password guessing, per client address: after its n-th wrong password in a
-    row a client waits ``min(first_s * 2**(n-1), max_s)`` seconds before its next try is
-    checked. A right password clears the count; so does ``forget_s`` without a try. At most
-    ``max_clients`` addresses are remembered (the oldest forgotten first)."""
+    """Slows down password guessing. Per client (an address; IPv6 by its /64, which one host
+    usually holds whole): after its n-th wrong password in a row a client waits
+    ``min(first_s * 2**(n-1), max_s)`` seconds before its next try is checked; a right
+    password clears the count, and so does ``forget_s`` without a try. At most
+    ``max_clients`` clients are remembered (the oldest forgotten first).
 
-    def __init__(self, first_s: float = 0.5, max_s: float = 8.0, forget_s: float = 300.0, max_clients: int = 10_000, clock=time.monotonic):
+    Globally: past ``budget`` wrong passwords within ``window_s`` (from any number of
+    addresses), a client waits until the oldest of them leaves the window, unless it gave the
+    right password within ``forget_s`` (so guessing from many addresses does not lock out
+    those already in)."""
+
+    def __init__(
+        self, first_s: float = 0.5, max_s: float = 8.0, forget_s: float = 300.0, max_clients: int = 10_000,
+        budget: int = 60, window_s: float = 60.0, clock=time.monotonic,
+    ):
         self.first_s, self.max_s, self.forget_s, self.max_clients = first_s, max_s, forget_s, max_clients
+        self.budget, self.window_s = budget, window_s
         self.clock = clock
         self._lock = threading.Lock()
-        self._clients: OrderedDict[str, tuple[int, float]] = OrderedDict()  # address -> (failures, last failure)
+        self._clients: OrderedDict[str, tuple[int, float]] = OrderedDict()  # client -> (failures, last failure)
+        self._failures: deque[float] = deque()  # times of the wrong passwords within the window
+        self._let_in: OrderedDict[str, float] = OrderedDict()  # client -> last right password
 
     def delay(self, failures: int) -> float:
         return 0.0 if failures < 1 else min(self.first_s * 2 ** (failures - 1), self.max_s)
 
     def wait_left(self, client: str) -> float:
         """Seconds before ``client`` may try a password again (0: now)."""
+        key, now = client_key(client), self.clock()
         with self._lock:
-            failures, last = self._clients.get(client, (0, 0.0))
-            if failures and self.clock() - last > self.forget_s:
-                del self._clients[client]
-                return 0.0
-            return max(0.0, last + self.delay(failures) - self.clock()) if failures else 0.0
+            wait = 0.0
+            failures, last = self._clients.get(key, (0, 0.0))
+            if failures and now - last > self.forget_s:
+                del self._clients[key]
+            elif failures:
+                wait = max(0.0, last + self.delay(failures) - now)
+            while self._failures and now - self._failures[0] > self.window_s:
+                self._failures.popleft()
+            known = now - self._let_in.get(key, -float("inf")) <= self.forget_s
+            if len(self._failures) >= self.budget and not known:
+                wait = max(wait, self._failures[0] + self.window_s - now)
+            return wait
 
     def failed(self, client: str) -> float:
         """Record a wrong password; the wait it costs."""
+        key, now = client_key(client), self.clock()
         with self._lock:
-            failures = self._clients.pop(client, (0, 0.0))[0] + 1
-            self._clients[client] = (failures, self.clock())
+            failures = self._clients.pop(key, (0, 0.0))[0] + 1
+            self._clients[key] = (failures, now)
+            self._failures.append(now)
+            while len(self._failures) > self.budget:
+                self._failures.popleft()
             while len(self._clients) > self.max_clients:
                 self._clients.popitem(last=False)
             return self.delay(failures)
 
     def succeeded(self, client: str) -> None:
+        key = client_key(client)
         with self._lock:
-            self._clients.pop(client, None)
+            self._clients.pop(key, None)
+            self._let_in.pop(key, None)
+            self._let_in[key] = self.clock()
+            while len(self._let_in) > self.max_clients:
+                self._let_in.popitem(last=False)
+
+
+def client_key(address: str) -> str:
+    """What the throttle counts a client by: its IPv4 address, or its IPv6 /64."""
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -229,23 +254,6 @@ def _basic_password(header: str) -> bytes | None:
 
 def _path(environ: dict[str, Any]) -> str:
     return environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-
-
-def _plain(
-    start_response: Callable[..., Any],
-    status: str,
-    text: str,
-    extra_headers: list[tuple[str, str]] | None = None,
-) -> list[bytes]:
-    body = (text + "\n").encode("utf-8", errors="replace")
-    headers = [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(body))),
-        ("X-Content-Type-Options", "nosniff"),
-        *(extra_headers or []),
-    ]
-    start_response(status, headers)
-    return [body]
 
 
 def normal_host(host: str) -> str:

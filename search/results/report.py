@@ -330,6 +330,7 @@ def write_report(study: optuna.Study, path: str | Path, storage_url: str | None 
     doc, drawn = build_report(study, storage_url, artifacts)
     path = Path(path)
     if path.parent != Path(""):
-        path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(doc, encoding="utf-8")
+        storage_mod.make_private_folders(path.parent)
+    with storage_mod.open_private(path, "w", encoding="utf-8") as f:  # it shows every trial
+        f.write(doc)
     return drawn

@@ -81,7 +81,7 @@ class _CrossRules:
                 data["reference"] = "none"
         train_given = raw.get("train") if isinstance(raw.get("train"), dict) else {}
         if task != "forecast" and "loss" in train_given and "train.loss" not in self.failed:
-            self.error("train.loss", f"task {task} trains on cross-entropy; train.loss (mse, mae, huber) applies to task forecast only; remove it")
+            self.error("train.loss", f"task {task} trains on cross-entropy; train.loss (mse, mae, huber, quantile) applies to task forecast only; remove it")
         if task == "text":
             self.causal_model(family, model)
         self.objective_rules(task, objectives)

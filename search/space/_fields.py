@@ -10,7 +10,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # int | float | bool | str | choice | fractions | columns | seasons | time_features
+    kind: str  # int | float | bool | str | choice | fractions | columns | seasons | time_features | levels | quantiles
     default: Any = None
     required: bool = False
     searchable: bool = False
@@ -25,7 +25,7 @@ class Field:
 # What a space trains for (data.task) and the validation metrics each task reports.
 TASKS = ("forecast", "classify", "text")
 TASK_METRICS = {
-    "forecast": ("loss", "mse", "rmse", "mae", "mape", "smape"),
+    "forecast": ("loss", "mse", "rmse", "mae", "mape", "smape", "interval_score", "crps"),
     "classify": ("accuracy", "cross_entropy", "loss"),
     "text": ("cross_entropy", "perplexity", "bits_per_char", "accuracy", "loss"),
 }
@@ -42,9 +42,9 @@ DATA_FIELDS = {
     "duplicates": Field("choice", "error", choices=("error", "mean", "first", "last"), doc="rows of one series at one time: refused, or merged into their mean, their first or their last row"),
     "target": Field("columns", doc="column(s) to forecast; task classify: the one label column; task text: not used"),
     "features": Field("columns", default=(), doc="covariate columns fed to the model; task classify: the input columns (required)"),
-    "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error")),
+    "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error"), doc="rows with a missing value: filled linearly in row order, dropped, or refused; the policy and the count of filled rows are recorded in the study"),
     "split": Field("fractions", (0.7, 0.15, 0.15), doc="train / validation / test fractions, or cut points {val_start: T, test_start: T} (time values, or row numbers without a time column)"),
-    "scaler": Field("choice", "standard", choices=("standard", "minmax", "none")),
+    "scaler": Field("choice", "standard", choices=("standard", "minmax", "none"), doc="scaling of targets and features, fit on the training part only"),
     "series_id": Field("str", nullable=True, doc="column naming the series when the file holds several; null = one series"),
     "scaler_scope": Field("choice", "global", choices=("global", "series"), doc="one scaler fit on every series' training part, or one per series"),
     "gap": Field("int", 0, low=0, doc="rows left out between train and validation and between validation and test"),
@@ -56,25 +56,28 @@ DATA_FIELDS = {
     "eval_origins": Field("choice", "every", choices=("every", "horizon"), doc="validation and test forecast origins: every step (every point of the part is a target), or every horizon steps (non-overlapping, as forecasting benchmarks score), the last window ending at the part's end"),
     "reference": Field("choice", "last", searchable=True, choices=("last", "none", "seasonal", "mstl"), doc="forecast relative to the window's last value, raw levels, the deviation from the seasonal-naive forecast of the season best on the validation part (seasonal), or from the last deseasonalised value plus a seasonal profile refreshed before each window from the cycles before it (mstl); seasonal and mstl read the history before the lookback, so the lookback need not hold a season; none for tasks classify and text"),
     "time_features": Field("time_features", "none", searchable=True, doc="known-future calendar inputs, sin/cos, fed over the lookback and the horizon: none, auto (chosen by the series' step; without a datetime time column, the position within each season) or a list of hour, dayofweek, dayofmonth, dayofyear, month, season; searched as {choices: [none, auto, 'hour,dayofweek']}"),
+    "levels": Field("levels", (80, 95), doc="prediction-interval levels in percent, each in (0, 100): every forecasting trial calibrates split-conformal intervals on its validation residuals and records their coverage, width, interval score and MSIS on the test part at each level"),
+    "interval_method": Field("choice", "symmetric", choices=("symmetric", "signed"), doc="conformal intervals of a point forecast: symmetric (the quantile of |residual| per horizon step) or signed (the lower and upper quantiles of the signed residuals: a skewed error gets a skewed band); a quantile head's band is conformalised (cqr) instead"),
     "future_features": Field("columns", default=(), doc="columns known in the future (a holiday flag, a planned price): scaled like features, fed over the lookback and the horizon; search predict's input carries their horizon rows after its last target value"),
 }
 
 TRAIN_FIELDS = {
-    "epochs": Field("int", 20, low=1),
-    "batch_size": Field("int", 64, searchable=True, low=1),
-    "lr": Field("float", 1e-3, searchable=True, low=0, low_open=True),
-    "optimizer": Field("choice", "adam", searchable=True, choices=("adam", "adamw", "sgd")),
-    "momentum": Field("float", 0.9, searchable=True, low=0, high=1),
-    "weight_decay": Field("float", 0.0, searchable=True, low=0),
+    "epochs": Field("int", 20, low=1, doc="most epochs per trial; the pruner and early stopping end trials sooner"),
+    "batch_size": Field("int", 64, searchable=True, low=1, doc="windows per optimisation step"),
+    "lr": Field("float", 1e-3, searchable=True, low=0, low_open=True, doc="learning rate"),
+    "optimizer": Field("choice", "adam", searchable=True, choices=("adam", "adamw", "sgd"), doc="torch optimizer"),
+    "momentum": Field("float", 0.9, searchable=True, low=0, high=1, doc="momentum, used by sgd only"),
+    "weight_decay": Field("float", 0.0, searchable=True, low=0, doc="L2 weight decay"),
     "grad_clip": Field("float", 1.0, searchable=True, low=0, doc="max gradient norm; 0 = off"),
-    "loss": Field("choice", "mse", searchable=True, choices=("mse", "mae", "huber"), doc="training loss of a forecast on the scaled targets: mse, mae (L1) or huber (delta 1); tasks classify and text train on cross-entropy"),
+    "loss": Field("choice", "mse", searchable=True, choices=("mse", "mae", "huber", "quantile"), doc="training loss of a forecast on the scaled targets: mse, mae (L1), huber (delta 1) or quantile (the pinball loss of train.quantiles: the model forecasts each quantile, the one nearest 0.5 is the point forecast); tasks classify and text train on cross-entropy"),
+    "quantiles": Field("quantiles", (0.1, 0.5, 0.9), searchable=True, doc="with loss: quantile, the probabilities the quantile head forecasts, each in (0, 1); ordered by construction (they never cross); searched as {choices: [[0.1, 0.5, 0.9], [0.05, 0.5, 0.95]]}"),
     "patience": Field("int", 0, low=0, doc="early-stopping patience in epochs; 0 = off"),
     "schedule": Field("choice", "none", searchable=True, choices=("none", "cosine", "onecycle", "plateau"), doc="learning-rate schedule after the warmup (see search.worker.train.LrSchedule)"),
     "warmup_epochs": Field("int", 0, searchable=True, low=0, doc="epochs of linear warmup from lr/10 to lr; 0 = none"),
     "continuous_eval": Field("bool", False, doc="also evaluate on each test series in one pass carrying the hidden state (LSTM/GRU, reference: none); stored as test_continuous_<metric>"),
     "continuous_warmup": Field("int", None, low=0, nullable=True, doc="forecasts discarded at the start of each series in the continuous evaluation; null = the lookback"),
-    "seed": Field("int", 0, low=0),
-    "device": Field("choice", "auto", choices=("auto", "cpu", "cuda", "mps")),
+    "seed": Field("int", 0, low=0, doc="seed of the model's initial weights and the batch order"),
+    "device": Field("choice", "auto", choices=("auto", "cpu", "cuda", "mps"), doc="auto: CUDA, else Apple MPS, else CPU"),
     "precision": Field("choice", "auto", choices=("auto", "fp32", "bf16", "fp16"), doc="auto: bf16 on CUDA where supported, else fp16; fp32 on CPU and MPS (mixed precision is CUDA only)"),
 }
 
@@ -93,8 +96,8 @@ OBJECTIVE_FIELDS = {
 }
 
 RESOURCE_FIELDS = {
-    "cpu": Field("float", 1.0, low=0, low_open=True),
-    "gpu": Field("float", 0.0, low=0),
+    "cpu": Field("float", 1.0, low=0, low_open=True, doc="CPUs per trial, also the trial's torch thread count (--cpus-per-trial overrides it)"),
+    "gpu": Field("float", 0.0, low=0, doc="GPUs per trial; a fraction shares a GPU between trials (--gpus-per-trial overrides it)"),
     "max_params": Field("float", 1e8, low=1, doc="the most parameters the largest configuration of the space may have (counted at validation); beyond it the space is refused"),
 }
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from search.errors import ConfigError
-from search.space import _fields
+from search.space import _fields, _interval_rules
 from search.space._checks import _example, _Invalid, _is_number
 from search.space._cross_rules import _CrossRules
 from search._format import did_you_mean
@@ -81,6 +81,8 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                     )
                     break  # one line for the pair
         self.time_keys(data)
+        if unread := _interval_rules.unread_quantiles(raw.get("train") if isinstance(raw.get("train"), dict) else {}, train):
+            self.warn("train.quantiles", unread)
         self.known_future(data, train)
         if train.get("continuous_eval"):
             self.continuous_eval(family, model, data)
@@ -190,8 +192,9 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             if not spec.searchable:
                 self.error(dotted, f"is not searchable; give a fixed value{_example(spec, dotted.split('.')[-1])}")
                 return spec.default
-            if spec.kind == "time_features":  # searched as strings: Optuna's categorical choices are scalars
-                return self.searchable(dotted, value, lambda v: self.time_feature_choice(dotted, v), "choice")
+            if spec.kind in ("time_features", "quantiles"):  # searched as strings: Optuna's categorical choices are scalars
+                one = self.time_feature_choice if spec.kind == "time_features" else lambda d, v: self.checked(d, *_interval_rules.quantile_choice(v))
+                return self.searchable(dotted, value, lambda v: one(dotted, v), "choice" if spec.kind == "time_features" else "lists")
             return self.searchable(dotted, value, lambda v: self.check_fixed(dotted, v, spec), spec.kind)
         try:
             return self.check_fixed(dotted, value, spec)
@@ -238,6 +241,8 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
                 value = tuple(sorted(set(values)))
         elif spec.kind == "time_features":
             value, problem = _time_features(value)
+        elif spec.kind in ("levels", "quantiles"):
+            value, problem = (_interval_rules.levels if spec.kind == "levels" else _interval_rules.quantiles)(value)
         elif spec.kind == "fractions" and isinstance(value, dict):
             value, problem = self.cut_points(dotted, value)
         elif spec.kind == "fractions":
@@ -265,6 +270,12 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             raise _Invalid(problem)
         return value
 
+    def checked(self, dotted: str, value, problem: str | None):  # value, or the problem recorded and _Invalid raised
+        if problem is not None:
+            self.error(dotted, problem)
+            raise _Invalid(problem)
+        return value
+
     def time_feature_choice(self, dotted: str, value) -> str:
         """One choice of a searched ``data.time_features``: none, auto, or names joined by commas
         (``"hour,dayofweek"``), normalised to that string form."""
@@ -273,10 +284,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
         else:
             names = [v.strip() for v in value.split(",")] if isinstance(value, str) and "," in value else value
             value, problem = _time_features(names)
-        if problem is not None:
-            self.error(dotted, problem)
-            raise _Invalid(problem)
-        return value if isinstance(value, str) else ",".join(value)
+        return self.checked(dotted, value if problem or isinstance(value, str) else ",".join(value), problem)
 
     def cut_points(self, dotted: str, value: dict) -> tuple[dict, str | None]:
         """``split: {val_start: X, test_start: Y}``: where validation and test begin, as values
@@ -327,14 +335,14 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
             elif kind == "any":
                 rtype = "float"
         if rtype == "categorical":
-            return self.categorical(dotted, raw, check, allow_lists=kind == "sizes")
+            return self.categorical(dotted, raw, check, allow_lists=kind in ("sizes", "lists"))
         if rtype not in ("int", "float"):
             self.error(f"{dotted}.type", f"a range needs type: int, float or categorical (with choices), got {rtype!r}{did_you_mean(rtype, ('int', 'float', 'categorical'))}")
             return None
         if kind == "sizes":
             self.error(dotted, "layer sizes take a string like '64,32', a list of ints, or {choices: [...]} of those, not a numeric range; for a range of uniform layers use LAYERS + HIDDEN_UNITS (e.g. LAYERS: '[1,3]', HIDDEN_UNITS: {choices: [32, 64]})")
             return None
-        if kind in ("bool", "str", "choice"):
+        if kind in ("bool", "str", "choice", "lists"):
             self.error(f"{dotted}.type", f"a {rtype} range does not fit this key (a {kind}); use {{choices: [...]}}")
             return None
         if kind == "int" and rtype == "float":

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from safetensors.torch import save as save_tensors
 
+from search.worker.uncertainty import head_quantiles
+
 FORMAT = 2
 METADATA_KEY = "search"  # the safetensors metadata entry that holds the JSON header
 DIGEST_ATTR = "checkpoint_sha256"  # the trial's user attr beside ``checkpoint``, written by the driver
@@ -38,12 +40,19 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"checkpoint header: {type(value).__name__} is not JSON")
 
 
-def header(config: dict[str, dict[str, Any]], series) -> dict[str, Any]:
-    """Everything but the weights: what forecasting needs, as plain JSON values."""
+def header(config: dict[str, dict[str, Any]], series, intervals: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything but the weights: what forecasting needs, as plain JSON values. A quantile
+    head's probabilities are in ``params`` (``quantiles``: ``models.build`` takes them, and the
+    model then forecasts its middle quantile); ``intervals``: the trial's interval calibration
+    (``search.worker.intervals.Calibration.to_json``)."""
+    params = {k: v for k, v in config["model"].items() if k != "family"}
+    quantiles = head_quantiles(config.get("train", {}))
+    if quantiles:
+        params["quantiles"] = list(quantiles)
     fields = {
         "format": FORMAT,
         "family": config["model"]["family"],
-        "params": {k: v for k, v in config["model"].items() if k != "family"},
+        "params": params,
         "data": {k: v for k, v in config["data"].items() if k != "path"},
         "columns": list(series.columns),
         "n_targets": int(series.n_targets),
@@ -55,14 +64,16 @@ def header(config: dict[str, dict[str, Any]], series) -> dict[str, Any]:
         fields["series_offset"] = series.series_offset.astype(float).tolist()
         fields["series_scale"] = series.series_scale.astype(float).tolist()
     fields.update(series.checkpoint_fields())  # forecast: the seasonal reference's season; classify / text: the task and the head's labels
+    if intervals is not None:
+        fields["intervals"] = intervals
     return json.loads(json.dumps(fields, default=_plain))
 
 
-def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series) -> bytes:
+def pack(model: torch.nn.Module, config: dict[str, dict[str, Any]], series, intervals: dict[str, Any] | None = None) -> bytes:
     """The (unwrapped) model's weights with what forecasting needs, as safetensors bytes."""
     # clone: safetensors refuses tensors that share memory (views, tied weights)
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
-    return save_tensors(tensors, metadata={METADATA_KEY: json.dumps(header(config, series), sort_keys=True)})
+    return save_tensors(tensors, metadata={METADATA_KEY: json.dumps(header(config, series, intervals), sort_keys=True)})
 
 
 def digest(data: bytes) -> str:

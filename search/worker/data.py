@@ -32,6 +32,7 @@ from search.worker import ref_columns
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
 from search.worker.origins import eval_step, scored_origins, season_list
+from search.worker.uncertainty import PinballLoss, head_quantiles
 
 # Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
 # one standard deviation of the training part with the default scaler.
@@ -156,7 +157,10 @@ class SeriesData:
         return model
 
     def loss_fn(self, train_cfg: dict[str, Any]):
-        """The training loss on scaled targets (``train.loss``)."""
+        """The training loss on scaled targets (``train.loss``; quantile: the pinball loss of
+        ``train.quantiles``, see ``search.worker.uncertainty``)."""
+        if train_cfg.get("loss") == "quantile":
+            return PinballLoss(head_quantiles(train_cfg))
         return FORECAST_LOSSES[train_cfg.get("loss", "mse")]()
 
     @torch.no_grad()

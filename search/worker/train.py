@@ -37,6 +37,7 @@ from search.worker.continuous import continuous_metrics
 from search.worker.data import SeriesData, windows
 from search.worker.latency import forward_latency_ms, latency_batch
 from search.worker.origins import eval_step
+from search.worker.uncertainty import TrialIntervals, head_quantiles
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -230,17 +231,21 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
     x_test, y_test = windows(series, "test", lookback, horizon, step)
 
     params = {k: v for k, v in model_cfg.items() if k != "family"}
+    quantiles = {"quantiles": head_quantiles(train_cfg)} if head_quantiles(train_cfg) else {}  # train.loss quantile: a quantile head
     core = models.build(  # saved in checkpoints without the task's wrapper
-        model_cfg["family"], n_features=series.n_inputs, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **series.model_io, **params
+        model_cfg["family"], n_features=series.n_inputs, horizon=horizon, n_targets=series.n_targets, lookback=lookback, **series.model_io, **quantiles, **params
     ).to(device)
     facts["n_params"] = models.count_params(core)
     model = series.wrap(core, data_cfg)  # forecast: relative to the last value; text: one-hot tokens
     loop = _EpochLoop(model, series.loss_fn(train_cfg), train_cfg, len(x_train), device, amp_dtype, direction)
+    # a forecast's intervals: calibrated on the validation part, scored on the test part (search.worker.uncertainty)
+    bands = TrialIntervals(series, data_cfg, train_cfg, (metric, *objectives)) if series.task == "forecast" else None
+    evaluate = bands.validation if bands is not None else series.evaluate
 
     best_val: dict[str, float] = {}  # the best epoch's validation metrics
     for epoch in range(1, train_cfg["epochs"] + 1):
         train_loss, lr = loop.train_epoch(x_train, y_train, epoch)
-        val = series.evaluate(model, x_val, y_val, device, amp_dtype=amp_dtype)
+        val = evaluate(model, x_val, y_val, device, amp_dtype=amp_dtype)
         value = val[metric]
         if not math.isfinite(value):
             raise NonFiniteLoss(f"non-finite validation {metric} at epoch {epoch}")
@@ -264,10 +269,17 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         }
         if final:
             model.load_state_dict(loop.best_state)
+            if bands is not None:  # the best epoch's validation residuals calibrate its intervals
+                bands.evaluate(model, x_val, y_val, device, amp_dtype, calibrate=True)
+                test = bands.evaluate(model, x_test, y_test, device, amp_dtype, score=True)
+                result.update(bands.attrs())
+            else:
+                test = series.evaluate(model, x_test, y_test, device, amp_dtype=amp_dtype)
             if with_checkpoint:
-                result["checkpoint"] = pack(core, config, series)
+                calibration = None if bands is None or bands.calibration is None else bands.calibration.to_json()
+                result["checkpoint"] = pack(core, config, series, calibration)
                 result["forecast"] = _forecast_json(series, model, data_cfg, device, amp_dtype)
-            result.update({f"test_{k}": v for k, v in series.evaluate(model, x_test, y_test, device, amp_dtype=amp_dtype).items()})
+            result.update({f"test_{k}": v for k, v in test.items()})
             if train_cfg.get("continuous_eval"):  # one pass over each test series, state carried
                 warmup = train_cfg.get("continuous_warmup")
                 continuous = continuous_metrics(core, series, horizon, lookback if warmup is None else warmup, device)
@@ -325,20 +337,28 @@ class _EpochLoop:
 
     def train_epoch(self, x_train, y_train, epoch: int) -> tuple[float, float]:
         """One pass over the training windows: (mean training loss, the last step's rate)."""
-        model, optimizer, scaler = self.model, self.optimizer, self.grad_scaler
-        model.train()
+        self.model.train()
         started = time.perf_counter()
         order = torch.randperm(len(x_train), generator=self.generator, dtype=torch.int32)  # half of int64's memory, same order
+        self.lr = self.schedule.lr * self.schedule.factor(self.step)
+        with models.quantile_outputs(self.model):  # a quantile head's loss reads every quantile
+            total = self._batches(x_train, y_train, order, epoch)
+        self.train_seconds += time.perf_counter() - started
+        self.samples += len(order)
+        return total / max(len(order), 1), self.lr
+
+    def _batches(self, x_train, y_train, order, epoch: int) -> float:
+        """The optimisation steps of one epoch over the windows in ``order``: the summed loss."""
+        model, optimizer, scaler = self.model, self.optimizer, self.grad_scaler
         total = 0.0
-        lr = self.schedule.lr * self.schedule.factor(self.step)
         for i in range(0, len(order), self.batch_size):
             idx = order[i : i + self.batch_size]
             xb, yb = x_train[idx].to(self.device), y_train[idx].to(self.device)  # (B, L, F), (B, H, T)
-            lr = self.schedule.apply(optimizer, self.step)
+            self.lr = self.schedule.apply(optimizer, self.step)
             self.step += 1
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                loss = self.loss_fn(model(xb).float(), yb)
+                loss = self.loss_fn(model(xb).float(), yb)  # (B, H, T) or a quantile head's (B, H, T, Q)
             if not torch.isfinite(loss):
                 raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
             scaler.scale(loss).backward()
@@ -348,9 +368,7 @@ class _EpochLoop:
             scaler.step(optimizer)
             scaler.update()
             total += loss.item() * len(idx)
-        self.train_seconds += time.perf_counter() - started
-        self.samples += len(order)
-        return total / max(len(order), 1), lr
+        return total
 
     def epoch_end(self, epoch: int, value: float) -> bool:
         """Record the epoch's validation value; whether to stop early (``patience``)."""

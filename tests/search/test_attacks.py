@@ -62,15 +62,23 @@ def fingerprint(folder: Path) -> str:
 
 
 def make_study(space: Path, folder: Path) -> dict:
-    """A study as a search leaves it (one COMPLETE trial with its checkpoint) plus one RUNNING
-    trial, as while a search runs; WAL checkpointed so that readers leave every byte alone."""
+    """A study as a search leaves it (one COMPLETE trial with its checkpoint and the
+    ``space_hash`` attr ``search run`` records) plus one RUNNING trial, as while a search runs,
+    and one queued (WAITING) trial, as Ctrl-C leaves them; WAL checkpointed so that readers
+    leave every byte alone."""
     folder.mkdir()
     url, artifacts = f"sqlite:///{folder / 'studies.db'}", folder / "studies-artifacts"
     study = searched_study(space, url, artifacts)
+    study.set_user_attr("space_hash", "0123456789abcdef")
     running = study.ask()
+    study.enqueue_trial(dict(running.params))
+    waiting = [t for t in study.get_trials(deepcopy=False) if t.state.name == "WAITING"][0]
     with sqlite3.connect(folder / "studies.db") as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    return {"url": url, "artifacts": artifacts, "study_id": study._study_id, "running": running._trial_id, "best": study.best_trial.number}
+    return {
+        "url": url, "artifacts": artifacts, "study_id": study._study_id, "running": running._trial_id, "waiting": waiting._trial_id,
+        "best": study.best_trial.number,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -178,18 +186,19 @@ def test_model_swap_from_another_origin_is_refused(study, writable, attacker_che
 
 def test_control_from_the_dashboards_own_origin_writes_go_through_but_not_the_model(study, writable, attacker_checkpoint):
     """The refusals above come from the Origin: from the dashboard's own origin the same upload
-    and tell go through. Pointing a trial at another model does not, even from there: the
-    ``checkpoint`` attrs are the driver's alone, so the study's model stays the driver's."""
+    goes through. Pointing a trial at another model does not, even from there (the
+    ``checkpoint`` attrs are the driver's alone), nor ending a trial the search runs; so the
+    study's model stays the driver's. In a study no search made, the same tell goes through."""
     own = {"Origin": f"http://127.0.0.1:{writable.port}"}
     note = {"user_attrs": {"reviewed": "yes"}}  # any other attr is written as before
     assert writable.request("POST", f"/api/trials/{study['running']}/user-attrs", note, own)[0] == 204
-    assert attempt_swap(writable, study, attacker_checkpoint, own) == [201, 403, 204]
+    assert attempt_swap(writable, study, attacker_checkpoint, own) == [201, 403, 403]
     trials = optuna.load_study(study_name="tiny", storage=study["url"]).trials
-    swapped = trials[-1]
-    assert swapped.state.name == "COMPLETE" and swapped.value == 0.0  # the writes were real
-    assert swapped.user_attrs == {"reviewed": "yes"}
-    with pytest.raises(Exception, match="has no checkpoint"):  # the new best has no model to load
-        load_best("tiny", study["url"], artifacts=str(study["artifacts"]))
+    running = [t for t in trials if t._trial_id == study["running"]][0]
+    assert running.state.name == "RUNNING" and running.user_attrs == {"reviewed": "yes"}  # the note was real
+    assert optuna.load_study(study_name="tiny", storage=study["url"]).best_trial.number == study["best"]
+    other = optuna.create_study(study_name="by-hand", storage=study["url"]).ask()  # human in the loop: not a search's
+    assert writable.request("POST", f"/api/trials/{other._trial_id}/tell", {"state": "Complete", "values": [1.0]}, own)[0] == 204
 
 
 def test_dns_rebinding_host_is_refused(study, writable, attacker_checkpoint):
@@ -362,6 +371,7 @@ def test_tls_with_a_password(study, certificate):
 def test_a_bad_certificate_is_one_line(study, tmp_path):
     bad = tmp_path / "bad.pem"
     bad.write_text("not a certificate\n")
+    bad.chmod(0o600)  # a readable key file is warned about (test_file_modes); this is about the one error line
     done = subprocess.run(
         [sys.executable, "-m", "search", "dashboard", "--storage", study["url"], "--port", "0", "--certfile", str(bad), "--keyfile", str(bad)],
         cwd=REPO, capture_output=True, text=True, timeout=60,

@@ -88,3 +88,21 @@ def test_the_dashboard_refuses_an_open_public_bind(tmp_path, capsys, monkeypatch
     optuna.create_study(storage=url)
     code, _, err = run(capsys, "dashboard", "--storage", url, "--host", "0.0.0.0", "--port", "0")
     assert code == 2 and err.startswith("error: --host 0.0.0.0:") and err.count("\n") == 1
+
+
+def test_a_query_string_secret_is_warned_about_and_hidden_from_the_command_line(tmp_path):
+    url = "postgresql+psycopg://searcher@127.0.0.1:1/studies?sslmode=disable&sslpassword=qs-secret-41&Access_Key=qs-key-42"
+    code = (
+        "import sys\n"
+        "from search.cli import main\n"
+        "main(sys.argv[1:])\n"
+        "print(open('/proc/self/cmdline', 'rb').read().decode(errors='replace'))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code, "studies", "--storage", url], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    cmdline = done.stdout.splitlines()[-1]
+    assert "sslpassword=***" in cmdline and "Access_Key=***" in cmdline and "studies --storage" in cmdline
+    assert "qs-secret" not in cmdline and "qs-key" not in cmdline
+    warning = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1 and "a secret (sslpassword=, Access_Key=)" in warning[0] and "masked from here on" in warning[0]
+    assert "qs-secret" not in done.stderr and "qs-key" not in done.stderr

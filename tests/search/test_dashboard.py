@@ -476,7 +476,9 @@ def test_host_allow_list_and_no_wildcard_cors(tmp_path, study_db):
     assert not [k for k in headers if k.lower().startswith("access-control-")]
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Content-Security-Policy"].startswith("sandbox allow-scripts;")  # an HTML artifact gets an opaque origin of its own
-    assert "sandbox" not in call(app, "GET", "/api/studies")[1]["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Content-Disposition"] == "attachment"  # text/plain: a download
+    assert call(app, "GET", "/api/studies")[1]["Content-Security-Policy"].startswith("sandbox;")  # not a page of the dashboard's own
+    assert "sandbox" not in call(app, "GET", "/dashboard")[1]["Content-Security-Policy"]
 
 
 def test_a_busy_port_is_one_line_naming_the_flags(study_db):
@@ -501,18 +503,22 @@ def test_certfile_without_keyfile_is_refused(study_db):
 
 
 def test_the_driver_attrs_cannot_be_set_through_the_dashboard(study_db):
+    from search.results import dashboard_trials
     from search.worker.checkpoint import DIGEST_ATTR
 
-    assert dashboard_guards.DRIVER_ATTRS == {"checkpoint", DIGEST_ATTR}
+    assert {"checkpoint", DIGEST_ATTR, "learning_curve"} <= dashboard_trials.DRIVER_ATTRS
     url, _ = study_db
     study = optuna.load_study(study_name=STUDY_NAME, storage=url)
     running = study.ask()
     app = dashboard.make_app(url)
     path = f"/api/trials/{running._trial_id}/user-attrs"
-    for attrs in ({"checkpoint": "0000"}, {"checkpoint_sha256": "ab", "x": 1}):
+    for attrs in ({"checkpoint": "0000"}, {"checkpoint_sha256": "ab", "x": 1}, {"forecast_html": "0000"}):
         status, _, body = call(app, "POST", path, headers=SAME_ORIGIN, body=json.dumps({"user_attrs": attrs}).encode())
         assert status == 403 and b"written by the search driver only" in body
-    big = json.dumps({"user_attrs": {"x": "a" * (dashboard_guards.MAX_ATTRS_BODY + 1)}}).encode()
+    for body in (b'{"user_attrs": [1]}', b"\xff\xfe{}", b"not json"):  # what the guard cannot read is refused, not passed on
+        assert call(app, "POST", path, headers=SAME_ORIGIN, body=body)[0] == 400, body
+    big = json.dumps({"user_attrs": {"x": "a" * (dashboard_trials.MAX_ATTRS_BODY + 1)}}).encode()
     assert call(app, "POST", path, headers=SAME_ORIGIN, body=big)[0] == 413
     assert call(app, "POST", path, headers=SAME_ORIGIN, body=b'{"user_attrs": {"note": "ok"}}')[0] == 204  # the body reaches the app intact
     assert study.trials[-1].user_attrs == {"note": "ok"}
+

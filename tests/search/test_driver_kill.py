@@ -1,4 +1,4 @@
-"""What a driver killed with SIGKILL leaves in the study (README, "What lands in the study").
+"""What a driver killed with SIGKILL leaves in the study (docs/results.md, "What lands in the study").
 
 The bridge writes intermediate values in batches, so a worker can be told "go on" before its
 value is in the study. The guarantee: every value acknowledged to a worker is in the study,

@@ -101,9 +101,57 @@ def test_an_mlflow_outage_does_not_stop_the_search(ray_local, tiny_space, tmp_pa
 
 
 def test_where_tracking_goes(monkeypatch):
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
     assert tracking_uri(None, None) is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://env")
     assert tracking_uri(None, None) == "http://env"
     assert tracking_uri(None, "http://space") == "http://space"
     assert tracking_uri("http://flag", "http://space") == "http://flag"
+
+
+def test_a_space_cannot_send_the_environments_mlflow_credentials_elsewhere(monkeypatch):
+    from search.errors import ConfigError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mine:5000")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    with pytest.raises(ConfigError, match=r"^s.yaml: tracking.mlflow http://u:\*\*\*@evil.example:5000: the MLflow credentials in the environment \(\$MLFLOW_TRACKING_PASSWORD\) would go to evil.example"):
+        tracking_uri(None, "http://u:x@evil.example:5000", "s.yaml")
+    assert tracking_uri(None, "http://mine:5000") == "http://mine:5000"  # the same server: fine
+    assert tracking_uri("http://evil.example:5000", "http://other") == "http://evil.example:5000"  # --mlflow: the user's choice
+    assert tracking_uri(None, "./mlruns") == "./mlruns" and tracking_uri(None, "file:///tmp/mlruns") == "file:///tmp/mlruns"  # local
+    monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
+    assert tracking_uri(None, "http://evil.example:5000") == "http://evil.example:5000"  # no credentials to send
+
+
+def test_search_run_refuses_it_before_anything_is_sent_or_stored(tiny_space, tmp_path):
+    """A real listener stands in for the file's server: it is never contacted, and no storage is made."""
+    import http.server
+    import threading
+
+    heard = []
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            heard.append(dict(self.headers))
+            self.send_response(404)
+            self.end_headers()
+
+        do_POST = do_GET
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        space = tiny_space.read_text() + f"tracking: {{mlflow: http://127.0.0.1:{server.server_port}}}\n"
+        tiny_space.write_text(space)
+        env = {**os.environ, "MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": "alice-pw-5"}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "search", "run", str(tiny_space), "--trials", "1", "--storage", f"sqlite:///{tmp_path / 'st.db'}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )
+    finally:
+        server.shutdown()
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert f"tracking.mlflow http://127.0.0.1:{server.server_port}" in done.stderr and "would go to 127.0.0.1" in done.stderr
+    assert heard == [] and not (tmp_path / "st.db").exists() and "alice-pw" not in done.stderr

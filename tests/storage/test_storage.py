@@ -180,3 +180,15 @@ def test_a_batch_writes_what_report_and_record_heartbeat_write(storage_url):
     assert rdb.get_trial(a._trial_id).intermediate_values == {1: 0.5, 2: 0.25, 4: 0.125}
     assert set(beaten()) == {a._trial_id, b._trial_id} and beaten()[a._trial_id] >= first[a._trial_id]
     assert storage.complete_trial_ids(rdb, study._study_id) == {done._trial_id}
+
+
+@pytest.mark.parametrize("url, shown, secrets", [
+    ("postgresql://u@h/db?sslpassword=pw1&sslmode=require", "postgresql://u@h/db?sslpassword=***&sslmode=require", ["sslpassword="]),
+    ("postgresql://h/db?Token=t0k&x=1;API_KEY=k3y", "postgresql://h/db?Token=***&x=1;API_KEY=***", ["Token=", "API_KEY="]),
+    ("s3://b/p?access_key=AK&secret=SK", "s3://b/p?access_key=***&secret=***", ["access_key=", "secret="]),
+    ("postgresql://u:pw9@h/db?sslpassword=pw1", "postgresql://u:***@h/db?sslpassword=***", ["the password", "sslpassword="]),
+    ("postgresql://h/db?keepalives=1&sslmode=require", "postgresql://h/db?keepalives=1&sslmode=require", []),
+])
+def test_every_secret_query_key_is_masked(url, shown, secrets):
+    assert storage.mask_url(url) == shown and storage.url_secrets(url) == secrets
+    assert storage.mask_secrets(f"error: cannot connect to {url} (refused)") == f"error: cannot connect to {shown} (refused)"

@@ -1,0 +1,76 @@
+"""The JSON Schema of a space file (`search schema`, search.space.schema): made from the same
+definitions as the validator and the manual, it accepts every shipped space and refuses what the
+validator refuses key by key."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+
+from search.cli import main
+from search.errors import ConfigError
+from search.space import load_space
+from search.space._load import yaml_load
+from search.space.schema import json_schema
+from tests.conftest import REPO
+
+SHIPPED = sorted((REPO / "spaces").glob("*.yaml")) + sorted((REPO / "spaces").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def validator():
+    schema = json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_every_shipped_space_fits_the_schema(validator, path):
+    raw = yaml_load(path.read_text()) if path.suffix == ".yaml" else json.loads(path.read_text())
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(raw)]
+    assert not problems, "\n".join(problems)
+
+
+def test_search_schema_prints_it(capsys, tmp_path):
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == json_schema()
+    out = tmp_path / "space.schema.json"
+    assert main(["schema", "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == json_schema()
+    assert main(["schema", "--out", str(tmp_path / "missing" / "s.json")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("colour", "red"),  # no such section
+        ("data.lookbak", 12),  # no such key
+        ("model.kernel_size", 3),  # a TCN key in an LSTM space
+        ("data.horizon", {"type": "int", "low": 1, "high": 4}),  # not searchable
+        ("data.lookback", 0),  # below its bound
+        ("data.lookback", {"type": "int", "low": 0, "high": 8}),  # a range below it
+        ("train.loss", {"choices": ["mse", "l2"]}),  # a choice it does not take
+        ("train.optimizer", "adagrad"),
+        ("model.dropout", "high"),  # not a number
+        ("sampler", {"name": "tpe", "population_size": 10}),  # an option of another sampler
+        ("pruner", {"name": "percentile"}),  # its required option missing
+        ("objective", {"metric": "r2"}),
+    ],
+)
+def test_what_the_schema_refuses_the_validator_refuses(validator, tmp_path, key, value):
+    space = tmp_path / "s.yaml"
+    space.write_text(f"model: {{family: lstm}}\ndata: {{path: {REPO / 'datasets' / 'mauna_loa_co2_weekly.csv'}, time_column: date, target: co2}}\n")
+    raw = yaml_load(space.read_text())
+    assert not list(validator.iter_errors(raw))
+    section, _, name = key.partition(".")
+    if name:
+        raw.setdefault(section, {})[name] = value
+    else:
+        raw[section] = value
+    assert list(validator.iter_errors(raw)), f"the schema accepts {key}={value!r}"
+    space.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError):
+        load_space(space)
