@@ -75,13 +75,19 @@ def run(
     max_failures: int = 10,
     quiet: bool = False,
     mlflow: str | None = None,
+    timeout: float | None = None,
+    mlflow_register: str | None = None,
 ):
     """Run (or resume) a search until the study holds ``trials`` finished trials, like
     ``search run``; returns the ``optuna.Study``. Progress is a live table on a terminal and in
     a notebook (``quiet=True``: none). A search stopped by failures in a row raises
     ``SearchStopped`` (its ``study`` attribute holds the study); an interrupted one (Ctrl-C, a
     notebook's interrupt) returns the study as it stands, resumable by the same call.
-    ``mlflow``: a tracking URI to log the search to (``search.driver.tracking``)."""
+    ``mlflow``: a tracking URI to log the search to (``search.driver.tracking``). ``timeout``:
+    a time budget in seconds, as Optuna's ``optimize(timeout=)``: no new trial starts after it;
+    running trials stop at their next epoch report, as after an interrupt, and the study is
+    returned as it stands (resumable by the same call). ``mlflow_register``: with MLflow
+    tracking, register the served forecaster (a pyfunc model) under this name."""
     from search.driver.run import run_search
     from search.errors import SearchStopped, UsageError
 
@@ -100,10 +106,43 @@ def run(
         artifacts=artifacts,
         fork=fork,
         mlflow=mlflow,
+        timeout=timeout,
     )
+    if summary.tracked is not None:
+        from pathlib import Path
+
+        from rich.console import Console
+
+        from search.results.mlflow_model import publish_or_warn
+
+        publish_or_warn(summary, Path(space), artifacts, mlflow_register, lambda line: Console().print(line, highlight=False, soft_wrap=True))
+    if not quiet:
+        _print_summary(summary, trials)
     if summary.stop_reason and not summary.interrupted:
         raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)
     return summary.study
+
+
+def _print_summary(summary, trials: int) -> None:
+    """The closing line of ``search.run``: how many trials the study holds and its best."""
+    from rich.console import Console
+
+    from search import pareto
+    from search._format import format_value
+
+    study = summary.study
+    finished = sum(t.state.name in ("COMPLETE", "PRUNED") for t in study.get_trials(deepcopy=False))
+    best = pareto.lead(study)
+    line = f"study {study.study_name}: {finished} of {trials} trials finished"
+    if best is not None:
+        names = pareto.metric_names(study)
+        values = ", ".join(f"{n}={format_value(v)}" for n, v in zip(names, best.values))
+        line += f"; {'lead' if pareto.is_multi(study) else 'best'} trial #{best.number}: {values}"
+    if summary.timed_out:
+        line += "; time budget spent (the same call continues)"
+    elif summary.interrupted:
+        line += "; interrupted (the same call resumes)"
+    Console().print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def load_best(study, storage=None, *, artifacts=None, trial=None, ensemble: int | None = None):

@@ -85,11 +85,26 @@ TEXT_CSS = """
 """
 
 
-def page(view: dict, title: str, lines: list[str] = ()) -> str:
-    """A self-contained HTML page (plotly.js embedded once, no network) drawing ``view``."""
-    from plotly.offline import get_plotlyjs
+def page(view: dict, title: str, lines: list[str] = (), plotly_artifact: str | None = None) -> str:
+    """A self-contained HTML page (plotly.js embedded once, no network) drawing ``view``.
 
+    ``plotly_artifact``: the id of the study's one plotly.js artifact, which the page loads
+    instead of embedding it (4.6 MB per trial otherwise). From optuna-dashboard (``search
+    dashboard`` or optuna-dashboard's own command) a trial's artifact is served at
+    ``/artifacts/STUDY/TRIAL/ID`` and the study's at ``/artifacts/STUDY/ID``: ``../ID``. Opened
+    from the artifact folder, where every artifact is a file named by its id: ``ID``."""
     body, _ = fragment(view)
+    if plotly_artifact is not None:
+        ident = html.escape(plotly_artifact)
+        script = (
+            f'<script type="text/javascript" src="../{ident}"></script>\n'
+            f"<script type=\"text/javascript\">if (!window.Plotly) document.write('<script src=\"{ident}\"><\\/script>');</script>"
+        )
+    else:
+        from plotly.offline import get_plotlyjs
+
+        script = f'<script type="text/javascript">{get_plotlyjs()}</script>'
+
     intro = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in lines)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -98,7 +113,7 @@ def page(view: dict, title: str, lines: list[str] = ()) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
 <style>{PAGE_CSS}{TEXT_CSS}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
+{script}
 </head>
 <body>
 <h1>{html.escape(title)}</h1>

@@ -19,17 +19,24 @@ from storage._rdb import (
     ranked_value,
     set_trial_user_attrs,
     sqlite_warning,
-    stale_trial_ids,
     upgrade_storage,
     write_trial_batch,
 )
 from storage._files import make_private_folders, open_private, warn_if_readable
 from storage._reads import intermediate_counts, read_intermediate_values, read_trials, study_summary
+from storage._owned import LEGACY_ATTRS, OWNER_KEY, count_owned_running, made_here, owned_trial_ids, servable, stale_trial_ids, start_owned_trial
 from storage._retry import retrying
 from storage._urls import DEFAULT_URL, default_url, is_sqlite, mask_secrets, mask_url, sqlite_path, url_password, url_secrets
 
 __all__ = [
     "DEFAULT_URL",
+    "LEGACY_ATTRS",
+    "OWNER_KEY",
+    "count_owned_running",
+    "made_here",
+    "servable",
+    "owned_trial_ids",
+    "start_owned_trial",
     "HEARTBEAT_GRACE_S",
     "HEARTBEAT_INTERVAL_S",
     "StorageError",

@@ -293,36 +293,6 @@ def set_trial_user_attrs(storage: optuna.storages.BaseStorage, trial_id: int, at
             )
 
 
-def stale_trial_ids(storage: optuna.storages.BaseStorage, study_id: int) -> list[int]:
-    """RUNNING trials of a study whose driver is gone: Optuna's stale trials (last heartbeat
-    older than the grace period) and, which Optuna skips, RUNNING trials that never got a
-    heartbeat and started longer ago than the grace period. A driver beats for a trial right
-    after creating it, so such a trial was orphaned by a driver killed in between; left alone
-    it would count as running for ever and a resumed search would wait on it."""
-    backend = _rdb_backend(storage)
-    stale = list(storage._get_stale_trial_ids(study_id))
-    if backend is None:
-        return stale
-    from datetime import datetime, timedelta, timezone
-
-    from optuna.storages._rdb.models import TrialHeartbeatModel, TrialModel
-
-    grace = backend.grace_period if backend.grace_period is not None else 2 * backend.heartbeat_interval
-    now = datetime.now(timezone.utc).replace(tzinfo=None)  # Optuna stores datetime_start in UTC
-    with backend.engine.connect() as conn:
-        beaten = sqlalchemy.select(TrialHeartbeatModel.trial_id)
-        started_at = TrialModel.__table__.c.datetime_start  # naive UTC
-        query = sqlalchemy.select(TrialModel.trial_id, started_at).where(
-            TrialModel.study_id == study_id,
-            TrialModel.state == optuna.trial.TrialState.RUNNING,
-            TrialModel.trial_id.not_in(beaten),
-        )
-        for trial_id, started in conn.execute(query):
-            if started is not None and now - started > timedelta(seconds=grace):
-                stale.append(trial_id)
-    return stale
-
-
 def write_trial_batch(storage: optuna.storages.BaseStorage, values: dict[int, dict[int, float]], beats=()) -> set[int]:
     """Intermediate values of several running trials and their heartbeats in ONE transaction.
 

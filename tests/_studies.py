@@ -16,6 +16,11 @@ from search.worker.train import run_trial
 PARAMS = {"layer_sizes": "8", "lookback": 8, "lr": 0.005}
 
 
+def driver_trial(study: optuna.Study) -> optuna.trial.Trial:
+    """A RUNNING trial as a driver starts it: marked as that driver's (``storage.OWNER_KEY``)."""
+    return optuna.Trial(study, storage.start_owned_trial(study._storage, study._study_id, "test-host:0:driver"))
+
+
 def trained(space: Path, params: dict | None = None) -> dict:
     """The final report of one trial of ``space``: its checkpoint, best validation value and
     test metrics."""
@@ -37,7 +42,7 @@ def searched_study(space: Path, url: str, artifacts: Path, name: str = "tiny") -
     data, value = trained_checkpoint(space)
     rdb = storage.open_storage(url, heartbeat_interval=None, grace_period=None)
     study = optuna.create_study(study_name=name, storage=rdb)
-    trial = study.ask()
+    trial = driver_trial(study)
     attrs = upload_checkpoint(storage.open_artifact_store(url, artifacts), rdb, trial, data)
     storage.set_trial_user_attrs(rdb, trial._trial_id, attrs)
     study.tell(trial, value)
@@ -60,7 +65,7 @@ def ranked_study(space: Path, url: str, artifacts: Path, params: list[dict], nam
     store = storage.open_artifact_store(url, artifacts)
     for p in params:
         final = trained(space, p)
-        trial = study.ask()
+        trial = driver_trial(study)
         attrs = upload_checkpoint(store, rdb, trial, final["checkpoint"])
         attrs.update({k: v for k, v in final.items() if k.startswith("test_")})
         storage.set_trial_user_attrs(rdb, trial._trial_id, attrs)

@@ -115,9 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", metavar="ADDR", help="Ray cluster address (auto, ray://host:port); default: a local Ray runtime")
     run.add_argument("--cpus-per-trial", type=float, metavar="C", help="CPUs per trial (default: the space's resources.cpu); also the trial's torch threads")
     run.add_argument("--gpus-per-trial", type=float, metavar="G", help="GPUs per trial, fractions share a GPU (default: the space's resources.gpu)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS", help="time budget: no new trial starts after SECONDS; running trials stop at their next epoch and run again on resume, as after Ctrl-C")
     run.add_argument("--max-failures", type=int, default=10, metavar="F", help="stop after this many trials failed in a row (default: 10)")
     run.add_argument("--artifacts", metavar="DIR", help="artifact folder for learning curves (default: beside a SQLite file, else $SEARCH_ARTIFACTS or ./search-artifacts)")
     run.add_argument("--mlflow", metavar="URI", help="log the search to this MLflow tracking server (default: the space's tracking.mlflow, else $MLFLOW_TRACKING_URI)")
+    run.add_argument("--mlflow-register", metavar="NAME", help="with MLflow tracking: register the served forecaster (an MLflow pyfunc model) under NAME in MLflow's model registry")
     run.add_argument("--quiet", action="store_true", help="no progress output")
 
     validate = sub.add_parser("validate", help="check a space file and its dataset")

@@ -19,6 +19,20 @@ def dashboard_command(url: str) -> str:
     return f"search dashboard --storage {mask_url(url)}"
 
 
+def plain_dashboard_command(url: str, artifacts: str) -> str:
+    """optuna-dashboard's own command on ``url`` and the study's artifact folder: without
+    ``--artifact-dir`` every artifact download answers 400 (curves, checkpoints, forecasts).
+    A password is printed masked (give it through the URL yourself); artifacts in an object
+    store are not a folder optuna-dashboard's command line can read."""
+    import shlex
+
+    from storage import is_object_store, mask_url
+
+    if is_object_store(artifacts):
+        return f"optuna-dashboard {shlex.quote(mask_url(url))} (its command line reads artifacts from a folder only; {artifacts} is served by search dashboard)"
+    return f"optuna-dashboard {shlex.quote(mask_url(url))} --artifact-dir {shlex.quote(str(artifacts))}"
+
+
 def _out_file(path: str | None, flag: str = "--out", *, make_folder: bool = False) -> Path | None:
     """The file ``--out`` names, checked before any work: not a folder, in a folder that
     exists (or, with ``make_folder``, can be made) and can be written."""

@@ -9,7 +9,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from search.cli._files import _first_line, _out_file, _write, dashboard_command
+import storage as storage_mod
+
+from search.cli._files import _first_line, _out_file, _write, dashboard_command, plain_dashboard_command
 from search.errors import UsageError
 
 
@@ -28,6 +30,10 @@ def cmd_run(args, console: Console) -> int:
         raise UsageError("--fork: give one space when forking a study")
     if args.max_failures < 1:
         raise UsageError(f"--max-failures {args.max_failures}: must be at least 1")
+    if args.mlflow_register is not None and not args.mlflow_register.strip():
+        raise UsageError("--mlflow-register: give a model name")
+    if args.timeout is not None and not (args.timeout > 0 and args.timeout != float("inf")):
+        raise UsageError(f"--timeout {args.timeout:g}: must be a number of seconds > 0")
     overrides = list(args.overrides)
     for flag, key, value in (("--cpus-per-trial", "cpu", args.cpus_per_trial), ("--gpus-per-trial", "gpu", args.gpus_per_trial)):
         if value is not None:
@@ -50,8 +56,17 @@ def cmd_run(args, console: Console) -> int:
             artifacts=args.artifacts,
             fork=args.fork,
             mlflow=args.mlflow,
+            timeout=args.timeout,
         )
         study = summary.study
+        if summary.tracked is not None:
+            from search.results.mlflow_model import publish_or_warn
+
+            say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+            model = publish_or_warn(summary, prep.compiled.space.path, args.artifacts, args.mlflow_register, say)
+            if model is not None and not args.quiet:
+                registered = f", registered as {args.mlflow_register}" if args.mlflow_register else ""
+                console.print(f"MLflow: the served forecaster is the pyfunc model {model}{registered}", highlight=False, soft_wrap=True)
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])
         if summary.ran == 0 and finished >= args.trials:
             console.print(f"study {study.study_name} already holds {finished} finished trials (asked: {args.trials}); nothing to run", highlight=False)
@@ -67,13 +82,21 @@ def cmd_run(args, console: Console) -> int:
                 console.print("  " + "; ".join(line for line in lines if line), highlight=False)
         else:
             console.print(f"study {study.study_name}: no completed trial yet", highlight=False)
-        console.print(f"open the dashboard: {dashboard_command(summary.storage_url)}", highlight=False)
+        console.print(f"open the dashboard: {dashboard_command(summary.storage_url)}", highlight=False, soft_wrap=True)
+        artifacts = storage_mod.find_artifacts(summary.storage_url, args.artifacts, study.user_attrs.get("artifacts"))
+        console.print(f"  or with optuna-dashboard itself: {plain_dashboard_command(summary.storage_url, artifacts)}", highlight=False, soft_wrap=True)
         if summary.stop_reason:
             console.print(f"search: stopped: {summary.stop_reason}", highlight=False)
             code = 1
         if summary.interrupted:
             console.print("search: interrupted; run the same command again to resume", highlight=False)
             return 130
+        if summary.timed_out:
+            console.print(
+                f"search: time budget of {args.timeout:g}s spent with {finished} of {args.trials} trials finished; "
+                "run the same command again to continue",
+                highlight=False,
+            )
     return code
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from dataclasses import dataclass
 
 import optuna
@@ -28,10 +27,10 @@ from search.space.compiled import CompiledSpace
 from search.driver.pruning import VIEW_PRUNERS, PruneGate, PruningView
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
-from search.driver.uploads import upload_checkpoint, upload_curve, upload_forecast
+from search.driver.uploads import shared_plotly, upload_checkpoint, upload_curve, upload_forecast
 from search.driver.writer import BatchWriter
 from search.pareto import enters_front, metric_names
-from storage import count_trials, ranked_value, retrying, set_trial_user_attrs
+from storage import count_owned_running, count_trials, ranked_value, retrying, set_trial_user_attrs, start_owned_trial
 
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -97,6 +96,7 @@ class StudyBridge:
         self.tally = Tally()
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.timed_out = False  # the run's time budget (--timeout) is spent
         self.exhausted = False
         self.on_change = on_change or (lambda: None)
         self._lock = threading.Lock()
@@ -118,6 +118,8 @@ class StudyBridge:
         self._refreshed = 0.0
         self.writer = BatchWriter(self._storage, after_write=self._refresh_view)  # values and beats, batched
         self.round_left: int | None = None  # trials the current Tune round may still start (None: no bound)
+        self._plotly: str | None = None  # the study's plotly.js artifact, which forecast pages load
+        self.owner = driver_id()  # the mark on every trial this driver runs (storage.OWNER_KEY)
 
     # -- counting
 
@@ -128,9 +130,12 @@ class StudyBridge:
         return self.count(*FINISHED_STATES)
 
     def remaining(self) -> int:
-        """Trials still to start for the study to reach its target, counting running ones."""
-        # running trials are ours and other drivers'
-        return max(0, self.target - self.count(*FINISHED_STATES, TrialState.RUNNING))
+        """Trials still to start for the study to reach its target, counting the trials running
+        here and in other drivers of this service. Another client's running trial (a plain
+        ``study.optimize`` on the same study) counts once it has finished: the search never
+        waits on a trial it cannot recover."""
+        running = retrying(count_owned_running, self._storage, self.study._study_id)
+        return max(0, self.target - self.count(*FINISHED_STATES) - running)
 
     # -- Searcher side
 
@@ -147,14 +152,13 @@ class StudyBridge:
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             self.exhausted = True  # every grid point has run: the search is complete
             return None
-        with warnings.catch_warnings():
-            # Optuna warns that heartbeats belong to study.optimize; here the driver beats itself.
-            warnings.filterwarnings("ignore", message="Heartbeat of storage")
-            # The trial first (one transaction), then its params: each step is safe to retry
-            # through a database restart. Retrying ``study.ask(distributions)`` as a whole left
-            # the half-made trial of a failed attempt RUNNING with no heartbeat, counted as
-            # running for ever (a search waiting on it never ended).
-            trial = retrying(self.study.ask)
+        # The trial first, RUNNING and marked as this driver's in one transaction (what
+        # ``study.ask()`` does, with the mark), then its params: each step is safe to retry
+        # through a database restart. Retrying ``study.ask(distributions)`` as a whole left the
+        # half-made trial of a failed attempt RUNNING with no heartbeat, counted as running for
+        # ever (a search waiting on it never ended); a marked one is recovered after the grace period.
+        trial_id = retrying(start_owned_trial, self._storage, self.study._study_id, self.owner)
+        trial = retrying(optuna.Trial, self.study, trial_id)
         with self._lock:
             self.live[ray_id] = trial  # beaten from now on; recorded FAIL if the search stops
         if self.round_left is not None:
@@ -207,14 +211,17 @@ class StudyBridge:
                 if self.multi_objective or self.keep_checkpoints == 1 or self._keeps(value, 1):  # a new best (or on the front): its forecast figure and the tracker's copy too
                     self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
                     if forecast is not None:
-                        attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast))
+                        if self._plotly is None:
+                            self._plotly = shared_plotly(self.artifact_store, self.study)
+                        attrs.update(upload_forecast(self.artifact_store, self._storage, trial, forecast, self._plotly))
             self._finish(trial, attrs, TrialState.COMPLETE, value)
             if self.view is not None:  # median/percentile pruners only: a single objective
                 self.view.add(self._frozen(ray_id, trial, TrialState.COMPLETE, value))
             self.tally.complete += 1
             self.tally.consecutive_failures = 0
-        else:  # stopped from outside before its last epoch (Ctrl-C, shutdown)
-            self._finish(trial, {**attrs, "error": "interrupted"}, TrialState.FAIL)
+        else:  # stopped from outside before its last epoch (Ctrl-C, the time budget, shutdown)
+            reason = "stopped: time budget spent" if self.timed_out and not self.interrupted else "interrupted"
+            self._finish(trial, {**attrs, "error": reason}, TrialState.FAIL)
             self.retry(trial)
             self.tally.interrupted += 1
         self.values.pop(ray_id, None)
@@ -357,6 +364,17 @@ class StudyBridge:
         self.interrupted = True
         self.stop_reason = self.stop_reason or "interrupted"
 
+    def time_up(self) -> None:
+        """The time budget is spent: start no new trial; running ones stop at their next epoch
+        report and are recorded as with Ctrl-C (FAIL, their params queued to run again)."""
+        self.timed_out = True
+        self.stop_reason = self.stop_reason or "time budget spent"
+
+    @property
+    def stopping(self) -> bool:
+        """Whether running trials stop at their next report (Ctrl-C or the time budget)."""
+        return self.interrupted or self.timed_out
+
     def abandon_live(self, reason: str = "interrupted") -> None:
         """Record every trial still running here as FAIL and queue its params to run again."""
         with self._lock:
@@ -372,6 +390,15 @@ class StudyBridge:
         with self._lock:
             ids = [t._trial_id for t in self.live.values()]
         self.writer.beat(ids)  # with the next batch, one transaction for all
+
+
+def driver_id() -> str:
+    """This driver among all drivers of a study: host, process and a random part."""
+    import os
+    import socket
+    import uuid
+
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class HeartbeatThread(threading.Thread):

@@ -1,4 +1,6 @@
-"""Live progress of a search: a rich panel on a terminal, plain log lines otherwise."""
+"""Live progress of a search: a rich panel on a terminal and in a notebook with ipywidgets
+(rich draws it there through an ipywidgets ``Output``; ``pip install 'sequence-search[notebook]'``),
+plain lines otherwise: one per trial of this driver's as it finishes, with the study-wide counts."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from rich.table import Table
 
 from search import pareto
 from search._format import format_value
+from storage import OWNER_KEY, made_here
 
 
 class Progress:
@@ -32,7 +35,7 @@ class Progress:
         trials = self.bridge.study.get_trials(deepcopy=False)
         self._seen = {t.number for t in trials if t.state.is_finished()}
         self._finished_at_start = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        if not self.quiet and (self.console.is_terminal or self.console.is_jupyter):  # a live panel, in a notebook too
+        if not self.quiet and (self.console.is_terminal or (self.console.is_jupyter and _has_ipywidgets())):
             self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self._live.__enter__()
         return self
@@ -48,7 +51,8 @@ class Progress:
         for t in trials:
             by_state[t.state] += 1
         front = pareto.front(self.bridge.study)  # the best trial; several on a multi-objective front
-        return {"trials": trials, "by_state": by_state, "best": front[0] if front else None, "front": len(front)}
+        foreign = sum(t.state.is_finished() and not made_here(t) for t in trials)
+        return {"trials": trials, "by_state": by_state, "best": front[0] if front else None, "front": len(front), "foreign": foreign}
 
     def _best_text(self, c: dict, number: bool = True) -> str:
         """``0.41 (#3)``; for a multi-objective study the front's size and its lead trial's
@@ -57,6 +61,8 @@ class Progress:
         if best is None:
             return "-"
         which = f" (#{best.number})" if number else ""
+        if not made_here(best):
+            which = f" (#{best.number}, not made by this service)"
         if not pareto.is_multi(self.bridge.study):
             return f"{format_value(best.value)}{which}"
         return f"pareto front {c['front']}, lead {pareto.metric_names(self.bridge.study)[0]} {format_value(best.values[0])} (#{best.number})"
@@ -121,23 +127,37 @@ class Progress:
         if self._live is not None:
             self._live.update(self._render())
             return
-        # Not a terminal: one plain line per trial that has ended since the last update.
+        # Not a terminal: one plain line per trial of this driver's as it ends, with the
+        # study-wide counts (other drivers' and other clients' trials among them)
         s = self._snapshot["by_state"]
+        foreign = self._snapshot["foreign"]
+        others = f", {foreign} not made by this service" if foreign else ""
         best = self._best_text(self._snapshot, number=False)
         if not pareto.is_multi(self.bridge.study):
             best = f"best {best}"
         for t in self._snapshot["trials"]:
             if t.state.is_finished() and t.number not in self._seen:
                 self._seen.add(t.number)
+                if t.system_attrs.get(OWNER_KEY) != self.bridge.owner:
+                    continue  # another driver's (it prints its own) or another client's (counted)
                 error = f" error={t.user_attrs.get('error')}" if t.state == TrialState.FAIL else ""
                 self.console.print(
                     f"trial {t.number} {t.state.name} {_values_text(self.bridge.study, t)} epochs={t.user_attrs.get('epochs_run', '-')}{error} | "
                     f"finished {s[TrialState.COMPLETE] + s[TrialState.PRUNED]}/{self.bridge.target} "
-                    f"(pruned {s[TrialState.PRUNED]}, failed {s[TrialState.FAIL]}, running {s[TrialState.RUNNING]}) "
+                    f"(pruned {s[TrialState.PRUNED]}, failed {s[TrialState.FAIL]}, running {s[TrialState.RUNNING]}{others}) "
                     f"{best}",
                     highlight=False,
                     soft_wrap=True,
                 )
+
+
+def _has_ipywidgets() -> bool:
+    """Whether rich can draw a live panel in this notebook (it needs ipywidgets)."""
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _values_text(study, trial) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import shutil
 import signal
@@ -35,7 +36,7 @@ from search.driver.stat_runs import BaselineRuns
 from search.driver.study_ops import recover_stale_trials
 from search.driver.tracking import ENV as TRACKING_ENV
 from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
-from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher
+from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher, silent_reporter
 from search.errors import UsageError
 from search.store import open_storage, storage_errors
 
@@ -65,6 +66,8 @@ class Summary:
     ran: int  # trials ended in this run
     stop_reason: str | None
     interrupted: bool
+    timed_out: bool = False  # the time budget was spent before the study held its trials
+    tracked: tuple[str, str] | None = None  # (MLflow tracking URI, the parent run's id) when logged there
 
 
 def _init_ray(address: str | None, num_cpus: int | None) -> None:
@@ -237,6 +240,7 @@ def _tune_round(bridge: StudyBridge, prep: Prepared, fn, cpus: float, gpus: floa
             name=experiment_name(prep.study_name),
             storage_path=workdir,
             verbose=0,
+            progress_reporter=silent_reporter(),  # progress is the service's own, in a notebook too
             failure_config=tune.FailureConfig(max_failures=0),
             stop=InterruptStopper(bridge),
             callbacks=[CheckpointCollector(bridge)],
@@ -265,9 +269,14 @@ def run_search(
     artifacts: str | None = None,
     fork: str | None = None,
     mlflow: str | None = None,
+    timeout: float | None = None,
 ) -> Summary:
+    """``timeout``: seconds after which no new trial starts; running trials stop at their next
+    epoch report and are recorded as with Ctrl-C, to run again on resume (None: no budget)."""
     if trials < 1:
         raise UsageError(f"--trials {trials}: must be at least 1")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0 and math.isfinite(timeout)):
+        raise UsageError(f"--timeout {timeout}: must be a number of seconds > 0")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: must be at least 1")
     console = console or Console(stderr=False)
@@ -306,16 +315,17 @@ def run_search(
     workers = workers or _default_workers(resources["cpu"], resources["gpu"])
     log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
     bridge.tracker = tracker
-    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url)})
+    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url), "metric": prep.compiled.metric})
     try:
-        _run_rounds(bridge, prep, workers, console, quiet, log, baselines)
+        _run_rounds(bridge, prep, workers, console, quiet, log, timeout, baselines)
     finally:
         if baselines is not None and not baselines.done:
             baselines.stop("the search was interrupted" if bridge.interrupted else "the search stopped")
         tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
-    stop_reason = None if bridge.interrupted else bridge.stop_reason
-    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted)
+    stop_reason = None if bridge.stopping else bridge.stop_reason
+    tracked = (tracker.uri, tracker.parent) if getattr(tracker, "parent", None) and not tracker.failed else None
+    return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted, bridge.timed_out and not bridge.interrupted, tracked)
 
 
 def _baselines_only(study: optuna.Study, prep: Prepared, address: str | None, num_cpus: int | None, console: Console, quiet: bool) -> None:
@@ -383,7 +393,7 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
     return prep, study
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, baselines: BaselineRuns | None = None) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, timeout: float | None = None, baselines: BaselineRuns | None = None) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
     exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
     records in ``log``. The statistical baselines (``baselines``, running beside the trials)
@@ -399,6 +409,10 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
     if baselines is not None:
         baselines.on_change = progress.baseline_done
     fn = _trainable(prep, resources["cpu"])
+    budget = threading.Timer(timeout, bridge.time_up) if timeout else None  # --timeout: as Optuna's optimize(timeout=)
+    if budget is not None:
+        budget.daemon = True
+        budget.start()
     try:
         with progress, _interruptible(bridge, console):
             while bridge.stop_reason is None and not bridge.exhausted:
@@ -410,11 +424,13 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
                     # other drivers' trials are still running: wait for them to end or go stale
                     time.sleep(storage_mod.HEARTBEAT_INTERVAL_S)
                     recover_stale_trials(bridge.study)
-            if baselines is not None and not baselines.done and not bridge.interrupted:
+            if baselines is not None and not baselines.done and not bridge.interrupted and not bridge.timed_out:
                 baselines.wait(progress.waiting, lambda: bridge.interrupted)  # the study ends with its baselines recorded
     except KeyboardInterrupt:
         pass
     finally:
+        if budget is not None:
+            budget.cancel()
         bridge.abandon_live("interrupted")  # anything Tune did not report back
         bridge.close()  # the queued values written
         heartbeat.stopped.set()

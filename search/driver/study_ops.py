@@ -55,8 +55,10 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def recover_stale_trials(study: optuna.Study) -> int:
-    """Trials left RUNNING by a dead driver (no heartbeat within the grace period) become FAIL
-    with the error ``driver lost (heartbeat stale)``, and their params are queued to run again.
+    """Trials left RUNNING by a dead driver of this service (no heartbeat within the grace
+    period) become FAIL with the error ``driver lost (heartbeat stale)``, and their params are
+    queued to run again. Only trials a driver marked as its own when it started them are
+    touched; other clients' trials in the same study are theirs (``storage._owned``).
 
     Like Optuna's ``fail_stale_trials``, but the reason is written while the trial is still
     RUNNING (Optuna refuses user attrs on finished trials), and a trial orphaned before its

@@ -1,9 +1,12 @@
 """Experiment tracking in MLflow, logged by the driver (workers never get tracking credentials).
 
-One parent run per search (per ``search run`` of a study) and one child run per trial, in the
-MLflow experiment named after the study: the trial's params, every epoch's metrics (the values
-the study records, by epoch), its state, user attrs (as tags), test metrics, and the kept best
-checkpoint as an artifact; every run tagged with the study and the trial number.
+One parent run per study (a resumed search continues it: it is found by its tags ``study``,
+``storage`` (the masked URL) and ``search.role``) and one child run per trial, in the MLflow experiment named after the study:
+the trial's params, every epoch's metrics (the values the study records, by epoch), its state,
+user attrs (as tags), test metrics, its final value under the study's metric name, and the kept
+best checkpoint as an artifact; every run tagged with the study and the trial number. After
+the search, ``search.results.mlflow_model`` adds the best value, the best params, the space
+file, the report and the served forecaster (an MLflow pyfunc model) to the parent run.
 
 The search never waits on MLflow: the bridge puts events on a queue and one thread logs them.
 An MLflow that cannot be reached (or that refuses a call) turns tracking off for the rest of
@@ -86,6 +89,7 @@ class MlflowTracker(NoTracker):
         self.runs: dict[int, str] = {}  # trial number -> child run id
         self.experiment: str | None = None
         self.tags: dict[str, str] = {}
+        self.metric = "value"  # the study's metric (the tags' ``metric``): the name of a trial's final value
         self.logged = 0  # events logged, for tests and the summary
         self.thread = threading.Thread(target=self._loop, name="search-mlflow", daemon=True)
         self.thread.start()
@@ -143,7 +147,18 @@ class MlflowTracker(NoTracker):
         experiment = client.get_experiment_by_name(study_name)
         self.experiment = experiment.experiment_id if experiment else client.create_experiment(study_name)
         self.tags = {"study": study_name}
-        run = client.create_run(self.experiment, run_name=f"{study_name} search", tags={**self.tags, **tags})
+        self.metric = tags.get("metric", "value")
+        def quoted(text: str) -> str:
+            return "'" + text.replace("'", "\\'") + "'"
+
+        # the study is its name in its storage (masked URL): another storage's study of the same name has its own run
+        where = f"tags.study = {quoted(study_name)} and tags.storage = {quoted(tags.get('storage', ''))} and tags.`search.role` = 'parent'"
+        found = client.search_runs([self.experiment], filter_string=where, order_by=["attributes.start_time ASC"], max_results=1)
+        if found:  # a resumed search: the study's parent run goes on
+            self.parent = found[0].info.run_id
+            client.update_run(self.parent, status="RUNNING")
+            return
+        run = client.create_run(self.experiment, run_name=f"{study_name} search", tags={**self.tags, **tags, "search.role": "parent"})
         self.parent = run.info.run_id
 
     def _trial_started(self, client, number: int, params: dict[str, Any]) -> None:
@@ -182,7 +197,7 @@ class MlflowTracker(NoTracker):
         if isinstance(value, dict):  # a multi-objective trial: one metric per objective
             metrics += [Metric(f"value_{name}", float(v), now, 0) for name, v in value.items() if _finite(v)]
         elif value is not None and _finite(value):
-            metrics.append(Metric("value", float(value), now, 0))
+            metrics.append(Metric(self.metric, float(value), now, 0))  # named as the study's metric
         tags = [RunTag("state", state)] + [RunTag(f"attr.{k}", str(v)[:TAG_LIMIT]) for k, v in attrs.items() if not k.startswith("test_")]
         client.log_batch(run, metrics=metrics, tags=tags)
         status = {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(state, "FAILED")

@@ -114,14 +114,31 @@ def failure_reason(text: str) -> str:
     return (lines[-1] if lines else "worker failed")[:500]
 
 
+def silent_reporter():
+    """A Ray Tune progress reporter that prints nothing: the service draws its own progress
+    (``search.driver.progress``). Tune's default in a notebook, ``JupyterNotebookReporter``,
+    clears the cell's output on every update, the search's own lines with it."""
+    from ray.tune import ProgressReporter
+
+    class SilentReporter(ProgressReporter):
+        def should_report(self, trials, done: bool = False) -> bool:
+            return False
+
+        def report(self, trials, done: bool, *sys_info) -> None:
+            pass
+
+    return SilentReporter()
+
+
 class InterruptStopper(_DriverOnly, Stopper):
-    """Stops each running trial at its next report once the search is interrupted."""
+    """Stops each running trial at its next report once the search is interrupted or its
+    time budget is spent."""
 
     def __init__(self, bridge: StudyBridge):
         self.bridge = bridge
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        return self.bridge.interrupted
+        return self.bridge.stopping
 
     def stop_all(self) -> bool:
         return False

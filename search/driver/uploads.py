@@ -22,7 +22,7 @@ from search.worker.checkpoint import DIGEST_ATTR, digest
 from storage import retrying
 
 
-def _upload(store, storage, trial: optuna.trial.Trial, file_name: str, mimetype: str, write: Callable[[IO], None], mode: str) -> str:
+def _upload(store, storage, trial: optuna.trial.Trial | optuna.Study, file_name: str, mimetype: str, write: Callable[[IO], None], mode: str) -> str:
     """Write a file with ``write`` in a temporary folder and upload it as an artifact of
     ``trial`` (retried through a database restart); its artifact id."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -60,10 +60,33 @@ def upload_curve(store, storage, trial: optuna.trial.Trial, curve: list[dict]) -
         return None
 
 
-def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -> dict[str, str]:
+PLOTLY_ATTR = "search:plotly_js"  # study system attr: the id of the study's one plotly.js artifact
+
+
+def shared_plotly(store, study: optuna.Study) -> str | None:
+    """The study's plotly.js artifact (uploaded once, its id in the study system attr
+    ``PLOTLY_ATTR``), which every trial's forecast page loads; None when the artifact folder
+    is not writable (the pages then embed plotly.js). Two drivers starting at once may each
+    upload one; each page loads the one its driver recorded."""
+    storage = study._storage
+    recorded = retrying(storage.get_study_system_attrs, study._study_id).get(PLOTLY_ATTR)
+    if recorded:
+        return recorded
+    from plotly.offline import get_plotlyjs
+
+    try:
+        artifact_id = _upload(store, storage, study, "plotly.min.js", "text/javascript", lambda f: f.write(get_plotlyjs()), "w")
+    except OSError:
+        return None
+    retrying(storage.set_study_system_attr, study._study_id, PLOTLY_ATTR, artifact_id)
+    return artifact_id
+
+
+def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str, plotly_artifact: str | None = None) -> dict[str, str]:
     """The forecast figure's data (``search.worker.forecast_view``, JSON text), the page that
-    draws it (``search.forecast_figure``, plotly.js embedded: opens from optuna-dashboard with no
-    network) and a static SVG of it that optuna-dashboard previews (forecast and classify) as
+    draws it (``search.forecast_figure``: with the study's plotly.js artifact ``plotly_artifact``,
+    about 50 KB, it opens from optuna-dashboard and the artifact folder with no network; without
+    one, plotly.js embedded) and a static SVG of it that optuna-dashboard previews (forecast and classify) as
     artifacts of ``trial``: their ids as the user attrs ``forecast``, ``forecast_html`` and
     ``forecast_image``; {} when the artifact folder is not writable, and ``forecast_error`` (why)
     when the figure cannot be drawn, so that keeping the checkpoint and telling the trial go on."""
@@ -72,7 +95,7 @@ def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str) -
     try:
         view = json.loads(view_json)
         lines = [f"trial #{trial.number}, the best epoch's weights, on the test part"]
-        doc = page(view, f"Forecast of trial #{trial.number}", lines)
+        doc = page(view, f"Forecast of trial #{trial.number}", lines, plotly_artifact)
         ids = {"forecast": _upload(store, storage, trial, f"forecast_trial_{trial.number}.json", "application/json", lambda f: f.write(view_json), "w")}
         ids["forecast_html"] = _upload(store, storage, trial, f"forecast_trial_{trial.number}.html", "text/html", lambda f: f.write(doc), "w")
         image = svg(view)  # previewed inline among the trial's artifacts (HTML is a link)

@@ -60,10 +60,30 @@ def load_best(
         if best is None:
             raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
         which = f"the {'lead' if pareto.is_multi(study) else 'best'} trial #{best.number} of {study.study_name!r}"
+        if not storage_mod.made_here(best):
+            best, which, note = _served_instead(study, best, which)
+            forecaster = _load_trial(best, which, _artifact_store(study, url, artifacts))
+            forecaster.note = note
+            return forecaster
+    if not storage_mod.made_here(best):
+        raise SearchError(f"{which} was not made by this service (another Optuna client's trial): it has no model to load")
     if best.user_attrs.get("checkpoint") is None:
         kept = "entered the Pareto front" if pareto.is_multi(study) else "entered the study's best checkpoints.keep"
         raise SearchError(f"{which} has no checkpoint (only trials that {kept} when they finished keep one)")
     return _load_trial(best, which, _artifact_store(study, url, artifacts))
+
+
+def _served_instead(study: optuna.Study, foreign: optuna.trial.FrozenTrial, which: str) -> tuple[optuna.trial.FrozenTrial, str, str]:
+    """The best trial made by this service that kept a checkpoint, served when the study's best
+    is another client's trial (no model); its label and a note saying why it is served."""
+    from search.results.tables import servable_best
+
+    served = servable_best(study)
+    foreign_line = f"{which} was not made by this service (another Optuna client's trial): it has no model"
+    if served is None:
+        where = " on the Pareto front" if pareto.is_multi(study) else ""
+        raise SearchError(f"{foreign_line}, and no trial made by this service{where} kept a checkpoint")
+    return served, f"trial #{served.number} of {study.study_name!r}", f"{foreign_line}; serving trial #{served.number}, the best trial made by this service with a checkpoint"
 
 
 def _artifact_store(study: optuna.Study, url: str, artifacts: str | None):
@@ -97,7 +117,7 @@ def ensemble_members(study: optuna.Study, k: int) -> tuple[list[optuna.trial.Fro
         raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     ranked = sorted(complete, key=lambda t: (sign * t.value, t.number))
-    kept = [t for t in ranked if "checkpoint" in t.user_attrs]
+    kept = [t for t in ranked if storage_mod.servable(t)]
     if not kept:
         raise UsageError(f"ensemble of {k}: study {study.study_name!r} has no trial with a checkpoint; search with an artifact folder and checkpoints.keep: {k} or more")
     if len(kept) < k:
@@ -107,10 +127,14 @@ def ensemble_members(study: optuna.Study, k: int) -> tuple[list[optuna.trial.Fro
             f"ask for at most {len(kept)}, or search with checkpoints.keep: {k} or more (trials that enter the best {k} keep theirs)"
         )
     members = kept[:k]
-    left_out = [t for t in ranked if "checkpoint" not in t.user_attrs and sign * t.value < sign * members[-1].value]
-    note = ""
+    foreign = [t for t in ranked if not storage_mod.made_here(t) and sign * t.value < sign * members[-1].value]
+    left_out = [t for t in ranked if "checkpoint" not in t.user_attrs and storage_mod.made_here(t) and sign * t.value < sign * members[-1].value]
+    notes = []
+    if foreign:
+        notes.append(f"{len(foreign)} better trial{'s' if len(foreign) != 1 else ''} (#{', #'.join(str(t.number) for t in foreign[:5])}{', ...' if len(foreign) > 5 else ''}) not made by this service have no model")
+    note = "; ".join(notes)
     if left_out:
-        note = f"{len(left_out)} better trial{'s' if len(left_out) != 1 else ''} kept no checkpoint (#{', #'.join(str(t.number) for t in left_out[:5])}{', ...' if len(left_out) > 5 else ''}); the members are the best {k} that did"
+        note = (note + "; " if note else "") + f"{len(left_out)} better trial{'s' if len(left_out) != 1 else ''} kept no checkpoint (#{', #'.join(str(t.number) for t in left_out[:5])}{', ...' if len(left_out) > 5 else ''}); the members are the best {k} that did"
     return members, note
 
 

@@ -120,6 +120,18 @@ def print_best(summary: dict, console: Console) -> None:
         console.print(line, highlight=False, markup=False)
     if "checkpoint" in s:
         console.print(f"checkpoint: {s['checkpoint']} (search predict {s['study']} --input FILE)", highlight=False, markup=False)
+    if s.get("made_here") is False:
+        served = s.get("served_trial")
+        then = (
+            f"search predict and load_best serve trial #{served}, the best trial made by this service with a checkpoint"
+            if served is not None
+            else "no trial made by this service kept a checkpoint, so there is no model to serve"
+        )
+        console.print(f"trial #{s['trial']} was not made by this service (another Optuna client's trial): it has no model; {then}", highlight=False, markup=False)
+    if s.get("foreign_trials"):
+        numbers = s["foreign_trials"]
+        listed = ", ".join(f"#{n}" for n in numbers[:10]) + (", ..." if len(numbers) > 10 else "")
+        console.print(f"{len(numbers)} trial{'s' if len(numbers) != 1 else ''} not made by this service: {listed}", highlight=False, markup=False)
     if "ensemble" in s:
         print_ensemble(s, console)
 

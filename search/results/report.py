@@ -123,9 +123,19 @@ def facts(study: optuna.Study, storage_url: str | None) -> list[tuple[str, str]]
         ("objective", _objective_fact(study)),
         ("version", a.get("version")),
         ("trials", ", ".join(f"{n} {state}" for state, n in c.items() if n) or "none"),
+        ("not made by this service", _foreign_fact(study)),
         ("generated", dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")),
     ]
     return [(k, str(v)) for k, v in rows if v is not None]
+
+
+def _foreign_fact(study: optuna.Study) -> str | None:
+    """The finished trials another Optuna client made (no model, no curve), or None."""
+    numbers = tables.foreign_numbers(study)
+    if not numbers:
+        return None
+    listed = ", ".join(f"#{n}" for n in numbers[:20]) + (", ..." if len(numbers) > 20 else "")
+    return f"{len(numbers)} trial{'s' if len(numbers) != 1 else ''} ({listed}): another Optuna client's, without model or curves"
 
 
 def _objective_fact(study: optuna.Study) -> str:
@@ -191,6 +201,11 @@ def _best_html(study: optuna.Study) -> str:
     tests = _kv_table([(k, tables.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
     extra = [(k.replace("_", " "), tables.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
     versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in [*best.get("versus_baselines", []), tables.ensemble_line(best)] if line)
+    if best.get("made_here") is False:
+        served = best.get("served_trial")
+        then = f"the model served is trial #{served}'s, the best made by this service with a checkpoint" if served is not None else "no trial made by this service kept a checkpoint: no model is served"
+        line = f"trial #{best['trial']} was not made by this service (another Optuna client's trial): it has no model; {then}"
+        versus += f'<div class="note" data-foreign-best="1">{html.escape(line)}</div>'
     return (
         f'<p class="caption">{html.escape(head)}</p>{front}{versus}<div class="grid">'
         f"<div><h3>params</h3>{params}</div><div><h3>test metrics (best epoch's weights)</h3>{tests}</div>"
@@ -219,6 +234,10 @@ def best_forecast(study: optuna.Study, storage_url: str | None, artifacts: str |
     best = pareto.lead(study)  # a multi-objective study: the lead of its front
     if best is None:
         return None, "no completed trial yet"
+    if not storage_mod.made_here(best):  # another client's trial: the served trial's forecast
+        best = tables.servable_best(study)
+        if best is None:
+            return None, "the best trial was not made by this service and no trial made by it kept a checkpoint: no forecast to draw"
     artifact_id = best.user_attrs.get("forecast")
     if best.user_attrs.get("forecast_error"):
         return None, f"the best trial #{best.number}'s forecast figure could not be drawn: {best.user_attrs['forecast_error']}"

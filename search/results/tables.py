@@ -225,6 +225,13 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
         del out["latency_ms"]
     if "checkpoint" in attrs:
         out["checkpoint"] = attrs["checkpoint"]
+    foreign = foreign_numbers(study)
+    if foreign:
+        out["foreign_trials"] = foreign  # trials another Optuna client made: no model, no curve
+    if not storage_mod.made_here(best):
+        out["made_here"] = False
+        served = servable_best(study)
+        out["served_trial"] = None if served is None else served.number
     recorded = recorded_ensemble(study.user_attrs)
     if recorded is not None:
         out["ensemble"] = recorded
@@ -255,6 +262,22 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
             if line
         ]
     return out
+
+
+def foreign_numbers(study: optuna.Study) -> list[int]:
+    """The numbers of the study's finished trials that no driver of this service made."""
+    trials = storage_mod.read_trials(study._storage, study._study_id, intermediate_values=False, user_attr_keys=storage_mod.LEGACY_ATTRS)
+    return [t.number for t in trials if t.state.is_finished() and not storage_mod.made_here(t)]
+
+
+def servable_best(study: optuna.Study) -> FrozenTrial | None:
+    """The best trial made by this service that kept a checkpoint (single objective: by value;
+    several: the first such trial of the Pareto front), or None."""
+    if pareto.is_multi(study):
+        return next((t for t in pareto.front(study) if storage_mod.servable(t)), None)
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None and storage_mod.servable(t)]
+    return min(complete, key=lambda t: (sign * t.value, t.number), default=None)
 
 
 def compare_rows(studies: list[optuna.Study]) -> list[dict[str, Any]]:

@@ -280,7 +280,7 @@ def test_better_trials_without_a_checkpoint_are_named_in_a_note(tmp_path):
     space.write_text(textwrap.dedent(TINY_SPACE))
     url = f"sqlite:///{tmp_path}/studies.db"
     study = ranked_study(space, url, tmp_path / "artifacts", PARAMS[:2], name="old")
-    study.add_trial(optuna.trial.create_trial(value=0.0))  # the best, kept no checkpoint (an older study's trial)
+    study.add_trial(optuna.trial.create_trial(value=0.0, user_attrs={"epochs_run": 3}))  # the best, kept no checkpoint (an older study's trial)
     ensemble = load_best("old", url, ensemble=2)
     assert ensemble.trials == [t.number for t in _best(study, 3)[1:]]
     assert ensemble.note.startswith("1 better trial kept no checkpoint (#2)")

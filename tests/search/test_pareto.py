@@ -19,6 +19,7 @@ from search import pareto
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study
 from search.errors import NoResultError, StudyMismatchError, UsageError
+from tests._studies import driver_trial
 from tests.conftest import TINY_SPACE, write_series
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -29,7 +30,7 @@ def mo_study(values: list[tuple[float, float]], directions=("minimize", "minimiz
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["mae", "n_params"])
     for v in values:
-        study.tell(study.ask(), list(v))
+        study.tell(driver_trial(study), list(v))  # trials as a driver of this service makes them
     return study
 
 
@@ -176,9 +177,9 @@ def test_progress_names_the_front():
 
     study = mo_study([(0.5, 100)])
     out = io.StringIO()
-    progress = Progress(SimpleNamespace(study=study, target=3), Console(file=out, force_terminal=False, width=300))
+    progress = Progress(SimpleNamespace(study=study, target=3, owner="test-host:0:driver"), Console(file=out, force_terminal=False, width=300))
     with progress:
-        study.tell(study.ask(), [0.4, 300])
+        study.tell(driver_trial(study), [0.4, 300])
         progress.update()
     line = out.getvalue().strip()
     assert line.startswith("trial 1 COMPLETE mae=0.4 n_params=300 epochs=-")

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import optuna
 from rich.console import Console
 
+import storage
 from search.driver.progress import Progress
 
 
@@ -18,19 +19,33 @@ def make_study():
     return study
 
 
+def own(study, owner: str, state, value=None) -> None:
+    """A trial as a driver of this service makes it: marked as ``owner``'s when it starts."""
+    trial = optuna.Trial(study, storage.start_owned_trial(study._storage, study._study_id, owner))
+    trial.suggest_float("x", 0, 1)
+    study.tell(trial, value, state=state)
+
+
 def test_plain_lines_when_not_a_terminal():
-    study = make_study()
+    """One line per trial of this driver's as it ends, with the study-wide counts: another
+    driver's trial is counted, not printed (that driver prints it); a plain Optuna trial is
+    counted and named as not made by this service."""
+    study = make_study()  # two plain Optuna trials before the run
     out = io.StringIO()
-    progress = Progress(SimpleNamespace(study=study, target=4), Console(file=out, force_terminal=False, width=200))
+    progress = Progress(SimpleNamespace(study=study, target=6, owner="me"), Console(file=out, force_terminal=False, width=200))
     with progress:
-        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
-        trial = study.ask()
-        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        own(study, "me", optuna.trial.TrialState.COMPLETE, 0.5)
+        own(study, "another driver", optuna.trial.TrialState.COMPLETE, 0.7)
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # plain Optuna again
+        own(study, "me", optuna.trial.TrialState.PRUNED)
         progress.update()
     lines = out.getvalue().splitlines()
-    assert len(lines) == 2  # only the trials that ended during this run
-    assert lines[0].startswith("trial 2 COMPLETE") and "finished 4/4 (pruned 1, failed 0, running 0)" in lines[1]
-    assert lines[1].startswith("trial 3 PRUNED")
+    assert len(lines) == 2  # only this driver's trials that ended during this run
+    assert lines[0].startswith("trial 2 COMPLETE value=0.5") and lines[1].startswith("trial 5 PRUNED")
+    assert "finished 6/6 (pruned 1, failed 0, running 0, 3 not made by this service)" in lines[1]
+    best = study.best_trial
+    named = f"(#{best.number}, not made by this service)"
+    assert (named in lines[1]) == (storage.OWNER_KEY not in best.system_attrs)
 
 
 def test_live_table_on_a_terminal():

@@ -242,6 +242,7 @@ def test_a_study_without_a_forecast_artifact_still_reports(tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = optuna.create_study(study_name="old", storage=url)
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("epochs_run", 1)  # a trial of this service's, from before the driver's mark
     trial.set_user_attr("checkpoint", "0000")
     study.tell(trial, 0.5)
     doc, drawn = report.build_report(study, url)
@@ -249,12 +250,14 @@ def test_a_study_without_a_forecast_artifact_still_reports(tmp_path):
     assert 'id="fig-history"' in doc and 'id="fig-forecast"' not in doc and drawn == doc.count("Plotly.newPlot(")
 
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("epochs_run", 1)  # a trial of this service's, from before the driver's mark
     trial.set_user_attr("forecast", "0123-abcd")
     study.tell(trial, 0.1)
     doc, _ = report.build_report(study, url)
     assert 'data-skipped="forecast">the forecast artifact 0123-abcd of trial #1 could not be read from' in doc and "pass --artifacts DIR" in doc
 
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("epochs_run", 1)  # a trial of this service's, from before the driver's mark
     trial.set_user_attr("forecast_error", "KeyError: 'x'")
     study.tell(trial, 0.05)
     doc, _ = report.build_report(study, url)

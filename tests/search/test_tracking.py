@@ -79,7 +79,7 @@ def test_every_trial_lands_in_mlflow(mlflow_server, ray_local, tiny_space, tmp_p
         assert run.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED"}.get(trial.state.name, "FAILED")
         if trial.state.name == "COMPLETE":
             assert run.data.metrics["test_rmse"] == pytest.approx(trial.user_attrs["test_rmse"])
-            assert run.data.metrics["value"] == pytest.approx(trial.value)
+            assert run.data.metrics["rmse"] == pytest.approx(trial.value)  # the final value under the metric's name
     best = children[study.best_trial.number]
     names = [f.path for f in client.list_artifacts(best.info.run_id)]
     assert f"checkpoint_trial_{study.best_trial.number}.safetensors" in names
@@ -155,3 +155,54 @@ def test_search_run_refuses_it_before_anything_is_sent_or_stored(tiny_space, tmp
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert f"tracking.mlflow http://127.0.0.1:{server.server_port}" in done.stderr and "would go to 127.0.0.1" in done.stderr
     assert heard == [] and not (tmp_path / "st.db").exists() and "alice-pw" not in done.stderr
+
+
+def test_the_parent_run_holds_the_summary_and_a_served_pyfunc_model_and_a_resume_continues_it(mlflow_server, tiny_space, tmp_path):
+    """Two ``search run`` of one study (the second a resume) log to one parent run: the best
+    value under the metric's name, the best params, the space file, the report and the served
+    forecaster, which ``mlflow.pyfunc.load_model`` loads and which forecasts as ``load_best``."""
+    import mlflow
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    from search.results.loading import load_best
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    cmd = [sys.executable, "-m", "search", "run", str(tiny_space), "--storage", url, "--mlflow", mlflow_server, "--mlflow-register", "tiny-forecaster", "--trials"]
+    for n in ("2", "3"):
+        done = subprocess.run([*cmd, n], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        said = done.stdout + done.stderr
+        assert "warning: MLflow" not in said and "WARNING mlflow" not in said and "Downloading artifacts" not in said, said
+    assert "MLflow: the served forecaster is the pyfunc model runs:/" in done.stdout and "registered as tiny-forecaster" in done.stdout
+
+    study = optuna.load_study(study_name="tiny", storage=url)
+    client = MlflowClient(tracking_uri=mlflow_server)
+    experiment = client.get_experiment_by_name("tiny")
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("storage") == url or "mlflow.parentRunId" in r.data.tags]
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]  # this storage's study "tiny" (another test's has its own)
+    assert len(parents) == 1, [r.data.tags for r in parents]  # the resume continued it
+    parent = parents[0]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == len(study.trials)
+    assert parent.info.status == "FINISHED"
+    best = study.best_trial
+    assert parent.data.metrics["rmse"] == pytest.approx(best.value)
+    assert [m.step for m in client.get_metric_history(parent.info.run_id, "rmse")] == [2, 3]  # one per search, by trials finished
+    assert {k: parent.data.tags[f"best.{k}"] for k in best.params} == {k: str(v) for k, v in best.params.items()}
+    assert set(parent.data.params) == set(best.params)
+    for child in children:
+        if child.data.tags["state"] == "COMPLETE":
+            assert "rmse" in child.data.metrics and "value" not in child.data.metrics  # the final value under the metric's name
+    names = {f.path for f in client.list_artifacts(parent.info.run_id)}
+    assert {"tiny.yaml", "report.html"} <= names  # the model is a logged model of the run (MLflow 3), loaded below
+
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/forecaster")
+    frame = pd.read_csv(tiny_space.parent / "series.csv")
+    expected = load_best("tiny", url).predict(frame)
+    assert model.predict(frame) == pytest.approx(expected)
+    versions = client.search_model_versions("name = 'tiny-forecaster'")
+    assert len(versions) == 2  # one per search
+    registered = mlflow.pyfunc.load_model("models:/tiny-forecaster/2")
+    assert registered.predict(frame) == pytest.approx(expected)

@@ -105,7 +105,8 @@ def test_upgrade_command_on_a_current_storage(tmp_path, capsys):
 
 def test_a_trial_orphaned_before_its_first_heartbeat_is_recovered(storage_url):
     """A driver killed between creating a trial and its first heartbeat leaves a RUNNING trial
-    that Optuna never calls stale; after the grace period it is recovered like a stale one."""
+    that Optuna never calls stale; after the grace period it is recovered like a stale one.
+    Other clients' trials in the same study, beaten or not, are never touched."""
     import time
 
     from optuna.trial import TrialState
@@ -114,20 +115,40 @@ def test_a_trial_orphaned_before_its_first_heartbeat_is_recovered(storage_url):
 
     st = storage.open_storage(storage_url, heartbeat_interval=1, grace_period=2)
     study = optuna.create_study(study_name="orphans", storage=st)
-    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # never beaten
-    beaten = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+
+    def own():
+        trial = optuna.Trial(study, storage.start_owned_trial(study._storage, study._study_id, "host:1:abc"))
+        trial.suggest_float("x", 0, 1)
+        return trial
+
+    orphan = own()  # never beaten
+    beaten = own()
+    foreign = study.ask(dist)  # a plain ask/tell user's trial, no heartbeat
+    foreign_beaten = study.ask(dist)  # a plain study.optimize user's trial, beating
+    st.record_heartbeat(foreign_beaten._trial_id)
     assert storage.stale_trial_ids(st, study._study_id) == []  # within the grace period: alive
     time.sleep(3)
     st.record_heartbeat(beaten._trial_id)  # its driver is alive
-    fresh = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})  # just made, not beaten yet
+    fresh = own()  # just made, not beaten yet
     assert storage.stale_trial_ids(st, study._study_id) == [orphan._trial_id]
     assert recover_stale_trials(study) == 1
     trials = {t.number: t for t in study.get_trials()}
     assert trials[orphan.number].state == TrialState.FAIL
     assert trials[orphan.number].user_attrs["error"] == "driver lost (heartbeat stale)"
-    assert trials[beaten.number].state == TrialState.RUNNING and trials[fresh.number].state == TrialState.RUNNING
+    for alive in (beaten, fresh, foreign, foreign_beaten):
+        assert trials[alive.number].state == TrialState.RUNNING
+    assert trials[orphan.number].system_attrs[storage.OWNER_KEY] == "host:1:abc"
+    assert storage.OWNER_KEY not in trials[foreign.number].system_attrs
     requeued = [t for t in study.get_trials() if t.state == TrialState.WAITING]
     assert len(requeued) == 1 and requeued[0].system_attrs["fixed_params"] == trials[orphan.number].params
+    # the requeued trial, taken by a driver: RUNNING and marked together, its params kept
+    taken = storage.start_owned_trial(study._storage, study._study_id, "host:2:def")
+    assert taken == requeued[0]._trial_id
+    again = st.get_trial(taken)
+    assert again.state == TrialState.RUNNING and again.system_attrs[storage.OWNER_KEY] == "host:2:def"
+    assert optuna.Trial(study, taken).suggest_float("x", 0, 1) == trials[orphan.number].params["x"]
+    assert storage.count_owned_running(st, study._study_id) == 3  # beaten, fresh, taken
 
 
 def test_a_sqlite_folder_that_cannot_be_written_is_named(tmp_path, monkeypatch):
