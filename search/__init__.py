@@ -26,11 +26,33 @@ __all__ = ["__version__", "load_best", "load_space", "run", "validate"]
 def _override_list(overrides: dict[str, Any] | list[str] | None) -> list[str]:
     """``{"data.lookback": 52}`` or ``["data.lookback=52"]`` -> the ``--set KEY=VALUE`` strings
     (a dict's values written as JSON, which the space's YAML reader reads back as given)."""
+    from search.errors import UsageError
+
     if overrides is None:
         return []
     if isinstance(overrides, dict):
-        return [f"{key}={json.dumps(value)}" for key, value in overrides.items()]
+        out = []
+        for key, value in overrides.items():
+            try:
+                out.append(f"{key}={json.dumps(value, allow_nan=False)}")
+            except (TypeError, ValueError):
+                raise UsageError(f"overrides[{key!r}]: {type(value).__name__} value {str(value)[:60]!r} is not a space value; give a number, text, true/false, a list or a mapping") from None
+        return out
+    if isinstance(overrides, str) or not all(isinstance(o, str) for o in overrides):
+        raise UsageError("overrides: give a mapping {'train.epochs': 5} or a list of 'KEY=VALUE' texts")
     return list(overrides)
+
+
+def _count(name: str, value: Any, *, optional: bool = False) -> None:
+    """An argument that counts something: a positive int (not a bool, a float or text)."""
+    from search.errors import UsageError
+
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{name} {value!r}: must be a whole number (an int) of at least 1, not {type(value).__name__}")
+    if value < 1:
+        raise UsageError(f"{name} {value}: must be at least 1")
 
 
 def load_space(path, overrides: dict[str, Any] | list[str] | None = None):
@@ -89,10 +111,11 @@ def run(
     returned as it stands (resumable by the same call). ``mlflow_register``: with MLflow
     tracking, register the served forecaster (a pyfunc model) under this name."""
     from search.driver.run import run_search
-    from search.errors import SearchStopped, UsageError
+    from search.errors import SearchStopped
 
-    if max_failures < 1:
-        raise UsageError(f"max_failures {max_failures}: must be at least 1")
+    _count("--trials", trials)  # named as the command line's flag
+    _count("max_failures", max_failures)
+    _count("workers", workers, optional=True)
     summary = run_search(
         space,
         trials=trials,

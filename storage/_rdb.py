@@ -95,8 +95,32 @@ def check_url(url: str) -> None:
     if head.count("@") > 1:
         raise StorageError(f"--storage {mask_url(url)}: the password holds an '@'; write it percent-encoded (%40), e.g. user:p%40ss@host/db")
     path = sqlite_path(url)
+    if is_sqlite(url) and (path is None or "mode=memory" in url):
+        raise StorageError(f"--storage {mask_url(url)}: an in-memory SQLite database vanishes with the process, and the results with it; give a file, e.g. sqlite:///studies.db")
     if path is not None:
         _check_sqlite_file(url, path)
+    elif not is_sqlite(url):
+        _check_driver(url)
+
+
+def _no_driver(url: str, exc: ImportError) -> StorageError:
+    scheme = url.partition("://")[0]
+    hint = (
+        "pip install 'psycopg[binary]' and use a postgresql+psycopg:// URL" if scheme.startswith("postgres")
+        else f"install a Python driver for {scheme.split('+')[0]} and name it in the URL ({scheme.split('+')[0]}+DRIVER://; missing: {getattr(exc, 'name', None) or scheme}); the service is tested on SQLite and PostgreSQL"
+    )
+    return StorageError(f"--storage {mask_url(url)}: the database driver is not installed; {hint}")
+
+
+def _check_driver(url: str) -> None:
+    """The URL's database driver can be imported (before anything is made beside the storage)."""
+    try:
+        dialect = sqlalchemy.engine.make_url(url).get_dialect()
+        (getattr(dialect, "import_dbapi", None) or dialect.dbapi)()
+    except ImportError as exc:
+        raise _no_driver(url, exc) from None
+    except Exception:  # noqa: BLE001 - a bad URL: open_storage names it
+        return
 
 
 def _check_sqlite_file(url: str, path) -> None:
@@ -171,11 +195,8 @@ def open_storage(
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
                 )
-        except ImportError:
-            raise StorageError(
-                f"--storage {mask_url(url)}: the database driver is not installed; for PostgreSQL: "
-                "pip install 'psycopg[binary]' and use a postgresql+psycopg:// URL"
-            ) from None
+        except ImportError as exc:
+            raise _no_driver(url, exc) from None
         except sqlalchemy.exc.ArgumentError as exc:
             raise StorageError(f"--storage {mask_url(url)}: not a database URL ({exc})") from None
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, optuna.exceptions.StorageInternalError):

@@ -20,6 +20,7 @@ Errors print one line each (no traceback unless ``--debug``); usage and config e
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import traceback
@@ -58,11 +59,14 @@ def resolve_storage(args, err: Console) -> None:
         args.storage = _first_line(args.storage_file, "--storage-file").strip()
         if not args.storage:
             raise UsageError(f"--storage-file {args.storage_file}: the first line is empty")
+        args.storage_source = f"--storage-file {args.storage_file}"
         from storage import url_secrets, warn_if_readable
 
         if url_secrets(args.storage):
             warn_if_readable(args.storage_file, "--storage-file")
         return
+    if not args.storage and os.environ.get("SEARCH_STORAGE"):
+        args.storage_source = "$SEARCH_STORAGE"
     from storage import mask_url, url_secrets
 
     secrets = url_secrets(args.storage) if args.storage else []
@@ -238,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     console = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    args = None
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
@@ -249,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         lines = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        source = getattr(args, "storage_source", None)  # the URL came from a file or the environment, not --storage
+        lines = [f"{source}: {line}" if source and line.startswith("--storage ") else line for line in lines]
         for line in lines:
             err.print(f"error: {_safe(line)}", markup=False, soft_wrap=True)
         return exc.exit_code

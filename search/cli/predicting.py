@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from search.cli._files import _out_file, _write
+from search._format import not_a_file
 from search.errors import UsageError
 
 
@@ -17,8 +18,9 @@ def cmd_predict(args, console: Console) -> int:
     from search.results.loading import load_best
 
     path = Path(args.input)
-    if not path.exists():
-        raise UsageError(f"--input {path}: no such file")
+    problem = not_a_file(path)  # checked before opening: a named pipe would block the reader
+    if problem:
+        raise UsageError(f"--input {path}: {problem}")
     out = _out_file(args.out)
     if args.ensemble is not None and args.ensemble < 1:
         raise UsageError(f"--ensemble {args.ensemble}: must be at least 1")

@@ -131,7 +131,7 @@ def cmd_report(args, console: Console) -> int:
     from search.store import open_read
     from search.results.report import write_report
 
-    out = _out_file(args.out or f"{args.study}-report.html", make_folder=True)
+    out = _out_file(args.out or f"{args.study}-report.html")  # as export and predict: a missing folder is refused, not made
     url, rdb = open_read(args.storage)
     study = tables.load(rdb, args.study, url)
     try:

@@ -12,7 +12,7 @@ from rich.console import Console
 import storage as storage_mod
 
 from search.cli._files import _first_line, _out_file, _write, dashboard_command, plain_dashboard_command
-from search.errors import UsageError
+from search.errors import ConfigError, UsageError
 
 
 def cmd_run(args, console: Console) -> int:
@@ -119,7 +119,12 @@ def _print_front(study, console: Console, shown: int = 10) -> None:
 def cmd_validate(args, console: Console) -> int:
     from search.driver.prepare import prepare
 
+    import importlib.util
+
     prep = prepare(args.space, args.overrides)
+    space = prep.compiled.space
+    if space.tracking.get("mlflow") and importlib.util.find_spec("mlflow") is None:  # as run refuses it
+        raise ConfigError([space.locate(f"{space.path}: tracking.mlflow: MLflow tracking needs mlflow; pip install 'sequence-search[mlflow]', or remove the key")])
     n = len(prep.compiled.distributions)
     unit = "characters" if prep.series.task == "text" else "rows"
     console.print(f"{args.space}: ok ({prep.compiled.family}, {n} searched parameters, dataset {prep.series.info['name']} with {prep.series.info['rows']} {unit})", highlight=False)
@@ -172,6 +177,8 @@ def cmd_dashboard(args, console: Console) -> int:
     from search.store import existing_url, recorded_artifacts, storage_errors
     from storage import check_url, find_artifacts, is_object_store
 
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: a TCP port is 1 to 65535 (0: any free port)")
     password = dashboard_password(args)
     for flag, path in (("--certfile", args.certfile), ("--keyfile", args.keyfile)):
         if path is not None and not Path(path).is_file():

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
+import logging
 from dataclasses import dataclass
 
 import optuna
@@ -27,12 +28,15 @@ from search.space.compiled import CompiledSpace
 from search.driver.pruning import VIEW_PRUNERS, PruneGate, PruningView
 from search.driver.study_ops import requeue, suggest_params, tell
 from search.driver.tracking import NoTracker
-from search.driver.uploads import shared_plotly, upload_checkpoint, upload_curve, upload_forecast
+from search.driver.uploads import shared_plotly, upload_checkpoint, upload_curve, upload_forecast, write_problem
 from search.driver.writer import BatchWriter
 from search.pareto import enters_front, metric_names
 from storage import count_owned_running, count_trials, ranked_value, retrying, set_trial_user_attrs, start_owned_trial
 
+log = logging.getLogger("search.driver")
+
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+WAIT = "wait"  # StudyBridge.suggest: start no trial now, ask again when one ends
 
 # Per-epoch result keys kept in the learning-curve artifact, besides epoch and train loss.
 CURVE_KEYS = (
@@ -145,9 +149,16 @@ class StudyBridge:
         (``search.driver.run.ROUND_TRIALS`` says why)."""
         self.round_left = trials if trials is not None and trials > 0 else None
 
-    def suggest(self, ray_id: str) -> dict | None:
+    def suggest(self, ray_id: str) -> dict | str | None:
+        """The next trial's config; None: the round starts no more trials; ``WAIT``: not now.
+        A new trial waits while the trials running here could make the failures in a row reach
+        ``max_consecutive_failures``: the search stops after exactly that many."""
         if self.stop_reason is not None or self.round_left == 0 or self.remaining() <= 0:
             return None
+        with self._lock:
+            running = len(self.live)
+        if running and self.tally.consecutive_failures + running >= self.max_consecutive_failures:
+            return WAIT
         sampler = getattr(self.study.sampler, "inner", self.study.sampler)  # TrialSeededSampler: the one it wraps
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             self.exhausted = True  # every grid point has run: the search is complete
@@ -172,11 +183,25 @@ class StudyBridge:
         return {"number": trial.number, "config": self.compiled.trial_config(trial.params), "decide": self.gate.decide}
 
     def complete(self, ray_id: str, result: dict | None, error: bool) -> None:
+        """Record a trial Tune reports finished. Nothing raised here may reach Tune (it would
+        end the whole search): a failure before the trial is told fails that trial alone."""
         with self._lock:
             trial = self.live.pop(ray_id, None)
         if trial is None:
             return
-        result = result or {}
+        try:
+            self._complete(ray_id, trial, result or {}, error)
+        except Exception as exc:
+            reason = f"driver: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+            if retrying(self._storage.get_trial, trial._trial_id).state.is_finished():
+                log.warning("warning: trial %d: after it was recorded: %s", trial.number, reason)
+                return
+            log.warning("warning: trial %d failed while being recorded: %s", trial.number, reason)
+            self._finish(trial, {"error": reason}, TrialState.FAIL)
+            self._count_failure(reason)
+            self.on_change()
+
+    def _complete(self, ray_id: str, trial: optuna.trial.Trial, result: dict, error: bool) -> None:
         attrs = {}
         for key in ATTR_KEYS + tuple(k for k in result if k.startswith("test_")):
             value = result.get(key)
@@ -207,8 +232,13 @@ class StudyBridge:
         elif result.get("final"):
             value = self._final_value(result)
             if checkpoint is not None and self.artifact_store is not None and self._keeps(value, self.keep_checkpoints):
-                attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
-                if self.multi_objective or self.keep_checkpoints == 1 or self._keeps(value, 1):  # a new best (or on the front): its forecast figure and the tracker's copy too
+                try:
+                    attrs.update(upload_checkpoint(self.artifact_store, self._storage, trial, checkpoint))
+                except OSError as exc:  # a read-only or full disk: the trial's value stands, without its checkpoint
+                    attrs["checkpoint_error"] = write_problem(self.artifact_store, exc)
+                    log.warning("warning: trial %d: %s; kept without its checkpoint, the search goes on", trial.number, attrs["checkpoint_error"])
+                    checkpoint = forecast = None
+                if checkpoint is not None and (self.multi_objective or self.keep_checkpoints == 1 or self._keeps(value, 1)):  # a new best (or on the front): its forecast figure and the tracker's copy too
                     self.tracker.checkpoint(trial.number, checkpoint, f"checkpoint_trial_{trial.number}.safetensors")
                     if forecast is not None:
                         if self._plotly is None:

@@ -8,13 +8,15 @@ driver that ``search.driver.run`` and ``search.driver.fork`` build on.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from search.errors import DataError
-from search.space import Categorical, CompiledSpace, FloatRange, IntRange, compile_space, load_space
+from search.errors import DataError, UsageError
+from search.space import Categorical, CompiledSpace, FloatRange, IntRange, blame_override, compile_space, load_space
 from search.worker import ref_columns
 from search.worker.data import SeriesData, check_windows_fit
+from search.worker import sense
 from search.worker.tasks import load_data
 
 log = logging.getLogger("search.space")
@@ -35,20 +37,43 @@ class Prepared:
         return self.series.baseline_attrs(self.lookback_max, self.compiled.space.data, self.compiled.metric)
 
 
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # a study name given: letters, digits, - _ . (no path, no hidden name)
+
+
+def check_study_name(name: str | None) -> None:
+    """A study name given (``--study``, ``search.run(study=...)``) must be a plain name: it
+    names folders and log files. None: the space file's stem."""
+    if name is None:
+        return
+    if not isinstance(name, str):
+        raise UsageError(f"--study {name!r}: a study name is text, not {type(name).__name__}")
+    if not name:
+        raise UsageError("--study '': the study name is empty; give a name (letters, digits, - _ .), or leave --study out to use the space file's name")
+    if not PLAIN_NAME.fullmatch(name):
+        raise UsageError(f"--study {name!r}: a study name is letters, digits, '-', '_' and '.' (not first), at most 200; it names folders and log files")
+
+
+def _located(space, problem: str, overrides: list[str]) -> str:
+    blamed = blame_override(problem, space.path, overrides)
+    return blamed if blamed != problem else space.locate(problem)
+
+
 def prepare(space_path: str | Path, overrides: list[str] | None = None, study_name: str | None = None) -> Prepared:
+    check_study_name(study_name)
     space = load_space(space_path, overrides)
     compiled = compile_space(space)
     _, lookback_max = _bounds(space.data["lookback"])
     try:
         series = load_data(space.data, source=str(space.path))  # forecast: search.worker.load.load_series
         check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
+        sense.check(series, space.data, list(compiled.metrics), f"{space.path}: ")  # settings the data makes meaningless
         series.choose_season(lookback_max, space.data, compiled.metric)
         _seasonal_reference(series, space.data.get("reference"), space.data["horizon"], f"{space.path}: ")
-    except DataError as exc:  # found in the rows: point at the key's line too
-        raise DataError([space.locate(p) for p in exc.problems]) from None
+    except DataError as exc:  # found in the rows: point at the key's line too, or at the --set that gave it
+        raise DataError([_located(space, p, overrides or []) for p in exc.problems]) from None
     for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
         log.warning("warning: %s", space.locate(line))
-    return Prepared(compiled, series, study_name or Path(space_path).stem, lookback_max)
+    return Prepared(compiled, series, Path(space_path).stem if study_name is None else study_name, lookback_max)
 
 
 def _bounds(value) -> tuple[int, int]:

@@ -8,14 +8,13 @@ resumes: a finished study starts nothing, an interrupted one runs only the rest.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
+import re
 import shutil
-import signal
-import threading
 import tempfile
+import threading
 import time
 import uuid
 import warnings
@@ -30,6 +29,7 @@ from search._environ import is_secret, withheld
 from search.driver.bridge import HeartbeatThread, StudyBridge
 from search.driver.fork import fork_for_run
 from search.driver import reaper
+from search.driver.signals import StopSignals
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
 from search.driver.stat_runs import BaselineRuns
@@ -45,7 +45,7 @@ from search.store import open_storage, storage_errors
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: Tune prints nothing
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-# Ctrl-C is handled here (see _interruptible), not by Ray Tune, whose handler ends trials
+# Ctrl-C is handled here (see StopSignals), not by Ray Tune, whose handler ends trials
 # without telling the searcher, which would leave them RUNNING in the study.
 os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
 
@@ -75,8 +75,15 @@ def _init_ray(address: str | None, num_cpus: int | None) -> None:
 
     if ray.is_initialized():
         return
-    with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
-        _ray_init(address, num_cpus)
+    import ray._private.utils as ray_utils
+
+    own = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None  # SIGTERM is the driver's (search.driver.signals), while Ray starts too
+    try:
+        with withheld():  # Ray's processes (the GCS, the raylet, every worker) start without the driver's credentials
+            _ray_init(address, num_cpus)
+    finally:
+        ray_utils.set_sigterm_handler = own
     _keep_from_tune()  # nor does Tune copy them into its trainables' runtime environment
     if not address:
         reaper.start(os.getpid())  # the runtime ends with this driver, even one killed with SIGKILL
@@ -121,6 +128,9 @@ class _RayLog(logging.FileHandler):
         self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self.tell = tell
         self.told = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        """A log file that cannot be written (a full disk) loses the record, never the search."""
 
     def _open(self):
         return storage_mod.open_private(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
@@ -180,31 +190,12 @@ def _default_workers(cpus: float, gpus: float) -> int:
     return max(1, n)
 
 
-@contextlib.contextmanager
-def _interruptible(bridge: StudyBridge, console: Console):
-    """First Ctrl-C: no new trials, running ones stop at their next epoch and are recorded FAIL
-    ('interrupted') so the next run re-runs them. Second Ctrl-C: stop at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def first(signum, frame):
-        console.print("stopping: no new trials; running trials end at their next epoch (Ctrl-C again to stop at once)", highlight=False)
-        bridge.interrupt()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    previous = signal.signal(signal.SIGINT, first)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def experiment_name(study_name: str) -> str:
     """A Tune experiment name no other driver uses. Ray stages driver files under the cluster's
     session directory by name and a timestamp in whole seconds, so drivers that share a cluster
     and start a round in the same second would otherwise write into one directory."""
-    return f"{study_name}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", study_name).lstrip(".")[:64] or "study"  # a folder name, never a path
+    return f"{plain}-{int(time.time())}-{uuid.uuid4().hex[:8]}"
 
 
 def _trainable(prep: Prepared, cpus: float):
@@ -307,21 +298,30 @@ def run_search(
         _baselines_only(study, prep, address, num_cpus, console, quiet)  # what an earlier run left missing
         return Summary(study, url, 0, None, False)
 
-    _init_ray(address, num_cpus)
-    resources = prep.compiled.space.resources
-    baselines = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
-    if baselines is not None:
-        baselines.start(float(resources["cpu"]))  # beside the trials: the first trial starts at once
-    workers = workers or _default_workers(resources["cpu"], resources["gpu"])
-    log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
-    bridge.tracker = tracker
-    tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url), "metric": prep.compiled.metric})
-    try:
-        _run_rounds(bridge, prep, workers, console, quiet, log, timeout, baselines)
-    finally:
-        if baselines is not None and not baselines.done:
-            baselines.stop("the search was interrupted" if bridge.interrupted else "the search stopped")
-        tracker.close("KILLED" if bridge.interrupted else "FINISHED")
+    with StopSignals(console) as stop:
+        try:
+            _init_ray(address, num_cpus)
+        except (SystemExit, KeyboardInterrupt):  # Ray's own SIGTERM handler, set while it starts
+            stop.requested = True
+        stop.install()  # Ray replaced SIGTERM's handler (and its C++ core would print a stack)
+        stop.bridge = bridge
+        if stop.requested:  # asked to stop while starting: no trial starts
+            bridge.interrupt()
+            return Summary(study, url, 0, None, True)
+        resources = prep.compiled.space.resources
+        baselines = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
+        if baselines is not None:
+            baselines.start(float(resources["cpu"]))  # beside the trials: the first trial starts at once
+        workers = workers or _default_workers(resources["cpu"], resources["gpu"])
+        log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
+        bridge.tracker = tracker
+        tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url), "metric": prep.compiled.metric})
+        try:
+            _run_rounds(bridge, prep, workers, console, quiet, log, stop, timeout, baselines)
+        finally:
+            if baselines is not None and not baselines.done:
+                baselines.stop("the search was interrupted" if bridge.interrupted else "the search stopped")
+            tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
     stop_reason = None if bridge.stopping else bridge.stop_reason
     tracked = (tracker.uri, tracker.parent) if getattr(tracker, "parent", None) and not tracker.failed else None
@@ -367,12 +367,20 @@ def _artifact_store(url: str, artifacts: str | None):
     """The artifact store (its folder made), before the storage is opened: a folder that
     cannot be made is one line naming ``--artifacts`` and leaves the storage untouched."""
     try:
-        return storage_mod.open_artifact_store(url, artifacts)
+        store = storage_mod.open_artifact_store(url, artifacts)
     except storage_mod.ObjectStoreError as exc:
         raise UsageError(f"--artifacts {exc}") from None
     except OSError as exc:
         where = storage_mod.artifact_dir(url, artifacts)
         raise UsageError(f"--artifacts {where}: cannot make the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
+    folder = getattr(store, "_base_path", None)
+    if folder is not None:
+        try:  # a folder that exists on a read-only disk: refused now, not at the first checkpoint
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise UsageError(f"--artifacts {folder}: cannot write to the artifact folder: {exc.strerror or exc}; give --artifacts a writable folder") from None
+    return store
 
 
 def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, quiet: bool, artifacts: str) -> tuple[Prepared, optuna.Study]:
@@ -393,7 +401,7 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
     return prep, study
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, timeout: float | None = None, baselines: BaselineRuns | None = None) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, stop: StopSignals, timeout: float | None = None, baselines: BaselineRuns | None = None) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
     exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
     records in ``log``. The statistical baselines (``baselines``, running beside the trials)
@@ -414,9 +422,10 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
         budget.daemon = True
         budget.start()
     try:
-        with progress, _interruptible(bridge, console):
+        with progress:
             while bridge.stop_reason is None and not bridge.exhausted:
                 _ray_log_to(log, console)
+                stop.install()  # Ray may set its own handlers again as a round starts
                 _tune_round(bridge, prep, fn, resources["cpu"], resources["gpu"], workers, workdir)
                 if bridge.remaining() <= 0:
                     if bridge.finished() >= bridge.target:

@@ -25,6 +25,7 @@ def study_attrs(prep: Prepared) -> dict:
         "missing_policy": prep.series.info["missing_policy"],
         "missing_rows": prep.series.info["missing_rows"],
         "split_rows": prep.series.info["split_rows"],
+        **{k: prep.series.info[k] for k in ("max_gap", "filled_target_rows") if k in prep.series.info},  # filled targets are never scored (targets_val/test count what is)
         "metric": prep.compiled.metric,  # the first objective's: the intermediate values' metric
         "direction": prep.compiled.direction,
         **({"metrics": prep.compiled.metrics, "directions": prep.compiled.directions} if prep.compiled.multi_objective else {}),

@@ -20,7 +20,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from search.driver.bridge import StudyBridge
+from search.driver.bridge import WAIT, StudyBridge
 
 
 class _DriverOnly:
@@ -47,6 +47,8 @@ class OptunaSearcher(_DriverOnly, Searcher):
 
     def suggest(self, trial_id: str):
         config = self.bridge.suggest(trial_id)
+        if config == WAIT:
+            return None  # Tune asks again later
         return Searcher.FINISHED if config is None else config
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

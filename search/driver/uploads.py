@@ -34,6 +34,13 @@ def _upload(store, storage, trial: optuna.trial.Trial | optuna.Study, file_name:
         )
 
 
+def write_problem(store, exc: OSError) -> str:
+    """One line naming the artifact folder (or bucket) and the OS error of a failed write."""
+    where = getattr(store, "_base_path", None) or getattr(store, "prefix", None) or type(store).__name__
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"cannot write to the artifact folder {where}: {reason}" + (f" (errno {exc.errno})" if exc.errno else "")
+
+
 def upload_checkpoint(store, storage, trial: optuna.trial.Trial, data: bytes) -> dict[str, str]:
     """A checkpoint (``search.worker.checkpoint.pack``) as an artifact of ``trial``; the trial's
     user attrs that name it: ``checkpoint`` (the artifact id) and ``checkpoint_sha256`` (the

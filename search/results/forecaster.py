@@ -38,7 +38,7 @@ from safetensors.torch import load as load_tensors
 import models
 from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import CheckpointError, DataError, UsageError
-from search.worker import forecast_view, known, ref_columns
+from search.worker import forecast_view, gaps, known, ref_columns
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
 from search.worker.table import order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
@@ -192,12 +192,15 @@ class Forecaster:
         return pred * scale[:n] + offset[:n]
 
     def _forecast(self, name: str, table):
-        table = table.astype("float64").interpolate(method="linear", limit_direction="both")
         if len(table) < self.lookback:
             which = f"series {name!r} has" if name else "it has"
             raise UsageError(f"--input: {which} {len(table)} rows, the model needs at least its lookback of {self.lookback}")
+        if self.task == "forecast":  # only observed values end the input; bounded gaps filled (search.worker.gaps)
+            filled = gaps.fill_input(table, self.payload["n_targets"], self.lookback, gaps.input_bound(self.payload), f"series {name!r}" if name else "the input")
+        else:
+            filled = table.astype("float64").interpolate(method="linear", limit_direction="both").to_numpy()
         offset, scale = self._scaler(name)
-        window = ((table.to_numpy()[-self.lookback :] - offset) / scale).astype(np.float32)
+        window = ((filled[-self.lookback :] - offset) / scale).astype(np.float32)
         x = torch.from_numpy(window)[None]  # (1, L, F)
         model = self.model
         if self.task == "classify":  # the label of the window ending at the last row

@@ -11,8 +11,10 @@ recorded and unpacks it into a ``Forecaster`` (an ``EnsembleForecaster`` for K t
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import optuna
+from optuna.artifacts.exceptions import ArtifactNotFound
 
 import storage as storage_mod
 from search import pareto
@@ -88,6 +90,8 @@ def _served_instead(study: optuna.Study, foreign: optuna.trial.FrozenTrial, whic
 
 def _artifact_store(study: optuna.Study, url: str, artifacts: str | None):
     location = storage_mod.find_artifacts(url, artifacts, study.user_attrs.get("artifacts"))
+    if not storage_mod.is_object_store(location) and not Path(location).is_dir():  # read, never made empty
+        raise CheckpointError(f"study {study.study_name!r}: its artifact folder {location} does not exist (moved or deleted?); give --artifacts where the checkpoints are")
     with storage_errors():
         return storage_mod.open_artifact_store(url, location)
 
@@ -99,8 +103,12 @@ def _load_trial(trial: optuna.trial.FrozenTrial, label: str, store) -> Forecaste
         raise SearchError(f"{label} has no checkpoint")
     if not isinstance(artifact_id, str) or not ARTIFACT_ID.fullmatch(artifact_id):
         raise CheckpointError(f"{label}: its checkpoint attr {artifact_id!r} is not an artifact id; refusing to load it")
-    with store.open_reader(artifact_id) as reader:
-        data = reader.read()
+    try:
+        with store.open_reader(artifact_id) as reader:
+            data = reader.read()
+    except (ArtifactNotFound, FileNotFoundError):
+        where = getattr(store, "_base_path", None) or "the artifact store"
+        raise CheckpointError(f"{label}: its checkpoint {artifact_id} is not in {where} (deleted or moved?); give --artifacts where it is, or run the search again") from None
     return unpack(verified(data, trial.user_attrs.get(DIGEST_ATTR), label))
 
 

@@ -40,8 +40,10 @@ logger (a plain stderr line by default) and kept in ``Space.warnings``.
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
+from search.errors import ConfigError
 from search.space._fields import (
     DATA_FIELDS,
     METRICS,
@@ -68,6 +70,20 @@ from search.space.compiled import CompiledSpace, compile_space
 
 log = logging.getLogger("search.space")
 
+def blame_override(problem: str, path: Path, overrides: list[str]) -> str:
+    """``file[:line]: key: message`` -> ``--set key: message`` when ``key`` was given by
+    ``--set`` (``--set KEY: key: message`` for a key inside an overridden one)."""
+    match = re.match(rf"^{re.escape(str(path))}(?::\d+)?: ([\w.\[\]]+): (.*)$", problem, re.S)
+    if not match:
+        return problem
+    key = match.group(1)
+    for item in reversed(overrides):
+        name = item.partition("=")[0].strip()
+        if key == name or key.startswith((name + ".", name + "[")):
+            return f"--set {key}: {match.group(2)}" if key == name else f"--set {name}: {key}: {match.group(2)}"
+    return problem
+
+
 def load_space(path: str | Path, overrides: list[str] | None = None, *, check_data: bool = True) -> Space:
     """Load, override and validate a space file. Raises ConfigError listing every problem.
 
@@ -77,7 +93,10 @@ def load_space(path: str | Path, overrides: list[str] | None = None, *, check_da
     path = Path(path)
     raw, lines = read_raw(path)
     raw = apply_overrides(raw, overrides or [])
-    space = _Validator(path, lines, check_data=check_data).space(raw)
+    try:
+        space = _Validator(path, lines, check_data=check_data).space(raw)
+    except ConfigError as exc:  # a problem with a value given by --set names the flag, not the file
+        raise type(exc)([blame_override(p, path, overrides or []) for p in exc.problems]) from None
     for line in space.warnings:
         log.warning("warning: %s", line)
     return space

@@ -9,7 +9,7 @@ from pathlib import Path
 from search.space import _fields, registry
 from search.space._checks import _fmt
 from search.space._fields import MINIMIZED_METRICS, TASK_METRICS
-from search._format import did_you_mean
+from search._format import did_you_mean, not_a_file, repeated
 from search.space._types import Categorical, FloatRange, IntRange, UniformLayers, values_of
 
 
@@ -63,6 +63,9 @@ class _CrossRules:
                     self.error(f"data.{key}", f"task text reads every character of a text file and uses no columns; remove data.{key}")
         elif data.get("target") is None and "data.target" not in self.failed:
             self.error("data.target", f"required key is missing ({'the label column' if task == 'classify' else 'column(s) to forecast'})")
+        for key in ("time_column", "series_id"):  # a column has one role
+            if task != "text" and data.get(key) and data.get(key) in (data.get("target") or ()):
+                self.error(f"data.{key}", f"{data[key]!r} is also data.target; the {'times' if key == 'time_column' else 'series names'} cannot be forecast: name another column")
         if task == "classify":
             target = data.get("target") or ()
             if len(target) > 1:
@@ -236,9 +239,13 @@ class _CrossRules:
     def dataset(self, data: dict) -> None:
         """The dataset file exists and holds the named columns (its header only)."""
         path = Path(data["path"])
-        if not path.exists():
+        problem = not_a_file(path)
+        if problem == "no such file":
             near = [p.name for p in path.parent.iterdir()] if path.parent.is_dir() else []
             self.error("data.path", f"no such file: {path} (paths are relative to the space file's folder){did_you_mean(path.name, near)}")
+            return
+        if problem:
+            self.error("data.path", f"{path} {problem}; give a regular {'text' if data.get('task') == 'text' else 'CSV or Parquet'} file")
             return
         if data.get("task") == "text":
             return  # a text file: no columns (search.worker.tasks reads it)
@@ -247,6 +254,10 @@ class _CrossRules:
             return  # read (and reported) by search.worker.load.load_series
         if not columns:
             self.error("data.path", f"{path.name} is empty; a dataset needs a header line and rows")
+            return
+        twice = repeated(columns)
+        if twice:
+            self.error("data.path", f"the header of {path.name} names column {twice[0]!r} twice (columns {twice[1]} and {twice[2]}); which one is meant cannot be told: rename one")
             return
         keys = [(key, c) for key in ("target", "features", "future_features") for c in data.get(key) or ()]
         for key in ("time_column", "series_id"):

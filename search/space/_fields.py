@@ -42,7 +42,8 @@ DATA_FIELDS = {
     "duplicates": Field("choice", "error", choices=("error", "mean", "first", "last"), doc="rows of one series at one time: refused, or merged into their mean, their first or their last row"),
     "target": Field("columns", doc="column(s) to forecast; task classify: the one label column; task text: not used"),
     "features": Field("columns", default=(), doc="covariate columns fed to the model; task classify: the input columns (required)"),
-    "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error"), doc="rows with a missing value: filled linearly in row order, dropped, or refused; the policy and the count of filled rows are recorded in the study"),
+    "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error"), doc="missing cells (empty, NaN, inf): interpolated linearly between observed values (gaps up to max_gap rows; a filled target is never scored), dropped, or refused; the policy and the count of filled rows are recorded in the study"),
+    "max_gap": Field("int", None, low=1, nullable=True, doc="the longest run of missing rows that missing: interpolate fills; longer gaps, and missing values before a column's first or after its last value, are refused; null = the longest data.season or detected season, else 24"),
     "split": Field("fractions", (0.7, 0.15, 0.15), doc="train / validation / test fractions, or cut points {val_start: T, test_start: T} (time values, or row numbers without a time column)"),
     "scaler": Field("choice", "standard", choices=("standard", "minmax", "none"), doc="scaling of targets and features, fit on the training part only"),
     "series_id": Field("str", nullable=True, doc="column naming the series when the file holds several; null = one series"),
@@ -62,7 +63,7 @@ DATA_FIELDS = {
 }
 
 TRAIN_FIELDS = {
-    "epochs": Field("int", 20, low=1, doc="most epochs per trial; the pruner and early stopping end trials sooner"),
+    "epochs": Field("int", 20, low=1, high=100_000, doc="most epochs per trial (every one is recorded in the study), at most 100,000; the pruner and early stopping end trials sooner"),
     "batch_size": Field("int", 64, searchable=True, low=1, doc="windows per optimisation step"),
     "lr": Field("float", 1e-3, searchable=True, low=0, low_open=True, doc="learning rate"),
     "optimizer": Field("choice", "adam", searchable=True, choices=("adam", "adamw", "sgd"), doc="torch optimizer"),

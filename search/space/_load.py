@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from search._format import did_you_mean
+from search._format import did_you_mean, not_a_file
 from search.errors import ConfigError, UsageError
 
 
@@ -125,7 +125,10 @@ def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
     """The file's mapping and its key -> line index. Raises ConfigError on unreadable files:
     not UTF-8, beyond ``MAX_SPACE_BYTES``, aliases beyond ``MAX_VALUES``, bad syntax."""
     path = Path(path)
-    if not path.exists():
+    problem = not_a_file(path)
+    if problem and problem != "no such file":
+        raise ConfigError([f"{path}: {problem}; give a .yaml or .json space file"])
+    if problem:
         hint = did_you_mean(path.name, [p.name for p in path.parent.glob("*.y*ml")] + [p.name for p in path.parent.glob("*.json")]) if path.parent.is_dir() else ""
         raise ConfigError([f"{path}: no such space file{hint}"])
     if path.is_dir():

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -89,7 +90,10 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules):
         if data.get("scaler_scope") == "series" and data.get("series_id") is None:
             self.error("data.scaler_scope", "'series' needs data.series_id (the column naming each row's series); set it, or use scaler_scope: global")
         if isinstance(data.get("path"), str):
-            data["path"] = str((self.path.parent / data["path"]).resolve())
+            try:
+                data["path"] = str((self.path.parent / data["path"]).resolve())
+            except (OSError, RuntimeError):  # a symbolic link loop: dataset() names it
+                data["path"] = os.path.abspath(self.path.parent / data["path"])
             if self.check_data:
                 self.dataset(data)
         if family == "tcn" and "data.lookback" not in self.failed:

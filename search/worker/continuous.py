@@ -15,6 +15,7 @@ stream) and a unidirectional LSTM or GRU; the space validator checks both.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from search.worker.data import SeriesData
@@ -33,6 +34,9 @@ def continuous_metrics(model, series: SeriesData, horizon: int, warmup: int, dev
             continue
         out = model.step_outputs(rows[None].to(device))[0].float().cpu()  # (T, H, n_targets)
         steps = torch.arange(warmup, n)  # (M,) the steps whose forecasts count
+        if series.observed is not None:  # a filled target is never scored
+            filled = torch.from_numpy(np.concatenate([[0], np.cumsum(~series.observed[start:end])]))
+            steps = steps[filled[steps + horizon + 1] == filled[steps + 1]]
         ahead = steps[:, None] + torch.arange(1, horizon + 1)  # (M, H) rows forecast
         preds.append(out[steps])  # (M, H, n_targets)
         truths.append(rows[ahead, : series.n_targets])  # (M, H, n_targets)

@@ -31,7 +31,7 @@ from search.worker import known as known_inputs
 from search.worker import ref_columns
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
-from search.worker.origins import eval_step, scored_origins, season_list
+from search.worker.origins import eval_step, observed_mask, scored_origins, season_list
 from search.worker.uncertainty import PinballLoss, head_quantiles
 
 # Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
@@ -74,6 +74,7 @@ class SeriesData:
     n_known: int = 0  # the last n_known model inputs are known in the future (future_features, then time features)
     n_profile: int = 0  # columns after the model inputs: each target's seasonal profile (reference mstl), then its seasonal lags (seasonal); search.worker.ref_columns
     known: dict[str, Any] = field(default_factory=dict)  # how the known columns are built (search.worker.known), for checkpoints
+    observed: np.ndarray | None = None  # (T,) bool: every target of the row was in the file (not filled); None: nothing filled
     task: ClassVar[str] = "forecast"  # after the fields: TaskData makes it a field of its own
 
     @property
@@ -190,7 +191,7 @@ class SeriesData:
         test part in original units, the model's forecasts from its windows and the naive and
         seasonal-naive forecasts (``season``) on the same points, bounded in size."""
         lookback, horizon = data_cfg["lookback"], data_cfg["horizon"]
-        x, _ = self.windows("test", lookback, horizon)
+        x, _ = dataclasses.replace(self, observed=None).windows("test", lookback, horizon)  # every origin: the figure's x axis is contiguous
         ids = getattr(x, "series_index", None)
         pred = self.unscale_targets(self.predict(model, x, device, amp_dtype=amp_dtype), ids)[..., 0].double().numpy()  # (N, H) first target
         index = np.zeros(len(pred), dtype=np.int64) if ids is None else ids.numpy()
@@ -219,6 +220,8 @@ class SeriesData:
         out: dict[str, Any] = {"reference_season": self.season} if self.season else {}
         if self.known:
             out["known"] = self.known
+        if "max_gap" in self.info:  # the gaps a predict input's lookback may have (search.worker.gaps)
+            out["max_gap"] = self.info["max_gap"]
         return out
 
     def choose_season(self, lookback: int, data_cfg: dict[str, Any], metric: str) -> None:
@@ -254,11 +257,14 @@ class SeriesData:
         origins = [
             scored_origins(first, start, end, 0, horizon, step) for first, (start, end) in zip(self.series_starts(), self.parts(part))
         ]
-        covered = sum(len(range(o[0], o[-1] + horizon)) if o else 0 for o in origins)
+        kept = [np.asarray(o)[observed_mask(o, self.observed, horizon)] for o in origins]  # only observed targets are scored
+        covered = sum(len(range(o[0], o[-1] + horizon)) if o else 0 for o in origins) if self.observed is None else sum(len(np.unique(k[:, None] + np.arange(horizon))) for k in kept)
         first_start = self.series_starts()[0]
-        out = {"windows": sum(len(o) for o in origins), "points": covered}
-        if origins[0]:
-            out.update(first_origin=origins[0][0] - first_start, last_origin=origins[0][-1] - first_start)
+        out = {"windows": sum(len(k) for k in kept), "points": covered}
+        if self.observed is not None:
+            out["unscored_windows"] = sum(len(o) for o in origins) - out["windows"]  # a target filled, not observed
+        if len(kept[0]):
+            out.update(first_origin=int(kept[0][0]) - first_start, last_origin=int(kept[0][-1]) - first_start)
         return out
 
     def unscale_targets(self, y: torch.Tensor, series_index: torch.Tensor | None = None) -> torch.Tensor:
@@ -372,7 +378,11 @@ def _scored_windows(series: SeriesData, first_row: int, start: int, end: int, lo
     origins = scored_origins(first_row, start, end, lookback, horizon, step)
     if not origins:
         return _part_windows(series, start, start, lookback, horizon, step)
-    return _part_windows(series, origins[0] - lookback, origins[-1] + horizon, lookback, horizon, step)
+    x, y = _part_windows(series, origins[0] - lookback, origins[-1] + horizon, lookback, horizon, step)
+    if series.observed is None:
+        return x, y
+    keep = torch.from_numpy(observed_mask(origins, series.observed, horizon))  # (N,) a filled target is never scored
+    return x[keep], y[keep]
 
 
 def _part_windows(series: SeriesData, start: int, end: int, lookback: int, horizon: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -34,11 +34,12 @@ from typing import Any
 import numpy as np
 
 from search.errors import DataError
-from search.worker import ref_columns
+from search.worker import gaps, ref_columns
 
 CALENDAR = ("hour", "dayofweek", "dayofmonth", "dayofyear", "month")
 TIME_FEATURES = (*CALENDAR, "season")
 DAY = 86400.0
+CYCLE_SECONDS = {"hour": DAY, "dayofweek": 7 * DAY, "dayofmonth": 28 * DAY, "dayofyear": 365 * DAY, "month": 365 * DAY}  # a calendar feature's cycle: a step as long says nothing within it
 
 
 def time_feature_names(spec: Any, datetime_step: float | None, span_days: float) -> list[str]:
@@ -167,6 +168,10 @@ def build_spec(data: dict[str, Any], when: np.ndarray | None, seasons: list[int]
         if value in ("auto", True) and not names:
             raise DataError([f"{key}: auto finds no calendar cycle longer than the step of {file_name} ({step / DAY:.0f} days); list the features, or remove time_features"])
         calendar = [n for n in names if n in CALENDAR]
+        coarse = [n for n in calendar if is_datetime and step and step >= CYCLE_SECONDS[n]] if value not in ("auto", True) else []
+        if coarse:
+            raise DataError([f"{key}: {coarse[0]} repeats every {CYCLE_SECONDS[coarse[0]] / DAY:g} days, but {file_name} has one row every {step / DAY:g} days; "
+                             "the column would be constant or alias: leave it out, or use auto"])
         if calendar and not is_datetime:
             reason = "data.time_column is not set" if when is None else f"time column {data.get('time_column')!r} holds numbers"
             raise DataError([f"{key}: {calendar[0]} needs a time column of dates and times ({reason}); use season (the position within each season) or auto"])
@@ -212,25 +217,35 @@ def predict_window(payload: dict[str, Any], name: str, frame, offset: np.ndarray
     times then continue by the training file's step. The horizon's target and feature cells
     are NaN, which ``models.reference.FutureWindow`` never reads.
     """
+    import pandas as pd
+
     from search.errors import UsageError
 
     spec, data = payload["known"], payload["data"]
     lookback, horizon, n_targets = int(data["lookback"]), int(data["horizon"]), int(payload["n_targets"])
     columns = payload["columns"]
-    table = frame[columns].astype("float64")
+    which = f"series {name!r}" if name else "the input"
+    table = pd.DataFrame(gaps.numbers(frame[columns], which), index=frame.index, columns=columns)
     has_target = table.iloc[:, :n_targets].notna().all(axis=1).to_numpy()
     if not has_target.any():
         raise UsageError(f"--input: series {name!r} has no row with every target ({', '.join(columns[:n_targets])})" if name else "--input: no row has every target value")
     end = int(np.flatnonzero(has_target)[-1]) + 1  # the forecast starts after this row
-    history = table.iloc[:end].interpolate(method="linear", limit_direction="both").to_numpy()
-    which = f"series {name!r}" if name else "the input"
+    if end < lookback:
+        raise UsageError(f"--input: {which} has {end} rows up to its last target value, the model needs at least its lookback of {lookback}")
+    history = gaps.fill_input(table.iloc[:end], n_targets, lookback, gaps.input_bound(payload), which)  # observed values, bounded gaps filled
     if len(history) < lookback:
         raise UsageError(f"--input: {which} has {len(history)} rows up to its last target value, the model needs at least its lookback of {lookback}")
     future_names = spec["future_features"]
     ahead = table.iloc[end : end + horizon]
     if future_names:
         values = ahead[future_names].to_numpy()
-        if len(ahead) < horizon or np.isnan(values).any():
+        if len(ahead) >= horizon and np.isnan(values).any():
+            i, j = (int(k[0]) for k in np.nonzero(np.isnan(values)))
+            raise UsageError(
+                f"--input: future feature {future_names[j]!r} of {which} is missing in row {int(ahead.index[i]) + 1}, "
+                f"step {i + 1} of the {horizon} after the last row with a target; the model reads it there: fill it in"
+            )
+        if len(ahead) < horizon:
             raise UsageError(
                 f"--input: the model reads future_features ({', '.join(future_names)}) over the {horizon} steps after the last row with a target; "
                 f"{which} has {len(ahead)} such rows{' with every value' if len(ahead) >= horizon else ''}: append the {horizon} future rows with "

@@ -19,9 +19,10 @@ import numpy as np
 
 from search._format import did_you_mean
 from search.errors import DataError
-from search.worker import known, ref_columns, table
+from search.worker import gaps, known, ref_columns, sense, table
 from search.worker.baselines import detect_seasons
 from search.worker.data import SeriesData, part_ranges
+from search.worker.origins import eval_step
 from search.worker.table import read_table
 
 
@@ -54,7 +55,8 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
     if n_missing and policy == "error":
         first = int(rows[np.flatnonzero(gaps)[0]]) + 1
         raise DataError([f"{prefix}data.missing: {path.name} has {n_missing} rows with missing values (first at row {first}); set missing: interpolate or drop"])
-    names, raws, kept = _fill_series(frame, numbers, series_id, policy if n_missing else None, path.name, prefix)
+    file_rows = rows + 1  # each sorted row's number in the file, from 1
+    names, raws, kept = _fill_series(frame, numbers, series_id, policy if n_missing else None, path.name, prefix, file_rows)
 
     gap = int(data.get("gap", 0))
     cut = _cutter(data["split"], gap, when, time_column, prefix, data.get("time_format"))
@@ -63,9 +65,13 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         a, b = cut(len(raw), kept_rows)
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
+    _check_cuts(segments, data["split"], gap, names if series_id is not None else None, path.name, prefix)
     raw = np.concatenate(raws) if raws else np.zeros((0, len(used)))
     test_times = _test_times(when, kept, segments, gap)  # the parsed times
-    values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
+    sense.check_size(raw, raw[:0], used, len(data["target"]), path.name, prefix)  # before the scaler squares them
+    with np.errstate(over="ignore", invalid="ignore"):
+        values, offset, scale, series_offset, series_scale = _scale(raw, segments, gap, data["scaler"], data.get("scaler_scope", "global"))
+    sense.check_size(raw[:0], values, used, len(data["target"]), path.name, prefix)
     info = {
         "name": path.name,
         "rows": len(raw),
@@ -95,9 +101,43 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         series_scale=series_scale,
         test_times=test_times,
     )
+    if n_missing and policy == "interpolate":
+        _check_filled(series, numbers, kept, file_rows, names, data, path.name, prefix)
     if _has_known(data):
         _add_known(series, data, _row_times(when, kept), raw, path.name, prefix)
     return series
+
+
+def _check_filled(series: SeriesData, numbers, kept: list[np.ndarray], file_rows: np.ndarray, names: list[str], data: dict[str, Any], file_name: str, prefix: str) -> None:
+    """After interpolation (``search.worker.gaps``): refuse a gap longer than ``data.max_gap``,
+    mark the rows whose targets were filled (never scored), refuse a validation or test part
+    left with too few observed targets, and record the bound and the filled target rows."""
+    values, columns = numbers.to_numpy(dtype=np.float64), list(numbers.columns)
+    inside = [g for name, rows in zip(names, kept) for g in gaps.inside_gaps(values[rows], columns, file_rows[rows], name)]
+    bound, source = gaps.max_gap(data, lambda: detect_seasons(series))
+    gaps.check_lengths(inside, bound, source, file_name, prefix)
+    observed = ~np.isnan(values[:, : series.n_targets]).any(axis=1)
+    observed = np.concatenate([observed[rows] for rows in kept])  # (T,) in the series' row order
+    series.info["max_gap"] = bound
+    series.info["filled_target_rows"] = int((~observed).sum())
+    if observed.all():
+        return
+    series.observed = observed
+    gaps.check_scored(series, int(data["horizon"]), eval_step(data), np.concatenate([file_rows[rows] for rows in kept]), file_name, prefix)
+
+
+def _check_cuts(segments, split, gap: int, names, file_name: str, prefix: str) -> None:
+    """Blame the key that empties a part: cut points at or past a series' end
+    (``data.split``), or a ``data.gap`` that leaves no rows."""
+    for i, (start, a, b, end) in enumerate(segments):
+        n, which = end - start, f" of series {names[i]!r}" if names else ""
+        if gap and 2 * gap >= n:
+            raise DataError([f"{prefix}data.gap: {gap} rows left out twice leave nothing of the {n} rows{which} of {file_name}; lower data.gap"])
+        if isinstance(split, dict):
+            for key, cut in (("val_start", a), ("test_start", b)):
+                if cut - start + gap >= n:
+                    raise DataError([f"{prefix}data.split.{key}: {table.show(split[key])} is at or after the end of {file_name}{which} ({n} rows); "
+                                     "a cut point must leave rows after it: move it earlier"])
 
 
 def _has_known(data: dict[str, Any]) -> bool:
@@ -227,11 +267,12 @@ def _check_columns(frame, data: dict[str, Any], file_name: str, prefix: str) -> 
         raise DataError(problems)
 
 
-def _fill_series(frame, numbers, series_id: str | None, policy: str | None, file_name: str, prefix: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+def _fill_series(frame, numbers, series_id: str | None, policy: str | None, file_name: str, prefix: str, file_rows: np.ndarray) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     """Each series' name, its rows as float64 after the missing-value ``policy``
     (interpolate or drop; None: nothing missing) and the positions of the rows it kept.
     Each series is filled on its own: interpolation never reaches into another series, so a
-    column without any value in one series is refused."""
+    column without any value in one series is refused, and so are missing values before a
+    column's first or after its last value (``search.worker.gaps.check_ends``)."""
     if series_id is None:
         groups = [("", numbers)]
     else:
@@ -241,10 +282,12 @@ def _fill_series(frame, numbers, series_id: str | None, policy: str | None, file
     names, raws, kept = [], [], []
     for name, part in groups:
         if policy == "interpolate":
-            part = part.interpolate(method="linear", limit_direction="both")
             empty = [c for c in part.columns if part[c].isna().all()]
             if empty and len(part):
                 raise DataError([f"{prefix}data.missing: column {empty[0]!r} of {file_name} has no value in series {name!r}; nothing to interpolate from: fill it in, or set missing: drop"])
+            positions = part.index.to_numpy()
+            gaps.check_ends(part.to_numpy(dtype=np.float64), list(part.columns), file_rows[positions], name, file_name, prefix)
+            part = part.interpolate(method="linear", limit_area="inside")  # lengths checked by _check_filled
         elif policy == "drop":
             part = part.dropna()
         names.append(name)

@@ -1,6 +1,7 @@
 """Which forecast origins a validation or test part is scored on: a leaf that the windows
 (``search.worker.data``) and the statistical baselines (``search.worker.stat_baselines``)
-share, so every method is judged on the same targets."""
+share, so every method is judged on the same targets. A window whose target was filled (not
+observed in the file) is never scored (``observed_mask``)."""
 
 from __future__ import annotations
 
@@ -28,3 +29,16 @@ def scored_origins(first_row: int, start: int, end: int, lookback: int, horizon:
     if first - lookback < first_row:
         first += -(-(first_row - first + lookback) // step) * step
     return range(first, last + 1, step)
+
+
+def observed_mask(origins, observed, horizon: int):
+    """(N,) bool: True for each origin whose ``horizon`` target rows were all observed in the
+    file (``observed``: (T,) bool per row, ``SeriesData.observed``); every one when
+    ``observed`` is None (nothing was filled)."""
+    import numpy as np
+
+    start = np.asarray(origins, dtype=np.int64)
+    if observed is None:
+        return np.ones(len(start), dtype=bool)
+    filled = np.concatenate([[0], np.cumsum(~np.asarray(observed, dtype=bool))])  # filled rows before each row
+    return filled[start + horizon] == filled[start]

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from search.worker.metrics import regression_metrics
-from search.worker.origins import scored_origins
+from search.worker.origins import observed_mask, scored_origins
 
 # name -> label in the compare lines, in the order they run: MSTL first (the one forecasters
 # compare with), then AutoETS and AutoTheta
@@ -148,8 +148,9 @@ def baseline_jobs(series: Any, horizon: int, step: int, seasons: list[int]) -> d
                 continue
             last = origins[-1] + horizon
             history = series.unscale_targets(torch_rows(raw[first:last]), _index(series, i, last - first)).numpy()
-            truth = np.stack([history[o - first : o - first + horizon] for o in origins])  # (N, H, T)
-            jobs.append({"part": part, "history": history, "n_windows": len(origins), "truth": truth})
+            keep = observed_mask(origins, series.observed, horizon)  # (N,) the trials' windows: targets observed, not filled
+            truth = np.stack([history[o - first : o - first + horizon] for o in origins])[keep]  # (N', H, T)
+            jobs.append({"part": part, "history": history, "n_windows": len(origins), "truth": truth, "keep": keep})
     return {"horizon": horizon, "step": step, "seasons": [int(m) for m in seasons], "jobs": jobs,
             "delay": float(os.environ.get(DELAY_ENV, "0") or 0)}  # fmt: skip
 
@@ -171,7 +172,7 @@ def run_model(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return {f"baseline_{name}_note": "no season"}
     attrs: dict[str, Any] = {f"baseline_{name}_seconds": round(time.perf_counter() - started, 3)}
     for part in ("val", "test"):
-        mine = [(p, job["truth"]) for p, job in zip(preds, spec["jobs"]) if job["part"] == part]
+        mine = [(p[job["keep"]], job["truth"]) for p, job in zip(preds, spec["jobs"]) if job["part"] == part]
         if mine:
             pred = torch_rows(np.concatenate([p for p, _ in mine]))
             truth = torch_rows(np.concatenate([t for _, t in mine]))

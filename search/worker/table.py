@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from search._format import not_a_file, repeated
 from search.errors import DataError
 
 SHOWN = 60  # characters of a cell value an error line shows at most
@@ -33,14 +34,21 @@ def read_table(path: Path, key_prefix: str):
     A CSV file is read as UTF-8, with or without a byte-order mark."""
     import pandas as pd
 
-    if not path.exists():
-        raise DataError([f"{key_prefix}data.path: no such file: {path}"])
+    problem = not_a_file(path)  # checked before opening: a named pipe would block the reader
+    if problem:
+        raise DataError([f"{key_prefix}data.path: {path} {problem}" if problem != "no such file" else f"{key_prefix}data.path: no such file: {path}"])
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".gz"):
+            header = pd.read_csv(path, encoding="utf-8-sig", nrows=1, header=None, dtype=str)  # the names as written (pandas renames a repeated one)
+            twice = repeated(header.iloc[0] if len(header) else [])
+            if twice:
+                raise DataError([f"{key_prefix}data.path: the header of {path.name} names column {twice[0]!r} twice (columns {twice[1]} and {twice[2]}); which one is meant cannot be told: rename one"])
             return pd.read_csv(path, encoding="utf-8-sig")
+    except DataError:
+        raise
     except UnicodeDecodeError as exc:
         raise DataError([f"{key_prefix}data.path: {path.name} is not UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8"]) from None
     except Exception as exc:  # a parser error: name the file, keep it to one line
@@ -74,7 +82,10 @@ def parse_times(column, fmt: str | None, file_name: str, prefix: str):
     elif pd.api.types.is_numeric_dtype(column.dtype) and not fmt:
         when = column.astype("float64")
     elif fmt:
-        when = _naive(pd.to_datetime(column.astype("string"), format=fmt, errors="coerce", utc=True))
+        try:
+            when = _naive(pd.to_datetime(column.astype("string"), format=fmt, errors="coerce", utc=True))
+        except ValueError as exc:  # a directive strftime does not know ('%Q')
+            raise DataError([f"{prefix}data.time_format: {fmt!r} is not a strftime format ({str(exc).splitlines()[0][:120]}); e.g. '%Y-%m-%d %H:%M'"]) from None
     else:
         when = _infer_times(column, where)
     bad = when.isna().to_numpy()

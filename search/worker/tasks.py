@@ -42,6 +42,7 @@ from search.worker.data import SeriesData, WindowSet
 from search.worker.load import load_series
 from search.worker.table import read_table
 from search.worker.table import check_rows
+from search._format import not_a_file
 from search.errors import DataError
 
 LABEL = "\x00label"  # the column that carries label codes through load_series
@@ -313,8 +314,9 @@ def load_text(data: dict[str, Any], *, source: str = "") -> TaskData:
 
     prefix = f"{source}: " if source else ""
     path = Path(data["path"])
-    if not path.exists():
-        raise DataError([f"{prefix}data.path: no such file: {path}"])
+    problem = not_a_file(path)  # checked before opening: a named pipe would block the reader
+    if problem:
+        raise DataError([f"{prefix}data.path: {path} {problem}" if problem != "no such file" else f"{prefix}data.path: no such file: {path}"])
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:

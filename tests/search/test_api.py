@@ -37,3 +37,22 @@ def test_run_checks_its_arguments_before_the_storage(tiny_space, tmp_path):
     assert not db.exists()  # nothing created by a rejected run
     with pytest.raises(StorageError, match="--storage .*not a database URL"):
         search.run(tiny_space, trials=1, storage="nonsense://x")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"trials": 1.5}, "--trials 1.5: must be a whole number (an int) of at least 1, not float"),
+    ({"trials": True}, "--trials True: must be a whole number"),
+    ({"trials": "2"}, "--trials '2': must be a whole number"),
+    ({"trials": 1, "workers": 0}, "workers 0: must be at least 1"),
+    ({"trials": 1, "max_failures": 2.0}, "max_failures 2.0: must be a whole number"),
+    ({"trials": 1, "overrides": {"train.epochs": object()}}, "overrides['train.epochs']: object value"),
+    ({"trials": 1, "overrides": "train.epochs=2"}, "overrides: give a mapping"),
+    ({"trials": 1, "study": ""}, "--study '': the study name is empty"),
+    ({"trials": 1, "study": "../../x"}, "--study '../../x': a study name is letters, digits"),
+])
+def test_run_refuses_arguments_of_the_wrong_type_before_the_storage(tiny_space, tmp_path, kwargs, message):
+    db = tmp_path / "s.db"
+    with pytest.raises(UsageError) as info:
+        search.run(tiny_space, storage=f"sqlite:///{db}", **kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert not db.exists()

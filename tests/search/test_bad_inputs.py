@@ -57,9 +57,22 @@ COMMANDS = [
     (["run", GOOD, "--trials", "1", "--set", "train.epochs"], ["--set", "expected KEY=VALUE"], []),
     (["run", GOOD, "--trials", "1", "--set", "train.epochs=[1"], ["--set", "not valid YAML"], []),
     (["run", GOOD, GOOD, "--trials", "1", "--study", "s"], ["--study", "give one space"], []),
-    (["validate", GOOD, "--set", "data.duplicates=newest"], ["good.yaml", "data.duplicates", "'newest' is not one of"], []),
+    (["validate", GOOD, "--set", "data.duplicates=newest"], ["error: --set data.duplicates: 'newest' is not one of"], []),
     (["validate", GOOD, "--set", "resources.max_params=10"], ["good.yaml", "model.layer_sizes", "resources.max_params 10"], []),
-    (["validate", GOOD, "--set", "data.path=../data/nope.csv"], ["good.yaml", "data.path", "no such file"], []),
+    (["validate", GOOD, "--set", "data.path=../data/nope.csv"], ["error: --set data.path: no such file"], []),
+    (["validate", GOOD, "--set", "data.season=600"], ["error: --set data.season: 600 is longer than half the training part"], []),
+    (["run", GOOD, "--trials", "1", "--storage", "sqlite://"], ["--storage sqlite://", "in-memory SQLite database vanishes"], []),
+    (["run", GOOD, "--trials", "1", "--storage", "sqlite:///:memory:"], ["--storage sqlite:///:memory:", "in-memory"], []),
+    (["run", GOOD, "--trials", "1", "--storage", "sqlite:///file:x?mode=memory&uri=true"], ["--storage", "in-memory"], []),
+    (["run", GOOD, "--trials", "1", "--storage", "sqlite:///s.db", "--study", ""], ["--study ''", "the study name is empty"], []),
+    (["run", GOOD, "--trials", "1", "--storage", "sqlite:///s.db", "--study", "../../../x"], ["--study '../../../x'", "letters, digits"], []),
+    (["run", GOOD, "--trials", "1", "--storage", "sqlite:///s.db", "--study", ".hidden"], ["--study '.hidden'", "(not first)"], []),
+    (["run", GOOD, "--trials", "1", "--storage", "mysql://bob@127.0.0.1:1/db"], ["--storage mysql://bob@127.0.0.1:1/db", "driver is not installed", "install a Python driver for mysql"], ["psycopg"]),
+    (["dashboard", "--port", "70000", "--storage", "sqlite:///s.db"], ["--port 70000", "1 to 65535"], []),
+    (["report", "s", "--out", "missing/r.html"], ["--out missing/r.html", "folder missing does not exist"], []),
+    (["predict", "s", "--input", "folder.db"], ["--input folder.db", "is a folder"], []),
+    (["validate", GOOD, "--set", "train.epochs=1e20"], ["--set train.epochs: expected an integer"], []),
+    (["validate", GOOD, "--set", "data.max_gap=-3"], ["--set data.max_gap: -3 is out of range"], []),
 ]
 
 
@@ -163,3 +176,45 @@ def test_an_alias_bomb_is_refused_at_once_in_little_memory(capsys):
     tracemalloc.stop()
     _error_lines(code, *capsys.readouterr())
     assert elapsed < 0.5 and peak < 50 << 20, (elapsed, peak)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "loop", "folder"])
+def test_special_files_are_refused_before_they_are_opened(kind, tmp_path, capsys, monkeypatch):
+    """A named pipe would block the reader for ever (no writer); a device, a symbolic link loop
+    or a folder is no dataset. Each, as the space file, as data.path or as predict's input, is
+    one line naming the file, refused before it is opened."""
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    special = tmp_path / f"special.{'yaml' if kind != 'folder' else 'csv'}"
+    if kind == "fifo":
+        os.mkfifo(special)
+    elif kind == "device":
+        special = Path("/dev/null")
+    elif kind == "loop":
+        special.symlink_to(special.name)
+    else:
+        special.mkdir()
+    what = {"fifo": "is a named pipe (FIFO)", "device": "is a device", "loop": "is a symbolic link loop", "folder": "is a folder"}[kind]
+    space = tmp_path / "space.yaml"
+    space.write_text(f"model: {{family: lstm, layer_sizes: '8'}}\ndata: {{path: {special}, time_column: date, target: y, lookback: 5}}\n")
+    for argv, named in (
+        (["validate", str(special)], str(special)),
+        (["validate", str(space)], "data.path"),
+        (["run", str(space), "--trials", "1", "--storage", "sqlite:///s.db"], "data.path"),
+        (["predict", "s", "--input", str(special), "--storage", "sqlite:///s.db"], "--input"),
+    ):
+        code = main(argv)
+        lines = _error_lines(code, *capsys.readouterr())
+        assert len(lines) == 1 and named in lines[0] and (what in lines[0] or (kind == "folder" and "folder" in lines[0])), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"space.yaml", special.name} - {"null"})
+
+
+def test_a_bad_storage_url_from_a_file_or_the_environment_names_its_source(files, capsys, monkeypatch):
+    monkeypatch.chdir(files)
+    (files / "url.txt").write_text("sqlite:///junk.db\n")
+    lines = _error_lines(main(["studies", "--storage-file", "url.txt"]), *capsys.readouterr())
+    assert lines == ["error: --storage-file url.txt: --storage sqlite:///junk.db: junk.db is not a SQLite database (it starts with b'my notes'); give a study storage, or a new file name"]
+    monkeypatch.setenv("SEARCH_STORAGE", "sqlite:///junk.db")
+    lines = _error_lines(main(["studies"]), *capsys.readouterr())
+    assert lines[0].startswith("error: $SEARCH_STORAGE: --storage sqlite:///junk.db: ")

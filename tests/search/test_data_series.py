@@ -177,16 +177,26 @@ def test_windows_must_fit_every_series(tmp_path):
 def test_missing_values_are_filled_within_each_series(tmp_path):
     path = write_panel(tmp_path / "p.csv", shuffle=False)
     lines = path.read_text().splitlines()
-    # the last row of series a and the first of series b are empty: each is filled from its own series
     first_b = 1 + LENGTHS["a"]
-    for i in (first_b - 1, first_b):
-        name, t, _, k, tt = lines[i].split(",")
-        lines[i] = f"{name},{t},,{k},{tt}"
-    path.write_text("\n".join(lines) + "\n")
+
+    def empty(rows):
+        out = list(lines)
+        for i in rows:
+            name, t, _, k, tt = out[i].split(",")
+            out[i] = f"{name},{t},,{k},{tt}"
+        path.write_text("\n".join(out) + "\n")
+
+    # a gap inside each series is filled from its own series' neighbours
+    empty((first_b - 2, first_b + 1))
     series = load_series(panel_cfg(path))
     raw = series.values[:, 0] * series.scale[0] + series.offset[0]
-    row_a, row_b = first_b - 2, first_b - 1  # data rows: the last of a, the first of b
-    assert abs(raw[row_a] - raw[row_a - 1]) < 1 and abs(raw[row_b] - raw[row_b + 1]) < 1
+    row_a, row_b = first_b - 3, first_b  # data rows: the last but one of a, the second of b
+    assert raw[row_a] == pytest.approx((raw[row_a - 1] + raw[row_a + 1]) / 2, abs=1e-3)
+    assert raw[row_b] == pytest.approx((raw[row_b - 1] + raw[row_b + 1]) / 2, abs=1e-3)
+    # the last row of series a has nothing after it to fill from: never carried over from b
+    empty((first_b - 1,))
+    with pytest.raises(DataError, match=f"column 'y' of p.csv of series 'a' has no value in row {first_b - 1}, after its last observed value"):
+        load_series(panel_cfg(path))
 
 
 PANEL_SPACE = """

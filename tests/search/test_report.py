@@ -43,6 +43,7 @@ def searched(tmp_path_factory, ray_local) -> str:
 @pytest.fixture(scope="module")
 def report_file(searched, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("html") / "sub" / "tiny.html"
+    out.parent.mkdir()  # as export and predict, report makes no folder
     assert main(["report", "tiny", "--out", str(out), "--storage", searched]) == 0
     return out
 
