@@ -143,6 +143,10 @@ def run(
         _print_summary(summary, trials)
     if summary.stop_reason and not summary.interrupted:
         raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)
+    if not summary.interrupted:  # the best on validation of trials, ensembles and baselines: what load_best serves
+        from search.results.served import record_quietly
+
+        record_quietly(summary.study, summary.storage_url, artifacts, str(space))
     return summary.study
 
 
@@ -169,11 +173,14 @@ def _print_summary(summary, trials: int) -> None:
 
 
 def load_best(study, storage=None, *, artifacts=None, trial=None, ensemble: int | None = None):
-    """The best trial's model of a study, ready to forecast: ``.predict(frame)`` gives the
-    ``horizon`` steps after the frame's last row. A multi-objective study: the lead trial of
-    its Pareto front (the front's best by the first objective); ``trial=N`` loads trial N's
-    model instead. ``ensemble=K``: the mean of the forecasts of the K best trials that kept a
-    checkpoint, with the same interface. See ``search.results.loading`` and
+    """The study's served forecaster, ready to forecast: ``.predict(frame)`` gives the
+    ``horizon`` steps after the frame's last row. It is the best on validation of the
+    study's trials, top-K ensembles, statistical baselines and their combinations, recorded
+    when ``search run`` (or ``run``) ended (``search.results.served``; its ``label`` says what
+    it is made of); a study without one serves its best trial. A multi-objective study: the
+    lead trial of its Pareto front (the front's best by the first objective); ``trial=N``
+    loads trial N's model instead. ``ensemble=K``: the mean of the forecasts of the K best
+    trials that kept a checkpoint, with the same interface. See ``search.results.loading`` and
     ``search.results.forecaster``."""
     from search.results.loading import load_best as _load_best
 

@@ -7,12 +7,14 @@
                                      same-origin writes, --read-only, $SEARCH_DASHBOARD_PASSWORD, TLS)
     search studies [--storage URL]   the studies in a storage, with trial counts and best values
     search trials STUDY [--limit N] [--offset K]   trials in number order: state, value, params, epochs, seconds, node
-    search best STUDY [--json] [--ensemble K]   the best trial's params, validation value and test metrics
+    search best STUDY [--json] [--ensemble K]   the best trial's params, validation value and test metrics, and
+                                     the served forecaster (trials, ensembles, baselines, combined)
     search ensemble STUDY --k K      score the mean forecast of the K best trials; record it in the study
     search export STUDY --format csv|json [--out FILE]   every trial, to a file or stdout
     search compare STUDY [STUDY ...] the best trial of each study side by side
     search report STUDY [--out FILE] one self-contained HTML report (plotly, works offline)
-    search predict STUDY --input FILE [--plot OUT.html] [--ensemble K]   forecast after the input (and draw it)
+    search predict STUDY --input FILE [--plot OUT.html] [--ensemble K | --trial N]   the served forecaster's
+                                     forecast after the input (and draw it)
 
 Errors print one line each (no traceback unless ``--debug``); usage and config errors exit 2.
 """
@@ -137,14 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the JSON Schema of a space file (for editors and other checkers)")
     schema.add_argument("--out", metavar="FILE", help="write it to FILE instead of printing it")
 
-    predict = sub.add_parser("predict", help="forecast with the best model of a study (classify: the label; text: a continuation)")
+    predict = sub.add_parser("predict", help="forecast with the study's served forecaster, the best on validation of its trials, ensembles, baselines and their combinations (classify: the label; text: a continuation)")
     predict.add_argument("study", metavar="STUDY")
     predict.add_argument("--input", required=True, metavar="CSV", help="recent data with the training columns; the forecast follows its last row")
     predict.add_argument("--out", metavar="FILE", help="write the forecast as CSV (default: print it)")
     predict.add_argument("--plot", metavar="HTML", help="also draw the input's tail and the forecast after it in a self-contained HTML file")
     predict.add_argument("--length", type=int, default=200, metavar="N", help="text studies: characters to generate after the --input text (default: 200)")
     predict.add_argument("--ensemble", type=int, metavar="K", help="forecast the mean of the K best trials' forecasts (trials that kept a checkpoint)")
-    predict.add_argument("--trial", type=int, metavar="N", help="use trial N's model (default: the best trial; a multi-objective study: the lead of its Pareto front, see search best)")
+    predict.add_argument("--trial", type=int, metavar="N", help="use trial N's model (default: the served forecaster that search best shows; a study without one: the best trial; a multi-objective study: the lead of its Pareto front)")
     _storage_arg(predict)
     predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
 
@@ -175,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     trials.add_argument("--offset", type=_non_negative, default=0, metavar="K", help="skip the first K trials in number order (default: 0)")
     _storage_arg(trials)
 
-    best = sub.add_parser("best", help="the best trial: params, validation value, test metrics")
+    best = sub.add_parser("best", help="the best trial: params, validation value, test metrics; the served forecaster beside its members and MSTL")
     best.add_argument("study", metavar="STUDY")
     _storage_arg(best)
     best.add_argument("--json", action="store_true", help="print one JSON object")

@@ -52,6 +52,8 @@ def cmd_predict(args, console: Console) -> int:
     forecasts = forecaster.predict_series(frame)
     if args.plot:
         model = f"the mean forecast of the {args.ensemble} best models" if args.ensemble else "the best model"
+        if getattr(forecaster, "label", ""):
+            model = f"the served forecaster ({forecaster.label})"
         _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console, model)
     tables = []
     for name, forecast in forecasts.items():  # (H, T) per series

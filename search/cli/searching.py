@@ -80,6 +80,8 @@ def cmd_run(args, console: Console) -> int:
             lines = [compare_line(metric, best.value, study.user_attrs, "val"), compare_line(metric, best.user_attrs.get(f"test_{metric}"), study.user_attrs, "test")]
             if any(lines):
                 console.print("  " + "; ".join(line for line in lines if line), highlight=False)
+            if not summary.interrupted:
+                _record_served(study, summary.storage_url, args.artifacts, prep.compiled.space.path, console)
         else:
             console.print(f"study {study.study_name}: no completed trial yet", highlight=False)
         console.print(f"open the dashboard: {dashboard_command(summary.storage_url)}", highlight=False, soft_wrap=True)
@@ -98,6 +100,21 @@ def cmd_run(args, console: Console) -> int:
                 highlight=False,
             )
     return code
+
+
+def _record_served(study, url: str, artifacts: str | None, space, console: Console) -> None:
+    """Choose and record the study's served forecaster (``search.results.served``) and say
+    what it is; a study that cannot be scored now keeps serving its best trial, with a note."""
+    from search.results import served
+    from search.results.tables import gap_warning, served_line
+
+    value, why = served.record_quietly(study, url, artifacts, str(space))
+    if value is not None:
+        console.print(served_line(value), highlight=False, markup=False)
+        if gap_warning(value):
+            console.print(gap_warning(value), highlight=False, markup=False)
+    elif why:
+        console.print(f"served: the best trial (no combination recorded: {why})", highlight=False, markup=False)
 
 
 def _print_front(study, console: Console, shown: int = 10) -> None:

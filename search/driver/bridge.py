@@ -56,6 +56,7 @@ ATTR_KEYS = (
     "epochs_run",
     "samples_per_second",
     "best_epoch",
+    "val_folds",
     "early_stopped",
     "precision",
     "precision_note",

@@ -101,7 +101,9 @@ class BaselineRuns:
             except Exception as exc:  # noqa: BLE001 - a task that died: named in the note
                 attrs = {f"baseline_{self.current}_note": f"{type(exc).__name__} in its task"}
             self.running.remove(self.current)
-            merged = {**self.study.user_attrs, **attrs}
+            stored = self.study.user_attrs
+            attrs = sb.merge_forecasts({k: v for k, v in stored.items() if k == sb.stat_forecasts.ATTR}, self.current, attrs)
+            merged = {**stored, **attrs}
             note = sb.notes_attr(merged)
             finished = {**(merged.get(FINISHED_ATTR) or {}), sb.STAT_MODELS[self.current]: datetime.datetime.now(datetime.timezone.utc).isoformat()}
             self._write({**attrs, FINISHED_ATTR: finished, RUNNING_ATTR: self.labels(), "stat_baselines_note": note})

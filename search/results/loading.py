@@ -1,6 +1,8 @@
 """A study's models loaded back to forecast: ``search.load_best``.
 
-``load_best`` opens the study and picks the trial: its best (a multi-objective study: the lead
+``load_best`` opens the study and picks what to serve: the served forecaster the search
+recorded (``search.results.served``: a trial, an ensemble, a baseline or a weighted
+combination of them; ``load_served``), else its best trial (a multi-objective study: the lead
 of its Pareto front, ``search.pareto``), a given COMPLETE trial, or with ``ensemble=K`` the K
 best trials that kept a checkpoint (``ensemble_members``, ``load_ensemble``). Each trial's
 ``checkpoint`` artifact is read from the study's artifact store and handed to
@@ -20,6 +22,7 @@ import storage as storage_mod
 from search import pareto
 from search.errors import CheckpointError, NoResultError, SearchError, StudyNotFoundError, UsageError
 from search.results.forecaster import EnsembleForecaster, Forecaster, unpack, verified
+from search.results.served_forecaster import ServedForecaster, recorded
 from search.store import existing_url, open_storage, storage_errors
 from search.worker.checkpoint import DIGEST_ATTR
 
@@ -57,6 +60,8 @@ def load_best(
     if trial is not None:
         best = _numbered(study, trial)
         which = f"trial #{best.number} of {study.study_name!r}"
+    elif recorded(study) is not None:  # the best on validation of trials, ensembles and baselines
+        return load_served(study, recorded(study), url, artifacts)
     else:
         best = pareto.lead(study)
         if best is None:
@@ -171,6 +176,41 @@ def load_ensemble(study: optuna.Study, k: int, url: str, artifacts: str | None =
     if spec:  # a member reads known-future columns: the input carries the horizon's rows for it
         payload["known"] = spec
     return EnsembleForecaster(first.model, payload, members=members, trials=[t.number for t in trials], note=note)
+
+
+def load_served(study: optuna.Study, value: dict, url: str, artifacts: str | None = None) -> ServedForecaster:
+    """The study's served forecaster (``search.results.served``) from its recorded ``served``
+    attr: each network member's checkpoints verified, each statistical member refitted on the
+    input when it forecasts."""
+    store = _artifact_store(study, url, artifacts)
+    members = []
+    for member in value["members"]:
+        net = None
+        if member["kind"] in ("trial", "ensemble"):
+            trials = [_numbered(study, int(n)) for n in member["trials"]]
+            loaded = [_load_trial(t, f"served member trial #{t.number} of {study.study_name!r}", store) for t in trials]
+            net = loaded[0] if member["kind"] == "trial" else _ensemble_of(study, trials, loaded)
+        members.append((float(member["weight"]), net, member))
+    first = next((net for _, net, _ in members if net is not None), None)
+    if first is None:  # only baselines served: the input's columns and time settings of the best kept trial
+        kept, _ = ensemble_members(study, 1)
+        first = _load_trial(kept[0], f"trial #{kept[0].number} of {study.study_name!r}", store)
+        payload = {**first.payload, "data": {**first.payload["data"], "lookback": 1}, "known": None}
+    else:
+        lookback = max(net.lookback for _, net, _ in members if net is not None)
+        payload = {**first.payload, "data": {**first.payload["data"], "lookback": lookback}}
+    note = f"serving {value['label']}, the best on validation ({value['metric']} {value['val'][value['metric']]:.6g})"
+    return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note)
+
+
+def _ensemble_of(study: optuna.Study, trials: list, members: list[Forecaster]) -> EnsembleForecaster:
+    """The mean forecaster of loaded ``members`` (the lookback: the longest member's)."""
+    first = members[0]
+    payload = {**first.payload, "data": {**first.payload["data"], "lookback": max(m.lookback for m in members)}}
+    spec = next((m.payload["known"] for m in members if m.payload.get("known")), None)
+    if spec:
+        payload["known"] = spec
+    return EnsembleForecaster(first.model, payload, members=members, trials=[t.number for t in trials])
 
 
 def _known_part(member: Forecaster, key: str):

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 import storage as storage_mod
-from search.results.tables import fmt, objective_label, union_keys
+from search.results.tables import fmt, gap_warning, objective_label, served_line, union_keys
 
 
 def _table(title: str | None = None) -> Table:
@@ -116,6 +116,8 @@ def print_best(summary: dict, console: Console) -> None:
     facts = [f"{k.replace('_', ' ')} {fmt(s[k])}" for k in ("best_epoch", "epochs_run", "n_params", "latency_ms", "device", "node") if s.get(k) is not None]
     if facts:
         console.print(", ".join(facts), highlight=False, markup=False)
+    if s.get("val_folds"):
+        console.print(f"val {s['metric']} by fold (oldest first): " + ", ".join(fmt(v) for v in s["val_folds"]), highlight=False, markup=False)
     for line in s.get("versus_baselines", []):
         console.print(line, highlight=False, markup=False)
     if "checkpoint" in s:
@@ -134,6 +136,35 @@ def print_best(summary: dict, console: Console) -> None:
         console.print(f"{len(numbers)} trial{'s' if len(numbers) != 1 else ''} not made by this service: {listed}", highlight=False, markup=False)
     if "ensemble" in s:
         print_ensemble(s, console)
+    if "served" in s:
+        print_served(s["served"], console)
+    elif s.get("served_note"):
+        console.print(f"note: {s['served_note']}", highlight=False, markup=False)
+
+
+def print_served(value: dict, console: Console) -> None:
+    """What ``search predict`` and ``search.load_best`` serve: its members with their weights,
+    its validation and test figures beside each member's and the classical baseline's."""
+    metric = value["metric"]
+    console.print(served_line(value), highlight=False, markup=False)
+    table = _table()
+    shown = [metric] + [m for m in ("mae", "rmse") if m != metric]  # test metrics
+    for col in ("forecaster", "weight", f"val {metric}", *(f"test {m}" for m in shown)):
+        table.add_column(_escape(col), justify="left" if col == "forecaster" else "right")
+    rows = [(value["label"], None, value["val"], value["test"])]
+    if len(value["members"]) > 1:
+        rows += [(m["name"], m["weight"], m.get("val", {}), m.get("test", {})) for m in value["members"]]
+    named = {m["name"] for m in value["members"]}
+    rows += [(name, None, b["val"], b["test"]) for name, b in value.get("baselines", {}).items() if name not in named]
+    for name, weight, val, test in rows:
+        table.add_row(_escape(name), "" if weight is None else f"{weight:.3f}", fmt(val.get(metric)), *(fmt(test.get(m)) for m in shown))
+    emit(console, _indent(table))
+    if value.get("note"):
+        console.print(f"note: {value['note']}", highlight=False, markup=False)
+    warning = gap_warning(value)
+    if warning:
+        console.print(warning, highlight=False, markup=False)
+    console.print("(search predict and search.load_best serve it; --trial N or --ensemble K choose another)", highlight=False, markup=False)
 
 
 def print_ensemble(summary: dict, console: Console) -> None:

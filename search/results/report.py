@@ -200,7 +200,10 @@ def _best_html(study: optuna.Study) -> str:
     params = _kv_table([(k, tables.fmt(v)) for k, v in best["params"].items()])
     tests = _kv_table([(k, tables.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
     extra = [(k.replace("_", " "), tables.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
-    versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in [*best.get("versus_baselines", []), tables.ensemble_line(best)] if line)
+    chosen = best.get("served")  # the served forecaster (search.results.served), when recorded
+    lines = [tables.served_line(chosen), tables.gap_warning(chosen), chosen.get("note", "")] if chosen else []
+    versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in [*best.get("versus_baselines", []), tables.ensemble_line(best), *lines] if line)
+    versus += _served_html(chosen) if chosen else ""
     if best.get("made_here") is False:
         served = best.get("served_trial")
         then = f"the model served is trial #{served}'s, the best made by this service with a checkpoint" if served is not None else "no trial made by this service kept a checkpoint: no model is served"
@@ -211,6 +214,23 @@ def _best_html(study: optuna.Study) -> str:
         f"<div><h3>params</h3>{params}</div><div><h3>test metrics (best epoch's weights)</h3>{tests}</div>"
         f"<div><h3>trial</h3>{_kv_table(extra)}</div></div>"
     )
+
+
+def _served_html(served: dict) -> str:
+    """The served forecaster's members: weight, validation and test metric beside its own and
+    the baselines' (``search.results.served``)."""
+    metric = served["metric"]
+    rows = [(served["label"], "", served["val"], served["test"])]
+    if len(served["members"]) > 1:
+        rows += [(m["name"], f"{m['weight']:.3f}", m.get("val", {}), m.get("test", {})) for m in served["members"]]
+    named = {m["name"] for m in served["members"]}
+    rows += [(name, "", b["val"], b["test"]) for name, b in served.get("baselines", {}).items() if name not in named]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ("forecaster", "weight", f"val {metric}", f"test {metric}"))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in (name, weight, tables.fmt(val.get(metric)), tables.fmt(test.get(metric)))) + "</tr>"
+        for name, weight, val, test in rows
+    )
+    return f'<h3>served forecaster</h3><table class="facts" id="served"><tr>{head}</tr>{body}</table>'
 
 
 def _front_html(best: dict) -> str:

@@ -75,6 +75,7 @@ class SeriesData:
     n_profile: int = 0  # columns after the model inputs: each target's seasonal profile (reference mstl), then its seasonal lags (seasonal); search.worker.ref_columns
     known: dict[str, Any] = field(default_factory=dict)  # how the known columns are built (search.worker.known), for checkpoints
     observed: np.ndarray | None = None  # (T,) bool: every target of the row was in the file (not filled); None: nothing filled
+    val_folds: int = 1  # the validation part's folds (data.val_folds): equal stretches, in time order
     task: ClassVar[str] = "forecast"  # after the fields: TaskData makes it a field of its own
 
     @property
@@ -265,6 +266,23 @@ class SeriesData:
             out["unscored_windows"] = sum(len(o) for o in origins) - out["windows"]  # a target filled, not observed
         if len(kept[0]):
             out.update(first_origin=int(kept[0][0]) - first_start, last_origin=int(kept[0][-1]) - first_start)
+        return out
+
+    def fold_metrics(self, pred: torch.Tensor, y: torch.Tensor, series_index, lookback: int, horizon: int, step: int, metric: str) -> list[float]:
+        """``metric`` of scaled validation forecasts ``pred`` (N, H, T) on each validation fold
+        (``data.val_folds``): a window belongs to the fold its origin lies in."""
+        folds = []
+        for first, (start, end) in zip(self.series_starts(), self.parts("val")):
+            scored = scored_origins(first, start, end, lookback, horizon, step)
+            kept = np.asarray(scored, dtype=np.int64)[observed_mask(scored, self.observed, horizon)]  # as _scored_windows keeps them
+            origins = torch.as_tensor(kept, dtype=torch.long)
+            folds.append(((origins - start) * self.val_folds // max(end - start, 1)).clamp(max=self.val_folds - 1))  # (N_s,)
+        fold = torch.cat(folds)
+        out = []
+        for k in range(self.val_folds):
+            mine = fold == k
+            ids = None if series_index is None else series_index[mine]
+            out.append(float(self.score(pred[mine], y[mine], ids)[metric]) if mine.any() else float("nan"))
         return out
 
     def unscale_targets(self, y: torch.Tensor, series_index: torch.Tensor | None = None) -> torch.Tensor:

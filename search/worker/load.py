@@ -60,9 +60,11 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
 
     gap = int(data.get("gap", 0))
     cut = _cutter(data["split"], gap, when, time_column, prefix, data.get("time_format"))
+    folds = int(data.get("val_folds", 1))
     segments, start = [], 0
-    for raw, kept_rows in zip(raws, kept):
+    for name, raw, kept_rows in zip(names, raws, kept):
         a, b = cut(len(raw), kept_rows)
+        a = _with_folds(a, b, gap, folds, name if series_id is not None else "", prefix)
         segments.append((start, start + a, start + b, start + len(raw)))
         start += len(raw)
     _check_cuts(segments, data["split"], gap, names if series_id is not None else None, path.name, prefix)
@@ -100,6 +102,7 @@ def load_series(data: dict[str, Any], *, source: str = "", frame=None) -> Series
         series_offset=series_offset,
         series_scale=series_scale,
         test_times=test_times,
+        val_folds=folds,
     )
     if n_missing and policy == "interpolate":
         _check_filled(series, numbers, kept, file_rows, names, data, path.name, prefix)
@@ -310,6 +313,19 @@ def _scale(raw: np.ndarray, segments, gap: int, kind: str, scope: str):
     rows = np.repeat(np.arange(len(segments)), [e - s for s, _, _, e in segments])  # (T,) series of each row
     values = ((raw - series_offset[rows]) / series_scale[rows]).astype(np.float32)
     return values, offset.astype(np.float32), scale.astype(np.float32), series_offset.astype(np.float32), series_scale.astype(np.float32)
+
+
+def _with_folds(a: int, b: int, gap: int, folds: int, name: str, prefix: str) -> int:
+    """The end of the training part with ``folds`` validation folds: the validation part
+    grows by ``folds - 1`` stretches of its own length, taken from the end of the training
+    part (``data.val_folds``)."""
+    if folds <= 1:
+        return a
+    moved = a - (folds - 1) * max(b - a - gap, 0)
+    if moved <= 0:
+        which = f" of series {name!r}" if name else ""
+        raise DataError([f"{prefix}data.val_folds: {folds} folds of the validation part's {b - a - gap} rows leave no training rows{which}; lower val_folds or change data.split"])
+    return moved
 
 
 def _cutter(split, gap: int, times, time_column: str | None, prefix: str, time_format: str | None = None):

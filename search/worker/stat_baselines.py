@@ -6,6 +6,8 @@ on (``SeriesData.windows``), each target series on its own. AutoETS and AutoThet
 statsforecast's own ``cross_validation(refit=False, input_size=...)``: each model is fit once
 on the rows before the part's first origin and then forecasts from every origin from the rows
 before it, a rolling window of ten of the longest season (at least 500 rows; ``history_rows``).
+Their forecasts of every window are kept too (``search.worker.stat_forecasts``), for the
+served forecaster's combinations (``search.results.served``).
 
 MSTL (``forecast_mstl``) decomposes the same rolling window every ``refit_every`` origins (a
 seventh of the longest season: a day of a weekly one), not at each one: between two decompositions each seasonal
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from search.worker import stat_forecasts
 from search.worker.metrics import regression_metrics
 from search.worker.origins import observed_mask, scored_origins
 
@@ -46,6 +49,7 @@ MIN_HISTORY = 500
 REFITS_PER_SEASON = 7
 # a test hook: seconds the MSTL task sleeps first (a slow baseline on a quick machine)
 DELAY_ENV = "SEARCH_STAT_BASELINES_DELAY"
+FORECASTS_KEY = "_forecasts"  # run_model's forecasts of every kept window, per part (merge_forecasts)
 
 
 def _model(name: str, seasons: list[int]):
@@ -170,14 +174,27 @@ def run_model(name: str, spec: dict[str, Any]) -> dict[str, Any]:
         return {f"baseline_{name}_note": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]}
     if any(p is None for p in preds):
         return {f"baseline_{name}_note": "no season"}
-    attrs: dict[str, Any] = {f"baseline_{name}_seconds": round(time.perf_counter() - started, 3)}
+    attrs: dict[str, Any] = {f"baseline_{name}_seconds": round(time.perf_counter() - started, 3), FORECASTS_KEY: {}}
     for part in ("val", "test"):
         mine = [(p[job["keep"]], job["truth"]) for p, job in zip(preds, spec["jobs"]) if job["part"] == part]
         if mine:
+            attrs[FORECASTS_KEY][part] = np.concatenate([p for p, _ in mine])  # (N, H, T) in window order
             pred = torch_rows(np.concatenate([p for p, _ in mine]))
             truth = torch_rows(np.concatenate([t for _, t in mine]))
             for key, value in regression_metrics(pred, truth).items():
                 attrs[f"baseline_{name}_{part}_{key}"] = value
+    return attrs
+
+
+def merge_forecasts(attrs: dict[str, Any], name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` (``run_model``) into ``attrs``: its metrics as they are, its forecasts added to
+    the ``stat_forecasts`` attr that ``attrs`` holds (``search.worker.stat_forecasts``)."""
+    forecasts = result.pop(FORECASTS_KEY, None)
+    attrs.update(result)
+    if forecasts:
+        kept = stat_forecasts.decode(attrs.get(stat_forecasts.ATTR))
+        kept[name] = forecasts
+        attrs[stat_forecasts.ATTR] = stat_forecasts.encode(kept)
     return attrs
 
 
@@ -197,9 +214,10 @@ def stat_baselines(series: Any, horizon: int, step: int, seasons: list[int], sec
         return {}
     attrs: dict[str, Any] = {}
     for name in STAT_MODELS:
-        attrs.update(run_model(name, spec))
+        merge_forecasts(attrs, name, run_model(name, spec))
     if notes_attr(attrs):
         attrs["stat_baselines_note"] = notes_attr(attrs)
+    return attrs
     return attrs
 
 

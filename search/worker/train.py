@@ -280,6 +280,10 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
                 result["checkpoint"] = pack(core, config, series, calibration)
                 result["forecast"] = _forecast_json(series, model, data_cfg, device, amp_dtype)
             result.update({f"test_{k}": v for k, v in test.items()})
+            if getattr(series, "val_folds", 1) > 1 and series.task == "forecast":  # the best weights' metric on each validation fold
+                folds = _fold_metrics(series, model, bands, x_val, y_val, device, amp_dtype, (lookback, horizon, step), metric)
+                if folds is not None:
+                    result["val_folds"] = folds
             if train_cfg.get("continuous_eval"):  # one pass over each test series, state carried
                 warmup = train_cfg.get("continuous_warmup")
                 continuous = continuous_metrics(core, series, horizon, lookback if warmup is None else warmup, device)
@@ -292,6 +296,15 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
         report(result)
         if final:
             return
+
+
+def _fold_metrics(series: SeriesData, model, bands, x_val, y_val, device, amp_dtype, windows: tuple[int, int, int], metric: str) -> list[float] | None:
+    """The model's validation ``metric`` on each fold (``data.val_folds``), from its point
+    forecast (a quantile head's median); None for a metric of the intervals (coverage, ...)."""
+    if metric not in ("loss", "mse", "rmse", "mae", "mape", "smape"):
+        return None
+    point = bands.forecast(model, x_val, y_val, device, amp_dtype)["point"] if bands is not None else series.predict(model, x_val, device, amp_dtype=amp_dtype)
+    return series.fold_metrics(point, y_val, getattr(x_val, "series_index", None), *windows, metric)
 
 
 def _forecast_json(series: SeriesData, model, data_cfg: dict[str, Any], device, amp_dtype) -> str:

@@ -1,0 +1,186 @@
+"""The forecaster a study serves: the best on validation of its trials, its top-K ensembles,
+its statistical baselines and combinations of them.
+
+Candidates, each scored by the study's metric on the validation targets every trial was
+scored on:
+
+- every trial that kept a checkpoint, and the mean of the best K of them (K = 2 .. all kept);
+- each statistical baseline the study recorded (MSTL, AutoETS, AutoTheta: their forecasts of
+  the same windows, ``search.worker.stat_forecasts``) and the study's seasonal naive;
+- the best trial and the best ensemble, each combined with those baselines: weights fitted on
+  the validation targets (``search.results.combination``: non-negative, summing to 1, a member
+  under 1% dropped). A combination's validation score is cross-fitted: each half of the
+  validation windows (in time order) is forecast with the weights fitted on the other half,
+  so fitting its weights on the same targets does not give it an edge over its members.
+
+The best on validation is served (ties: the simpler, listed first), so a network that loses to
+MSTL on validation is never served alone. ``record`` keeps the choice in the study user attr
+``served``: its members with their weights, and its validation and test metrics beside each
+member's, which ``search best``, ``search predict``, ``search.load_best`` and the report read.
+A study made before this existed, a multi-objective study or a task other than forecasting
+has no ``served`` attr: its best trial is served, as before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+
+from search import pareto
+from search.errors import SearchError
+from search.results.combination import simplex_weights
+from search.results.served_forecaster import ATTR, FORMAT, recorded  # noqa: F401 - recorded: read here too
+from search.worker import stat_forecasts
+from search.worker.baselines import _predictions
+from search.worker.origins import eval_step
+
+STAT_LABELS = {"mstl": "MSTL", "autoets": "AutoETS", "autotheta": "AutoTheta"}
+SHOWN = 8  # candidates kept in the attr for the tables (best first)
+
+
+def label(members: list[dict[str, Any]]) -> str:
+    """``0.62 x trial #4 + 0.38 x MSTL``; one member: its name alone."""
+    if len(members) == 1:
+        return members[0]["name"]
+    return " + ".join(f"{m['weight']:.2f} x {m['name']}" for m in members)
+
+
+def _to_scaled(series, raw: np.ndarray, ids) -> torch.Tensor:
+    """Forecasts in the data's own units (N, H, T) -> the scaled units the trials forecast in."""
+    raw = torch.as_tensor(raw, dtype=torch.float64)
+    zero = series.unscale_targets(torch.zeros_like(raw), ids)
+    one = series.unscale_targets(torch.ones_like(raw), ids)
+    return (raw - zero) / (one - zero)
+
+
+def _seasonal_naive(series, data: dict, part: str, season: int, target: torch.Tensor) -> torch.Tensor | None:
+    """The study's seasonal naive on the part's scored windows (scaled), or None where its
+    windows are not the trials' (a season longer than the history before the part)."""
+    horizon = int(data["horizon"])
+    lookback = season * ((horizon - 1) // season + 1)
+    x, y = series.windows(part, lookback, horizon, eval_step(data))
+    if y.shape != target.shape or not torch.allclose(y.double(), target.double()):
+        return None
+    return _predictions(x, horizon, series.n_targets, season, lookback).double()
+
+
+def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, dict], truth: torch.Tensor, score, metric: str) -> list[dict[str, Any]]:
+    """Every candidate scored: ``forecasts`` {member key: {part: scaled (N, H, T)}}, ``names``
+    {member key: its description}, ``truth`` the scaled validation targets the weights are
+    fitted on, ``score(pred, part)`` -> metrics. Best on validation first."""
+    out = []
+
+    def add(weights: dict[str, float], kind: str, crossed: torch.Tensor | None = None) -> None:
+        keys = [k for k, w in weights.items() if w > 0]
+        members = [{**names[k], "weight": float(weights[k])} for k in keys]
+        preds = {part: sum(weights[k] * forecasts[k][part] for k in keys) for part in ("val", "test")}
+        if crossed is not None and len(keys) > 1:  # scored where its weights were not fitted
+            preds["val"] = crossed
+        if any(c["label"] == label(members) for c in out):  # a combination that kept one member
+            return
+        metrics = {part: score(preds[part], part) for part in preds}
+        out.append({"kind": kind if len(keys) > 1 or kind != "combination" else names[keys[0]]["kind"],
+                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"]})  # fmt: skip
+
+    networks = [k for k in forecasts if names[k]["kind"] in ("trial", "ensemble")]
+    stats = [k for k in forecasts if k not in networks]
+    for key in networks + stats:
+        add({key: 1.0}, names[key]["kind"])
+    by_val = {k: c["val"][metric] for k, c in zip(networks + stats, out)}
+    bases = [min((k for k in networks if names[k]["kind"] == kind), key=by_val.get, default=None) for kind in ("trial", "ensemble")]
+    for base in [b for b in bases if b is not None]:
+        keys = [base, *stats]
+        if len(keys) < 2:
+            continue
+        val = np.stack([forecasts[k]["val"].reshape(-1).numpy() for k in keys])
+        target = truth.reshape(-1).numpy()
+        weights = simplex_weights(val, target)
+        add(dict(zip(keys, weights)), "combination", _cross_fitted(val, target, truth.shape))
+    order = sorted(range(len(out)), key=lambda i: (out[i]["val"][metric], i))
+    return [out[i] for i in order]
+
+
+def _cross_fitted(val: np.ndarray, target: np.ndarray, shape: torch.Size) -> torch.Tensor | None:
+    """The combination's validation forecasts (``shape``), each half's made with the weights
+    fitted on the other half (in time order): its validation score is not an in-sample one,
+    so it competes fairly with the members it is made of. None with too few windows."""
+    half = shape[0] // 2 * int(np.prod(shape[1:]))
+    if shape[0] < 4:
+        return None
+    first, second = simplex_weights(val[:, half:], target[half:]), simplex_weights(val[:, :half], target[:half])
+    crossed = np.concatenate([first @ val[:, :half], second @ val[:, half:]])
+    return torch.from_numpy(crossed.reshape(shape))
+
+
+def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: str | None = None) -> dict[str, Any] | None:
+    """The served forecaster of ``study`` (the ``served`` attr value), or None where there is
+    nothing to choose from: not a single-objective forecasting study, no checkpoint."""
+    from search.results import ensemble as ens
+    from search.results.loading import load_ensemble
+
+    if pareto.is_multi(study) or study.user_attrs.get("task", "forecast") != "forecast":
+        return None
+    kept = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if "checkpoint" in t.user_attrs and t.value is not None]
+    if not kept:
+        return None
+    ensemble = load_ensemble(study, len(kept), url, artifacts)
+    series, data = ens.study_data(study, space)
+    metric = str(study.user_attrs.get("metric", "rmse"))
+    forecasts: dict[str, dict[str, torch.Tensor]] = {}
+    names: dict[str, dict] = {}
+    truth, ids = {}, {}
+    for part in ("val", "test"):
+        preds, y, ids[part] = ens.member_forecasts(ensemble, series, data, part)  # (K, N, H, T) scaled
+        truth[part] = y.double()
+        for i, trial in enumerate(ensemble.trials):
+            forecasts.setdefault(f"t{trial}", {})[part] = preds[i].double()
+            names[f"t{trial}"] = {"kind": "trial", "name": f"trial #{trial}", "trials": [trial]}
+        for k in range(2, len(ensemble.trials) + 1):
+            forecasts.setdefault(f"e{k}", {})[part] = preds[:k].double().mean(0)
+            names[f"e{k}"] = {"kind": "ensemble", "name": f"ensemble of {k}", "trials": list(ensemble.trials[:k])}
+    for name, parts in stat_forecasts.decode(study.user_attrs.get(stat_forecasts.ATTR)).items():
+        if name in STAT_LABELS and all(p in parts and parts[p].shape == tuple(truth[p].shape) and np.isfinite(parts[p]).all() for p in ("val", "test")):
+            forecasts[name] = {p: _to_scaled(series, parts[p], ids[p]) for p in ("val", "test")}
+            names[name] = {"kind": "stat", "name": STAT_LABELS[name], "model": name}
+    season = study.user_attrs.get("seasonal_naive_season")
+    if season:
+        snaive = {p: _seasonal_naive(series, data, p, int(season), truth[p]) for p in ("val", "test")}
+        if all(v is not None for v in snaive.values()):
+            forecasts["snaive"] = snaive
+            names["snaive"] = {"kind": "seasonal_naive", "name": f"seasonal naive (s={season})", "season": int(season)}
+    if metric not in series.score(truth["val"][:1], truth["val"][:1], None if ids["val"] is None else ids["val"][:1]):
+        metric = "rmse"
+    scored = candidates(forecasts, names, truth["val"], lambda pred, part: series.score(pred, truth[part], ids[part]), metric)
+    best = scored[0]
+    singles = {c["members"][0]["name"]: c for c in scored if len(c["members"]) == 1}
+    for member in best["members"]:  # each member's own figures beside the combination's
+        member["val"], member["test"] = singles[member["name"]]["val"], singles[member["name"]]["test"]
+    complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    return {
+        "format": FORMAT, "kind": best["kind"], "label": best["label"], "metric": metric, "members": best["members"],
+        "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]),
+        "seasons": [int(s) for s in study.user_attrs.get("seasons") or []],
+        "candidates": [{"label": c["label"], "kind": c["kind"], "val": c["val"], "test": c["test"]} for c in scored[:SHOWN]],
+        "baselines": {n: {"val": singles[n]["val"], "test": singles[n]["test"]} for n in (v["name"] for v in names.values() if v["kind"] in ("stat", "seasonal_naive"))},
+    }  # fmt: skip
+
+
+def record(study: optuna.Study, url: str, artifacts: str | None = None, space: str | None = None) -> dict[str, Any] | None:
+    """``choose`` and keep it in the study's ``served`` attr; None (nothing recorded) where
+    there is nothing to choose from."""
+    value = choose(study, url, artifacts, space)
+    if value is not None:
+        study.set_user_attr(ATTR, value)
+    return value
+
+
+def record_quietly(study: optuna.Study, url: str, artifacts: str | None, space: str | None) -> tuple[dict | None, str]:
+    """``record`` after a search: (the served forecaster, "") or (None, why not), never raising
+    for a study that cannot be scored now (its data moved, a checkpoint unreadable)."""
+    try:
+        return record(study, url, artifacts, space), ""
+    except SearchError as exc:
+        return None, str(exc)

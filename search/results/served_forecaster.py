@@ -1,0 +1,97 @@
+"""The served forecaster of a study (``search.results.served``) ready to forecast new data.
+
+A ``ServedForecaster`` has the interface of one trial's ``Forecaster``; its forecast is the
+weighted sum of its members' forecasts, in the data's own units:
+
+- a trial, or the mean of the best K trials (``EnsembleForecaster``): its checkpoint verified
+  and run as ``search.load_best(..., trial=N)`` would;
+- a statistical model (MSTL, AutoETS, AutoTheta): fitted again by statsforecast on the input's
+  own history, each target of each series on its own (``search.worker.stat_refit``), as
+  the recorded validation and test forecasts were made;
+- the seasonal naive of the study's season, read from the input's last rows.
+
+``payload`` is the first network member's (or the best kept trial's when only baselines are
+served: the input's columns, the time column, the series column), with the lookback the
+longest network member's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from search.errors import UsageError
+from search.results.forecaster import Forecaster
+from search.worker import stat_refit
+
+ATTR = "served"  # the study user attr search.results.served records
+FORMAT = 1
+
+
+def recorded(study) -> dict[str, Any] | None:
+    """The served forecaster recorded in the study, or None (an older study, another task)."""
+    value = study.user_attrs.get(ATTR)
+    return value if isinstance(value, dict) and value.get("format") == FORMAT and value.get("members") else None
+
+
+@dataclass
+class ServedForecaster(Forecaster):
+    """A weighted sum of networks and statistical baselines; ``members`` are (weight,
+    network forecaster or None, member description from the ``served`` attr)."""
+
+    members: list[tuple[float, Forecaster | None, dict[str, Any]]] = field(default_factory=list)
+    seasons: list[int] = field(default_factory=list)
+    label: str = ""
+    note: str = ""
+
+    @property
+    def trials(self) -> list[int]:
+        """The trial numbers among the members (an ensemble's, best first)."""
+        return [n for _, _, m in self.members for n in m.get("trials", [])]
+
+    def _forecast(self, name: str, table):
+        history = self._history(name, table)
+        parts = [w * (net._forecast(name, table) if net is not None else self._classical(member, history, name)) for w, net, member in self.members]
+        return np.sum(parts, axis=0)  # (H, T)
+
+    def _forecast_known(self, name: str, part) -> np.ndarray:
+        """Network members with known-future columns read the horizon's rows; every other
+        member only the rows up to the last one with every target."""
+        targets = part[self.targets].notna().all(axis=1).to_numpy()
+        rows = part.iloc[: int(np.flatnonzero(targets)[-1]) + 1 if targets.any() else 0]
+        columns = self.payload["columns"]
+        history = self._history(name, rows[columns])
+        out = []
+        for w, net, member in self.members:
+            if net is None:
+                out.append(w * self._classical(member, history, name))
+            else:
+                out.append(w * (net._forecast_known(name, part) if net.payload.get("known") else net._forecast(name, rows[columns])))
+        return np.sum(out, axis=0)
+
+    def _history(self, name: str, table) -> np.ndarray:
+        """The targets' rows (n, T), gaps filled as the networks' inputs are."""
+        if not any(net is None for _, net, _ in self.members):
+            return np.zeros((0, self.payload["n_targets"]))
+        rows = table[self.targets].astype("float64").interpolate(method="linear", limit_direction="both").to_numpy()
+        if len(rows) == 0 or not np.isfinite(rows).all():
+            which = f"series {name!r}" if name else "the input"
+            raise UsageError(f"--input: {which} has no complete target values for the statistical members ({self.label})")
+        return rows
+
+    def _classical(self, member: dict[str, Any], history: np.ndarray, name: str) -> np.ndarray:
+        """A statistical member's (H, T) forecast after ``history``."""
+        which = f"series {name!r} has" if name else "it has"
+        if member["kind"] == "seasonal_naive":
+            if len(history) < member["season"]:
+                raise UsageError(f"--input: {which} {len(history)} rows, the seasonal naive member needs at least {member['season']}")
+            return stat_refit.seasonal_naive_after(history, int(member["season"]), self.horizon)
+        need = 2 * max(self.seasons, default=1) + 1
+        if len(history) < need:
+            raise UsageError(f"--input: {which} {len(history)} rows, the {member['name']} member needs at least {need} (two of the longest season)")
+        try:
+            return stat_refit.forecast_after(member["model"], history, self.seasons, self.horizon)
+        except Exception as exc:  # statsforecast's own error for a series it cannot fit
+            raise UsageError(f"--input: the {member['name']} member could not be fitted on {name or 'the input'}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
