@@ -77,7 +77,13 @@ def study_of_losers(tmp_path_factory):
     prep = prepare(space, [], "losers")
     rdb = storage.open_storage(url, heartbeat_interval=None, grace_period=None)
     study = optuna.create_study(study_name="losers", storage=rdb)
-    for key, value in {**study_attrs(prep), "artifacts": str(artifacts)}.items():
+    from search.worker.origins import eval_step
+    from search.worker.stat_baselines import stat_baselines
+
+    attrs = study_attrs(prep)
+    data = prep.compiled.space.data  # the statistical baselines, as the driver records them beside the trials
+    attrs.update(stat_baselines(prep.series, int(data["horizon"]), eval_step(data), attrs["seasons"]))
+    for key, value in {**attrs, "artifacts": str(artifacts)}.items():
         study.set_user_attr(key, value)
     store = storage.open_artifact_store(url, artifacts)
     for p in PARAMS:
