@@ -73,18 +73,22 @@ class FutureWindow(nn.Module):
 
     Columns of the window: ``n_inputs`` model inputs (targets first, then features, the last
     ``n_known`` of them known in the future), then ``n_targets`` columns of the seasonal profile
-    when ``reference`` is ``mstl`` (the seasonal component fit on the training part, extended
-    over every row; never a model input). Of the ``horizon`` rows after the origin only the
-    known columns and the profile are read.
+    when ``reference`` is ``mstl``, and from column ``lags_at`` the seasonal naive's values
+    (``n_lags`` lags ``y[t - k season]`` per target, lag-major; never model inputs: see
+    ``search.worker.ref_columns``). Of the ``horizon`` rows after the origin only the known
+    columns, the profile and the lags are read. Without lag columns (checkpoints made before
+    them) ``seasonal`` reads the season back inside the window, which must then hold it.
     """
 
-    def __init__(self, model: nn.Module, n_targets: int, lookback: int, n_inputs: int, n_known: int, reference: str, season: int | None = None):
+    def __init__(self, model: nn.Module, n_targets: int, lookback: int, n_inputs: int, n_known: int, reference: str, season: int | None = None,
+                 lags_at: int | None = None, n_lags: int = 0):  # fmt: skip
         super().__init__()
         if reference not in REFERENCES:
             raise ValueError(f"reference {reference!r} is not one of {', '.join(REFERENCES)}")
         self.model = model
         self.n_targets, self.lookback, self.n_inputs, self.n_known = n_targets, lookback, n_inputs, n_known
         self.reference, self.season = reference, season
+        self.lags_at, self.n_lags = lags_at, n_lags
 
     def forward(self, window: torch.Tensor) -> torch.Tensor:
         L, T, F, K = self.lookback, self.n_targets, self.n_inputs, self.n_known
@@ -104,5 +108,9 @@ class FutureWindow(nn.Module):
         if self.reference == "mstl":
             return _plus(delta, last[:, :, :T] + profile[:, L:])  # level + seasonal profile over the horizon
         steps = torch.arange(1, delta.shape[1] + 1, device=window.device)  # (H,)
-        back = self.season * ((steps - 1) // self.season + 1)  # (H,) whole seasons back, always observed
-        return _plus(delta, past[:, L - 1 + steps - back, :T])  # (B, H, T) seasonal naive + delta
+        lag = (steps - 1) // self.season  # (H,) whole seasons back, minus one: each step's lag
+        if self.lags_at is not None:  # the history before the lookback, as lag columns
+            H = delta.shape[1]
+            lagged = window[:, L:, self.lags_at : self.lags_at + self.n_lags * T].reshape(-1, H, self.n_lags, T)  # (B, H, lags, T)
+            return _plus(delta, lagged[:, torch.arange(H, device=window.device), lag, :])  # (B, H, T) seasonal naive + delta
+        return _plus(delta, past[:, L - 1 + steps - self.season * (lag + 1), :T])  # (B, H, T) seasonal naive + delta

@@ -106,7 +106,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
     high = max(low, min(2 * low, fits // 2))
     windows = max(1, train_rows - high - args.horizon + 1)
     epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, round(WINDOW_BUDGET / windows))))
-    decision = defaults.decide(attrs, {k: defaults.AUTO for k in defaults.KEYS}, "mae", lambda: seasonal_problem(series, low))
+    decision = defaults.decide(attrs, {k: defaults.AUTO for k in defaults.KEYS}, "mae", lambda: seasonal_problem(series))
     return {
         "decision": decision.describe(),
         "rows": int(series.info["rows"]),

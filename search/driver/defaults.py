@@ -7,7 +7,7 @@ season best on validation (``seasonal_naive_season``) beats the naive forecast t
 has a season worth following, and
 
 - ``reference: auto`` becomes ``seasonal`` (the model forecasts the deviation from that seasonal
-  naive), where every lookback the space can sample holds the season, else ``last``;
+  naive; it reads the history before the lookback, so any lookback will do), else ``last``;
 - ``time_features: auto`` becomes ``calendar`` (the calendar cycles that the series' step
   suggests, ``search.worker.known.time_feature_names``; without a datetime time column the
   position within each season).

@@ -18,6 +18,7 @@ from pathlib import Path
 from search.driver import defaults
 from search.errors import DataError, UsageError
 from search.space import Categorical, CompiledSpace, FloatRange, IntRange, blame_override, compile_space, load_space
+from search.worker import ref_columns
 from search.worker.data import SeriesData, check_windows_fit
 from search.worker import sense
 from search.worker.tasks import load_data
@@ -69,7 +70,7 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
     check_study_name(study_name)
     space = load_space(space_path, overrides)
     compiled = compile_space(space)
-    lookback_min, lookback_max = _bounds(space.data["lookback"])
+    _, lookback_max = _bounds(space.data["lookback"])
     decision = defaults.Decision()
     try:
         data = defaults.neutral(space.data)  # the auto keys add nothing until decided
@@ -81,15 +82,15 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
         if keys:  # else an undecided auto runs as the defaults from before (search.worker.known.UNDECIDED)
             if decided is None:
                 attrs = series.naive_attrs(lookback_max, data, compiled.metric)
-                decision = defaults.decide(attrs, space.data, compiled.metric, lambda: seasonal_problem(series, lookback_min))
+                decision = defaults.decide(attrs, space.data, compiled.metric, lambda: seasonal_problem(series))
             else:
                 decision = defaults.Decision({k: decided[k] for k in keys}, "as the study recorded when it was made")
             space = dataclasses.replace(space, data={**space.data, **decision.chosen})
             compiled = dataclasses.replace(compile_space(space), chosen=dict(decision.chosen))
-            if space.data.get("time_features") != data.get("time_features"):
-                series = load_data(space.data, source=str(space.path))  # with the chosen columns
+            if any(space.data.get(k) != data.get(k) for k in keys):
+                series = load_data(space.data, source=str(space.path))  # with the chosen columns (a seasonal reference's too)
                 series.choose_season(lookback_max, space.data, compiled.metric)
-        _check_seasonal_reference(series, space.data.get("reference"), lookback_min, f"{space.path}: ")
+        _seasonal_reference(series, space.data.get("reference"), space.data["horizon"], f"{space.path}: ")
     except DataError as exc:  # found in the rows: point at the key's line too, or at the --set that gave it
         raise DataError([_located(space, p, overrides or []) for p in exc.problems]) from None
     for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
@@ -106,22 +107,21 @@ def _bounds(value) -> tuple[int, int]:
     return int(value), int(value)
 
 
-def seasonal_problem(series: SeriesData, lookback_min: int) -> str | None:
-    """Why ``reference: seasonal`` cannot run with these lookbacks (None: it can), as
-    ``_check_seasonal_reference`` says it."""
-    try:
-        _check_seasonal_reference(series, "seasonal", lookback_min, "")
-    except DataError as exc:
-        return exc.problems[0].split(";")[0]
+def seasonal_problem(series: SeriesData) -> str | None:
+    """Why ``reference: seasonal`` cannot run on this data (None: it can), as
+    ``_seasonal_reference`` says it; the lookback need not hold the season."""
+    if series.season is None:
+        return "data.reference: seasonal needs a season, and none stands out in the training part"
     return None
 
 
-def _check_seasonal_reference(series: SeriesData, reference, lookback_min: int, prefix: str) -> None:
-    """``reference: seasonal`` (fixed or among the choices) needs a season, and every lookback
-    the space can sample must hold it."""
+def _seasonal_reference(series: SeriesData, reference, horizon: int, prefix: str) -> None:
+    """``reference: seasonal`` (fixed or among the choices) needs a season the history before the
+    validation part holds (``series.season``: none otherwise); its values whole seasons back are
+    then columns of their own (``search.worker.ref_columns``), so the lookback need not hold it."""
     if reference != "seasonal" and not (isinstance(reference, Categorical) and "seasonal" in reference.choices):
         return
-    if series.season is None:
-        raise DataError([prefix + "data.reference: seasonal needs a season, and none stands out in the training part; set data.season (e.g. 52 or [48, 336]) or use reference: last"])
-    if lookback_min < series.season:
-        raise DataError([prefix + f"data.lookback: reference seasonal needs every window to hold a season ({series.season}), but the lookback can be {lookback_min}; raise its lower bound to {series.season} or more"])
+    problem = seasonal_problem(series)
+    if problem is not None:
+        raise DataError([prefix + problem + "; set data.season (e.g. 52 or [48, 336]) or use reference: last"])
+    ref_columns.add_seasonal_lags(series, horizon)

@@ -19,8 +19,10 @@ from storage import OWNER_KEY, made_here
 class Progress:
     """Reads the bridge's study; ``update()`` after every change, ``close()`` at the end."""
 
-    def __init__(self, bridge, console: Console, *, quiet: bool = False):
+    def __init__(self, bridge, console: Console, *, quiet: bool = False, baselines=None):
         self.bridge = bridge
+        self.baselines = baselines  # search.driver.stat_runs.BaselineRuns running beside the trials, or None
+        self._last_wait = 0.0
         self.console = console
         self.quiet = quiet
         self.started = time.monotonic()
@@ -85,7 +87,30 @@ class Progress:
             f"{elapsed:.0f}s",
             self._eta(finished, elapsed),
         )
+        if self.baselines is not None and not self.baselines.done:
+            table.caption = f"statistical baselines: {self.baselines.status_text()}"
         return table
+
+    def baseline_done(self) -> None:
+        """A statistical baseline was recorded: the panel redrawn, or one plain line."""
+        if self.quiet:
+            return
+        if self._live is not None:
+            self._live.update(self._render())
+            return
+        left = self.baselines.status_text() if self.baselines is not None and not self.baselines.done else "all recorded"
+        self.console.print(f"statistical baselines: {left}", highlight=False, soft_wrap=True)
+
+    def waiting(self, status: str) -> None:
+        """The trials are done and the baselines still run: the panel's caption, or a plain
+        line every 15 s."""
+        if self.quiet:
+            return
+        if self._live is not None:
+            self._live.update(self._render())
+        elif time.monotonic() - self._last_wait >= 15:
+            self._last_wait = time.monotonic()
+            self.console.print(f"trials done; waiting for the statistical baselines: {status}", highlight=False, soft_wrap=True)
 
     def _eta(self, finished: int, elapsed: float) -> str:
         """Remaining time at this run's pace so far (finished trials per second)."""

@@ -34,6 +34,7 @@ from search.driver import reaper
 from search.driver.signals import StopSignals
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study, study_attrs
+from search.driver.stat_runs import BaselineRuns
 from search.driver.study_ops import recover_stale_trials
 from search.driver.tracking import ENV as TRACKING_ENV
 from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
@@ -297,6 +298,7 @@ def run_search(
             highlight=False,
         )
     if bridge.remaining() <= 0 and bridge.count(optuna.trial.TrialState.RUNNING) == 0:
+        _baselines_only(study, prep, address, num_cpus, console, quiet)  # what an earlier run left missing
         return Summary(study, url, 0, None, False)
 
     with StopSignals(console) as stop:
@@ -310,18 +312,39 @@ def run_search(
             bridge.interrupt()
             return Summary(study, url, 0, None, True)
         resources = prep.compiled.space.resources
+        baselines = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
+        if baselines is not None:
+            baselines.start(float(resources["cpu"]))  # beside the trials: the first trial starts at once
         workers = workers or _default_workers(resources["cpu"], resources["gpu"])
         log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
         bridge.tracker = tracker
         tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url), "metric": prep.compiled.metric})
         try:
-            _run_rounds(bridge, prep, workers, console, quiet, log, stop, timeout)
+            _run_rounds(bridge, prep, workers, console, quiet, log, stop, timeout, baselines)
         finally:
+            if baselines is not None and not baselines.done:
+                baselines.stop("the search was interrupted" if bridge.interrupted else "the search stopped")
             tracker.close("KILLED" if bridge.interrupted else "FINISHED")
     t = bridge.tally
     stop_reason = None if bridge.stopping else bridge.stop_reason
     tracked = (tracker.uri, tracker.parent) if getattr(tracker, "parent", None) and not tracker.failed else None
     return Summary(study, url, t.complete + t.pruned + t.failed + t.interrupted, stop_reason, bridge.interrupted, bridge.timed_out and not bridge.interrupted, tracked)
+
+
+def _baselines_only(study: optuna.Study, prep: Prepared, address: str | None, num_cpus: int | None, console: Console, quiet: bool) -> None:
+    """A study with its trials done but statistical baselines missing (a run stopped before
+    they finished, a study made when they could be skipped): compute those, waited for."""
+    runs = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
+    if runs is None:
+        return
+    _init_ray(address, num_cpus)
+    if not quiet:
+        console.print(f"the trials are done; computing the statistical baselines the study lacks: {', '.join(runs.labels())}", highlight=False)
+    runs.start(0.0)
+    try:
+        runs.wait()
+    except KeyboardInterrupt:
+        pass
 
 
 def _tracker(flag: str | None, space_value: str | None, console: Console, space_file: object = "the space"):
@@ -413,18 +436,21 @@ def _as_recorded(study: optuna.Study, prep: Prepared) -> Prepared:
     return prepare(prep.compiled.space.path, list(prep.overrides), prep.study_name, decided=old)
 
 
-def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, stop: StopSignals, timeout: float | None = None) -> None:
+def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, stop: StopSignals, timeout: float | None = None, baselines: BaselineRuns | None = None) -> None:
     """Tune rounds until the study holds its trials, the search stops (failures in a row, an
     exhausted grid) or Ctrl-C; with heartbeats and progress throughout, and Ray's own log
-    records in ``log``."""
+    records in ``log``. The statistical baselines (``baselines``, running beside the trials)
+    are then waited for, the wait shown."""
     from search.driver.progress import Progress
 
     resources = prep.compiled.space.resources
     workdir = tempfile.mkdtemp(prefix="search-tune-")
     heartbeat = HeartbeatThread(bridge, storage_mod.HEARTBEAT_INTERVAL_S)
     heartbeat.start()
-    progress = Progress(bridge, console, quiet=quiet)
+    progress = Progress(bridge, console, quiet=quiet, baselines=baselines)
     bridge.on_change = progress.update
+    if baselines is not None:
+        baselines.on_change = progress.baseline_done
     fn = _trainable(prep, resources["cpu"])
     budget = threading.Timer(timeout, bridge.time_up) if timeout else None  # --timeout: as Optuna's optimize(timeout=)
     if budget is not None:
@@ -442,6 +468,8 @@ def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Cons
                     # other drivers' trials are still running: wait for them to end or go stale
                     time.sleep(storage_mod.HEARTBEAT_INTERVAL_S)
                     recover_stale_trials(bridge.study)
+            if baselines is not None and not baselines.done and not bridge.interrupted and not bridge.timed_out:
+                baselines.wait(progress.waiting, lambda: bridge.interrupted)  # the study ends with its baselines recorded
     except KeyboardInterrupt:
         pass
     finally:

@@ -27,6 +27,7 @@ import torch
 from search.errors import DataError, UsageError
 from search.results.forecaster import EnsembleForecaster
 from search.space import Categorical
+from search.worker import ref_columns
 from search.worker.data import SeriesData
 from search.worker.origins import eval_step
 from search.worker.tasks import load_data
@@ -63,8 +64,8 @@ def study_data(study: optuna.Study, space: str | Path | None = None) -> tuple[Se
     data = dict(content["fixed"]["data"])
     distributions = content.get("distributions", {})
     searched = distributions.get("reference", {}).get("attributes", {}).get("choices", [])
-    if "mstl" in searched:  # every trial was trained on data with the MSTL profile columns (search.worker.load)
-        data["reference"] = "mstl"
+    if "mstl" in searched or "seasonal" in searched:  # every trial was trained on data with every choice's reference columns (search.worker.load)
+        data["reference"] = Categorical(tuple(searched))
     if data.get("time_features") == "auto":  # stored by a study made before auto was decided per study: then it meant calendar
         data["time_features"] = "calendar"
     if "time_features" in distributions:  # the columns of every choice; each member keeps its own
@@ -75,6 +76,10 @@ def study_data(study: optuna.Study, space: str | Path | None = None) -> tuple[Se
         series = load_data(data, source=str(path))
     except DataError as exc:
         raise UsageError(f"the data of study {study.study_name!r} (dataset {data['path']}): {exc.problems[0]}") from None
+    lags = (study.user_attrs.get("known_future") or {}).get("seasonal_lags")
+    if lags:  # reference seasonal's columns, of the season the study chose (search.driver.prepare)
+        series.season = int(lags["season"])
+        ref_columns.add_seasonal_lags(series, int(data["horizon"]))
     step = eval_step(data)
     for part in ("val", "test"):
         recorded = study.user_attrs.get(f"targets_{part}")

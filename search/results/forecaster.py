@@ -38,7 +38,7 @@ from safetensors.torch import load as load_tensors
 import models
 from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import CheckpointError, DataError, UsageError
-from search.worker import forecast_view, gaps, known
+from search.worker import forecast_view, gaps, known, ref_columns
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
 from search.worker.table import order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
@@ -221,7 +221,8 @@ class Forecaster:
             spec = self.payload["known"]
             n_inputs = len(self.payload["columns"]) + known.n_time_columns(spec)
             n_known = len(spec["future_features"]) + known.n_time_columns(spec)
-            return FutureWindow(self.model, self.payload["n_targets"], self.lookback, n_inputs, n_known, reference, self.payload.get("reference_season"))
+            lags_at, n_lags, _ = ref_columns.lag_block(spec, n_inputs, self.payload["n_targets"])
+            return FutureWindow(self.model, self.payload["n_targets"], self.lookback, n_inputs, n_known, reference, self.payload.get("reference_season"), lags_at, n_lags)
         if self.task == "forecast" and reference == "last":
             return LastValueReference(self.model, self.payload["n_targets"])
         if self.task == "forecast" and reference == "seasonal":

@@ -294,9 +294,11 @@ def stat_baselines_line(attrs: dict) -> str:
         mae, rmse = attrs.get(f"baseline_{name}_test_mae"), attrs.get(f"baseline_{name}_test_rmse")
         if mae is not None and rmse is not None:
             parts.append(f"{label} test MAE {mae:.4g}, RMSE {rmse:.4g}")
+    running = [f"{label}: running" for label, state in tables.stat_states(attrs).items() if state == "running"]
     if not parts:
-        return ""
-    note = f" ({attrs['stat_baselines_note']})" if attrs.get("stat_baselines_note") else ""
+        return ("Statistical baselines: " + ", ".join(running)) if running else ""
+    note = "; ".join(n for n in (attrs.get("stat_baselines_note"), *running) if n)
+    note = f" ({note})" if note else ""
     return "Statistical baselines on the same test targets, not drawn: " + "; ".join(parts) + note
 
 

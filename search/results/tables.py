@@ -25,6 +25,7 @@ from search.errors import NoResultError, StudyNotFoundError
 TEST_PREFIX = "test_"
 # The statistical baselines a study may hold (search.worker.stat_baselines.STAT_MODELS).
 STAT_LABELS = {"mstl": "MSTL", "autoets": "AutoETS", "autotheta": "AutoTheta"}
+STAT_RUNNING = "stat_baselines_running"  # the labels still running beside the trials (search.driver.stat_runs)
 # Test metrics in this order first, then any other test_* attr alphabetically.
 TEST_ORDER = ("rmse", "mse", "mae", "mape", "smape", "accuracy", "perplexity", "cross_entropy", "bits_per_char", "loss")
 
@@ -362,6 +363,28 @@ def ensemble_line(summary: dict) -> str:
     return f"ensemble of the {ens['k']} best trials ({members}), mean forecast: " + ", ".join(parts)
 
 
+def stat_states(attrs: dict) -> dict[str, str]:
+    """Each statistical baseline's state in a study's attrs: ``recorded``, ``running`` (beside
+    the trials), ``failed`` (a note says why it has no score) or ``not computed`` (a run
+    stopped first; older studies: skipped under their time bound); {} where the study runs none."""
+    running = attrs.get(STAT_RUNNING) or []
+    notes = {n.split(":", 1)[0].strip(): n for n in str(attrs.get("stat_baselines_note") or "").split(";") if ":" in n}
+    if STAT_RUNNING not in attrs and not notes and not any(f"baseline_{name}_seconds" in attrs for name in STAT_LABELS):
+        return {}
+    states = {}
+    for name, label in STAT_LABELS.items():
+        note = notes.get(label, "")
+        if label in running:
+            states[label] = "running"
+        elif f"baseline_{name}_seconds" in attrs:
+            states[label] = "recorded"
+        elif attrs.get(f"baseline_{name}_note") or (note and "not done within" not in note and "not computed" not in note):
+            states[label] = "failed"
+        else:
+            states[label] = "not computed"
+    return states
+
+
 def compare_line(metric: str, value: float | None, attrs: dict, part: str) -> str:
     """``test rmse 0.41 (0.80x seasonal naive (s=52), 0.52x naive)`` from a trial value and study attrs;
     tasks classify and text (``search.worker.tasks``): ``val accuracy 0.93 (majority class 0.34)``,
@@ -376,9 +399,13 @@ def compare_line(metric: str, value: float | None, attrs: dict, part: str) -> st
             ratios.append(f"{value / base:.2f}x {label}")
     stats = {label: attrs.get(f"baseline_{name}_{part}_{metric}") for name, label in STAT_LABELS.items()}
     stats = {label: base for label, base in stats.items() if base}
-    if stats:  # the best statistical forecaster the study ran
+    pending = {label: state for label, state in stat_states(attrs).items() if state in ("running", "not computed")}
+    if stats and not pending:  # the best statistical forecaster the study ran
         label = min(stats, key=stats.get)
         ratios.insert(0, f"{value / stats[label]:.2f}x {label}")
+    elif stats:  # a stronger one may still come: none leads
+        ratios.extend(f"{value / base:.2f}x {label}" for label, base in sorted(stats.items(), key=lambda kv: kv[1]))
+    ratios.extend(f"{label}: {state}" for label, state in pending.items())
     for name, label in (("majority", "majority class"), ("unigram", "unigram")):
         base = attrs.get(f"baseline_{name}_{part}_{metric}")
         if base is not None:

@@ -28,10 +28,10 @@ from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import DataError
 from search.worker import forecast_view
 from search.worker import known as known_inputs
+from search.worker import ref_columns
 from search.worker.baselines import detect_seasons, forecast_baselines
 from search.worker.metrics import regression_metrics
 from search.worker.origins import eval_step, observed_mask, scored_origins, season_list
-from search.worker.stat_baselines import stat_baselines
 from search.worker.uncertainty import PinballLoss, head_quantiles
 
 # Training losses of a forecast, on the scaled targets (``train.loss``). Huber's delta of 1 is
@@ -72,7 +72,7 @@ class SeriesData:
     season: int | None = None  # the seasonal naive's season (best on validation): reference seasonal
     test_times: tuple[np.ndarray, ...] = ()  # per series: the time column at its test part's rows (datetime64 or float64); () without one
     n_known: int = 0  # the last n_known model inputs are known in the future (future_features, then time features)
-    n_profile: int = 0  # columns after the model inputs: each target's seasonal profile, scaled (reference mstl)
+    n_profile: int = 0  # columns after the model inputs: each target's seasonal profile (reference mstl), then its seasonal lags (seasonal); search.worker.ref_columns
     known: dict[str, Any] = field(default_factory=dict)  # how the known columns are built (search.worker.known), for checkpoints
     observed: np.ndarray | None = None  # (T,) bool: every target of the row was in the file (not filled); None: nothing filled
     val_folds: int = 1  # the validation part's folds (data.val_folds): equal stretches, in time order
@@ -150,7 +150,8 @@ class SeriesData:
         if self.future_rows(1):
             if reference == "mstl" and not self.n_profile:
                 raise DataError(["data.reference: mstl needs the seasonal profile columns, which this series was loaded without"])
-            return FutureWindow(model, self.n_targets, data_cfg["lookback"], self.n_inputs, self.n_known, reference, self.season)
+            lags_at, n_lags, _ = ref_columns.lag_block(self.known, self.n_inputs, self.n_targets)
+            return FutureWindow(model, self.n_targets, data_cfg["lookback"], self.n_inputs, self.n_known, reference, self.season, lags_at, n_lags)
         if reference == "last":
             return LastValueReference(model, self.n_targets)
         if reference == "seasonal":
@@ -246,12 +247,9 @@ class SeriesData:
         return attrs
 
     def baseline_attrs(self, lookback: int, data_cfg: dict[str, Any], metric: str = "rmse") -> dict[str, Any]:
-        """Study attrs: ``naive_attrs`` and the statistical baselines within their time bound
-        (``search.worker.stat_baselines``)."""
-        attrs = self.naive_attrs(lookback, data_cfg, metric)
-        step = eval_step(data_cfg)
-        attrs.update(stat_baselines(self, data_cfg["horizon"], step, attrs["seasons"], float(data_cfg.get("stat_baselines_seconds", 0))))
-        return attrs
+        """Study attrs made with the study: ``naive_attrs``. The statistical baselines run
+        beside the trials (``search.driver.stat_runs``)."""
+        return self.naive_attrs(lookback, data_cfg, metric)
 
     def scored_targets(self, part: str, horizon: int, step: int = 1) -> dict[str, int]:
         """Which validation or test targets every trial is scored on, for a reader to check:

@@ -20,10 +20,11 @@ price): they are read, filled and scaled like features (the scaler fit on the tr
 only) and fed over the horizon too. A file's own values are used for every row; ``search
 predict``'s input carries them for the horizon in rows after its last target value.
 
-``reference: mstl`` fits MSTL (statsforecast's ``mstl``) once on each series' training part and
-keeps, for each season, the mean seasonal component at each position over the last cycles
-(``PROFILE_CYCLES``): a periodic profile. Their sum, extended over every row by position, is
-a column the model never reads; ``models.reference.FutureWindow`` uses it (see there).
+``reference: mstl`` reads a seasonal profile refreshed at every row from the rows before it,
+and ``reference: seasonal`` the values whole seasons back (``search.worker.ref_columns``):
+columns the model never reads; ``models.reference.FutureWindow`` uses them (see there).
+Checkpoints made before kept a profile fitted once on the training part (``profiles``):
+``profile_values`` extends it by position for them.
 
 Everything here is plain JSON in ``spec`` (``SeriesData.known``, the checkpoint's ``known``),
 so ``search predict`` rebuilds the same columns for new rows.
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from search.errors import DataError
-from search.worker import gaps
+from search.worker import gaps, ref_columns
 
 # What a fixed ``auto`` (reference, time_features) means where the driver has not decided it
 # (``search.driver.defaults``): the defaults from before it was decided, so that code which
@@ -45,8 +46,6 @@ UNDECIDED = {"reference": "last", "time_features": "none"}
 
 CALENDAR = ("hour", "dayofweek", "dayofmonth", "dayofyear", "month")
 TIME_FEATURES = (*CALENDAR, "season")
-PROFILE_CYCLES = 3  # cycles of the training part's end averaged into each season's profile
-MSTL_HISTORY_CYCLES = 20  # MSTL is fit on at most this many cycles of the longest season
 DAY = 86400.0
 CYCLE_SECONDS = {"hour": DAY, "dayofweek": 7 * DAY, "dayofmonth": 28 * DAY, "dayofyear": 365 * DAY, "month": 365 * DAY}  # a calendar feature's cycle: a step as long says nothing within it
 
@@ -147,30 +146,6 @@ def as_numbers(times: np.ndarray) -> np.ndarray:
     if np.issubdtype(times.dtype, np.datetime64):
         return times.astype("datetime64[ns]").astype(np.int64) / 1e9
     return times.astype(np.float64)
-
-
-def seasonal_profile(y: np.ndarray, phases: dict[int, np.ndarray], seasons: list[int]) -> dict[str, list[float]]:
-    """MSTL of ``y`` (a training part, raw units; ``phases[m]`` each row's ``phase`` in season
-    ``m``) and, per season, the mean seasonal component at each (rounded) phase over the last
-    ``PROFILE_CYCLES`` cycles: ``{"52": [52 values]}``. Seasons without two whole cycles in
-    ``y`` are left out."""
-    from statsforecast.mstl import mstl
-
-    fit_seasons = [m for m in seasons if len(y) >= 2 * m]
-    if not fit_seasons:
-        return {}
-    keep = min(len(y), MSTL_HISTORY_CYCLES * max(fit_seasons))
-    y = y[-keep:]
-    parts = mstl(y.astype(np.float64), fit_seasons if len(fit_seasons) > 1 else fit_seasons[0])
-    out = {}
-    for m in fit_seasons:
-        component = np.asarray(parts[f"seasonal{m}"] if len(fit_seasons) > 1 else parts["seasonal"], dtype=np.float64)
-        last = slice(-min(len(y) // m, PROFILE_CYCLES) * m, None)
-        bins = np.rint(phases[m][-keep:][last]).astype(np.int64) % m
-        total = np.bincount(bins, weights=component[last], minlength=m)
-        count = np.bincount(bins, minlength=m)
-        out[str(m)] = (total / np.maximum(count, 1)).tolist()
-    return out
 
 
 def profile_values(profiles: dict[str, list[float]], spec: dict[str, Any], when: np.ndarray | None, pos: np.ndarray) -> np.ndarray:
@@ -319,8 +294,15 @@ def predict_window(payload: dict[str, Any], name: str, frame, offset: np.ndarray
         idx = [columns.index(c) for c in future_names]
         scaled[lookback:, idx] = (ahead[future_names].to_numpy() - offset[idx]) / scale[idx]
     parts = [scaled, time_columns(spec, None if when is None else when[rows], pos[rows])]
-    if "mstl" in spec:
+    targets = np.full((end + horizon, n_targets), np.nan)  # scaled; the horizon's unknown (never read)
+    targets[:end] = (history[:, :n_targets] - offset[:n_targets]) / scale[:n_targets]
+    if "mstl" in spec and "profiles" in spec["mstl"]:  # a checkpoint made before: the profile fit once
         series = payload.get("series_names") or [""]
         fits = spec["mstl"]["profiles"][series.index(name) if name in series else 0]
         parts.append(np.stack([profile_values(fit, spec, None if when is None else when[rows], pos[rows]) / scale[j] for j, fit in enumerate(fits)], axis=1))
+    elif "mstl" in spec:  # refreshed from the input's own history
+        parts.append(np.stack([ref_columns.refreshed_profile(targets[:, j], spec["mstl"]["seasons"], horizon, spec["mstl"]["refresh"]["cycles"])[rows] for j in range(n_targets)], axis=1))
+    if "seasonal_lags" in spec:
+        lags = [ref_columns.seasonal_lags(targets[:, j], spec["seasonal_lags"]["season"], horizon)[rows] for j in range(n_targets)]
+        parts.append(np.stack(lags, axis=2).reshape(lookback + horizon, -1))  # lag-major, as SeriesData holds them
     return np.concatenate(parts, axis=1).astype(np.float32)  # (L+H, C)

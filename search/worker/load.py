@@ -19,7 +19,7 @@ import numpy as np
 
 from search._format import did_you_mean
 from search.errors import DataError
-from search.worker import gaps, known, sense, table
+from search.worker import gaps, known, ref_columns, sense, table
 from search.worker.baselines import detect_seasons
 from search.worker.data import SeriesData, part_ranges
 from search.worker.origins import eval_step
@@ -145,15 +145,18 @@ def _check_cuts(segments, split, gap: int, names, file_name: str, prefix: str) -
 
 def _has_known(data: dict[str, Any]) -> bool:
     """Whether the space asks for known-future columns: time features, future features, or a
-    reference that can be ``mstl`` (fixed, or among a searched key's choices)."""
+    reference that can be ``mstl`` or ``seasonal`` (fixed, or among a searched key's choices;
+    ``search.worker.ref_columns``)."""
     reference, features = data.get("reference", "last"), known.decided("time_features", data.get("time_features", "none"))
     times = any(v not in ("none", None, False) for v in getattr(features, "choices", [features]))
-    return times or bool(data.get("future_features")) or "mstl" in getattr(reference, "choices", [reference])
+    return times or bool(data.get("future_features")) or bool({"mstl", "seasonal"} & set(getattr(reference, "choices", [reference])))
 
 
 def _add_known(series: SeriesData, data: dict[str, Any], when, raw: np.ndarray, file_name: str, prefix: str) -> None:
     """Append the time feature columns and, when ``reference`` can be ``mstl``, the scaled
-    seasonal profile of each target (``search.worker.known``); fit on the training parts only."""
+    seasonal profile of each target, refreshed at every row from the rows before it
+    (``search.worker.ref_columns``). ``reference: seasonal``'s lag columns follow once the
+    study's season is chosen (``search.driver.prepare``)."""
     given = data.get("season")
     seasons = sorted(set(given if isinstance(given, (list, tuple)) else [given])) if given else detect_seasons(series)
     spec = known.build_spec(data, when, seasons, prefix, file_name)
@@ -163,26 +166,30 @@ def _add_known(series: SeriesData, data: dict[str, Any], when, raw: np.ndarray, 
     n_profile = 0
     reference = data.get("reference", "last")
     if "mstl" in getattr(reference, "choices", [reference]):
-        profiles, columns = [], np.zeros((len(raw), series.n_targets), np.float32)
-        train = part_ranges(segments, series.gap, "train")
-        for i, ((s, _, _, e), (lo, hi)) in enumerate(zip(segments, train)):
-            scale = (series.series_scale[i] if series.series_scale is not None else series.scale)[: series.n_targets]
-            phases = {m: known.phase(spec, m, None if when is None else when[lo:hi], pos[lo:hi]) for m in seasons}
-            fits = [known.seasonal_profile(raw[lo:hi, j], phases, seasons) for j in range(series.n_targets)]
-            if not any(fits):
-                which = f" of series {series.series_names[i]!r}" if series.series_names else ""
-                raise DataError([f"{prefix}data.reference: mstl needs a season with two whole cycles in the training part{which} of {file_name}, and none is found; set data.season, or use reference: last"])
-            for j, fit in enumerate(fits):
-                columns[s:e, j] = known.profile_values(fit, spec, None if when is None else when[s:e], pos[s:e]) / scale[j]  # scaled like the target, without its offset
-            profiles.append(fits)
-        spec["mstl"] = {"seasons": seasons, "profiles": profiles}
-        extra.append(columns)
+        extra.append(_mstl_columns(series, seasons, int(data["horizon"]), file_name, prefix))
+        spec["mstl"] = {"seasons": series.info.pop("mstl_seasons"), "refresh": {"horizon": int(data["horizon"]), "cycles": ref_columns.PROFILE_CYCLES}}
         n_profile = series.n_targets
     series.values = np.concatenate([series.values, *extra], axis=1)
     series.n_known = len(spec["future_features"]) + known.n_time_columns(spec)
     series.n_profile = n_profile
     series.known = spec
-    series.info["known_future"] = {k: spec[k] for k in ("time_features", "seasons", "future_features")} | ({"mstl_seasons": [int(m) for m in spec["mstl"]["profiles"][0][0]]} if n_profile else {})
+    series.info["known_future"] = {k: spec[k] for k in ("time_features", "seasons", "future_features")} | ({"mstl_seasons": spec["mstl"]["seasons"]} if n_profile else {})
+
+
+def _mstl_columns(series: SeriesData, seasons: list[int], horizon: int, file_name: str, prefix: str) -> np.ndarray:
+    """Each target's refreshed seasonal profile (``search.worker.ref_columns``), scaled like the
+    target without its offset, over the seasons that every training part holds twice."""
+    segments = series.segments or ((0, *series.bounds, len(series.values)),)
+    train = part_ranges(segments, series.gap, "train")
+    used = [m for m in seasons if all(hi - lo >= 2 * m for lo, hi in train)]
+    if not used:
+        raise DataError([f"{prefix}data.reference: mstl needs a season with two whole cycles in every training part of {file_name}, and none is found; set data.season, or use reference: last"])
+    columns = np.zeros((len(series.values), series.n_targets), np.float32)
+    for s, _, _, e in segments:
+        for j in range(series.n_targets):
+            columns[s:e, j] = ref_columns.refreshed_profile(series.values[s:e, j], used, horizon)  # linear: scaled values give the scaled profile
+    series.info["mstl_seasons"] = [int(m) for m in used]
+    return columns
 
 
 def _row_times(when, kept: list[np.ndarray]):

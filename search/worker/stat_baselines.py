@@ -2,29 +2,31 @@
 
 Every forecasting study records statsforecast's MSTL (the seasons the study found, an AutoETS
 trend), AutoETS and AutoTheta on exactly the validation and test targets the trials are scored
-on (``SeriesData.windows``), each target series on its own, through statsforecast's own
-``cross_validation(refit=False, input_size=...)``: each model is fit once on the rows before
-the part's first origin and then forecasts from every origin from the rows before it, a rolling
-window of ten of the longest season (at least 500 rows; ``history_rows``). Their forecasts of
-every window are kept too (``search.worker.stat_forecasts``), for the served forecaster's
-combinations (``search.results.served``).
+on (``SeriesData.windows``), each target series on its own. AutoETS and AutoTheta go through
+statsforecast's own ``cross_validation(refit=False, input_size=...)``: each model is fit once
+on the rows before the part's first origin and then forecasts from every origin from the rows
+before it, a rolling window of ten of the longest season (at least 500 rows; ``history_rows``).
+Their forecasts of every window are kept too (``search.worker.stat_forecasts``), for the
+served forecaster's combinations (``search.results.served``).
 
-They run once, when the study is created, in a process of their own (``python -m
-search.worker.stat_baselines``, so nothing of the caller's own script is imported again) with
-a time bound (``data.stat_baselines_seconds``): the models finished by then are recorded with
-their wall seconds, the rest are named in ``stat_baselines_note``, and the search never waits
-longer than the bound.
+MSTL (``forecast_mstl``) decomposes the same rolling window every ``refit_every`` origins (a
+seventh of the longest season: a day of a weekly one), not at each one: between two decompositions each seasonal
+component goes on as MSTL forecasts it (its last cycle repeated), the rows since are
+deseasonalised with it, and the AutoETS trend model fit at the decomposition forecasts from
+every origin with the rows up to it. The same origins, a fraction of the cost: a 4,000-row
+half-hourly series scored from every origin went from minutes to seconds on one core
+(``benchmarks/bench_mstl.py``).
+
+They run beside the trials (``search.driver.stat_runs``): the driver builds the jobs once
+(``baseline_jobs``) and runs one model at a time (``run_model``) as a Ray task; only the driver
+writes the returned attrs to the study. ``stat_baselines`` runs every model here, in the
+caller's process (benchmarks, tests).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,22 +35,28 @@ from search.worker import stat_forecasts
 from search.worker.metrics import regression_metrics
 from search.worker.origins import observed_mask, scored_origins
 
-# name -> label in the compare lines, in the order they run: AutoETS is quick, MSTL the one
-# forecasters compare with, AutoTheta last (on long parts it can take as long as MSTL)
-STAT_MODELS = {"autoets": "AutoETS", "mstl": "MSTL", "autotheta": "AutoTheta"}
+# name -> label in the compare lines, in the order they run: MSTL first (the one forecasters
+# compare with), then AutoETS and AutoTheta
+STAT_MODELS = {"mstl": "MSTL", "autoets": "AutoETS", "autotheta": "AutoTheta"}
 # statsforecast's ETS takes seasons up to this length; a longer one is fit without a season
 ETS_MAX_SEASON = 24
 # each origin's forecast is fit on this many of the longest season's cycles before it, at least
 # MIN_HISTORY rows (see history_rows)
 HISTORY_SEASONS = 10
 MIN_HISTORY = 500
+# MSTL decomposes the same rows before an origin (history_rows), at most REFITS_PER_SEASON times
+# per longest season of origins
+REFITS_PER_SEASON = 7
+# a test hook: seconds the MSTL task sleeps first (a slow baseline on a quick machine)
+DELAY_ENV = "SEARCH_STAT_BASELINES_DELAY"
+FORECASTS_KEY = "_forecasts"  # run_model's forecasts of every kept window, per part (merge_forecasts)
 
 
 def _model(name: str, seasons: list[int]):
     from statsforecast.models import MSTL, AutoETS, AutoTheta
 
     m = seasons[0] if seasons else 1  # the single-season models take the shortest season
-    if name == "mstl":
+    if name == "mstl":  # one fit after the last row (search predict's refit: forecast_mstl's fit at an origin)
         return MSTL(season_length=list(seasons), trend_forecaster=AutoETS(model="ZZN")) if seasons else None
     if name == "autoets":
         return AutoETS(season_length=m if m <= ETS_MAX_SEASON else 1)
@@ -57,9 +65,15 @@ def _model(name: str, seasons: list[int]):
 
 def history_rows(seasons: list[int]) -> int:
     """The rows each model is fit on before an origin: ten of the longest season, at least
-    ``MIN_HISTORY`` (a rolling window: the models follow the series' recent level, and MSTL's
+    ``MIN_HISTORY`` (a rolling window: the models follow the series' recent level, and the
     cost per origin stays bounded on long series)."""
     return max(HISTORY_SEASONS * max(seasons, default=1), MIN_HISTORY)
+
+
+def refit_every(seasons: list[int], step: int) -> int:
+    """Origins between two MSTL decompositions, in rows: a seventh of the longest season (a
+    day of a weekly season), never less than the origins' spacing."""
+    return max(step, max(seasons, default=1) // REFITS_PER_SEASON, 1)
 
 
 def _forecast_part(model, history: np.ndarray, n_windows: int, horizon: int, step: int, input_size: int) -> np.ndarray:
@@ -83,41 +97,55 @@ def _forecast_part(model, history: np.ndarray, n_windows: int, horizon: int, ste
     return cv[column].to_numpy(dtype=np.float64).reshape(targets, n_windows, horizon).transpose(1, 2, 0)
 
 
-def _run(folder: Path) -> None:
-    """The child process: for each model, its forecasts of every job (a series' part) and its
-    wall seconds, written to ``folder`` as soon as the model is done."""
-    import warnings
+def forecast_mstl(history: np.ndarray, n_windows: int, horizon: int, step: int, seasons: list[int]) -> np.ndarray:
+    """(n_windows, horizon, T) MSTL forecasts from the same origins as ``_forecast_part``: a
+    decomposition (statsforecast's ``mstl``) of the ``history_rows`` before an origin every
+    ``refit_every`` rows of origins, its AutoETS(ZZN) trend model run forward (fitted
+    parameters, new rows) from each origin in between."""
+    from statsforecast.mstl import mstl
+    from statsforecast.models import AutoETS
 
-    warnings.simplefilter("ignore")
-    spec = json.loads((folder / "spec.json").read_text())
-    with np.load(folder / "jobs.npz") as stored:
-        histories = [stored[f"history_{i}"] for i in range(len(spec["n_windows"]))]
-    for name in STAT_MODELS:
-        started = time.perf_counter()
-        preds, note = {}, None
-        try:
-            model = _model(name, spec["seasons"])
-            if model is None:
-                note = "no season"
+    n, targets = history.shape
+    rows = history_rows(seasons)
+    every = refit_every(seasons, step)
+    origins = [n - horizon - (n_windows - 1 - i) * step for i in range(n_windows)]
+    out = np.empty((n_windows, horizon, targets))
+    for j in range(targets):
+        y = history[:, j].astype(np.float64)
+        fit_at, model, lo, components = None, None, 0, []
+        for i, o in enumerate(origins):
+            if fit_at is None or o - fit_at >= every:
+                fit_at, lo = o, max(0, o - rows)
+                parts = mstl(y[lo:o], list(seasons) if len(seasons) > 1 else seasons[0])
+                keys = [f"seasonal{m}" for m in seasons] if len(seasons) > 1 else ["seasonal"]
+                components = [(m, np.asarray(parts[k], dtype=np.float64)) for m, k in zip(seasons, keys)]
+                base = y[lo:o] - sum(c for _, c in components)
+                model = AutoETS(model="ZZN").fit(base)
+            # the seasonal sum over rows [lo, o + horizon): fitted up to fit_at, each component's last cycle on after it
+            ahead = np.arange(o + horizon - fit_at)
+            season_sum = sum(np.concatenate([c, c[len(c) - m + ahead % m]]) for m, c in components)
+            if o == fit_at:
+                pred = model.predict(h=horizon)["mean"]
             else:
-                for i, (history, n) in enumerate(zip(histories, spec["n_windows"])):
-                    preds[f"pred_{i}"] = _forecast_part(model, history, n, spec["horizon"], spec["step"], history_rows(spec["seasons"]))
-        except Exception as exc:  # noqa: BLE001 - recorded as the model's note
-            note = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]
-        result = {"seconds": time.perf_counter() - started, "note": note}
-        np.savez(folder / f"{name}.tmp.npz", **preds)
-        os.replace(folder / f"{name}.tmp.npz", folder / f"{name}.npz")
-        (folder / f"{name}.json.tmp").write_text(json.dumps(result))
-        os.replace(folder / f"{name}.json.tmp", folder / f"{name}.json")  # written last: the model is done
+                pred = model.forward(y=y[lo:o] - season_sum[: o - lo], h=horizon)["mean"]
+            out[i, :, j] = np.asarray(pred, dtype=np.float64) + season_sum[o - lo :]
+    return out
 
 
-def stat_baselines(series: Any, horizon: int, step: int, seasons: list[int], seconds: float) -> dict[str, Any]:
-    """Study attrs ``baseline_mstl_val_mae``, ..., ``baseline_mstl_seconds``, ... for the models
-    done within ``seconds``; ``stat_baselines_note`` says what was skipped and why."""
-    if seconds <= 0:
-        return {}
+def forecast_stat(name: str, seasons: list[int], history: np.ndarray, n_windows: int, horizon: int, step: int) -> np.ndarray | None:
+    """(n_windows, horizon, T) forecasts of model ``name`` from the last ``n_windows`` origins of
+    ``history``, ``step`` apart; None where the model needs a season and has none."""
+    if name == "mstl":
+        return forecast_mstl(history, n_windows, horizon, step, list(seasons)) if seasons else None
+    return _forecast_part(_model(name, seasons), history, n_windows, horizon, step, history_rows(seasons))
+
+
+def baseline_jobs(series: Any, horizon: int, step: int, seasons: list[int]) -> dict[str, Any]:
+    """What every model forecasts, in original units: per series and part (validation, test),
+    the rows up to its last target and the truths of its scored origins. Plain arrays, so the
+    driver hands them to a Ray task; empty ``jobs`` where no part has a scored origin."""
     raw = series.values[:, : series.n_targets].astype(np.float64)  # scaled; undone per series below
-    jobs, truths = [], []
+    jobs = []
     for i, first in enumerate(series.series_starts()):
         for part in ("val", "test"):
             start, end = series.parts(part)[i]
@@ -127,57 +155,71 @@ def stat_baselines(series: Any, horizon: int, step: int, seasons: list[int], sec
             last = origins[-1] + horizon
             history = series.unscale_targets(torch_rows(raw[first:last]), _index(series, i, last - first)).numpy()
             keep = observed_mask(origins, series.observed, horizon)  # (N,) the trials' windows: targets observed, not filled
-            truths.append(np.stack([history[o - first : o - first + horizon] for o in origins])[keep])  # (N', H, T)
-            jobs.append({"part": part, "history": history, "n_windows": len(origins), "keep": keep})
-    if not jobs:
+            truth = np.stack([history[o - first : o - first + horizon] for o in origins])[keep]  # (N', H, T)
+            jobs.append({"part": part, "history": history, "n_windows": len(origins), "truth": truth, "keep": keep})
+    return {"horizon": horizon, "step": step, "seasons": [int(m) for m in seasons], "jobs": jobs,
+            "delay": float(os.environ.get(DELAY_ENV, "0") or 0)}  # fmt: skip
+
+
+def run_model(name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Study attrs of model ``name`` on ``spec`` (``baseline_jobs``): ``baseline_mstl_val_mae``,
+    ..., ``baseline_mstl_seconds``; or ``baseline_mstl_note`` saying why it has no score."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    if spec.get("delay") and name == "mstl":
+        time.sleep(spec["delay"])
+    started = time.perf_counter()
+    try:
+        preds = [forecast_stat(name, spec["seasons"], job["history"], job["n_windows"], spec["horizon"], spec["step"]) for job in spec["jobs"]]
+    except Exception as exc:  # noqa: BLE001 - recorded as the model's note
+        return {f"baseline_{name}_note": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:200]}
+    if any(p is None for p in preds):
+        return {f"baseline_{name}_note": "no season"}
+    attrs: dict[str, Any] = {f"baseline_{name}_seconds": round(time.perf_counter() - started, 3), FORECASTS_KEY: {}}
+    for part in ("val", "test"):
+        mine = [(p[job["keep"]], job["truth"]) for p, job in zip(preds, spec["jobs"]) if job["part"] == part]
+        if mine:
+            attrs[FORECASTS_KEY][part] = np.concatenate([p for p, _ in mine])  # (N, H, T) in window order
+            pred = torch_rows(np.concatenate([p for p, _ in mine]))
+            truth = torch_rows(np.concatenate([t for _, t in mine]))
+            for key, value in regression_metrics(pred, truth).items():
+                attrs[f"baseline_{name}_{part}_{key}"] = value
+    return attrs
+
+
+def merge_forecasts(attrs: dict[str, Any], name: str, result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` (``run_model``) into ``attrs``: its metrics as they are, its forecasts added to
+    the ``stat_forecasts`` attr that ``attrs`` holds (``search.worker.stat_forecasts``)."""
+    forecasts = result.pop(FORECASTS_KEY, None)
+    attrs.update(result)
+    if forecasts:
+        kept = stat_forecasts.decode(attrs.get(stat_forecasts.ATTR))
+        kept[name] = forecasts
+        attrs[stat_forecasts.ATTR] = stat_forecasts.encode(kept)
+    return attrs
+
+
+def notes_attr(attrs: dict[str, Any]) -> str:
+    """``stat_baselines_note``: every model's note, ``MSTL: no season; ...`` ("" without one)."""
+    return "; ".join(f"{label}: {attrs[f'baseline_{name}_note']}" for name, label in STAT_MODELS.items() if attrs.get(f"baseline_{name}_note"))
+
+
+def stat_baselines(series: Any, horizon: int, step: int, seasons: list[int], seconds: float = 1.0) -> dict[str, Any]:
+    """Every model's attrs (``run_model``), run here one after the other; ``stat_baselines_note``
+    names the models without a score and why. ``seconds`` 0 (``data.stat_baselines_seconds``):
+    off, nothing."""
+    if seconds <= 0:
         return {}
-    with tempfile.TemporaryDirectory(prefix="search-stat-") as tmp:
-        folder = Path(tmp)
-        np.savez(folder / "jobs.npz", **{f"history_{i}": job["history"] for i, job in enumerate(jobs)})
-        spec = {"horizon": horizon, "step": step, "seasons": list(seasons), "n_windows": [job["n_windows"] for job in jobs]}
-        (folder / "spec.json").write_text(json.dumps(spec))
-        from search._environ import public_environ
-
-        child = subprocess.Popen(
-            [sys.executable, "-m", "search.worker.stat_baselines", str(folder)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env=public_environ(),  # no credentials of the driver's
-        )
-        try:
-            child.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        return _collect(folder, jobs, truths, seconds)
-
-
-def _collect(folder: Path, jobs: list[dict], truths: list[np.ndarray], seconds: float) -> dict[str, Any]:
-    """The attrs of the models the child finished; a note for the rest."""
+    spec = baseline_jobs(series, horizon, step, seasons)
+    if not spec["jobs"]:
+        return {}
     attrs: dict[str, Any] = {}
-    notes, forecasts = [], {}
-    for name, label in STAT_MODELS.items():
-        if not (folder / f"{name}.json").exists():
-            notes.append(f"{label}: not done within {seconds:g} s (data.stat_baselines_seconds)")
-            continue
-        result = json.loads((folder / f"{name}.json").read_text())
-        if result["note"]:
-            notes.append(f"{label}: {result['note']}")
-            continue
-        attrs[f"baseline_{name}_seconds"] = round(result["seconds"], 3)
-        with np.load(folder / f"{name}.npz") as stored:
-            preds = [stored[f"pred_{i}"] for i in range(len(jobs))]
-        for part in ("val", "test"):
-            mine = [(p[job["keep"]], t) for p, t, job in zip(preds, truths, jobs) if job["part"] == part]
-            if mine:
-                forecasts.setdefault(name, {})[part] = np.concatenate([p for p, _ in mine])  # (N, H, T) in window order
-                pred = torch_rows(np.concatenate([p for p, _ in mine]))
-                truth = torch_rows(np.concatenate([t for _, t in mine]))
-                for key, value in regression_metrics(pred, truth).items():
-                    attrs[f"baseline_{name}_{part}_{key}"] = value
-    if notes:
-        attrs["stat_baselines_note"] = "; ".join(notes)
-    if forecasts:  # kept for a combination of trials and baselines (search.results.served)
-        attrs[stat_forecasts.ATTR] = stat_forecasts.encode(forecasts)
+    for name in STAT_MODELS:
+        merge_forecasts(attrs, name, run_model(name, spec))
+    if notes_attr(attrs):
+        attrs["stat_baselines_note"] = notes_attr(attrs)
+    return attrs
     return attrs
 
 
@@ -192,7 +234,3 @@ def _index(series: Any, i: int, n: int):
     import torch
 
     return torch.full((n,), i, dtype=torch.long) if series.series_offset is not None else None
-
-
-if __name__ == "__main__":  # the child process of ``stat_baselines``
-    _run(Path(sys.argv[1]))

@@ -1,7 +1,7 @@
 """Credentials stay in the driver (``search._environ``): a real local ``search run`` with the
 storage URL, MLflow's, an object store's and the dashboard's credentials in its environment;
-every process it starts (Ray's GCS and raylet, every Ray worker, the reaper, the statistical
-baselines' child), found as the driver's descendants in ``/proc`` while it runs, has an
+every process it starts (Ray's GCS and raylet, every Ray worker, the reaper, the Ray task of
+the statistical baselines), found as the driver's descendants in ``/proc`` while it runs, has an
 environment (``/proc/PID/environ``) without them."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def test_no_process_of_a_local_run_gets_the_drivers_credentials(tiny_space, tmp_
         _procs.end_group(driver)
     assert driver.returncode == 0, out
     names = b"\n".join(cmdline for _, cmdline in seen)
-    for part in (b"gcs_server", b"raylet", b"reaper.py", b"stat_baselines"):
+    for part in (b"gcs_server", b"raylet", b"reaper.py", b"run_model"):  # run_model: the baselines' Ray task
         assert part in names, (part, names[:3000])
     assert any(b"default_worker" in c or c.startswith(b"ray::") for _, c in seen), names[:3000]
     for (pid, cmdline), environ in seen.items():

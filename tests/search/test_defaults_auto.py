@@ -80,10 +80,11 @@ def test_auto_picks_last_on_a_random_walk(tmp_path):
     assert prep.series.n_known == 0
 
 
-def test_a_lookback_shorter_than_the_season_keeps_last_and_says_why(tmp_path):
+def test_a_lookback_shorter_than_the_season_still_gets_the_seasonal_reference(tmp_path):
+    """The seasonal reference reads the history before the lookback (search.worker.ref_columns)."""
     prep = prepare(_space(tmp_path, "seasonal"), ["data.lookback=12"])
-    assert prep.decision.chosen == {"reference": "last", "time_features": "calendar"}
-    assert "lookback can be 12" in prep.decision.because
+    assert prep.decision.chosen == {"reference": "seasonal", "time_features": "calendar"}
+    assert prep.compiled.fixed["data"]["reference"] == "seasonal"
 
 
 def test_explicit_values_win(tmp_path):

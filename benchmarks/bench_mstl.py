@@ -1,0 +1,65 @@
+"""How long the study's MSTL baseline takes on one core, and what it scores.
+
+A 4,000-row half-hourly series (the first 4,000 rows of ``datasets/demand_halfhourly.csv``:
+daily and weekly cycles, seasons 48 and 336), split 0.7 / 0.15 / 0.15, horizon 24, scored
+from every origin of the validation and the test part (``eval_origins: every``, the costly
+case: 1,176 origins) and from every horizon steps. The figures are printed, not asserted:
+
+    python benchmarks/bench_mstl.py [--rows 4000] [--horizon 24] [--step 1]
+
+It runs ``search.worker.stat_baselines.forecast_mstl`` in this process (pinned to one core
+where the platform allows), on exactly the origins a study scores; wall and CPU seconds (on a
+busy machine the CPU seconds are the figure to compare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _series(rows: int) -> np.ndarray:
+    import pandas as pd
+
+    frame = pd.read_csv(ROOT / "datasets" / "demand_halfhourly.csv", nrows=rows)
+    return frame["load"].to_numpy(np.float64)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--horizon", type=int, default=24)
+    parser.add_argument("--step", type=int, default=1, help="origin spacing: 1 (every) or the horizon")
+    args = parser.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    from search.worker import stat_baselines as sb
+    from search.worker.origins import scored_origins
+
+    y = _series(args.rows)
+    n = len(y)
+    a, b = int(n * 0.7), int(n * 0.85)
+    seasons = [48, 336]
+    total, total_cpu, errors = 0.0, 0.0, {}
+    for part, (start, end) in (("val", (a, b)), ("test", (b, n))):
+        origins = scored_origins(0, start, end, 0, args.horizon, args.step)
+        history = y[: origins[-1] + args.horizon, None]
+        started, cpu = time.perf_counter(), time.process_time()
+        pred = sb.forecast_stat("mstl", seasons, history, len(origins), args.horizon, args.step)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        total += seconds
+        total_cpu += cpu
+        truth = np.stack([y[o : o + args.horizon] for o in origins])
+        errors[part] = float(np.abs(pred[:, :, 0] - truth).mean())
+        print(f"{part}: {len(origins)} origins, {seconds:.1f} s wall, {cpu:.1f} s CPU, MAE {errors[part]:.4g}", flush=True)
+    print(f"MSTL, {n} rows, seasons {seasons}, horizon {args.horizon}, step {args.step}: {total:.1f} s wall, {total_cpu:.1f} s CPU on one core")
+
+
+if __name__ == "__main__":
+    main()
