@@ -250,6 +250,20 @@ COMMANDS = {
 }
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM during a run's start-up (reading the space and data, opening the storage) ends it
+    as Ctrl-C does: one line, exit 130, no trial started. Once Ray starts, the driver's own
+    handling takes over (``search.driver.signals``)."""
+    import signal
+    import threading
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -261,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
+        if args.command == "run":
+            _terminate_as_interrupt()
         resolve_storage(args, err)
         return COMMANDS[args.command](args, console)
     except SearchError as exc:

@@ -62,3 +62,30 @@ def test_a_signal_stops_the_search_cleanly(tiny_space, tmp_path, signum, moment)
         cut = [t for t in trials if t.state == TrialState.FAIL]
         assert cut and all(t.user_attrs.get("error") == "interrupted" for t in cut)
     assert not _procs.group_alive(proc.pid) or _procs.poll_until(lambda: not _procs.group_alive(proc.pid), 30)
+
+
+SIGNAL_WHILE_PREPARING = """
+import os, signal, sys, time
+import search.driver.prepare as preparing
+real = preparing.prepare
+
+def prepare(*args, **kwargs):  # a SIGTERM while the space and data are read, before anything is opened
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+    return real(*args, **kwargs)
+
+preparing.prepare = prepare
+from search.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_while_the_space_is_read_ends_the_run_as_ctrl_c_does(tiny_space, tmp_path):
+    db = tmp_path / "studies.db"
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_WHILE_PREPARING, "run", str(tiny_space), "--trials", "1", "--storage", f"sqlite:///{db}"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 130, result.stdout + result.stderr
+    assert result.stderr.strip().endswith("interrupted") and "Traceback" not in result.stderr
+    assert not db.exists()  # nothing was opened, nothing created
