@@ -312,10 +312,10 @@ def run_search(
             bridge.interrupt()
             return Summary(study, url, 0, None, True)
         resources = prep.compiled.space.resources
+        workers = workers or _default_workers(resources["cpu"], resources["gpu"])
         baselines = BaselineRuns.for_study(study, prep.series, prep.compiled.space.data)
         if baselines is not None:
-            baselines.start(float(resources["cpu"]))  # beside the trials: the first trial starts at once
-        workers = workers or _default_workers(resources["cpu"], resources["gpu"])
+            baselines.start(float(resources["cpu"]) * workers)  # beside the trials: no trial slot waits for it
         log = storage_mod.log_dir(url, artifacts) / f"{prep.study_name}-ray.log"
         bridge.tracker = tracker
         tracker.start(prep.study_name, {"space_file": prep.compiled.space.path.name, "space_hash": prep.compiled.hash, "storage": storage_mod.mask_url(url), "metric": prep.compiled.metric})

@@ -72,8 +72,9 @@ class BaselineRuns:
 
     def start(self, trial_cpus: float = 1.0) -> None:
         """Write ``stat_baselines_running`` and launch the first model's task (Ray is up). It
-        asks for one CPU where the runtime has one beside a trial's ``trial_cpus``, else none
-        (it then shares a CPU): the first trial never waits for it."""
+        asks for one CPU where the runtime has one beside the ``trial_cpus`` that the search's
+        concurrent trials take (workers x CPUs per trial), else none (it then shares a CPU with
+        them): no trial ever waits for it, nor runs on fewer nodes because of it."""
         self._write({RUNNING_ATTR: self.labels()})
         import ray
 
