@@ -8,7 +8,6 @@ resumes: a finished study starts nothing, an interrupted one runs only the rest.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -27,19 +26,19 @@ from rich.console import Console
 
 import storage as storage_mod
 from search._environ import is_secret, withheld
-from search.driver import defaults
 from search.driver.bridge import HeartbeatThread, StudyBridge
-from search.driver.fork import CONTENT_ATTR, fork_for_run
+from search.driver.fork import fork_for_run
 from search.driver import reaper
 from search.driver.signals import StopSignals
 from search.driver.prepare import Prepared, prepare
+from search.driver.recorded import as_recorded
 from search.driver.study import open_study, study_attrs
 from search.driver.stat_runs import BaselineRuns
 from search.driver.study_ops import recover_stale_trials
 from search.driver.tracking import ENV as TRACKING_ENV
 from search.driver.tracking import MlflowTracker, NoTracker, tracking_uri
 from search.driver.tune_hooks import CheckpointCollector, InterruptStopper, OptunaPruningScheduler, OptunaSearcher, silent_reporter
-from search.errors import StudyMismatchError, UsageError
+from search.errors import UsageError
 from search.store import open_storage, storage_errors
 
 # Ray Tune's own per-trial loggers (CSV, JSON, TensorBoard) cost time on every result and the
@@ -400,40 +399,9 @@ def _open_study(url: str, prep: Prepared, fork: str | None, console: Console, qu
         if copied is not None and not quiet:
             console.print(f"forked study {fork} from {source}: {copied} finished trials fit this space", highlight=False)
     study = open_study(rdb, prep, artifacts)
-    prep = _as_recorded(study, prep)
+    prep = as_recorded(study, prep)
     recover_stale_trials(study)
     return prep, study
-
-
-def _as_recorded(study: optuna.Study, prep: Prepared) -> Prepared:
-    """A resumed forecasting study runs ``reference`` and ``time_features`` as it was made with
-    (its space's hash leaves out auto and the old defaults, see ``CompiledSpace.hash``): keys
-    the space leaves to the data take the study's recorded values (for a study made before
-    these defaults, those its stored space holds; ``search.driver.defaults.ran_with``), and the
-    space is prepared again with them where they differ; a key written out that differs from
-    what the study ran is refused, as a changed space is."""
-    content = study.user_attrs.get(CONTENT_ATTR)
-    stored = json.loads(content) if isinstance(content, str) else None
-    data, fixed = prep.compiled.space.data, prep.compiled.fixed["data"]
-    if stored is None or prep.series.task != "forecast" or prep.compiled.space.train.get("continuous_eval"):
-        return prep
-    old, changed = {}, []
-    for key in defaults.KEYS:
-        was = defaults.ran_with(study.user_attrs, stored, key)
-        if was is None or key in prep.compiled.distributions:
-            continue
-        if key in prep.decision.chosen:
-            old[key] = was
-        elif json.loads(json.dumps(fixed.get(key), default=str)) != json.loads(json.dumps(was, default=str)):
-            changed.append(f"data.{key} {was} -> {data.get(key)}")
-    if changed:
-        raise StudyMismatchError(
-            f"study {prep.study_name!r} ran with other settings ({'; '.join(changed)}); write the study's values (or auto) to resume it, "
-            "add --fork NEW_NAME to continue in a new study seeded with its trials, or use --study NEW_NAME for an empty one"
-        )
-    if not old or old == prep.decision.chosen:
-        return prep
-    return prepare(prep.compiled.space.path, list(prep.overrides), prep.study_name, decided=old)
 
 
 def _run_rounds(bridge: StudyBridge, prep: Prepared, workers: int, console: Console, quiet: bool, log: Path, stop: StopSignals, timeout: float | None = None, baselines: BaselineRuns | None = None) -> None:

@@ -16,7 +16,7 @@ from search.cli import main
 from search.driver import defaults
 from search.driver.fork import CONTENT_ATTR
 from search.driver.prepare import prepare
-from search.driver.run import _as_recorded
+from search.driver.recorded import as_recorded
 from search.driver.study import study_attrs
 from search.errors import ConfigError, StudyMismatchError
 from search.space import compile_space, load_space
@@ -132,14 +132,14 @@ def test_a_study_made_before_the_auto_defaults_resumes_with_what_it_ran(tmp_path
     old = prep.compiled.content()
     old["fixed"]["data"].update(reference="last", time_features="none")
     study.set_user_attr(CONTENT_ATTR, json.dumps(old))
-    resumed = _as_recorded(study, prep)
+    resumed = as_recorded(study, prep)
     assert resumed.decision.chosen == {"reference": "last", "time_features": "none"}
     assert resumed.compiled.fixed["data"]["reference"] == "last"
     assert resumed.series.n_known == 0
     assert resumed.compiled.hash == prep.compiled.hash
     # one that recorded its decision keeps it
     study.set_user_attr(defaults.DECISION_ATTR, prep.decision.attr())
-    assert _as_recorded(study, prep) is prep
+    assert as_recorded(study, prep) is prep
 
 
 def test_ran_with_reads_the_old_meaning_of_auto():
@@ -163,8 +163,8 @@ def test_a_written_value_other_than_the_study_ran_is_refused(tmp_path):
     explicit = prepare(prep.compiled.space.path, ["data.reference=last"])
     assert explicit.compiled.hash == prep.compiled.hash
     with pytest.raises(StudyMismatchError, match=r"data.reference seasonal -> last"):
-        _as_recorded(study, explicit)
-    assert _as_recorded(study, prep) is prep
+        as_recorded(study, explicit)
+    assert as_recorded(study, prep) is prep
 
 
 @pytest.mark.slow
