@@ -71,8 +71,7 @@ def publish(study: optuna.Study, storage_url: str, artifacts: str | None, tracke
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, f"checkpoint_trial_{trial.number}.safetensors")
             Path(path).write_bytes(data)
-            mlflow.set_tracking_uri(uri)
-            with _quiet_mlflow(), mlflow.start_run(run_id=run_id):
+            with _tracking_uri(uri), _quiet_mlflow(), mlflow.start_run(run_id=run_id):
                 mlflow.pyfunc.log_model(
                     name=MODEL_NAME,
                     python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),  # models from code: no pickle
@@ -83,6 +82,26 @@ def publish(study: optuna.Study, storage_url: str, artifacts: str | None, tracke
         model_uri = f"runs:/{run_id}/{MODEL_NAME}"
     client.set_terminated(run_id, status if status != "RUNNING" else "FINISHED")
     return model_uri
+
+
+@contextlib.contextmanager
+def _tracking_uri(uri: str):
+    """MLflow's fluent API pointed at ``uri`` for the block only: ``mlflow.set_tracking_uri``
+    also sets ``$MLFLOW_TRACKING_URI``, which would outlive the search in this process (a
+    notebook's next search would log there) and reach every process it starts."""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    before, env = getattr(utils, "_tracking_uri", None), os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(before)
+        if env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = env
 
 
 def publish_or_warn(summary, space_path: Path, artifacts: str | None, register: str | None, say) -> str | None:

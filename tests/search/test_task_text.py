@@ -177,7 +177,7 @@ def test_validate_rejects_what_does_not_fit_the_task(text_space, capsys, overrid
     argv = ["validate", str(text_space)] + [a for o in overrides for a in ("--set", o)]
     assert main(argv) == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and f": {key}: " in lines[0] and fragment in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("error: --set ") and f"{key}: " in lines[0] and fragment in lines[0], lines  # named by the flag that gave it
 
 
 def test_a_small_model_learns_the_corpus(text_space):

@@ -198,11 +198,31 @@ def test_the_parent_run_holds_the_summary_and_a_served_pyfunc_model_and_a_resume
     assert {"tiny.yaml", "report.html"} <= names  # the model is a logged model of the run (MLflow 3), loaded below
 
     mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/forecaster")
-    frame = pd.read_csv(tiny_space.parent / "series.csv")
-    expected = load_best("tiny", url).predict(frame)
-    assert model.predict(frame) == pytest.approx(expected)
-    versions = client.search_model_versions("name = 'tiny-forecaster'")
-    assert len(versions) == 2  # one per search
-    registered = mlflow.pyfunc.load_model("models:/tiny-forecaster/2")
-    assert registered.predict(frame) == pytest.approx(expected)
+    try:
+        model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/forecaster")
+        frame = pd.read_csv(tiny_space.parent / "series.csv")
+        # the MLflow model is the best trial made here with a checkpoint (the run's tag names it)
+        expected = load_best("tiny", url, trial=int(parent.data.tags["search.served_trial"])).predict(frame)
+        assert model.predict(frame) == pytest.approx(expected)
+        versions = client.search_model_versions("name = 'tiny-forecaster'")
+        assert len(versions) == 2  # one per search
+        registered = mlflow.pyfunc.load_model("models:/tiny-forecaster/2")
+        assert registered.predict(frame) == pytest.approx(expected)
+    finally:
+        mlflow.set_tracking_uri(None)  # unsets $MLFLOW_TRACKING_URI too: later tests' processes must not inherit it
+
+
+def test_publishing_points_mlflow_at_its_server_for_its_own_calls_only(monkeypatch):
+    """mlflow.set_tracking_uri also sets $MLFLOW_TRACKING_URI: the search restores both, so a
+    notebook's next search, and every process started later, see what they saw before."""
+    pytest.importorskip("mlflow")
+    from search.results.mlflow_model import _tracking_uri
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with _tracking_uri("http://127.0.0.1:9"):
+        assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:9"
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mine:5000")
+    with _tracking_uri("http://127.0.0.1:9"):
+        pass
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://mine:5000"
