@@ -15,7 +15,8 @@ from tests.search.test_known import _demand, _space
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("keys", [{"time_features": "auto", "future_features": "[holiday]"}, {"reference": "mstl", "future_features": "[holiday]"}], ids=["time_features", "mstl"])
+# the keys left to the data (reference, time_features: auto) are written out, so each case tests its own inputs
+@pytest.mark.parametrize("keys", [{"time_features": "calendar", "future_features": "[holiday]", "reference": "last"}, {"reference": "mstl", "future_features": "[holiday]", "time_features": "none"}], ids=["time_features", "mstl"])
 def test_search_with_known_inputs_forecasts_from_its_checkpoint(ray_local, tmp_path, capsys, keys):
     frame = _demand(tmp_path)
     _space(tmp_path, **keys)
@@ -25,7 +26,7 @@ def test_search_with_known_inputs_forecasts_from_its_checkpoint(ray_local, tmp_p
     assert summary.stop_reason is None
     study = search.load_best  # the public entry point
     forecaster = study("lstm", url, artifacts=str(artifacts))
-    assert forecaster.payload["known"]["time_features"] == (["hour", "dayofweek"] if "time_features" in keys else [])
+    assert forecaster.payload["known"]["time_features"] == (["hour", "dayofweek"] if keys["time_features"] == "calendar" else [])
     assert forecaster.payload["data"]["reference"] == keys.get("reference", "last")
 
     given = frame.copy()

@@ -101,7 +101,7 @@ def test_trials_checkpoints_and_ensemble_of_different_choices(tmp_path, future):
     from tests._studies import ranked_study
 
     frame = _demand(tmp_path)
-    _searched(tmp_path, "[none, auto, dayofweek]", future_features=future)
+    _searched(tmp_path, "[none, auto, dayofweek]", future_features=future, reference="last")
     space, url, artifacts = tmp_path / "lstm.yaml", f"sqlite:///{tmp_path}/studies.db", tmp_path / "artifacts"
     params = [{"time_features": c, "lr": lr} for c, lr in (("auto", 0.01), ("none", 0.005), ("dayofweek", 0.008))]
     study = ranked_study(space, url, artifacts, params, name="tf")
@@ -120,14 +120,14 @@ def test_trials_checkpoints_and_ensemble_of_different_choices(tmp_path, future):
     for part in ("val", "test"):
         forecasts, truth = [], None
         for choice, (_, member) in by_choice.items():
-            fixed = load_series(_space(tmp_path, time_features="calendar" if choice == "auto" else choice, future_features=future).space.data)
+            fixed = load_series(_space(tmp_path, time_features="calendar" if choice == "auto" else choice, future_features=future, reference="last").space.data)
             x, y = windows(fixed, part, member.lookback, 6, 1)
             with torch.no_grad():
                 forecasts.append(fixed.unscale_targets(member.wrapped().eval()(x)))
             truth = fixed.unscale_targets(y)
         expected = float((torch.stack(forecasts).mean(0) - truth).abs().mean())
         assert attrs[f"ensemble_{part}_mae"] == pytest.approx(expected, rel=1e-5), part
-    _searched(tmp_path, "[none, auto, dayofweek]", future_features=future)  # the space file as searched
+    _searched(tmp_path, "[none, auto, dayofweek]", future_features=future, reference="last")  # the space file as searched
 
     given = frame.copy()
     given.loc[len(frame) - 6 :, "load"] = np.nan  # the horizon's rows: holiday known
