@@ -12,7 +12,8 @@
     search best STUDY [--json] [--ensemble K]   the best trial's params, validation value and test metrics, and
                                      the served forecaster (trials, ensembles, baselines, combined)
     search ensemble STUDY --k K      score the mean forecast of the K best trials; record it in the study
-    search export STUDY --format csv|json [--out FILE]   every trial, to a file or stdout
+    search export STUDY --format csv|json [--out FILE] [--forecasts]   every trial (or the served
+                                     forecaster's validation and test forecasts), to a file or stdout
     search compare STUDY [STUDY ...] the best trial of each study side by side
     search report STUDY [--out FILE] one self-contained HTML report (plotly, works offline)
     search predict STUDY --input FILE [--plot OUT.html] [--ensemble K | --trial N]   the served forecaster's
@@ -156,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--plot", metavar="HTML", help="also draw the input's tail and the forecast after it in a self-contained HTML file")
     predict.add_argument("--length", type=int, default=200, metavar="N", help="text studies: characters to generate after the --input text (default: 200)")
     predict.add_argument("--ensemble", type=int, metavar="K", help="forecast the mean of the K best trials' forecasts (trials that kept a checkpoint)")
+    predict.add_argument("--level", type=float, action="append", metavar="PCT", help="prediction-interval level in percent, repeatable (--level 80 --level 95): lo-80/hi-80 columns beside the forecast (default: the levels the study calibrated, data.levels; none for a study made before intervals or an --ensemble)")
     predict.add_argument("--trial", type=int, metavar="N", help="use trial N's model (default: the served forecaster that search best shows; a study without one: the best trial; a multi-objective study: the lead of its Pareto front)")
     _storage_arg(predict)
     predict.add_argument("--artifacts", metavar="DIR", help="artifact folder (default: beside a SQLite file)")
@@ -207,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("study", metavar="STUDY")
     export.add_argument("--format", choices=("csv", "json"), help="default: from --out's suffix, else csv")
     export.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    export.add_argument("--forecasts", action="store_true", help="instead of the trials: the served forecaster's validation and test forecasts, one row per window and step, with the actual value and the interval bounds (served-lo-80, served-hi-80, ...); reads the dataset and the checkpoints")
+    export.add_argument("--space", metavar="FILE", help="with --forecasts: the space file the study was searched with (default: its recorded name, here or in spaces/)")
+    export.add_argument("--artifacts", metavar="DIR", help="with --forecasts: artifact folder (default: the study's recorded one, else beside a SQLite file)")
     _storage_arg(export)
 
     compare = sub.add_parser("compare", help="the best trial of several studies side by side")

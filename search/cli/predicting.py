@@ -1,5 +1,7 @@
 """``search predict``: a study's best model (a trial's, or the top-K ensemble) forecasts after
-an input file, prints or writes the forecast, and draws it with ``--plot``."""
+an input file, prints or writes the forecast with its prediction intervals (``--level``, by
+default the levels the study calibrated: ``search.results.forecast_intervals``), and draws it
+with ``--plot``."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from search.errors import UsageError
 def cmd_predict(args, console: Console) -> int:
     import pandas as pd
 
+    from search.results import forecast_intervals
     from search.results.loading import load_best
 
     path = Path(args.input)
@@ -27,6 +30,8 @@ def cmd_predict(args, console: Console) -> int:
     if args.ensemble is not None and args.trial is not None:
         raise UsageError(f"--trial {args.trial} and --ensemble {args.ensemble}: give one (a trial's model, or the mean of the best K)")
     forecaster = load_best(args.study, args.storage, artifacts=args.artifacts, trial=args.trial, ensemble=args.ensemble)
+    if args.level is not None and forecaster.task == "forecast":  # refused before anything is printed
+        forecast_intervals.checked_levels(forecaster, args.level)
     if getattr(forecaster, "note", ""):
         Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {forecaster.note}", markup=False)
     if args.plot and forecaster.task != "forecast":
@@ -50,27 +55,24 @@ def cmd_predict(args, console: Console) -> int:
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--input {path}: cannot read it: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     forecasts = forecaster.predict_series(frame)
+    levels = args.level if args.level is not None else (forecast_intervals.default_levels(forecaster) if forecaster.task == "forecast" else None)
+    if args.level is not None and forecaster.task != "forecast":
+        raise UsageError(f"--level {args.level[0]:g}: prediction intervals are drawn around a forecast; study {args.study!r} is a {forecaster.task} model")
+    # per series: {"point": (H, T), "lo": (L, H, T), "hi": (L, H, T), "levels": [...]}, or None (points only)
+    drawn = forecast_intervals.bands(forecaster, frame, levels, forecasts) if levels else None
     if args.plot:
         model = f"the mean forecast of the {args.ensemble} best models" if args.ensemble else "the best model"
         if getattr(forecaster, "label", ""):
             model = f"the served forecaster ({forecaster.label})"
         _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console, model)
-    tables = []
-    for name, forecast in forecasts.items():  # (H, T) per series
-        if forecaster.task == "classify":  # the label of the window ending at the last row
-            table = pd.DataFrame({forecaster.payload["data"]["target"][0]: [forecast]})
-        else:
-            table = pd.DataFrame(forecast, columns=forecaster.targets)
-            table.insert(0, "step", range(1, len(table) + 1))
-        if forecaster.series_id:
-            table.insert(0, forecaster.series_id, name)
-        tables.append(table)
-    table = pd.concat(tables, ignore_index=True)
+    table = forecast_intervals.table(forecaster, forecasts, drawn)
     if out:
         _write(out, table.to_csv(index=False))
-        what = f"{len(tables)} series x {forecaster.horizon} steps" if forecaster.series_id else f"{len(table)} steps"
+        what = f"{len(forecasts)} series x {forecaster.horizon} steps" if forecaster.series_id else f"{len(table)} steps"
+        if drawn:
+            what += f", with {' and '.join(f'{v:g} %' for v in levels)} intervals"
         if forecaster.task == "classify":
-            each = f", for each of {len(tables)} series" if forecaster.series_id else ""
+            each = f", for each of {len(forecasts)} series" if forecaster.series_id else ""
             console.print(f"wrote {args.out} (the label of the window ending at the last row of {path.name}{each})")
         else:
             console.print(f"wrote {args.out} ({what} after the last row of {path.name})")

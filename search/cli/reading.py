@@ -103,6 +103,10 @@ def cmd_export(args, console: Console) -> int:
     study = tables.load(rdb, args.study, url)
     if fmt not in export.EXPORT_FORMATS:
         raise UsageError(f"--format {fmt}: choose one of {', '.join(export.EXPORT_FORMATS)}")
+    if not args.forecasts and (args.space or args.artifacts):
+        raise UsageError(f"{'--space' if args.space else '--artifacts'}: goes with --forecasts")
+    if args.forecasts:
+        return _export_forecasts(study, url, args, fmt, out, console)
     if out:
         try:
             with open_private(out, "w", encoding="utf-8", newline="") as file:
@@ -112,6 +116,26 @@ def cmd_export(args, console: Console) -> int:
         Console(stderr=True, highlight=False).print(f"wrote {args.out} ({n} trials, {fmt})", markup=False)
     else:
         export.write_export(study, fmt, console.file)
+    return 0
+
+
+def _export_forecasts(study, url: str, args, fmt: str, out, console: Console) -> int:
+    """``search export --forecasts``: the served forecaster's validation and test forecasts
+    with their interval bounds (``search.results.served_forecasts``)."""
+    from search.results.served_forecasts import forecast_frame
+    from storage import open_private
+
+    frame = forecast_frame(study, url, args.artifacts, args.space)
+    text = frame.to_csv(index=False) if fmt == "csv" else frame.to_json(orient="records", indent=1) + "\n"
+    if not out:
+        console.file.write(text)
+        return 0
+    try:
+        with open_private(out, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    Console(stderr=True, highlight=False).print(f"wrote {args.out} ({len(frame)} rows: the served forecaster's validation and test forecasts, {fmt})", markup=False)
     return 0
 
 

@@ -82,15 +82,39 @@ class Forecaster:
         """The column naming each row's series, for a model trained on several series."""
         return self.payload["data"].get("series_id")
 
-    def predict(self, frame) -> np.ndarray:
+    def predict(self, frame, level=None):
         """Forecast the ``horizon`` steps after the last row of ``frame`` (a pandas DataFrame
         with the training columns), in the data's own units: shape (horizon, n_targets).
         For a model trained on several series the frame must hold one series (see
-        ``predict_series`` for several)."""
+        ``predict_series`` for several).
+
+        ``level`` (a list of levels in percent, e.g. ``[80, 95]``): a DataFrame instead, the
+        table ``search predict --level`` writes: ``step``, each target's point forecast and
+        its prediction intervals ``lo-80``, ``hi-80``, ... (several targets: ``<target>-lo-80``),
+        at levels the study calibrated (``search.results.forecast_intervals``)."""
+        if level is not None:
+            from search.results import forecast_intervals
+
+            forecasts = self.predict_series(frame)
+            if len(forecasts) > 1:
+                raise UsageError(f"--input: holds {len(forecasts)} series ({self.series_id}); forecast them with search predict")
+            return forecast_intervals.table(self, forecasts, forecast_intervals.bands(self, frame, level, forecasts))
         forecasts = self.predict_series(frame)
         if len(forecasts) > 1:
             raise UsageError(f"--input: holds {len(forecasts)} series ({self.series_id}); forecast them with predict_series")
         return next(iter(forecasts.values()))
+
+    # why a forecaster without a calibration draws no intervals (a usage error names it)
+    uncalibrated = "its study recorded no prediction intervals for it (made before they were; run the search again to record them)"
+
+    def interval_calibration(self) -> tuple[dict[str, Any] | None, int | None]:
+        """The interval calibration this forecaster draws with (``Calibration.to_json``: a
+        trial's is packed in its checkpoint) and the season its series' scales were taken at;
+        (None, None) where it has none (a checkpoint written before intervals, another task)."""
+        if self.task != "forecast" or not self.payload.get("intervals"):
+            return None, None
+        season = self.payload.get("reference_season") or self.payload["data"].get("season")
+        return self.payload["intervals"], season if isinstance(season, int) else None
 
     def predict_series(self, frame) -> dict[str, np.ndarray]:
         """One forecast (horizon, n_targets) per series of ``frame``, after each one's last row,
@@ -188,8 +212,8 @@ class Forecaster:
         model = self.wrapped()
         model.eval()
         with torch.no_grad():
-            pred = model(x)[0].numpy()  # (H, T)
-        return pred * scale[:n] + offset[:n]
+            pred = model(x)[0].numpy()  # (H, T); all of a quantile head's quantiles: (H, T, Q)
+        return _unscaled(pred, offset[:n], scale[:n])
 
     def _forecast(self, name: str, table):
         if len(table) < self.lookback:
@@ -209,9 +233,9 @@ class Forecaster:
                 return self.classes[int(model(x)[0].argmax())]
         model = self.wrapped().eval()
         with torch.no_grad():
-            pred = model(x)[0].numpy()  # (H, T)
+            pred = model(x)[0].numpy()  # (H, T); all of a quantile head's quantiles: (H, T, Q)
         n = self.payload["n_targets"]
-        return pred * scale[:n] + offset[:n]
+        return _unscaled(pred, offset[:n], scale[:n])
 
     def wrapped(self) -> torch.nn.Module:
         """The model as training called it: a forecast relative to the window's last value, or
@@ -242,6 +266,12 @@ class EnsembleForecaster(Forecaster):
     trials: list[int] = field(default_factory=list)  # the members' trial numbers, best first
     note: str = ""  # better trials left out because they kept no checkpoint
 
+    uncalibrated = "the mean of the best K trials was not calibrated (the served forecaster and --trial N have intervals)"
+
+    def interval_calibration(self) -> tuple[dict[str, Any] | None, int | None]:
+        """None: the mean of the best K was not calibrated (the served forecaster is, when it is one)."""
+        return None, None
+
     def _forecast(self, name: str, table):
         return np.mean([member._forecast(name, table) for member in self.members], axis=0)  # (H, T)
 
@@ -254,6 +284,13 @@ class EnsembleForecaster(Forecaster):
         columns = self.payload["columns"]
         forecasts = [m._forecast_known(name, part) if m.payload.get("known") else m._forecast(name, history[columns]) for m in self.members]
         return np.mean(forecasts, axis=0)  # (H, T)
+
+
+def _unscaled(pred: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Scaled forecasts (H, T), or a quantile head's (H, T, Q), in the data's own units."""
+    if pred.ndim == 3:
+        return pred * scale[:, None] + offset[:, None]
+    return pred * scale + offset
 
 
 def _axis(part, time_column: str | None, horizon: int) -> tuple[list, list]:

@@ -200,7 +200,7 @@ def load_served(study: optuna.Study, value: dict, url: str, artifacts: str | Non
         lookback = max(net.lookback for _, net, _ in members if net is not None)
         payload = {**first.payload, "data": {**first.payload["data"], "lookback": lookback}}
     note = f"serving {value['label']}, the best on validation ({value['metric']} {value['val'][value['metric']]:.6g})"
-    return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note)
+    return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note, intervals=value.get("intervals") or None)
 
 
 def _ensemble_of(study: optuna.Study, trials: list, members: list[Forecaster]) -> EnsembleForecaster:

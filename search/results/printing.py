@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 import storage as storage_mod
+from search.results.served_intervals import intervals_line
 from search.results.tables import fmt, gap_warning, objective_label, served_line, union_keys
 
 
@@ -147,6 +148,9 @@ def print_served(value: dict, console: Console) -> None:
     its validation and test figures beside each member's and the classical baseline's."""
     metric = value["metric"]
     console.print(served_line(value), highlight=False, markup=False)
+    bands = intervals_line(value)
+    if bands:
+        console.print(bands, highlight=False, markup=False)
     table = _table()
     shown = [metric] + [m for m in ("mae", "rmse") if m != metric]  # test metrics
     for col in ("forecaster", "weight", f"val {metric}", *(f"test {m}" for m in shown)):

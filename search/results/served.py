@@ -16,7 +16,9 @@ scored on:
 The best on validation is served (ties: the simpler, listed first), so a network that loses to
 MSTL on validation is never served alone. ``record`` keeps the choice in the study user attr
 ``served``: its members with their weights, and its validation and test metrics beside each
-member's, which ``search best``, ``search predict``, ``search.load_best`` and the report read.
+member's, which ``search best``, ``search predict``, ``search.load_best`` and the report read,
+and its prediction intervals (``intervals``: split-conformal, calibrated on its own validation
+forecasts and scored on its test targets, ``search.results.served_intervals``).
 A study made before this existed, a multi-objective study or a task other than forecasting
 has no ``served`` attr: its best trial is served, as before.
 """
@@ -31,6 +33,7 @@ import torch
 
 from search import pareto
 from search.errors import SearchError
+from search.results import served_intervals
 from search.results.combination import simplex_weights
 from search.results.served_forecaster import ATTR, FORMAT, recorded  # noqa: F401 - recorded: read here too
 from search.worker import stat_forecasts
@@ -70,7 +73,9 @@ def _seasonal_naive(series, data: dict, part: str, season: int, target: torch.Te
 def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, dict], truth: torch.Tensor, score, metric: str) -> list[dict[str, Any]]:
     """Every candidate scored: ``forecasts`` {member key: {part: scaled (N, H, T)}}, ``names``
     {member key: its description}, ``truth`` the scaled validation targets the weights are
-    fitted on, ``score(pred, part)`` -> metrics. Best on validation first."""
+    fitted on, ``score(pred, part)`` -> metrics. Best on validation first. Each keeps its
+    scaled ``forecasts`` {part: (N, H, T)}, the validation ones those it was scored on (a
+    combination's cross-fitted), which its intervals are calibrated from."""
     out = []
 
     def add(weights: dict[str, float], kind: str, crossed: torch.Tensor | None = None) -> None:
@@ -83,7 +88,8 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
             return
         metrics = {part: score(preds[part], part) for part in preds}
         out.append({"kind": kind if len(keys) > 1 or kind != "combination" else names[keys[0]]["kind"],
-                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"]})  # fmt: skip
+                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"],
+                    "forecasts": preds})  # fmt: skip
 
     networks = [k for k in forecasts if names[k]["kind"] in ("trial", "ensemble")]
     stats = [k for k in forecasts if k not in networks]
@@ -118,6 +124,32 @@ def _cross_fitted(val: np.ndarray, target: np.ndarray, shape: torch.Size) -> tor
 def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: str | None = None) -> dict[str, Any] | None:
     """The served forecaster of ``study`` (the ``served`` attr value), or None where there is
     nothing to choose from: not a single-objective forecasting study, no checkpoint."""
+    found = scored_candidates(study, url, artifacts, space)
+    if found is None:
+        return None
+    scored, context = found
+    series, data, truth, ids, names, metric = (context[k] for k in ("series", "data", "truth", "ids", "names", "metric"))
+    best = scored[0]
+    singles = {c["members"][0]["name"]: c for c in scored if len(c["members"]) == 1}
+    for member in best["members"]:  # each member's own figures beside the combination's
+        member["val"], member["test"] = singles[member["name"]]["val"], singles[member["name"]]["test"]
+    complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    bands = served_intervals.calibrated(series, data, best["forecasts"], truth, ids)
+    return {
+        "format": FORMAT, "kind": best["kind"], "label": best["label"], "metric": metric, "members": best["members"],
+        "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]),
+        "seasons": [int(s) for s in study.user_attrs.get("seasons") or []],
+        "candidates": [{"label": c["label"], "kind": c["kind"], "val": c["val"], "test": c["test"]} for c in scored[:SHOWN]],
+        "baselines": {n: {"val": singles[n]["val"], "test": singles[n]["test"]} for n in (v["name"] for v in names.values() if v["kind"] in ("stat", "seasonal_naive"))},
+        **({"intervals": bands} if bands is not None else {}),
+    }  # fmt: skip
+
+
+def scored_candidates(study: optuna.Study, url: str, artifacts: str | None = None, space: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]] | None:
+    """Every candidate of ``study`` scored (``candidates``: best on validation first, each with
+    its scaled validation and test ``forecasts``) and what they were scored on: ``series``,
+    ``data``, scaled ``truth`` and window series ``ids`` per part, member ``names``, ``metric``
+    and each member's scaled ``forecasts``; None where there is nothing to choose from."""
     from search.results import ensemble as ens
     from search.results.loading import load_ensemble
 
@@ -154,18 +186,7 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     if metric not in series.score(truth["val"][:1], truth["val"][:1], None if ids["val"] is None else ids["val"][:1]):
         metric = "rmse"
     scored = candidates(forecasts, names, truth["val"], lambda pred, part: series.score(pred, truth[part], ids[part]), metric)
-    best = scored[0]
-    singles = {c["members"][0]["name"]: c for c in scored if len(c["members"]) == 1}
-    for member in best["members"]:  # each member's own figures beside the combination's
-        member["val"], member["test"] = singles[member["name"]]["val"], singles[member["name"]]["test"]
-    complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    return {
-        "format": FORMAT, "kind": best["kind"], "label": best["label"], "metric": metric, "members": best["members"],
-        "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]),
-        "seasons": [int(s) for s in study.user_attrs.get("seasons") or []],
-        "candidates": [{"label": c["label"], "kind": c["kind"], "val": c["val"], "test": c["test"]} for c in scored[:SHOWN]],
-        "baselines": {n: {"val": singles[n]["val"], "test": singles[n]["test"]} for n in (v["name"] for v in names.values() if v["kind"] in ("stat", "seasonal_naive"))},
-    }  # fmt: skip
+    return scored, {"series": series, "data": data, "truth": truth, "ids": ids, "names": names, "metric": metric, "forecasts": forecasts}
 
 
 def record(study: optuna.Study, url: str, artifacts: str | None = None, space: str | None = None) -> dict[str, Any] | None:

@@ -45,6 +45,13 @@ class ServedForecaster(Forecaster):
     seasons: list[int] = field(default_factory=list)
     label: str = ""
     note: str = ""
+    intervals: dict[str, Any] | None = None  # the served attr's intervals (search.results.served_intervals), None before them
+
+    def interval_calibration(self) -> tuple[dict[str, Any] | None, int | None]:
+        """The served attr's intervals (calibrated on the served forecaster's own validation
+        forecasts), or (None, None) for a study recorded before them."""
+        entry = self.intervals or {}
+        return (entry.get("calibration") or None), entry.get("season")
 
     @property
     def trials(self) -> list[int]:

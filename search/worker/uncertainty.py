@@ -51,6 +51,19 @@ def head_quantiles(train_cfg: dict[str, Any]) -> tuple[float, ...]:
     return tuple(sorted(float(v) for v in value))
 
 
+def head_bands(quantiles: np.ndarray, taus, levels) -> tuple[np.ndarray, np.ndarray]:
+    """A quantile head's band per level (L, ...) each, from its quantiles (Q, ...) at ``taus``:
+    the head quantiles nearest the level's ``(1 -+ level) / 2`` on each side of the median (the
+    median where the head has none on one side)."""
+    m, los, his = middle(taus), [], []
+    below = [k for k in range(len(taus)) if taus[k] < 0.5]
+    above = [k for k in range(len(taus)) if taus[k] > 0.5]
+    for alpha in intervals.alphas(levels):
+        los.append(quantiles[min(below, key=lambda k: abs(taus[k] - alpha / 2)) if below else m])
+        his.append(quantiles[min(above, key=lambda k: abs(taus[k] - (1 - alpha / 2))) if above else m])
+    return np.stack(los), np.stack(his)
+
+
 class PinballLoss(nn.Module):
     """The mean pinball (quantile) loss of quantile forecasts (B, H, T, Q) against targets (B, H, T)."""
 
@@ -112,13 +125,7 @@ class TrialIntervals:
         for a quantile head each level's pair of head quantiles (L, N, H, T)."""
         if not self.taus:
             return fc["point_raw"], fc["point_raw"]
-        m, los, his = middle(self.taus), [], []
-        for alpha in intervals.alphas(self.levels):
-            below = [k for k in range(len(self.taus)) if self.taus[k] < 0.5]
-            above = [k for k in range(len(self.taus)) if self.taus[k] > 0.5]
-            los.append(fc["quantiles"][min(below, key=lambda k: abs(self.taus[k] - alpha / 2)) if below else m])
-            his.append(fc["quantiles"][min(above, key=lambda k: abs(self.taus[k] - (1 - alpha / 2))) if above else m])
-        return np.stack(los), np.stack(his)
+        return head_bands(fc["quantiles"], self.taus, self.levels)
 
     def calibrate(self, fc: dict[str, Any]) -> intervals.Calibration:
         lo, hi = self.bands(fc)

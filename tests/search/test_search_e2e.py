@@ -69,7 +69,7 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, st
     argv = ["predict", "tiny", "--input", str(tiny_space.parent / "series.csv"), "--storage", url, "--artifacts", str(artifacts)]
     assert main([*argv, "--out", str(out_csv)]) == 0
     written = pd.read_csv(out_csv)
-    assert list(written.columns) == ["step", "y"] and written["y"].iloc[0] == pytest.approx(float(forecast[0, 0]), rel=1e-5)
+    assert list(written.columns) == ["step", "y", "lo-95", "lo-80", "hi-80", "hi-95"] and written["y"].iloc[0] == pytest.approx(float(forecast[0, 0]), rel=1e-5)
     assert main(["predict", "no-such-study", "--input", str(out_csv), "--storage", url]) == 2
 
     again = run_search(tiny_space, trials=5, storage_url=url, quiet=True, artifacts=str(artifacts))

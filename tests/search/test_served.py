@@ -14,6 +14,7 @@ import pytest
 
 import storage
 from search.cli import main
+from search.errors import UsageError
 from search.results import served
 from search.results.combination import simplex_weights
 from search.results.forecaster import EnsembleForecaster, Forecaster, unpack
@@ -21,7 +22,7 @@ from search.results.loading import load_best
 from search.results.served_forecaster import ServedForecaster
 from search.worker import stat_forecasts
 from search.worker.stat_baselines import history_rows
-from tests._studies import searched_study, trained
+from tests._studies import driver_trial, searched_study, trained, trained_checkpoint
 
 # A seasonal series that the classical forecasters read almost perfectly: a 12-step cycle on a
 # slow trend with a little noise. The networks are trained for one epoch at a tiny learning
@@ -216,6 +217,10 @@ def test_trial_and_ensemble_stay_explicit_choices(study_of_losers):
     assert type(one) is Forecaster
     both = load_best(name, url, ensemble=2)
     assert isinstance(both, EnsembleForecaster) and not isinstance(both, ServedForecaster)
+    frame = pd.read_csv(space.parent / "series.csv")
+    assert list(one.predict(frame, level=[95]).columns) == ["step", "y", "lo-95", "hi-95"]  # the trial's own calibration
+    with pytest.raises(UsageError, match="mean of the best K trials was not calibrated"):
+        both.predict(frame, level=[80])
 
 
 def test_a_study_made_before_combinations_still_opens(tiny_space, tmp_path, capsys):
@@ -269,3 +274,207 @@ def test_the_gap_warning_names_a_validation_that_over_promised():
     assert gap_warning(value(270.0)) == ""  # 1.03x: no worse than the baselines'
     line = served_line(over)
     assert line.startswith("served: 0.7 x trial #3 + 0.3 x MSTL") and "val mae 262" in line and "MSTL val 246, test 235" in line
+
+
+# -- prediction intervals of the served forecaster (search.results.served_intervals)
+
+
+def _origins(attrs: dict, part: str) -> list[int]:
+    """The first target row of each scored window of a part (one series, every origin)."""
+    found = attrs[f"targets_{part}"]
+    return [found["first_origin"] + k for k in range(found["windows"])]
+
+
+def _network_forecasts(study, artifacts, trials: list[int], frame: pd.DataFrame, origins: list[int]) -> np.ndarray:
+    """The mean forecast (N, 6) of the trials' own checkpoints, each made from the rows before an origin."""
+    nets = [unpack((artifacts / study.trials[n].user_attrs["checkpoint"]).read_bytes()) for n in trials]
+    return np.stack([np.mean([net.predict(frame.iloc[:o])[:, 0] for net in nets], axis=0) for o in origins])
+
+
+def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of_losers):
+    from search.results.served_intervals import intervals_line
+    from search.worker.intervals import calibration_from_json, interval_scores
+
+    space, url, artifacts, name = study_of_losers
+    study = _open(url, name)
+    attrs, value = study.user_attrs, served.recorded(study)
+    entry = value["intervals"]
+    assert entry["levels"] == [80.0, 95.0] and entry["method"] == "symmetric"  # the study's data.levels and interval_method
+    frame = pd.read_csv(space.parent / "series.csv")
+    y = frame["y"].to_numpy()
+    origins = _origins(attrs, "test")
+    truth = np.stack([y[o : o + 6] for o in origins])  # (N, 6) read from the file, not from the windows code
+    # the served point forecast of every test window, made here member by member
+    recorded = stat_forecasts.decode(attrs[stat_forecasts.ATTR])
+    point = np.zeros_like(truth)
+    for member in value["members"]:
+        if member["kind"] in ("trial", "ensemble"):
+            own = _network_forecasts(study, artifacts, member["trials"], frame, origins)
+        elif member["kind"] == "stat":
+            own = recorded[member["model"]]["test"][..., 0]
+        else:
+            own = np.stack([y[o - member["season"] : o - member["season"] + 6] for o in origins])
+        point += member["weight"] * own
+    # the same targets as the served point forecast's test metrics ...
+    assert float(np.abs(point - truth).mean()) == pytest.approx(value["test"]["mae"], rel=1e-4)
+    # ... and the recorded interval figures are those of the recorded calibration around that forecast
+    calibration = calibration_from_json(entry["calibration"])
+    assert calibration.windows == attrs["targets_val"]["windows"]  # calibrated on every validation window
+    lo, hi = calibration.bounds(point[..., None], point[..., None])  # (L, N, 6, 1)
+    mine = interval_scores(truth[..., None], lo, hi, [80, 95])
+    for key in ("coverage_80", "coverage_95", "width_80", "width_95", "interval_score_80", "interval_score_95", "interval_score"):
+        assert entry["test"][key] == pytest.approx(mine[key], rel=1e-4, abs=0.5 if key.startswith("coverage") else 1e-6), key
+    assert entry["test"]["width_95"] > entry["test"]["width_80"] > 0 and entry["test"]["msis_80"] > 0
+    line = intervals_line(value)
+    assert line.startswith(f"intervals: coverage {entry['test']['coverage_80']:.1f} % at 80 %, {entry['test']['coverage_95']:.1f} % at 95 %; interval score")
+
+
+def test_an_ensembles_intervals_are_calibrated_and_scored_on_its_own_forecasts(study_of_losers):
+    from search.results.served_intervals import calibrated
+    from search.worker.intervals import calibrate, interval_scores
+
+    space, url, artifacts, name = study_of_losers
+    study = _open(url, name)
+    scored, context = served.scored_candidates(study, url, str(artifacts), str(space))
+    candidate = next(c for c in scored if c["kind"] == "ensemble")
+    entry = calibrated(context["series"], context["data"], candidate["forecasts"], context["truth"], context["ids"])
+    # independently: the ensemble's forecasts of every validation and test window, from the rows before it
+    frame = pd.read_csv(space.parent / "series.csv")
+    y = frame["y"].to_numpy()
+    trials = candidate["members"][0]["trials"]
+    parts = {}
+    for part in ("val", "test"):
+        origins = _origins(study.user_attrs, part)
+        parts[part] = (_network_forecasts(study, artifacts, trials, frame, origins)[..., None], np.stack([y[o : o + 6] for o in origins])[..., None])
+    mine = calibrate(parts["val"][1], parts["val"][0], parts["val"][0], [80, 95], "symmetric")
+    np.testing.assert_allclose(np.asarray(entry["calibration"]["offsets"]), mine.offsets, rtol=1e-4, atol=1e-5)
+    lo, hi = mine.bounds(parts["test"][0], parts["test"][0])
+    expected = interval_scores(parts["test"][1], lo, hi, [80, 95])
+    assert entry["test"]["coverage_80"] == pytest.approx(expected["coverage_80"], abs=0.5)
+    assert entry["test"]["interval_score"] == pytest.approx(expected["interval_score"], rel=1e-4)
+    # its point metrics were scored on the same test targets
+    assert float(np.abs(parts["test"][0] - parts["test"][1]).mean()) == pytest.approx(candidate["test"]["mae"], rel=1e-4)
+
+
+def test_predict_draws_the_calibrated_levels(study_of_losers, capsys, tmp_path):
+    space, url, artifacts, name = study_of_losers
+    value = served.recorded(_open(url, name))
+    csv = str(space.parent / "series.csv")
+    frame = pd.read_csv(csv)
+    out = tmp_path / "bands.csv"
+    assert main(["predict", name, "--input", csv, "--storage", url, "--level", "80", "--level", "95", "--out", str(out)]) == 0
+    assert "with 80 % and 95 % intervals" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["step", "y", "lo-95", "lo-80", "hi-80", "hi-95"]
+    lo95, lo80, point, hi80, hi95 = (table[c].to_numpy() for c in ("lo-95", "lo-80", "y", "hi-80", "hi-95"))
+    assert (lo95 <= lo80).all() and (lo80 <= point).all() and (point <= hi80).all() and (hi80 <= hi95).all()
+    assert (hi95 - lo95 > hi80 - lo80).any()
+    # the point column is the served forecast, unchanged; the half-widths are the calibrated ones, step by step
+    forecaster = load_best(name, url)
+    np.testing.assert_allclose(point, forecaster.predict(frame)[:, 0], rtol=1e-5)
+    offsets = np.asarray(value["intervals"]["calibration"]["offsets"])[0]  # (L, H, T, 2) of the one series
+    np.testing.assert_allclose(hi80 - point, offsets[0, :, 0, 1], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(point - lo95, offsets[1, :, 0, 0], rtol=1e-4, atol=1e-6)
+    # without --level: the study's data.levels; load_best(...).predict(frame, level=...) gives the CLI's table
+    assert main(["predict", name, "--input", csv, "--storage", url]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "step,y,lo-95,lo-80,hi-80,hi-95"
+    assert main(["predict", name, "--input", csv, "--storage", url, "--level", "80", "--out", str(out)]) == 0
+    cli = pd.read_csv(out)
+    api = forecaster.predict(frame, level=[80])
+    assert list(api.columns) == list(cli.columns) == ["step", "y", "lo-80", "hi-80"]
+    np.testing.assert_allclose(api.to_numpy(dtype=float), cli.to_numpy(dtype=float), rtol=1e-6)
+    # a level the study did not calibrate: one line naming --level and the valid levels, exit 2
+    capsys.readouterr()
+    assert main(["predict", name, "--input", csv, "--storage", url, "--level", "99"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--level 99" in err and "80, 95" in err and "Traceback" not in err
+    with pytest.raises(UsageError, match="--level 99"):
+        forecaster.predict(frame, level=[99])
+    # search best says how the served intervals covered
+    assert main(["best", name, "--storage", url]) == 0
+    assert f"intervals: coverage {value['intervals']['test']['coverage_80']:.1f} % at 80 %" in capsys.readouterr().out
+
+
+def _without_intervals(data: bytes) -> bytes:
+    """A checkpoint as written before trials calibrated intervals: its header without them."""
+    from safetensors.torch import load as load_tensors
+    from safetensors.torch import save as save_tensors
+
+    from search.results.forecaster import read_header
+    from search.worker.checkpoint import METADATA_KEY
+
+    header = read_header(data)
+    assert "intervals" in header  # a trial of today packs its calibration
+    del header["intervals"]
+    return save_tensors(load_tensors(data), metadata={METADATA_KEY: json.dumps(header, sort_keys=True)})
+
+
+def test_an_old_study_predicts_points_and_says_why_it_has_no_intervals(tiny_space, tmp_path, capsys):
+    from search.driver.uploads import upload_checkpoint
+
+    url, artifacts = f"sqlite:///{tmp_path}/old.db", tmp_path / "artifacts"
+    data, best = trained_checkpoint(tiny_space)
+    rdb = storage.open_storage(url, heartbeat_interval=None, grace_period=None)
+    study = optuna.create_study(study_name="old", storage=rdb)
+    trial = driver_trial(study)
+    storage.set_trial_user_attrs(rdb, trial._trial_id, upload_checkpoint(storage.open_artifact_store(url, artifacts), rdb, trial, _without_intervals(data)))
+    study.tell(trial, best)
+    csv = str(tiny_space.parent / "series.csv")
+    frame = pd.read_csv(csv)
+    forecaster = load_best("old", url, artifacts=str(artifacts))
+    assert forecaster.predict(frame).shape == (1, 1)  # points, as before
+    with pytest.raises(UsageError, match="no intervals to draw"):
+        forecaster.predict(frame, level=[80])
+    capsys.readouterr()
+    assert main(["predict", "old", "--input", csv, "--storage", url, "--artifacts", str(artifacts)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "step,y"  # no levels by default: points only
+    assert main(["predict", "old", "--input", csv, "--storage", url, "--artifacts", str(artifacts), "--level", "80"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.count("--level 80") == 1 and "without --level" in err
+    # the same trial with its calibration (a study of today) draws its own intervals with --trial
+    url2 = f"sqlite:///{tmp_path}/new.db"
+    searched_study(tiny_space, url2, tmp_path / "artifacts2", name="new")
+    table = load_best("new", url2, artifacts=str(tmp_path / "artifacts2"), trial=0).predict(frame, level=[80, 95])
+    assert list(table.columns) == ["step", "y", "lo-95", "lo-80", "hi-80", "hi-95"]
+    assert (table["lo-95"] <= table["lo-80"]).all() and (table["lo-80"] <= table["y"]).all() and (table["y"] <= table["hi-80"]).all() and (table["hi-80"] <= table["hi-95"]).all()
+
+
+def test_export_writes_the_served_forecasts_with_their_bounds(study_of_losers, capsys, tmp_path):
+    space, url, artifacts, name = study_of_losers
+    value = served.recorded(_open(url, name))
+    out = tmp_path / "forecasts.csv"
+    assert main(["export", name, "--storage", url, "--forecasts", "--space", str(space), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["part", "row", "step", "y", "served", "served-lo-95", "served-lo-80", "served-hi-80", "served-hi-95"]
+    y = pd.read_csv(space.parent / "series.csv")["y"].to_numpy()
+    np.testing.assert_allclose(table["y"].to_numpy(), y[table["row"].to_numpy()], rtol=1e-6)  # the actual values, row by row
+    test = table[table["part"] == "test"]
+    assert len(test) == _open(url, name).user_attrs["targets_test"]["windows"] * 6
+    assert float((test["served"] - test["y"]).abs().mean()) == pytest.approx(value["test"]["mae"], rel=1e-4)
+    covered = ((test["served-lo-80"] <= test["y"]) & (test["y"] <= test["served-hi-80"])).mean() * 100
+    assert covered == pytest.approx(value["intervals"]["test"]["coverage_80"], abs=1e-9)
+    assert main(["export", name, "--storage", url, "--artifacts", str(artifacts)]) == 2  # --artifacts goes with --forecasts
+    assert "--artifacts: goes with --forecasts" in capsys.readouterr().err
+
+
+def test_a_quantile_heads_trial_draws_its_own_conformalised_band(tiny_space, tmp_path):
+    import models
+    from search.worker.intervals import calibration_from_json
+
+    space = tmp_path / "quantile.yaml"
+    space.write_text(tiny_space.read_text().replace("  epochs: 3\n", "  epochs: 3\n  loss: quantile\n  quantiles: [0.05, 0.1, 0.5, 0.9, 0.95]\n"))
+    url, artifacts = f"sqlite:///{tmp_path}/q.db", tmp_path / "artifacts"
+    searched_study(space, url, artifacts, name="q")
+    frame = pd.read_csv(tiny_space.parent / "series.csv")
+    forecaster = load_best("q", url, artifacts=str(artifacts), trial=0)
+    calibration = calibration_from_json(forecaster.payload["intervals"])
+    assert calibration.method == "cqr" and calibration.levels == (80.0, 95.0)
+    table = forecaster.predict(frame, level=[80, 95])
+    assert list(table.columns) == ["step", "y", "lo-95", "lo-80", "hi-80", "hi-95"]
+    np.testing.assert_allclose(table["y"].to_numpy(), forecaster.predict(frame)[:, 0], rtol=1e-6)  # the head's median
+    # each level's band is the head's own quantiles there (0.1 / 0.9 for 80 %, 0.05 / 0.95 for 95 %), moved by the calibrated offsets
+    with models.quantile_outputs(forecaster.model):
+        quantiles = forecaster.predict(frame)  # (H, T, Q)
+    offsets = calibration.offsets[0]  # (L, H, T, 2) of the one series
+    np.testing.assert_allclose(table["lo-80"], quantiles[:, 0, 1] - offsets[0, :, 0, 0], rtol=1e-5)
+    np.testing.assert_allclose(table["hi-95"], quantiles[:, 0, 4] + offsets[1, :, 0, 1], rtol=1e-5)

@@ -1,0 +1,110 @@
+"""The served forecaster's prediction intervals: calibrated from its own validation forecasts,
+scored on its test targets, kept in the study's ``served`` attr under ``intervals``.
+
+Whatever is served (a trial, a top-K ensemble, a baseline, a weighted combination) gets
+split-conformal intervals around its point forecast (``search.worker.intervals``), with no
+retraining: the conformity scores are its residuals on the validation windows every trial
+was scored on (a combination's cross-fitted validation forecasts, each half made with the
+weights fitted on the other half, so its residuals are out-of-sample like its test ones),
+per horizon step and target, per series where there are several. The levels are the study's
+``data.levels``, the method its ``data.interval_method`` (symmetric or signed; a quantile
+head's own cqr band is its trial's figure, not the served forecaster's: an ensemble or a
+combination has no head to conformalise, so the served intervals are always those of the
+served point forecast).
+
+The test figures are those of ``search.worker.intervals.interval_scores`` on exactly the
+targets the served point forecast's test metrics are computed on (the same windows, steps,
+targets and series' scalers undone): ``coverage_<level>`` (%), ``width_<level>``,
+``interval_score_<level>``, ``msis_<level>`` and the means ``coverage_error``,
+``interval_score``, ``msis``, and ``crps`` from the level quantiles.
+
+The attr's value::
+
+    {"levels": [80.0, 95.0], "method": "symmetric", "season": 12,
+     "calibration": Calibration.to_json(), "test": {"coverage_80": ..., ...}}
+
+A study recorded before this has no ``intervals``: it serves points only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from search.worker import intervals  # pure numpy: search best reads this module without torch
+
+if TYPE_CHECKING:
+    import torch
+
+KEY = "intervals"  # the served attr's entry
+
+
+def study_levels(data: dict[str, Any]) -> tuple[float, ...]:
+    """The study's ``data.levels`` as a tuple of floats (one number or a list; default 80, 95)."""
+    value = data.get("levels") or (80, 95)
+    if isinstance(value, (int, float)):
+        value = (value,)
+    return tuple(float(v) for v in value)
+
+
+def study_method(data: dict[str, Any]) -> str:
+    """The study's ``data.interval_method`` for a point forecast (symmetric unless signed)."""
+    return "signed" if data.get("interval_method") == "signed" else "symmetric"
+
+
+def calibrated(series, data: dict[str, Any], forecasts: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], ids: dict[str, torch.Tensor | None]) -> dict[str, Any] | None:
+    """The ``intervals`` entry of the served attr, from the served forecaster's scaled
+    ``forecasts`` {part: (N, H, T)} of the validation and test windows, their scaled ``truth``
+    and each window's series ``ids`` {part: (N,) or None}. None without validation windows."""
+    from search.worker import uncertainty
+
+    if len(truth["val"]) == 0 or len(truth["test"]) == 0:
+        return None
+
+    def raw(values: torch.Tensor, part: str) -> np.ndarray:
+        return series.unscale_targets(values.double(), ids[part]).numpy()
+
+    levels, method = study_levels(data), study_method(data)
+    index = {p: None if ids[p] is None else np.asarray(ids[p], dtype=np.int64) for p in ("val", "test")}
+    scales = uncertainty.series_scales(series)  # (S, T) each series' in-sample seasonal naive MAE
+    point = {p: raw(forecasts[p], p) for p in ("val", "test")}
+    y = {p: raw(truth[p], p) for p in ("val", "test")}
+    pooled = uncertainty._usable(scales) if series.n_series > 1 else None
+    calibration = intervals.calibrate(y["val"], point["val"], point["val"], levels, method, index["val"], pooled)
+    lo, hi = calibration.bounds(point["test"], point["test"], index["test"])  # (L, N, H, T) each
+    rows = np.zeros(len(y["test"]), dtype=np.int64) if index["test"] is None else index["test"]
+    scale = scales[rows]  # (N, T)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)  # a flat training part: no MSIS
+    test = intervals.interval_scores(y["test"], lo, hi, levels, scale)
+    quantiles, taus = intervals.level_quantiles(point["test"], lo, hi, levels)
+    test["crps"] = intervals.crps(y["test"], quantiles, taus)
+    return {
+        "levels": list(levels),
+        "method": method,
+        "season": int(series.season) if getattr(series, "season", None) else None,
+        "calibration": calibration.to_json(),
+        "test": {k: (float(v) if np.isfinite(v) else None) for k, v in test.items()},
+    }
+
+
+def intervals_line(value: dict[str, Any]) -> str:
+    """``intervals: coverage 79.6 % at 80 %, 94.1 % at 95 %; interval score 12.3`` for a
+    served attr with intervals, else "" (a study recorded before them)."""
+    entry = value.get(KEY)
+    if not isinstance(entry, dict) or not isinstance(entry.get("test"), dict):
+        return ""
+    test = entry["test"]
+    covered = [f"{test[f'coverage_{_name(level)}']:.1f} % at {_name(level)} %" for level in entry.get("levels", []) if test.get(f"coverage_{_name(level)}") is not None]
+    if not covered:
+        return ""
+    line = f"intervals: coverage {', '.join(covered)}"
+    if test.get("interval_score") is not None:
+        line += f"; interval score {test['interval_score']:.4g}"
+        # the ratio against the classical baseline's own intervals (e.g. "0.84x MSTL") goes here
+    return line
+
+
+def _name(level) -> str:
+    """80.0 -> '80', 97.5 -> '97.5': how a level is written in names and columns."""
+    return f"{float(level):g}"
