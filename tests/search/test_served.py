@@ -478,3 +478,57 @@ def test_a_quantile_heads_trial_draws_its_own_conformalised_band(tiny_space, tmp
     offsets = calibration.offsets[0]  # (L, H, T, 2) of the one series
     np.testing.assert_allclose(table["lo-80"], quantiles[:, 0, 1] - offsets[0, :, 0, 0], rtol=1e-5)
     np.testing.assert_allclose(table["hi-95"], quantiles[:, 0, 4] + offsets[1, :, 0, 1], rtol=1e-5)
+
+
+PANEL = """
+model: {family: lstm, layer_sizes: "8", dropout: 0.0}
+data:
+  path: panel.csv
+  time_column: t
+  series_id: id
+  target: y
+  horizon: 3
+  lookback: {choices: [6, 12]}
+  scaler_scope: series
+  stat_baselines_seconds: 0
+train: {epochs: 2, batch_size: 64, lr: 0.01}
+objective: {metric: mae, direction: minimize}
+sampler: {name: random, seed: 0}
+"""
+
+
+def test_several_series_get_intervals_of_their_own_size(tmp_path, capsys):
+    from tests._studies import ranked_study
+
+    rng = np.random.default_rng(3)
+    frames = []
+    for name, level in (("a", 10.0), ("b", 100.0), ("c", 1000.0)):  # the noise grows with the level
+        t = np.arange(300)
+        y = level * (1 + 0.2 * np.sin(2 * np.pi * t / 10)) + 0.02 * level * rng.standard_normal(300)
+        frames.append(pd.DataFrame({"id": name, "t": t, "y": np.round(y, 5)}))
+    pd.concat(frames).to_csv(tmp_path / "panel.csv", index=False)
+    space = tmp_path / "panel.yaml"
+    space.write_text(textwrap.dedent(PANEL))
+    url, artifacts = f"sqlite:///{tmp_path}/p.db", tmp_path / "artifacts"
+    study = ranked_study(space, url, artifacts, [{"lookback": 6}, {"lookback": 12}], name="panel")
+    value = served.record(study, url, str(artifacts), str(space))
+    calibration = value["intervals"]["calibration"]
+    assert sorted(calibration["own"]) == ["0", "1", "2"]  # every series had enough validation windows for its own offsets
+    assert 60 <= value["intervals"]["test"]["coverage_80"] <= 98
+    frame = pd.read_csv(tmp_path / "panel.csv")
+    out = tmp_path / "bands.csv"
+    assert main(["predict", "panel", "--input", str(tmp_path / "panel.csv"), "--storage", url, "--artifacts", str(artifacts), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["id", "step", "y", "lo-95", "lo-80", "hi-80", "hi-95"] and len(table) == 9
+    half = (table["hi-80"] - table["lo-80"]).groupby(table["id"]).mean()
+    assert half["a"] < half["b"] < half["c"] and 3 < half["b"] / half["a"] < 30 and 3 < half["c"] / half["b"] < 30
+    # export --forecasts: the series column and the rows of every series
+    assert main(["export", "panel", "--storage", url, "--forecasts", "--space", str(space), "--artifacts", str(artifacts), "--out", str(tmp_path / "f.csv")]) == 0
+    exported = pd.read_csv(tmp_path / "f.csv")
+    assert list(exported.columns[:4]) == ["part", "id", "row", "step"] and set(exported["id"]) == {"a", "b", "c"}
+    for name, rows in exported.groupby("id"):
+        y = frame[frame["id"] == name]["y"].to_numpy()
+        np.testing.assert_allclose(rows["y"].to_numpy(), y[rows["row"].to_numpy()], rtol=1e-6)
+    test = exported[exported["part"] == "test"]
+    covered = ((test["served-lo-80"] <= test["y"]) & (test["y"] <= test["served-hi-80"])).mean() * 100
+    assert covered == pytest.approx(value["intervals"]["test"]["coverage_80"], abs=1e-9)
