@@ -262,7 +262,7 @@ def test_getting_started_runs(tmp_path):
     assert "study lstm: best trial #" in ran["search best lstm"]
     assert (tmp_path / "report.html").stat().st_size > 1_000_000  # plotly.js embedded
     forecast = ran["search predict lstm"].split()
-    assert forecast[0] == "step,co2" and float(forecast[1].split(",")[1]) > 300  # ppm
+    assert forecast[0] == "step,co2,lo-95,lo-80,hi-80,hi-95" and float(forecast[1].split(",")[1]) > 300  # ppm, with the served intervals
     python = next(o for code, o in out.items() if "load_best" in code)
     assert python.split()[0] == "1"  # the shipped space forecasts one week
 
@@ -283,8 +283,9 @@ def test_your_own_data_runs(tmp_path):
     assert (tmp_path / "sales.html").is_file()
     with open(tmp_path / "forecast.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["step", "sales"] and [r[0] for r in rows[1:]] == [str(i) for i in range(1, 8)]
+    assert rows[0] == ["step", "sales", "lo-95", "lo-80", "hi-80", "hi-95"] and [r[0] for r in rows[1:]] == [str(i) for i in range(1, 8)]
     assert all(math.isfinite(float(r[1])) and 50 < float(r[1]) < 300 for r in rows[1:])
+    assert all(float(r[2]) <= float(r[3]) <= float(r[1]) <= float(r[4]) <= float(r[5]) for r in rows[1:])
 
 
 @pytest.mark.slow
@@ -295,7 +296,7 @@ def test_the_readmes_example_runs(tmp_path):
     out = _run_page([make_csv] + readme, tmp_path, {"--trials 20": "--trials 2 --set train.epochs=2"})
     assert _finished(tmp_path / "studies.db", "sales") == 2
     forecast = next(o for line, o in out.items() if line.startswith("search predict")).split()
-    assert forecast[0] == "step,sales" and len(forecast) == 8
+    assert forecast[0] == "step,sales,lo-95,lo-80,hi-80,hi-95" and len(forecast) == 8
 
 
 def test_the_python_api_page_shows_the_real_signatures():
