@@ -9,7 +9,10 @@ standard deviation of 1.2 (Gaussian) and 1.3 (Student-t) points at 80 %, 0.74 po
 (the calibration quantile's own spread and the test points' alike; a horizon step's residuals
 of neighbouring origins share their targets, so the windows are not independent): the bounds
 below, 5 and 3 points, are about four standard deviations wide. The noise is drawn once
-with a fixed seed, so a run is repeatable."""
+with a fixed seed, so a run is repeatable. Five epochs let a network beat the seasonal naive on
+validation (when measured: a combination of trial #1 with the seasonal naive was served on the
+Gaussian series, trial #1 alone on the Student-t one), but the intervals' coverage does not
+depend on which forecaster is served."""
 
 from __future__ import annotations
 
@@ -29,7 +32,7 @@ pytestmark = pytest.mark.slow
 SPACE = """
 model:
   family: lstm
-  layer_sizes: "8"
+  layer_sizes: "16"
   dropout: 0.0
 data:
   path: series.csv
@@ -41,7 +44,7 @@ data:
   split: [0.4, 0.3, 0.3]
   stat_baselines_seconds: 0
 train:
-  epochs: 2
+  epochs: 5
   batch_size: 64
   lr: 0.01
 objective: {metric: mae, direction: minimize}
