@@ -59,7 +59,7 @@ def default_levels(forecaster) -> list[float] | None:
 def checked_levels(forecaster, level) -> list[float]:
     """``level`` (one number or a list, in percent) as floats, each one the study calibrated;
     a usage error naming ``--level`` and the valid levels otherwise."""
-    asked = [level] if isinstance(level, (int, float)) and not isinstance(level, bool) else list(level)
+    asked = [level] if isinstance(level, (int, float, str)) else list(level)
     for value in asked:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value < 100:
             raise UsageError(f"--level {value!r}: a level is a percentage between 0 and 100, e.g. --level 80 --level 95")
@@ -81,6 +81,7 @@ def bands(forecaster, frame, level, forecasts: dict[str, np.ndarray] | None = No
     [...]}`` at the asked levels (``checked_levels``); ``forecasts`` the point forecasts of
     ``predict_series(frame)`` when already made."""
     import models
+    from models._head import middle
 
     levels = checked_levels(forecaster, level)
     calibration, season = calibration_of(forecaster)
@@ -89,7 +90,7 @@ def bands(forecaster, frame, level, forecasts: dict[str, np.ndarray] | None = No
         with models.quantile_outputs(forecaster.model):
             quantiles = forecaster.predict_series(frame)  # {name: (H, T, Q)}
         taus = tuple(float(q) for q in forecaster.payload["params"]["quantiles"])
-        mid = models._head.middle(taus)
+        mid = middle(taus)
         points = {name: q[..., mid] for name, q in quantiles.items()}
         base = {name: head_bands(np.moveaxis(q, -1, 0), taus, calibration.levels) for name, q in quantiles.items()}  # (L, H, T) each
     else:

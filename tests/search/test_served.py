@@ -390,6 +390,8 @@ def test_predict_draws_the_calibrated_levels(study_of_losers, capsys, tmp_path):
     assert len(err.splitlines()) == 1 and "--level 99" in err and "80, 95" in err and "Traceback" not in err
     with pytest.raises(UsageError, match="--level 99"):
         forecaster.predict(frame, level=[99])
+    assert main(["predict", name, "--input", csv, "--storage", url, "--level", "150"]) == 2
+    assert "--level 150.0: a level is a percentage between 0 and 100" in capsys.readouterr().err
     # search best says how the served intervals covered
     assert main(["best", name, "--storage", url]) == 0
     assert f"intervals: coverage {value['intervals']['test']['coverage_80']:.1f} % at 80 %" in capsys.readouterr().out
