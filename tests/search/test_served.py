@@ -534,3 +534,23 @@ def test_several_series_get_intervals_of_their_own_size(tmp_path, capsys):
     test = exported[exported["part"] == "test"]
     covered = ((test["served-lo-80"] <= test["y"]) & (test["y"] <= test["served-hi-80"])).mean() * 100
     assert covered == pytest.approx(value["intervals"]["test"]["coverage_80"], abs=1e-9)
+
+
+def test_a_served_attr_recorded_before_intervals_still_serves_points(study_of_losers, tmp_path, capsys):
+    import sqlite3
+
+    space, url, artifacts, name = study_of_losers
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as source, sqlite3.connect(tmp_path / "copy.db") as target:
+        source.backup(target)  # the study as it is, in a copy (its write-ahead log included)
+    copy = f"sqlite:///{tmp_path}/copy.db"
+    study = _open(copy, name)
+    value = served.recorded(study)
+    study.set_user_attr("served", {k: v for k, v in value.items() if k != "intervals"})  # as recorded before intervals
+    csv = str(space.parent / "series.csv")
+    assert main(["predict", name, "--input", csv, "--storage", copy, "--artifacts", str(artifacts)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "step,y"
+    assert main(["predict", name, "--input", csv, "--storage", copy, "--artifacts", str(artifacts), "--level", "80"]) == 2
+    assert "no intervals to draw" in capsys.readouterr().err
+    assert main(["best", name, "--storage", copy]) == 0
+    shown = capsys.readouterr().out
+    assert f"served: {value['label']}" in shown and "intervals:" not in shown
