@@ -7,7 +7,9 @@ scored on:
 - every trial that kept a checkpoint, and the mean of the best K of them (K = 2 .. all kept);
 - each statistical baseline the study recorded (MSTL, AutoETS, AutoTheta: their forecasts of
   the same windows, ``search.worker.stat_forecasts``) and the study's seasonal naive;
-- the best trial and the best ensemble, each combined with those baselines: weights fitted on
+- the best trial and the best ensemble, each combined with those baselines, and the baselines
+  combined among themselves (a classical combination, as the M4 competition's best simple
+  entries were): weights fitted on
   the validation targets (``search.results.combination``: non-negative, summing to 1, a member
   under 1% dropped). A combination's validation score is cross-fitted: each half of the
   validation windows (in time order) is forecast with the weights fitted on the other half,
@@ -91,8 +93,8 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
         add({key: 1.0}, names[key]["kind"])
     by_val = {k: c["val"][metric] for k, c in zip(networks + stats, out)}
     bases = [min((k for k in networks if names[k]["kind"] == kind), key=by_val.get, default=None) for kind in ("trial", "ensemble")]
-    for base in [b for b in bases if b is not None]:
-        keys = [base, *stats]
+    groups = [[base, *stats] for base in bases if base is not None] + [stats]  # the last: the classical models alone
+    for keys in groups:
         if len(keys) < 2:
             continue
         val = np.stack([forecasts[k]["val"].reshape(-1).numpy() for k in keys])
