@@ -141,6 +141,9 @@ def test_the_combination_wins_where_the_network_alone_loses(study_of_losers):
     # every member's own figures beside the combination's
     for member in value["members"]:
         assert {"val", "test"} <= set(member) and "mae" in member["test"]
+    # the naive (last value) is a candidate too, scored on the same targets as the study's own naive
+    assert value["baselines"]["naive (last value)"]["test"]["mae"] == pytest.approx(attrs["baseline_naive_test_mae"], rel=1e-4)
+    assert value["baselines"]["naive (last value)"]["val"]["mae"] == pytest.approx(attrs["baseline_naive_val_mae"], rel=1e-4)
 
 
 def test_the_classical_models_are_combined_among_themselves_too():
