@@ -40,7 +40,7 @@ from search.errors import SearchError
 from search.results import served_intervals
 from search.results.combination import simplex_weights
 from search.results.served_forecaster import ATTR, FORMAT, recorded  # noqa: F401 - recorded: read here too
-from search.worker import stat_forecasts
+from search.worker import stat_forecasts, uncertainty
 from search.worker.baselines import _predictions
 from search.worker.origins import eval_step
 
@@ -139,7 +139,7 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     for member in best["members"]:  # each member's own figures beside the combination's
         member["val"], member["test"] = singles[member["name"]]["val"], singles[member["name"]]["test"]
     complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    bands = served_intervals.calibrated(series, data, best["forecasts"], truth, ids)
+    bands = served_intervals.calibrated(series, data, best["forecasts"], truth, ids, uncertainty.series_scales(series))
     return {
         "format": FORMAT, "kind": best["kind"], "label": best["label"], "metric": metric, "members": best["members"],
         "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]),

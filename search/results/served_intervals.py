@@ -28,14 +28,11 @@ A study recorded before this has no ``intervals``: it serves points only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from search.worker import intervals  # pure numpy: search best reads this module without torch
-
-if TYPE_CHECKING:
-    import torch
+from search.worker import intervals  # pure numpy: search best and the report read this module without torch
 
 KEY = "intervals"  # the served attr's entry
 
@@ -53,24 +50,23 @@ def study_method(data: dict[str, Any]) -> str:
     return "signed" if data.get("interval_method") == "signed" else "symmetric"
 
 
-def calibrated(series, data: dict[str, Any], forecasts: dict[str, torch.Tensor], truth: dict[str, torch.Tensor], ids: dict[str, torch.Tensor | None]) -> dict[str, Any] | None:
+def calibrated(series, data: dict[str, Any], forecasts: dict[str, Any], truth: dict[str, Any], ids: dict[str, Any], scales: np.ndarray) -> dict[str, Any] | None:
     """The ``intervals`` entry of the served attr, from the served forecaster's scaled
-    ``forecasts`` {part: (N, H, T)} of the validation and test windows, their scaled ``truth``
-    and each window's series ``ids`` {part: (N,) or None}. None without validation windows."""
-    from search.worker import uncertainty
-
+    ``forecasts`` {part: (N, H, T)} of the validation and test windows, their scaled ``truth``,
+    each window's series ``ids`` {part: (N,) or None} and each series' ``scales`` (S, T)
+    (``search.worker.uncertainty.series_scales``: MSIS's scale, and the pooled band's). None
+    without validation or test windows."""
     if len(truth["val"]) == 0 or len(truth["test"]) == 0:
         return None
 
-    def raw(values: torch.Tensor, part: str) -> np.ndarray:
+    def raw(values, part: str) -> np.ndarray:  # a scaled tensor (N, H, T) -> the data's units
         return series.unscale_targets(values.double(), ids[part]).numpy()
 
     levels, method = study_levels(data), study_method(data)
     index = {p: None if ids[p] is None else np.asarray(ids[p], dtype=np.int64) for p in ("val", "test")}
-    scales = uncertainty.series_scales(series)  # (S, T) each series' in-sample seasonal naive MAE
     point = {p: raw(forecasts[p], p) for p in ("val", "test")}
     y = {p: raw(truth[p], p) for p in ("val", "test")}
-    pooled = uncertainty._usable(scales) if series.n_series > 1 else None
+    pooled = intervals.usable_scales(scales) if series.n_series > 1 else None
     calibration = intervals.calibrate(y["val"], point["val"], point["val"], levels, method, index["val"], pooled)
     lo, hi = calibration.bounds(point["test"], point["test"], index["test"])  # (L, N, H, T) each
     rows = np.zeros(len(y["test"]), dtype=np.int64) if index["test"] is None else index["test"]

@@ -210,6 +210,15 @@ def insample_scale(values: np.ndarray, season: int | None) -> float:
     return float(diff.mean()) if len(diff) else float("nan")
 
 
+def usable_scales(scales: np.ndarray) -> np.ndarray:
+    """Series scales (S, T) to pool series by: a missing or zero scale takes the mean of the
+    others (or 1)."""
+    ok = np.isfinite(scales) & (scales > 0)
+    fill = np.nanmean(np.where(ok, scales, np.nan), axis=0) if ok.any() else np.ones(scales.shape[1])
+    fill = np.where(np.isfinite(fill), fill, 1.0)
+    return np.where(ok, scales, fill[None, :])
+
+
 def winkler(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, alpha: float) -> np.ndarray:
     """The interval score of each point: width plus ``2 / alpha`` times the miss."""
     return (hi - lo) + (2.0 / alpha) * (np.maximum(lo - y, 0.0) + np.maximum(y - hi, 0.0))

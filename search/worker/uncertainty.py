@@ -174,8 +174,5 @@ class TrialIntervals:
 
 
 def _usable(scales: np.ndarray) -> np.ndarray:
-    """Scales to pool series by: a missing or zero scale takes the mean of the others (or 1)."""
-    ok = np.isfinite(scales) & (scales > 0)
-    fill = np.nanmean(np.where(ok, scales, np.nan), axis=0) if ok.any() else np.ones(scales.shape[1])
-    fill = np.where(np.isfinite(fill), fill, 1.0)
-    return np.where(ok, scales, fill[None, :])
+    """Scales to pool series by (``search.worker.intervals.usable_scales``)."""
+    return intervals.usable_scales(scales)

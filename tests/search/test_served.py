@@ -240,6 +240,7 @@ def test_best_predict_and_load_best_serve_the_same_forecaster(study_of_losers, c
 
     page, _ = build_report(_open(url, name), url)
     assert f"served: {value['label']}" in page.replace("&#x27;", "'")
+    assert f"intervals: coverage {value['intervals']['test']['coverage_80']:.1f} % at 80 %" in page  # and its intervals' line
 
 
 def test_trial_and_ensemble_stay_explicit_choices(study_of_losers):
@@ -363,12 +364,13 @@ def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of
 def test_an_ensembles_intervals_are_calibrated_and_scored_on_its_own_forecasts(study_of_losers):
     from search.results.served_intervals import calibrated
     from search.worker.intervals import calibrate, interval_scores
+    from search.worker.uncertainty import series_scales
 
     space, url, artifacts, name = study_of_losers
     study = _open(url, name)
     scored, context = served.scored_candidates(study, url, str(artifacts), str(space))
     candidate = next(c for c in scored if c["kind"] == "ensemble")
-    entry = calibrated(context["series"], context["data"], candidate["forecasts"], context["truth"], context["ids"])
+    entry = calibrated(context["series"], context["data"], candidate["forecasts"], context["truth"], context["ids"], series_scales(context["series"]))
     # independently: the ensemble's forecasts of every validation and test window, from the rows before it
     frame = pd.read_csv(space.parent / "series.csv")
     y = frame["y"].to_numpy()
