@@ -118,8 +118,9 @@ def print_best(summary: dict, console: Console) -> None:
         console.print(", ".join(facts), highlight=False, markup=False)
     if s.get("val_folds"):
         console.print(f"val {s['metric']} by fold (oldest first): " + ", ".join(fmt(v) for v in s["val_folds"]), highlight=False, markup=False)
-    for line in s.get("versus_baselines", []):
-        console.print(line, highlight=False, markup=False)
+    for line in [*s.get("versus_baselines", []), (s.get("intervals") or {}).get("line")]:
+        if line:
+            console.print(line, highlight=False, markup=False)
     if "checkpoint" in s:
         console.print(f"checkpoint: {s['checkpoint']} (search predict {s['study']} --input FILE)", highlight=False, markup=False)
     if s.get("made_here") is False:

@@ -272,6 +272,11 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
             )
             if line
         ]
+    from search.results.interval_summary import interval_summary  # it reads this module's baseline states
+
+    shown = interval_summary(out, study.user_attrs)  # the test intervals beside the baselines' own
+    if shown is not None:
+        out["intervals"] = clean(shown)
     return out
 
 
