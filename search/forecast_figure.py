@@ -205,16 +205,16 @@ def band_fill(level: str, levels: list[str]) -> str:
 
 def add_bands(fig, x: list, bands: dict | None, row: int) -> None:
     """Shade each level's band on panel ``row``, widest first so the narrower lies on top: its
-    lower bound (no line), then its upper bound filled down to it (``tonexty``); the legend
+    lower bound, then its upper bound filled down to it (neither draws a line) (``tonexty``); the legend
     names each once, ``80 % interval``."""
     import plotly.graph_objects as go
 
     levels = band_levels(bands)
     for level in levels:
         group = f"band-{level}"
-        fig.add_trace(go.Scatter(x=x, y=bands[level]["lo"], mode="lines", line={"width": 0}, hoverinfo="skip",
+        fig.add_trace(go.Scatter(x=x, y=bands[level]["lo"], mode="lines", line={"width": 0, "color": band_fill(level, levels)}, hoverinfo="skip",
                                  legendgroup=group, showlegend=False), row=row, col=1)  # fmt: skip
-        fig.add_trace(go.Scatter(x=x, y=bands[level]["hi"], mode="lines", line={"width": 0}, fill="tonexty", fillcolor=band_fill(level, levels),
+        fig.add_trace(go.Scatter(x=x, y=bands[level]["hi"], mode="lines", line={"width": 0, "color": band_fill(level, levels)}, fill="tonexty", fillcolor=band_fill(level, levels),
                                  name=f"{level} % interval", legendgroup=group, showlegend=row == 1, hoverinfo="skip"), row=row, col=1)  # fmt: skip
 
 
@@ -313,7 +313,10 @@ def _predict_parts(view: dict) -> list[Part]:
     for row, p in enumerate(panels, start=1):
         fig.add_trace(go.Scatter(x=p["x"], y=p["actual"], name="input", mode="lines", line={"color": COLORS["actual"], "width": 1.5},
                                  legendgroup="input", showlegend=row == 1), row=row, col=1)  # fmt: skip
-        add_bands(fig, p["forecast_x"], p.get("bands"), row)
+        if p.get("bands"):  # from the input's last row, where the forecast line starts: a one-step band has an area too
+            start = p["actual"][-1]
+            bands = {level: {"lo": [start, *b["lo"]], "hi": [start, *b["hi"]]} for level, b in p["bands"].items()}
+            add_bands(fig, [p["x"][-1], *p["forecast_x"]], bands, row)
         # the forecast starts at the input's last row, so the two lines meet
         fig.add_trace(go.Scatter(x=[p["x"][-1], *p["forecast_x"]], y=[p["actual"][-1], *p["forecast"]], name=f"forecast ({_steps(view['horizon'])})",
                                  mode="lines+markers", line={"color": COLORS["forecast"], "width": 2}, marker={"size": 5},
