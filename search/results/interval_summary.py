@@ -20,8 +20,6 @@ import math
 import re
 from typing import Any
 
-from search.results.tables import STAT_LABELS, stat_states
-
 _COVERAGE = re.compile(r"^coverage_(\d+(?:\.\d+)?)$")
 
 
@@ -51,21 +49,23 @@ def _mean_score(figures: dict[str, Any], levels: list[str]) -> float | None:
     return sum(values) / len(values)
 
 
-def baseline_scores(study_attrs: dict[str, Any], levels: list[str], part: str = "test") -> dict[str, float]:
-    """Each statistical baseline's mean interval score over ``levels`` on ``part``, by label;
-    only the baselines that recorded every one of those levels."""
+def baseline_scores(study_attrs: dict[str, Any], labels: dict[str, str], levels: list[str], part: str = "test") -> dict[str, float]:
+    """Each statistical baseline's (``labels``: name -> label) mean interval score over
+    ``levels`` on ``part``, by label; only the baselines that recorded every one of those levels."""
     out = {}
-    for name, label in STAT_LABELS.items():
+    for name, label in labels.items():
         score = _mean_score({k[len(f"baseline_{name}_{part}_"):]: v for k, v in study_attrs.items() if k.startswith(f"baseline_{name}_{part}_")}, levels)
         if score is not None and score > 0:
             out[label] = score
     return out
 
 
-def interval_summary(summary: dict[str, Any], study_attrs: dict[str, Any]) -> dict[str, Any] | None:
-    """What ``search best`` shows about intervals (see the module docstring): whose figures,
-    the coverage per level, the mean interval score, the baselines' and the ratio to the best
-    of them, and ``line``; None without interval figures (an old study, another task)."""
+def interval_summary(summary: dict[str, Any], study_attrs: dict[str, Any], labels: dict[str, str], running: list[str] = ()) -> dict[str, Any] | None:
+    """What ``search best`` shows about intervals (see the module docstring) for a
+    ``best_summary`` and its study's attrs: whose figures, the coverage per level, the mean
+    interval score, the statistical baselines' (``labels``: name -> label; ``running``: the
+    labels still running beside the trials) and the ratio to the best of them, and ``line``;
+    None without interval figures (an old study, another task)."""
     shown = figures_shown(summary)
     if shown is None:
         return None
@@ -75,8 +75,8 @@ def interval_summary(summary: dict[str, Any], study_attrs: dict[str, Any]) -> di
     score = _mean_score(figures, levels)
     out: dict[str, Any] = {"of": whose, "levels": [float(level) for level in levels],
                            "coverage": {level: figures[f"coverage_{level}"] for level in levels}, "interval_score": score}  # fmt: skip
-    theirs = baseline_scores(study_attrs, levels)
-    pending = [label for label, state in stat_states(study_attrs).items() if state == "running"]
+    theirs = baseline_scores(study_attrs, labels, levels)
+    pending = list(running)
     text = f"interval score {score:.4g}" if score is not None else ""
     if theirs and score is not None:
         out["baselines"] = theirs

@@ -20,6 +20,7 @@ from search.worker.uncertainty import series_scales
 from tests.conftest import TINY_SPACE, write_series
 
 MODELS = ("mstl", "autoets", "autotheta")
+LABELS = {"mstl": "MSTL", "autoets": "AutoETS", "autotheta": "AutoTheta"}
 
 
 def noisy_cycle(n: int = 700, seed: int = 3) -> SeriesData:
@@ -77,19 +78,18 @@ def test_the_line_names_coverage_per_level_and_the_ratio_to_the_best_baseline():
         "baseline_autoets_seconds": 1.0, "baseline_autoets_test_interval_score_80": 2.0, "baseline_autoets_test_interval_score_95": 2.0,
         "baseline_autotheta_seconds": 1.0,  # recorded before intervals: no interval figure
     }  # fmt: skip
-    shown = interval_summary(summary_of(test), study)
+    shown = interval_summary(summary_of(test), study, LABELS)
     assert shown["line"] == f"test intervals of trial #3: coverage 79.6 % at 80 %, 94.1 % at 95 %; interval score {0.9 / 1.1:.2f}x MSTL"
     assert shown["versus"] == {"baseline": "MSTL", "ratio": pytest.approx(0.9 / 1.1)}
     # the served forecaster's own figures win over the best trial's once recorded
     served = {"label": "0.6 x trial #3 + 0.4 x MSTL", "intervals": {"test": {**test, "coverage_80": 81.0, "interval_score_80": 0.6, "interval_score_95": 0.6}}}
-    line = interval_summary(summary_of(test, served=served), study)["line"]
+    line = interval_summary(summary_of(test, served=served), study, LABELS)["line"]
     assert line == f"test intervals of the served forecaster (0.6 x trial #3 + 0.4 x MSTL): coverage 81.0 % at 80 %, 94.1 % at 95 %; interval score {0.6 / 1.1:.2f}x MSTL"
     # a baseline still running: every ratio shown, none leads
-    running = {**study, "stat_baselines_running": ["AutoTheta"]}
-    assert interval_summary(summary_of(test), running)["line"].endswith(f"interval score {0.9 / 1.1:.2f}x MSTL, {0.9 / 2.0:.2f}x AutoETS, AutoTheta: running")
+    assert interval_summary(summary_of(test), study, LABELS, ["AutoTheta"])["line"].endswith(f"interval score {0.9 / 1.1:.2f}x MSTL, {0.9 / 2.0:.2f}x AutoETS, AutoTheta: running")
     # no baseline intervals (an older study's baselines): the score alone; no interval figure at all: no line
-    assert interval_summary(summary_of(test), {"baseline_mstl_test_mae": 1.0})["line"].endswith("; interval score 0.9")
-    assert interval_summary(summary_of({"mae": 1.0, "rmse": 2.0}), study) is None
+    assert interval_summary(summary_of(test), {"baseline_mstl_test_mae": 1.0}, LABELS)["line"].endswith("; interval score 0.9")
+    assert interval_summary(summary_of({"mae": 1.0, "rmse": 2.0}), study, LABELS) is None
 
 
 # -- a real search
