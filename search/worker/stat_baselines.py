@@ -17,6 +17,14 @@ every origin with the rows up to it. The same origins, a fraction of the cost: a
 half-hourly series scored from every origin went from minutes to seconds on one core
 (``benchmarks/bench_mstl.py``).
 
+Each model's own prediction intervals at the study's ``data.levels`` come with the same
+forecasts (``forecast_bands``: statsforecast's ``level=``; MSTL's as statsforecast's MSTL builds
+them, its trend model's interval plus the seasonal forecast) and are scored like a trial's
+(``search.worker.intervals.interval_scores``, the trials' MSIS scale ``uncertainty.series_scales``)
+on exactly the targets of the point figures: ``baseline_mstl_test_coverage_80``, ...,
+``baseline_mstl_test_interval_score``. On the benchmark's 1,154 origins they add under a CPU
+second to MSTL (``benchmarks/bench_mstl.py --levels``).
+
 They run beside the trials (``search.driver.stat_runs``): the driver builds the jobs once
 (``baseline_jobs``) and runs one model at a time (``run_model``) as a Ray task; only the driver
 writes the returned attrs to the study. ``stat_baselines`` runs every model here, in the
