@@ -341,6 +341,7 @@ def _steps(n: int) -> str:
 
 SVG_WIDTH = 900
 SVG_PANEL = 240  # pixels per series panel
+SVG_LEGEND_ROW = 18  # pixels per row of the legend
 SVG_LEFT, SVG_RIGHT, SVG_TOP, SVG_BOTTOM = 64, 16, 26, 28  # plot margins inside a panel
 
 
@@ -370,20 +371,23 @@ def _svg_text(x: float, y: float, text: str, anchor: str = "start", color: str =
 
 def _svg_forecast(view: dict) -> str:
     panels, kinds = view["series"], list(view["metrics"])
-    legend = [("actual", "actual")] + [(k, legend_name(k, view["metrics"][k])) for k in kinds]
-    body, x = [], 8.0
-    for kind, name in legend:  # one legend row on top
-        body.append(f'<line x1="{x:.1f}" y1="12" x2="{x + 22:.1f}" y2="12" stroke="{COLORS[kind]}" stroke-width="2"{_svg_dash(kind)}/>')
-        body.append(_svg_text(x + 26, 16, name))
-        x += 34 + 6.2 * len(name)
     levels = band_levels(panels[0].get("bands"))
-    for level in levels:
-        body.append(f'<rect x="{x:.1f}" y="7" width="22" height="10" fill="{band_fill(level, levels)}"/>')
-        body.append(_svg_text(x + 26, 16, f"{level} % interval"))
-        x += 34 + 6.2 * len(f"{level} % interval")
+    legend = [("actual", "actual")] + [(k, legend_name(k, view["metrics"][k])) for k in kinds] + [(f"band {v}", f"{v} % interval") for v in levels]
+    body, x, y = [], 8.0, 12
+    for kind, name in legend:  # legend rows on top, a new row where the width ends
+        width = 34 + 6.2 * len(name)
+        if x > 8 and x + width > SVG_WIDTH:
+            x, y = 8.0, y + SVG_LEGEND_ROW
+        if kind.startswith("band "):
+            body.append(f'<rect x="{x:.1f}" y="{y - 5}" width="22" height="10" fill="{band_fill(kind[5:], levels)}"/>')
+        else:
+            body.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x + 22:.1f}" y2="{y}" stroke="{COLORS[kind]}" stroke-width="2"{_svg_dash(kind)}/>')
+        body.append(_svg_text(x + 26, y + 4, name))
+        x += width
+    top = y + 12
     for i, p in enumerate(panels):
-        body.append(_svg_panel(view, p, kinds, 24 + i * SVG_PANEL))
-    return _svg_doc(SVG_WIDTH, 24 + SVG_PANEL * len(panels), body)
+        body.append(_svg_panel(view, p, kinds, top + i * SVG_PANEL))
+    return _svg_doc(SVG_WIDTH, top + SVG_PANEL * len(panels), body)
 
 
 def _svg_dash(kind: str) -> str:
