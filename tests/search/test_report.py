@@ -314,7 +314,6 @@ def test_predict_plot_draws_the_input_tail_and_the_forecast(searched, tmp_path, 
 def test_predict_plot_shades_the_bands_it_is_given(searched, tmp_path):
     """``Forecaster.plot_view(..., bands=)``: what ``search predict --plot`` passes with the
     served forecaster's intervals; each level shaded from the input's last row on."""
-    import numpy as np
     import pandas as pd
 
     from search.forecast_figure import page
