@@ -4,6 +4,7 @@ puts the served intervals beside them."""
 
 from __future__ import annotations
 
+import json
 import math
 import textwrap
 
@@ -127,6 +128,10 @@ def test_a_search_records_the_baselines_intervals_and_search_best_compares(ray_l
     out = capsys.readouterr().out
     coverage = f"{best.user_attrs['test_coverage_80']:.1f} % at 80 %, {best.user_attrs['test_coverage_95']:.1f} % at 95 %"
     assert f"test intervals of trial #{best.number}: coverage {coverage}; interval score {mine / means[label]:.2f}x {label}\n" in out
+    assert main(["best", "tiny", "--storage", url, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["intervals"]
+    assert shown["versus"] == {"baseline": label, "ratio": pytest.approx(mine / means[label])}
+    assert shown["coverage"] == {"80": pytest.approx(best.user_attrs["test_coverage_80"]), "95": pytest.approx(best.user_attrs["test_coverage_95"])}
 
     # an old study: its attrs have no interval figure, and search best says what it always said
     old = optuna.create_study(study_name="old", storage=url)
