@@ -5,11 +5,14 @@ daily and weekly cycles, seasons 48 and 336), split 0.7 / 0.15 / 0.15, horizon 2
 from every origin of the validation and the test part (``eval_origins: every``, the costly
 case: 1,176 origins) and from every horizon steps. The figures are printed, not asserted:
 
-    python benchmarks/bench_mstl.py [--rows 4000] [--horizon 24] [--step 1]
+    python benchmarks/bench_mstl.py [--rows 4000] [--horizon 24] [--step 1] [--levels 80,95] [--model mstl]
 
 It runs ``search.worker.stat_baselines.forecast_mstl`` in this process (pinned to one core
 where the platform allows), on exactly the origins a study scores; wall and CPU seconds (on a
-busy machine the CPU seconds are the figure to compare).
+busy machine the CPU seconds are the figure to compare). ``--levels`` adds MSTL's own prediction
+intervals at those levels (what a study records beside the point forecast; ``--levels ""``:
+the point forecast alone) and prints their test coverage and interval score; ``--model``
+autoets or autotheta times the other baselines on the same origins.
 """
 
 from __future__ import annotations
@@ -36,12 +39,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=4000)
     parser.add_argument("--horizon", type=int, default=24)
     parser.add_argument("--step", type=int, default=1, help="origin spacing: 1 (every) or the horizon")
+    parser.add_argument("--levels", default="80,95", help='interval levels, comma-separated ("" for none)')
+    parser.add_argument("--model", default="mstl", choices=["mstl", "autoets", "autotheta"])
     args = parser.parse_args(argv)
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    from search.worker import intervals
     from search.worker import stat_baselines as sb
     from search.worker.origins import scored_origins
 
+    levels = [float(v) for v in args.levels.split(",") if v.strip()]
     y = _series(args.rows)
     n = len(y)
     a, b = int(n * 0.7), int(n * 0.85)
@@ -51,14 +58,20 @@ def main(argv: list[str] | None = None) -> None:
         origins = scored_origins(0, start, end, 0, args.horizon, args.step)
         history = y[: origins[-1] + args.horizon, None]
         started, cpu = time.perf_counter(), time.process_time()
-        pred = sb.forecast_stat("mstl", seasons, history, len(origins), args.horizon, args.step)
+        pred, lo, hi = sb.forecast_bands(args.model, seasons, history, len(origins), args.horizon, args.step, levels)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         total += seconds
         total_cpu += cpu
         truth = np.stack([y[o : o + args.horizon] for o in origins])
         errors[part] = float(np.abs(pred[:, :, 0] - truth).mean())
-        print(f"{part}: {len(origins)} origins, {seconds:.1f} s wall, {cpu:.1f} s CPU, MAE {errors[part]:.4g}", flush=True)
-    print(f"MSTL, {n} rows, seasons {seasons}, horizon {args.horizon}, step {args.step}: {total:.1f} s wall, {total_cpu:.1f} s CPU on one core")
+        scored = ""
+        if levels:
+            figures = intervals.interval_scores(truth[..., None], lo, hi, levels)
+            coverage = ", ".join(f"{figures[f'coverage_{v:g}']:.1f} % at {v:g} %" for v in levels)
+            scored = f", coverage {coverage}, interval score {figures['interval_score']:.4g}"
+        print(f"{part}: {len(origins)} origins, {seconds:.1f} s wall, {cpu:.1f} s CPU, MAE {errors[part]:.4g}{scored}", flush=True)
+    with_levels = f", intervals at {', '.join(f'{v:g}' for v in levels)} %" if levels else ", no intervals"
+    print(f"{sb.STAT_MODELS[args.model]}, {n} rows, seasons {seasons}, horizon {args.horizon}, step {args.step}{with_levels}: {total:.1f} s wall, {total_cpu:.1f} s CPU on one core")
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ more at the end.
 
     python benchmarks/bench_peers.py [--dataset co2|demand|electricity|traffic|housing|all] [--trials 6]
         [--horizon H] [--step S] [--epochs N] [--families lstm,gru,tcn,transformer|none]
-        [--peers lstm,gru,tcn|none] [--ensemble-k 5] [--stat-seconds 1800] [--ablate]
+        [--peers lstm,gru,tcn|none] [--ensemble-k 5] [--stat-seconds 1800] [--keep FOLDER] [--ablate]
 
 NeuralForecast is an optional benchmark dependency, best kept in a virtual environment of its
 own: ``pip install torch==2.13.0 -e ".[bench-peers]"`` there (torch pinned in the same command,
@@ -790,6 +790,7 @@ def parse_args() -> tuple[argparse.Namespace, list[str], list[str] | None, list[
     parser.add_argument("--workers", type=int, default=2, help="concurrent trials of this project (default 2)")
     parser.add_argument("--num-cpus", type=int, default=2, help="CPUs of the local Ray runtime (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="NeuralForecast's TPE sampler seed (default 0)")
+    parser.add_argument("--keep", type=Path, help="keep this project's studies in this folder (SQLite files and artifacts; default: a temporary folder, removed)")
     parser.add_argument("--ablate", action="store_true", help="instead (co2 only): fixed LSTM variants, one change at a time, no search")
     parser.add_argument("--variants", help="with --ablate: only the variants whose label contains one of these comma-separated words (the base always runs)")
     args = parser.parse_args()
@@ -835,7 +836,8 @@ def main() -> None:
         _common.start_ray(args.num_cpus)
         print(f"   Ray runtime started in {time.perf_counter() - started:.1f} s (not counted in the families' wall seconds)", flush=True)
     try:
-        folder = _common.scratch_folder("bench-peers-")
+        folder = args.keep or _common.scratch_folder("bench-peers-")
+        folder.mkdir(parents=True, exist_ok=True)
         lines = [run_dataset(d, args, families, peers, nf_version, folder) for d in datasets]
     finally:
         if searching:

@@ -8,12 +8,14 @@ results side may not import each other, so it lives beside them).
 
 - forecast: one panel per series shown (the test part's actual values, the model's forecasts
   and the naive and seasonal-naive forecasts on the same rows, each forecast's test MAE and
-  RMSE in the legend), then the residual panel: the mean absolute error by step ahead, and the
+  RMSE in the legend; where the view holds ``bands``, the model's prediction intervals shaded
+  around its forecast, the wider level lighter), then the residual panel: the mean absolute error by step ahead, and the
   model's error (actual minus forecast) over time;
 - classify: the confusion matrix of the test windows (rows: the true class);
 - text: the prompt, the model's greedy continuation (characters equal to the real text at the
   same position marked) and the real continuation;
-- predict: per series, the input's tail and the forecast after its last row.
+- predict: per series, the input's tail and the forecast after its last row (with its
+  ``bands`` shaded where the view holds them).
 
 ``svg`` draws the forecast panels or the confusion matrix as a static image without plotly, for
 optuna-dashboard, which previews images among a trial's artifacts but only links HTML.
@@ -29,6 +31,8 @@ LABELS = {"model": "model", "naive": "naive", "seasonal_naive": "seasonal naive"
 DASH = {"model": "solid", "naive": "dot", "seasonal_naive": "dash"}
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 PANEL_HEIGHT = 280  # pixels per series panel
+BAND_RGB = "31,119,180"  # the model's blue; a level's band is shaded with it, the widest lightest
+BAND_ALPHA = (0.28, 0.14)  # the narrowest level's opacity, the widest's (levels between: evenly)
 
 
 @dataclass
@@ -168,6 +172,7 @@ def _forecast_part(view: dict, panels: list[dict]) -> Part:
     fig = make_subplots(rows=len(panels), cols=1, subplot_titles=titles, vertical_spacing=min(0.12, 0.3 / len(panels)))
     for row, p in enumerate(panels, start=1):
         thinned = len(p["x"]) < p["points"]
+        add_bands(fig, p["x"], p.get("bands"), row)
         fig.add_trace(go.Scatter(x=p["x"], y=p["actual"], name="actual", mode="lines", line={"color": COLORS["actual"], "width": 1.5},
                                  legendgroup="actual", showlegend=row == 1), row=row, col=1)  # fmt: skip
         for kind in kinds:
@@ -184,6 +189,33 @@ def _forecast_part(view: dict, panels: list[dict]) -> Part:
     fig.update_xaxes(title_text=view["x_title"], row=len(panels), col=1)
     fig.update_layout(template="plotly_white", height=120 + PANEL_HEIGHT * len(panels), margin={"t": 40, "l": 60, "r": 30, "b": 50})
     return Part("forecast", "Forecasts against the truth", _forecast_caption(view, panels), figure=fig)
+
+
+def band_levels(bands: dict | None) -> list[str]:
+    """The levels of a panel's ``bands`` (``{"80": {"lo": [...], "hi": [...]}}``), widest first."""
+    return sorted(bands or {}, key=float, reverse=True)
+
+
+def band_fill(level: str, levels: list[str]) -> str:
+    """The fill colour of ``level`` among ``levels`` (widest first): lighter for a wider band."""
+    i, n = levels.index(level), len(levels)
+    alpha = BAND_ALPHA[0] if n == 1 else BAND_ALPHA[1] + (BAND_ALPHA[0] - BAND_ALPHA[1]) * i / (n - 1)
+    return f"rgba({BAND_RGB},{alpha:.2f})"
+
+
+def add_bands(fig, x: list, bands: dict | None, row: int) -> None:
+    """Shade each level's band on panel ``row``, widest first so the narrower lies on top: its
+    lower bound, then its upper bound filled down to it (neither draws a line) (``tonexty``); the legend
+    names each once, ``80 % interval``."""
+    import plotly.graph_objects as go
+
+    levels = band_levels(bands)
+    for level in levels:
+        group = f"band-{level}"
+        fig.add_trace(go.Scatter(x=x, y=bands[level]["lo"], mode="lines", line={"width": 0, "color": band_fill(level, levels)}, hoverinfo="skip",
+                                 legendgroup=group, showlegend=False), row=row, col=1)  # fmt: skip
+        fig.add_trace(go.Scatter(x=x, y=bands[level]["hi"], mode="lines", line={"width": 0, "color": band_fill(level, levels)}, fill="tonexty", fillcolor=band_fill(level, levels),
+                                 name=f"{level} % interval", legendgroup=group, showlegend=row == 1, hoverinfo="skip"), row=row, col=1)  # fmt: skip
 
 
 def _panel_title(p: dict) -> str:
@@ -207,7 +239,9 @@ def _forecast_caption(view: dict, panels: list[dict]) -> str:
         shown = f" Showing the first {len(panels)} of {view['series_total']} series ({names}); the legend's metrics cover all of them."
     thinned = [p for p in panels if len(p["x"]) < p["points"]]
     thin = f" Long test parts are thinned to at most {view['max_points']} points per line, the last row kept." if thinned else ""
-    return f"The test part's actual {view['target']} and {how}, in the data's units; naive repeats the origin's value{season}.{shown}{thin}"
+    levels = band_levels(panels[0].get("bands"))
+    bands = f" Shaded: the model's {' and '.join(f'{v} %' for v in reversed(levels))} prediction intervals (calibrated on the validation part), the wider lighter." if levels else ""
+    return f"The test part's actual {view['target']} and {how}, in the data's units; naive repeats the origin's value{season}.{shown}{thin}{bands}"
 
 
 def _residual_part(view: dict, panels: list[dict]) -> Part:
@@ -279,6 +313,10 @@ def _predict_parts(view: dict) -> list[Part]:
     for row, p in enumerate(panels, start=1):
         fig.add_trace(go.Scatter(x=p["x"], y=p["actual"], name="input", mode="lines", line={"color": COLORS["actual"], "width": 1.5},
                                  legendgroup="input", showlegend=row == 1), row=row, col=1)  # fmt: skip
+        if p.get("bands"):  # from the input's last row, where the forecast line starts: a one-step band has an area too
+            start = p["actual"][-1]
+            bands = {level: {"lo": [start, *b["lo"]], "hi": [start, *b["hi"]]} for level, b in p["bands"].items()}
+            add_bands(fig, [p["x"][-1], *p["forecast_x"]], bands, row)
         # the forecast starts at the input's last row, so the two lines meet
         fig.add_trace(go.Scatter(x=[p["x"][-1], *p["forecast_x"]], y=[p["actual"][-1], *p["forecast"]], name=f"forecast ({_steps(view['horizon'])})",
                                  mode="lines+markers", line={"color": COLORS["forecast"], "width": 2}, marker={"size": 5},
@@ -287,6 +325,9 @@ def _predict_parts(view: dict) -> list[Part]:
     fig.update_xaxes(title_text=view["x_title"], row=len(panels), col=1)
     fig.update_layout(template="plotly_white", height=120 + PANEL_HEIGHT * len(panels), margin={"t": 40, "l": 60, "r": 30, "b": 50})
     caption = f"The last {view['tail']} rows of the input and the model's forecast of the {_steps(view['horizon'])} after its last row."
+    levels = band_levels(panels[0].get("bands") if panels else None)
+    if levels:
+        caption += f" Shaded: its {' and '.join(f'{v} %' for v in reversed(levels))} prediction intervals, the wider lighter."
     if view["series_total"] > len(panels):
         caption += f" Showing the first {len(panels)} of {view['series_total']} series."
     return [Part("predict", "Forecast after the input", caption, figure=fig)]
@@ -300,6 +341,7 @@ def _steps(n: int) -> str:
 
 SVG_WIDTH = 900
 SVG_PANEL = 240  # pixels per series panel
+SVG_LEGEND_ROW = 18  # pixels per row of the legend
 SVG_LEFT, SVG_RIGHT, SVG_TOP, SVG_BOTTOM = 64, 16, 26, 28  # plot margins inside a panel
 
 
@@ -329,15 +371,23 @@ def _svg_text(x: float, y: float, text: str, anchor: str = "start", color: str =
 
 def _svg_forecast(view: dict) -> str:
     panels, kinds = view["series"], list(view["metrics"])
-    legend = [("actual", "actual")] + [(k, legend_name(k, view["metrics"][k])) for k in kinds]
-    body, x = [], 8.0
-    for kind, name in legend:  # one legend row on top
-        body.append(f'<line x1="{x:.1f}" y1="12" x2="{x + 22:.1f}" y2="12" stroke="{COLORS[kind]}" stroke-width="2"{_svg_dash(kind)}/>')
-        body.append(_svg_text(x + 26, 16, name))
-        x += 34 + 6.2 * len(name)
+    levels = band_levels(panels[0].get("bands"))
+    legend = [("actual", "actual")] + [(k, legend_name(k, view["metrics"][k])) for k in kinds] + [(f"band {v}", f"{v} % interval") for v in levels]
+    body, x, y = [], 8.0, 12
+    for kind, name in legend:  # legend rows on top, a new row where the width ends
+        width = 34 + 6.2 * len(name)
+        if x > 8 and x + width > SVG_WIDTH:
+            x, y = 8.0, y + SVG_LEGEND_ROW
+        if kind.startswith("band "):
+            body.append(f'<rect x="{x:.1f}" y="{y - 5}" width="22" height="10" fill="{band_fill(kind[5:], levels)}"/>')
+        else:
+            body.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x + 22:.1f}" y2="{y}" stroke="{COLORS[kind]}" stroke-width="2"{_svg_dash(kind)}/>')
+        body.append(_svg_text(x + 26, y + 4, name))
+        x += width
+    top = y + 12
     for i, p in enumerate(panels):
-        body.append(_svg_panel(view, p, kinds, 24 + i * SVG_PANEL))
-    return _svg_doc(SVG_WIDTH, 24 + SVG_PANEL * len(panels), body)
+        body.append(_svg_panel(view, p, kinds, top + i * SVG_PANEL))
+    return _svg_doc(SVG_WIDTH, top + SVG_PANEL * len(panels), body)
 
 
 def _svg_dash(kind: str) -> str:
@@ -346,7 +396,8 @@ def _svg_dash(kind: str) -> str:
 
 def _svg_panel(view: dict, p: dict, kinds: list[str], top: float) -> str:
     """One series: its box, three y labels, the first and last x labels, a line per trace."""
-    values = [v for trace in (p["actual"], *p["forecasts"].values()) for v in trace if v is not None]
+    bands = p.get("bands") or {}
+    values = [v for trace in (p["actual"], *p["forecasts"].values(), *(b[k] for b in bands.values() for k in ("lo", "hi"))) for v in trace if v is not None]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     high = high if high > low else low + 1.0
     x0, x1 = SVG_LEFT, SVG_WIDTH - SVG_RIGHT
@@ -364,6 +415,12 @@ def _svg_panel(view: dict, p: dict, kinds: list[str], top: float) -> str:
     out.append(_svg_text(x0, y1 + 16, str(p["x"][0])))
     out.append(_svg_text(x1, y1 + 16, str(p["x"][-1]), "end"))
     thinned = len(p["x"]) < p["points"] or view["horizon"] == 1
+    levels = band_levels(bands)
+    for level in levels:  # each band a closed polygon: along its upper bound, back along its lower
+        ring = [(i, v) for i, v in enumerate(bands[level]["hi"]) if v is not None]
+        ring += [(i, v) for i, v in reversed(list(enumerate(bands[level]["lo"]))) if v is not None]
+        if ring:
+            out.append(f'<path d="M{" L".join(xy(i, v) for i, v in ring)} Z" fill="{band_fill(level, levels)}" stroke="none" data-band="{level}"/>')
     for kind, trace in [("actual", p["actual"])] + [(k, p["forecasts"][k]) for k in kinds]:
         d, pen_up = [], True
         for i, v in enumerate(trace):

@@ -108,7 +108,8 @@ def colored_pixels(image) -> int:
 def plotly_lines(dom: str, div_id: str, min_length: int = 40) -> int:
     """Scatter traces drawn as lines inside the plotly figure ``div_id`` of a dumped DOM: those
     with a ``path.js-line`` whose ``d`` has at least ``min_length`` characters (a trace broken
-    by gaps draws several paths and counts once; legend samples are not traces)."""
+    by gaps draws several paths and counts once; legend samples are not traces; a line of width
+    0, the bound of a shaded band, draws nothing)."""
     import re
 
     start = dom.find(f'id="{div_id}"')
@@ -117,7 +118,8 @@ def plotly_lines(dom: str, div_id: str, min_length: int = 40) -> int:
     end = dom.find('class="plotly-graph-div', dom.find(">", start))  # the next figure
     body = dom[start : end if end > 0 else len(dom)]
     traces = body.split('<g class="trace scatter')[1:]
-    return sum(any(len(d) >= min_length for d in re.findall(r'class="js-line"[^>]*?\sd="([^"]*)"', t)) for t in traces)
+    drawn = r'class="js-line"[^>]*?\sd="([^"]*)"(?![^>]*stroke-width: 0px)'
+    return sum(any(len(d) >= min_length for d in re.findall(drawn, t)) for t in traces)
 
 
 def ink_pixels(image) -> int:
@@ -138,3 +140,29 @@ def undrawn_copy(html_file, div_ids, out):
         assert n == 1, f"no Plotly.newPlot call for {div}"
     Path(out).write_text(text)
     return Path(out)
+
+
+def plotly_fills(dom: str, div_id: str, min_length: int = 40) -> int:
+    """Shaded areas drawn inside the plotly figure ``div_id`` of a dumped DOM: ``path.js-fill``
+    whose ``d`` has at least ``min_length`` characters (a legend's sample swatch is shorter)."""
+    import re
+
+    start = dom.find(f'id="{div_id}"')
+    if start < 0:
+        return 0
+    end = dom.find('class="plotly-graph-div', dom.find(">", start))
+    body = dom[start : end if end > 0 else len(dom)]
+    return sum(len(d) >= min_length for d in re.findall(r'class="js-fill"[^>]*?\sd="([^"]*)"', body))
+
+
+def legend_names(dom: str, div_id: str) -> list[str]:
+    """The legend entries' texts of the plotly figure ``div_id`` of a dumped DOM."""
+    import html
+    import re
+
+    start = dom.find(f'id="{div_id}"')
+    if start < 0:
+        return []
+    end = dom.find('class="plotly-graph-div', dom.find(">", start))
+    body = dom[start : end if end > 0 else len(dom)]
+    return [html.unescape(t) for t in re.findall(r'class="legendtext"[^>]*>([^<]*)<', body)]

@@ -64,7 +64,8 @@ def cmd_predict(args, console: Console) -> int:
         model = f"the mean forecast of the {args.ensemble} best models" if args.ensemble else "the best model"
         if getattr(forecaster, "label", ""):
             model = f"the served forecaster ({forecaster.label})"
-        _write_plot(args.plot, forecaster.plot_view(frame, forecasts), args.study, path, console, model)
+        shaded = {name: {level: (d["lo"][i], d["hi"][i]) for i, level in enumerate(d["levels"])} for name, d in drawn.items()} if drawn else None
+        _write_plot(args.plot, forecaster.plot_view(frame, forecasts, shaded), args.study, path, console, model)
     table = forecast_intervals.table(forecaster, forecasts, drawn)
     if out:
         _write(out, table.to_csv(index=False))

@@ -64,7 +64,7 @@ class BaselineRuns:
             return None
         from search.worker.origins import eval_step
 
-        spec = sb.baseline_jobs(series, int(data_cfg["horizon"]), eval_step(data_cfg), list(attrs.get("seasons") or []))
+        spec = sb.baseline_jobs(series, int(data_cfg["horizon"]), eval_step(data_cfg), list(attrs.get("seasons") or []), data_cfg.get("levels") or sb.LEVELS)
         return cls(study, spec, names) if spec["jobs"] else None
 
     def labels(self) -> list[str]:

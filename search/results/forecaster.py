@@ -134,11 +134,15 @@ class Forecaster:
             return {str(name): self._forecast_known(str(name), part) for name, part in groups}
         return {str(name): self._forecast(str(name), part[columns]) for name, part in groups}
 
-    def plot_view(self, frame, forecasts: dict[str, np.ndarray]) -> dict[str, Any]:
+    def plot_view(self, frame, forecasts: dict[str, np.ndarray], bands: dict[str, dict] | None = None) -> dict[str, Any]:
         """The data ``search.forecast_figure`` draws for ``search predict --plot``: per series
         (the first ``MAX_SERIES``), the last rows of ``frame`` (at most ``max(4 * lookback,
         8 * horizon)``, thinned to ``MAX_POINTS``) and ``forecasts`` (from ``predict_series``)
-        after them, at the times that follow (the time column's median step) or row numbers."""
+        after them, at the times that follow (the time column's median step) or row numbers.
+
+        ``bands``: the forecasts' prediction intervals, shaded around them, keyed like
+        ``forecasts`` by series then by level, ``{name: {80: (lo, hi), 95: (lo, hi)}}``, each
+        bound (horizon,) or (horizon, targets) like the forecast (the first target drawn)."""
         series_id, time_column = self.series_id, self.payload["data"].get("time_column")
         target = self.targets[0]
         frame = self._in_order(frame)  # the time column read as in training
@@ -160,6 +164,8 @@ class Forecaster:
                 "forecast_x": future,
                 "forecast": [float(v) for v in np.asarray(forecasts[name])[:, 0]],
             })  # fmt: skip
+            if bands and bands.get(name):
+                panels[-1]["bands"] = {f"{float(level):g}": {"lo": _first_target(lo), "hi": _first_target(hi)} for level, (lo, hi) in bands[name].items()}
         return {"format": forecast_view.FORMAT, "task": "predict", "target": target, "x_title": time_column or "row",
                 "horizon": self.horizon, "tail": min(tail, max(len(g) for g in groups.values())),
                 "series_total": len(forecasts), "series": panels}  # fmt: skip
@@ -391,3 +397,9 @@ def verified(data: bytes, recorded: str | None, trial: str) -> bytes:
             f"{trial}: no checkpoint digest (user attr {DIGEST_ATTR}) was recorded, so its checkpoint cannot be verified; refusing to load it"
         )
     return data
+
+
+def _first_target(bound) -> list[float]:
+    """A band's bound (H,) or (H, T) as the figure draws it: the first target's values."""
+    values = np.asarray(bound, dtype=np.float64)
+    return [float(v) for v in (values if values.ndim == 1 else values[:, 0])]

@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.table import Table
 
 import storage as storage_mod
-from search.results.served_intervals import intervals_line
 from search.results.tables import fmt, gap_warning, objective_label, served_line, union_keys
 
 
@@ -119,8 +118,9 @@ def print_best(summary: dict, console: Console) -> None:
         console.print(", ".join(facts), highlight=False, markup=False)
     if s.get("val_folds"):
         console.print(f"val {s['metric']} by fold (oldest first): " + ", ".join(fmt(v) for v in s["val_folds"]), highlight=False, markup=False)
-    for line in s.get("versus_baselines", []):
-        console.print(line, highlight=False, markup=False)
+    for line in [*s.get("versus_baselines", []), (s.get("intervals") or {}).get("line")]:
+        if line:
+            console.print(line, highlight=False, markup=False)
     if "checkpoint" in s:
         console.print(f"checkpoint: {s['checkpoint']} (search predict {s['study']} --input FILE)", highlight=False, markup=False)
     if s.get("made_here") is False:
@@ -148,9 +148,6 @@ def print_served(value: dict, console: Console) -> None:
     its validation and test figures beside each member's and the classical baseline's."""
     metric = value["metric"]
     console.print(served_line(value), highlight=False, markup=False)
-    bands = intervals_line(value)
-    if bands:
-        console.print(bands, highlight=False, markup=False)
     table = _table()
     shown = [metric] + [m for m in ("mae", "rmse") if m != metric]  # test metrics
     for col in ("forecaster", "weight", f"val {metric}", *(f"test {m}" for m in shown)):

@@ -23,7 +23,9 @@ The attr's value::
     {"levels": [80.0, 95.0], "method": "symmetric", "season": 12,
      "calibration": Calibration.to_json(), "test": {"coverage_80": ..., ...}}
 
-A study recorded before this has no ``intervals``: it serves points only.
+``search best`` and the report show the test figures beside the statistical baselines' own
+(``search.results.interval_summary``). A study recorded before this has no ``intervals``: it
+serves points only.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from search.worker import intervals  # pure numpy: search best and the report read this module without torch
+from search.worker import intervals
 
 KEY = "intervals"  # the served attr's entry
 
@@ -82,25 +84,3 @@ def calibrated(series, data: dict[str, Any], forecasts: dict[str, Any], truth: d
         "calibration": calibration.to_json(),
         "test": {k: (float(v) if np.isfinite(v) else None) for k, v in test.items()},
     }
-
-
-def intervals_line(value: dict[str, Any]) -> str:
-    """``intervals: coverage 79.6 % at 80 %, 94.1 % at 95 %; interval score 12.3`` for a
-    served attr with intervals, else "" (a study recorded before them)."""
-    entry = value.get(KEY)
-    if not isinstance(entry, dict) or not isinstance(entry.get("test"), dict):
-        return ""
-    test = entry["test"]
-    covered = [f"{test[f'coverage_{_name(level)}']:.1f} % at {_name(level)} %" for level in entry.get("levels", []) if test.get(f"coverage_{_name(level)}") is not None]
-    if not covered:
-        return ""
-    line = f"intervals: coverage {', '.join(covered)}"
-    if test.get("interval_score") is not None:
-        line += f"; interval score {test['interval_score']:.4g}"
-        # the ratio against the classical baseline's own intervals (e.g. "0.84x MSTL") goes here
-    return line
-
-
-def _name(level) -> str:
-    """80.0 -> '80', 97.5 -> '97.5': how a level is written in names and columns."""
-    return f"{float(level):g}"

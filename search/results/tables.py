@@ -21,6 +21,7 @@ import storage as storage_mod
 from search import pareto
 from search._format import format_value
 from search.errors import NoResultError, StudyNotFoundError
+from search.results.interval_summary import interval_summary
 
 TEST_PREFIX = "test_"
 # The statistical baselines a study may hold (search.worker.stat_baselines.STAT_MODELS).
@@ -272,6 +273,10 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
             )
             if line
         ]
+    running = [label for label, state in stat_states(study.user_attrs).items() if state == "running"]
+    shown = interval_summary(out, study.user_attrs, STAT_LABELS, running)  # the test intervals beside the baselines' own
+    if shown is not None:
+        out["intervals"] = clean(shown)
     return out
 
 

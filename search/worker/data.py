@@ -187,14 +187,23 @@ class SeriesData:
         out["loss"] = float(((pred - y) ** 2).mean())
         return out
 
-    def forecast_view(self, model, data_cfg: dict[str, Any], device, amp_dtype: torch.dtype | None = None) -> dict[str, Any]:
+    def forecast_view(self, model, data_cfg: dict[str, Any], device, amp_dtype: torch.dtype | None = None, intervals=None) -> dict[str, Any]:
         """The data of the forecast figure (``search.worker.forecast_view``): every series'
         test part in original units, the model's forecasts from its windows and the naive and
-        seasonal-naive forecasts (``season``) on the same points, bounded in size."""
+        seasonal-naive forecasts (``season``) on the same points, bounded in size. With the
+        trial's calibrated ``intervals`` (``search.worker.uncertainty.TrialIntervals``) the
+        model's interval bounds at each level too (the figure's shaded bands)."""
         lookback, horizon = data_cfg["lookback"], data_cfg["horizon"]
-        x, _ = dataclasses.replace(self, observed=None).windows("test", lookback, horizon)  # every origin: the figure's x axis is contiguous
+        x, y = dataclasses.replace(self, observed=None).windows("test", lookback, horizon)  # every origin: the figure's x axis is contiguous
         ids = getattr(x, "series_index", None)
-        pred = self.unscale_targets(self.predict(model, x, device, amp_dtype=amp_dtype), ids)[..., 0].double().numpy()  # (N, H) first target
+        calibration = None if intervals is None else intervals.calibration
+        bounds = None
+        if calibration is not None:  # the point forecast (a quantile head's median) and its bounds, (L, N, H, T) each
+            fc = intervals.forecast(model, x, y, device, amp_dtype)
+            pred = fc["point_raw"][..., 0]
+            bounds = calibration.bounds(*intervals.bands(fc), fc["ids"])
+        else:
+            pred = self.unscale_targets(self.predict(model, x, device, amp_dtype=amp_dtype), ids)[..., 0].double().numpy()  # (N, H) first target
         index = np.zeros(len(pred), dtype=np.int64) if ids is None else ids.numpy()
         segments = self.segments or ((0, *self.bounds, len(self.values)),)
         season = self.season  # the study's seasonal naive: the season best on the validation part
@@ -211,6 +220,9 @@ class SeriesData:
                 pred=pred[index == s],
                 times=self.test_times[s] if self.test_times else None,
                 first=first - start,
+                bands=None if bounds is None else {
+                    f"{level:g}": (bounds[0][k][index == s][..., 0], bounds[1][k][index == s][..., 0]) for k, level in enumerate(calibration.levels)
+                },
             ))  # fmt: skip
         x_title = (data_cfg.get("time_column") or "time") if self.test_times else "row"
         return forecast_view.forecast(parts, lookback, horizon, season, target=self.columns[0], x_title=x_title)

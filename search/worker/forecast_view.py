@@ -18,6 +18,10 @@ the order of their ``series_id`` values; the metrics cover every series):
   origin, the window's last row), so each row is forecast once and from an origin at most H
   rows before it; the last window draws the rows they leave at the end. ``path`` numbers the
   window drawn at each point, ``step`` its step ahead (1..H);
+- ``bands`` (where the trial calibrated intervals, ``search.worker.uncertainty``): per level
+  (``"80"``, ``"95"``) the ``lo`` and ``hi`` bounds of the model's forecasts on the same rows
+  and windows as ``forecasts["model"]``, 5 significant digits; absent in a figure of a trial
+  without intervals (and in figures made before them);
 - ``metrics`` (mae, rmse) and ``error_by_step`` (mean absolute error at each step ahead) of each
   forecast over every window of the test part, not only the ones drawn, so the model's metrics
   are the trial's ``test_mae`` and ``test_rmse``.
@@ -58,6 +62,7 @@ class SeriesPart:
     pred: np.ndarray  # (N, H) the model's forecasts of its test windows, original units
     times: np.ndarray | None  # (hi - lo,) the time column at the test part's rows, or None
     first: int = 0  # the row within the series of raw[0] (the x labels without a time column)
+    bands: dict[str, tuple[np.ndarray, np.ndarray]] | None = None  # level ("80") -> (lo, hi) (N, H) each, original units
 
 
 def keep_indices(n: int, max_points: int = MAX_POINTS) -> np.ndarray:
@@ -149,6 +154,8 @@ def _panel(part: SeriesPart, lookback: int, horizon: int, truth: np.ndarray, fc:
         "step": [int(s) + 1 for s in step],
         "forecasts": {k: _floats(v[window, step]) for k, v in fc.items()},
     }
+    if part.bands:  # the model's interval bounds on the same rows, from the same windows
+        out["bands"] = {level: {"lo": _floats(lo[window, step], 5), "hi": _floats(hi[window, step], 5)} for level, (lo, hi) in part.bands.items()}
     out["metrics"] = {k: _metrics(v - truth) for k, v in fc.items()}
     return out
 
@@ -168,14 +175,14 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def _num(v) -> float | None:
-    """A float for JSON, 7 significant digits; None for NaN or infinity."""
+def _num(v, digits: int = 7) -> float | None:
+    """A float for JSON, ``digits`` significant digits; None for NaN or infinity."""
     v = float(v)
-    return float(f"{v:.7g}") if math.isfinite(v) else None
+    return float(f"{v:.{digits}g}") if math.isfinite(v) else None
 
 
-def _floats(a: np.ndarray) -> list[float | None]:
-    return [_num(v) for v in np.asarray(a, dtype=np.float64).tolist()]
+def _floats(a: np.ndarray, digits: int = 7) -> list[float | None]:
+    return [_num(v, digits) for v in np.asarray(a, dtype=np.float64).tolist()]
 
 
 def _labels(times: np.ndarray) -> list:

@@ -278,7 +278,7 @@ def _train(config, series: SeriesData, metric: str, report: Report, facts: dict,
             if with_checkpoint:
                 calibration = None if bands is None or bands.calibration is None else bands.calibration.to_json()
                 result["checkpoint"] = pack(core, config, series, calibration)
-                result["forecast"] = _forecast_json(series, model, data_cfg, device, amp_dtype)
+                result["forecast"] = _forecast_json(series, model, data_cfg, device, amp_dtype, bands)
             result.update({f"test_{k}": v for k, v in test.items()})
             if getattr(series, "val_folds", 1) > 1 and series.task == "forecast":  # the best weights' metric on each validation fold
                 folds = _fold_metrics(series, model, bands, x_val, y_val, device, amp_dtype, (lookback, horizon, step), metric)
@@ -307,11 +307,12 @@ def _fold_metrics(series: SeriesData, model, bands, x_val, y_val, device, amp_dt
     return series.fold_metrics(point, y_val, getattr(x_val, "series_index", None), *windows, metric)
 
 
-def _forecast_json(series: SeriesData, model, data_cfg: dict[str, Any], device, amp_dtype) -> str:
-    """The forecast figure's data (``series.forecast_view``) as JSON text. A figure that cannot
-    be built says why in its ``error`` instead of failing a trial that trained well."""
+def _forecast_json(series: SeriesData, model, data_cfg: dict[str, Any], device, amp_dtype, bands=None) -> str:
+    """The forecast figure's data (``series.forecast_view``, with the bands of the trial's
+    calibrated intervals ``bands``) as JSON text. A figure that cannot be built says why in its
+    ``error`` instead of failing a trial that trained well."""
     try:
-        view = series.forecast_view(model, data_cfg, device, amp_dtype=amp_dtype)
+        view = series.forecast_view(model, data_cfg, device, amp_dtype=amp_dtype, **({"intervals": bands} if bands is not None else {}))
     except Exception as exc:
         view = {"format": forecast_view.FORMAT, "task": series.task, "error": f"{type(exc).__name__}: {exc}"}
     return json.dumps(view, allow_nan=False, separators=(",", ":"))

@@ -4,12 +4,14 @@ artifact folder alike (real search, real optuna-dashboard, real headless Chromiu
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import urllib.request
 
+import numpy as np
 import optuna
 import pytest
 
@@ -56,6 +58,12 @@ def test_forecast_pages_share_one_plotly_and_still_draw(ray_local, tiny_space, t
         assert b"plotly" not in (artifacts / trial.user_attrs["forecast_html"]).read_bytes()[:200]
 
     best = study.best_trial
+    # the bands of the trial's calibration (search.worker.uncertainty) around its forecast, on the same rows
+    panel = json.loads((artifacts / best.user_attrs["forecast"]).read_text())["series"][0]
+    assert set(panel["bands"]) == {"80", "95"}
+    model = np.array(panel["forecasts"]["model"], dtype=float)
+    (lo80, hi80), (lo95, hi95) = ((np.array(panel["bands"][k][b], dtype=float) for b in ("lo", "hi")) for k in ("80", "95"))
+    assert len(lo80) == len(model) and (lo95 <= lo80 + 1e-3).all() and (lo80 <= model + 1e-3).all() and (model <= hi80 + 1e-3).all() and (hi80 <= hi95 + 1e-3).all()
     path = f"/artifacts/{study._study_id}/{best._trial_id}/{best.user_attrs['forecast_html']}"
     exe = os.path.join(os.path.dirname(sys.executable), "optuna-dashboard")
     for name, cmd in (
@@ -68,6 +76,8 @@ def test_forecast_pages_share_one_plotly_and_still_draw(ray_local, tiny_space, t
         try:
             dom = browser.dump_dom(base + path, tmp_path / f"profile-{port}")
             assert browser.plotly_lines(dom, "fig-forecast") == 4, name  # actual, model, naive, seasonal naive
+            assert browser.plotly_fills(dom, "fig-forecast") == 2, name  # the 80 % and the 95 % band
+            assert {"80 % interval", "95 % interval"} <= set(browser.legend_names(dom, "fig-forecast")), name
             assert browser.plotly_lines(dom, "fig-residuals") >= 1, name
         finally:
             _procs.end_group(server)

@@ -74,6 +74,11 @@ def test_several_series_draw_one_panel_each(tmp_path):
     # and the error by step of the three forecasts
     assert browser.plotly_lines(dom, "fig-forecast", min_length=12) == 4 * forecast_view.MAX_SERIES
     assert browser.plotly_lines(dom, "fig-residuals", min_length=12) == forecast_view.MAX_SERIES + 3
+    # each panel shades its own series' 80 % and 95 % bands (the trial's calibration, per series)
+    assert browser.plotly_fills(dom, "fig-forecast") == 2 * forecast_view.MAX_SERIES
+    for panel in view["series"]:
+        model, lo, hi = (np.array(v, dtype=float) for v in (panel["forecasts"]["model"], panel["bands"]["80"]["lo"], panel["bands"]["80"]["hi"]))
+        assert (lo <= model + 1e-3).all() and (model <= hi + 1e-3).all()
     assert f"Showing the first {forecast_view.MAX_SERIES} of {len(stores)} series" in dom
     assert browser.colored_pixels(shot) - browser.colored_pixels(control) > 5000
 

@@ -199,6 +199,9 @@ def test_every_figure_renders_in_headless_chromium_without_errors(report_file, t
     # was detected in the synthetic sine), and the model's error over time
     assert browser.plotly_lines(done.stdout, "fig-forecast") == 4
     assert browser.plotly_lines(done.stdout, "fig-residuals") >= 1
+    # the best trial's 80 % and 95 % bands, shaded around its forecast
+    assert browser.plotly_fills(done.stdout, "fig-forecast") == 2
+    assert browser.legend_names(done.stdout, "fig-forecast")[:2] == ["95 % interval", "80 % interval"]
 
 
 @pytest.mark.slow
@@ -220,6 +223,18 @@ def test_report_shows_the_best_trial_against_the_naive_baselines(report_file, se
     study = optuna.load_study(study_name="tiny", storage=searched)
     ratio = study.best_value / study.user_attrs["baseline_naive_val_rmse"]
     assert f"{ratio:.2f}x naive" in text
+
+
+def test_report_puts_the_intervals_beside_the_baselines_own(report_file, searched):
+    study = optuna.load_study(study_name="tiny", storage=searched)
+    best = study.best_trial
+    text = report_file.read_text()
+    line = re.search(r"test intervals of trial #(\d+): coverage ([^;<]*); interval score ([0-9.]+)x (MSTL|AutoETS|AutoTheta)<", text)
+    assert line is not None
+    assert int(line.group(1)) == best.number
+    assert line.group(2) == f"{best.user_attrs['test_coverage_80']:.1f} % at 80 %, {best.user_attrs['test_coverage_95']:.1f} % at 95 %"
+    name = {"MSTL": "mstl", "AutoETS": "autoets", "AutoTheta": "autotheta"}[line.group(4)]
+    assert float(line.group(3)) == pytest.approx(best.user_attrs["test_interval_score"] / study.user_attrs[f"baseline_{name}_test_interval_score"], abs=0.006)
 
 
 # -- the best trial's forecasts
@@ -283,16 +298,45 @@ def test_predict_plot_draws_the_input_tail_and_the_forecast(searched, tmp_path, 
     out = tmp_path / "plot.html"
     assert main(["predict", "tiny", "--input", str(source), "--storage", searched, "--plot", str(out)]) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith("step,y\n1,")  # the forecast as before
+    assert captured.out.startswith("step,y,lo-95,lo-80,hi-80,hi-95\n1,")  # the forecast and the served intervals
     assert f"wrote {out} (the input's tail and the 1-step forecast)" in captured.err
     dom = browser.dump_dom(out.resolve().as_uri(), tmp_path / "p1")
     # the input's tail (many points) and the forecast (horizon 1: from the last row to one more)
     assert browser.plotly_lines(dom, "fig-predict") == 1 and browser.plotly_lines(dom, "fig-predict", min_length=12) == 2
+    assert browser.plotly_fills(dom, "fig-predict") == 2  # the served forecaster's 80 % and 95 % bands, shaded
     undrawn = browser.undrawn_copy(out, ["fig-predict"], tmp_path / "undrawn.html")
     image = browser.screenshot(out.resolve().as_uri(), tmp_path / "p2", tmp_path / "shot.png", height=700)
     control = browser.screenshot(undrawn.resolve().as_uri(), tmp_path / "p3", tmp_path / "undrawn.png", height=700)
     assert browser.ink_pixels(image) - browser.ink_pixels(control) > 2000  # axes, grid, the input's line, the forecast
     assert browser.colored_pixels(image) - browser.colored_pixels(control) > 50  # the forecast's blue line and markers
+
+
+@pytest.mark.slow
+def test_predict_plot_shades_the_bands_it_is_given(searched, tmp_path):
+    """``Forecaster.plot_view(..., bands=)``: what ``search predict --plot`` passes with the
+    served forecaster's intervals; each level shaded from the input's last row on."""
+    import pandas as pd
+
+    from search.forecast_figure import page
+    from search.results.loading import load_best
+
+    source = Path(searched.removeprefix("sqlite:///")).parent / "series.csv"
+    frame = pd.read_csv(source)
+    forecaster = load_best("tiny", searched)
+    forecasts = forecaster.predict_series(frame)
+    bands = {name: {80: (f - 0.5, f + 0.5), 95: (f - 1.0, f + 1.0)} for name, f in forecasts.items()}
+    view = forecaster.plot_view(frame, forecasts, bands=bands)
+    panel = view["series"][0]
+    assert panel["bands"]["95"]["hi"] == pytest.approx([v + 1.0 for v in panel["forecast"]])
+    out = tmp_path / "plot.html"
+    out.write_text(page(view, "predict"))
+    dom = browser.dump_dom(out.resolve().as_uri(), tmp_path / "p1")
+    assert browser.plotly_fills(dom, "fig-predict") == 2
+    assert browser.legend_names(dom, "fig-predict")[:3] == ["input", "95 % interval", "80 % interval"]
+    plain = tmp_path / "plain.html"
+    plain.write_text(page(forecaster.plot_view(frame, forecasts), "predict"))  # no bands given: none drawn
+    dom = browser.dump_dom(plain.resolve().as_uri(), tmp_path / "p2")
+    assert browser.plotly_fills(dom, "fig-predict") == 0 and browser.plotly_lines(dom, "fig-predict", min_length=12) == 2
 
 
 @pytest.mark.slow

@@ -240,7 +240,7 @@ def test_best_predict_and_load_best_serve_the_same_forecaster(study_of_losers, c
 
     page, _ = build_report(_open(url, name), url)
     assert f"served: {value['label']}" in page.replace("&#x27;", "'")
-    assert f"intervals: coverage {value['intervals']['test']['coverage_80']:.1f} % at 80 %" in page  # and its intervals' line
+    assert f"coverage {value['intervals']['test']['coverage_80']:.1f} % at 80 %" in page  # and its intervals' line
 
 
 def test_trial_and_ensemble_stay_explicit_choices(study_of_losers):
@@ -324,7 +324,7 @@ def _network_forecasts(study, artifacts, trials: list[int], frame: pd.DataFrame,
 
 
 def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of_losers):
-    from search.results.served_intervals import intervals_line
+    from search.results.tables import best_summary
     from search.worker.intervals import calibration_from_json, interval_scores
 
     space, url, artifacts, name = study_of_losers
@@ -357,8 +357,8 @@ def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of
     for key in ("coverage_80", "coverage_95", "width_80", "width_95", "interval_score_80", "interval_score_95", "interval_score"):
         assert entry["test"][key] == pytest.approx(mine[key], rel=1e-4, abs=0.5 if key.startswith("coverage") else 1e-6), key
     assert entry["test"]["width_95"] > entry["test"]["width_80"] > 0 and entry["test"]["msis_80"] > 0
-    line = intervals_line(value)
-    assert line.startswith(f"intervals: coverage {entry['test']['coverage_80']:.1f} % at 80 %, {entry['test']['coverage_95']:.1f} % at 95 %; interval score")
+    line = best_summary(study)["intervals"]["line"]  # what search best and the report show
+    assert line.startswith(f"test intervals of the served forecaster ({value['label']}): coverage {entry['test']['coverage_80']:.1f} % at 80 %, {entry['test']['coverage_95']:.1f} % at 95 %; interval score")
 
 
 def test_an_ensembles_intervals_are_calibrated_and_scored_on_its_own_forecasts(study_of_losers):
@@ -427,7 +427,7 @@ def test_predict_draws_the_calibrated_levels(study_of_losers, capsys, tmp_path):
     assert "--level 150.0: a level is a percentage between 0 and 100" in capsys.readouterr().err
     # search best says how the served intervals covered
     assert main(["best", name, "--storage", url]) == 0
-    assert f"intervals: coverage {value['intervals']['test']['coverage_80']:.1f} % at 80 %" in capsys.readouterr().out
+    assert f"test intervals of the served forecaster ({value['label']}): coverage {value['intervals']['test']['coverage_80']:.1f} % at 80 %" in capsys.readouterr().out
 
 
 def _without_intervals(data: bytes) -> bytes:
@@ -586,4 +586,4 @@ def test_a_served_attr_recorded_before_intervals_still_serves_points(study_of_lo
     assert "no intervals to draw" in capsys.readouterr().err
     assert main(["best", name, "--storage", copy]) == 0
     shown = capsys.readouterr().out
-    assert f"served: {value['label']}" in shown and "intervals:" not in shown
+    assert f"served: {value['label']}" in shown and "test intervals of the served forecaster" not in shown
