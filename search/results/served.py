@@ -18,7 +18,10 @@ scored on:
   so fitting its weights on the same targets does not give it an edge over its members.
 
 The best on validation is served (ties: the simpler, listed first), so a network that loses to
-MSTL on validation is never served alone. ``record`` keeps the choice in the study user attr
+MSTL on validation is never served alone; and a candidate with a network is served over the
+best classical candidate only where its edge on validation is significant (``edge_test``: the
+Diebold-Mariano test, one-sided, at ``EDGE_ALPHA``), so noise in a short validation part does
+not make the study serve something worse than the classical answer. ``record`` keeps the choice in the study user attr
 ``served``: its members with their weights, and its validation and test metrics beside each
 member's, which ``search best``, ``search predict``, ``search.load_best`` and the report read.
 A study made before this existed, a multi-objective study or a task other than forecasting
@@ -28,6 +31,8 @@ has no ``served`` attr: its best trial is served, as before.
 from __future__ import annotations
 
 from typing import Any
+
+import math
 
 import numpy as np
 import optuna
@@ -43,6 +48,7 @@ from search.worker.origins import eval_step
 
 STAT_LABELS = {"mstl": "MSTL", "autoets": "AutoETS", "autotheta": "AutoTheta"}
 SHOWN = 8  # candidates kept in the attr for the tables (best first)
+EDGE_ALPHA = 0.10  # a network is served over the classical answer only where it is better on validation at this level
 
 
 def label(members: list[dict[str, Any]]) -> str:
@@ -87,7 +93,7 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
             return
         metrics = {part: score(preds[part], part) for part in preds}
         out.append({"kind": kind if len(keys) > 1 or kind != "combination" else names[keys[0]]["kind"],
-                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"]})  # fmt: skip
+                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"], "_val": preds["val"]})  # fmt: skip
 
     networks = [k for k in forecasts if names[k]["kind"] in ("trial", "ensemble")]
     stats = [k for k in forecasts if k not in networks]
@@ -106,6 +112,45 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
         add(dict.fromkeys(keys, 1.0 / len(keys)), "combination")  # the simple mean: nothing fitted
     order = sorted(range(len(out)), key=lambda i: (out[i]["val"][metric], i))
     return [out[i] for i in order]
+
+
+def is_network(candidate: dict[str, Any]) -> bool:
+    """Whether a candidate has a trial among its members (else it is the classical answer)."""
+    return any(m["kind"] in ("trial", "ensemble") for m in candidate["members"])
+
+
+def edge_test(challenger: torch.Tensor, incumbent: torch.Tensor, truth: torch.Tensor, metric: str, lag: int) -> tuple[float, float]:
+    """Is ``challenger`` significantly better than ``incumbent`` on the validation windows?
+    The Diebold-Mariano test: each window's loss difference (squared errors for rmse/mse/loss,
+    else absolute), its mean over the long-run variance (Newey-West, ``lag`` windows: the
+    overlap of consecutive windows), one-sided. Returns (z, p); p small: the edge is real."""
+    power = 2 if metric in ("rmse", "mse", "loss") else 1
+    d = ((challenger - truth).abs() ** power - (incumbent - truth).abs() ** power).reshape(len(truth), -1).mean(1).double().numpy()
+    n = len(d)
+    if n < 2:
+        return 0.0, 0.5
+    centred = d - d.mean()
+    variance = float(centred @ centred) / n
+    for k in range(1, min(lag, n - 1) + 1):
+        variance += 2 * (1 - k / (lag + 1)) * float(centred[k:] @ centred[:-k]) / n
+    if variance <= 0:
+        return (-math.inf if d.mean() < 0 else math.inf), (0.0 if d.mean() < 0 else 1.0)
+    z = float(d.mean() / math.sqrt(variance / n))
+    return z, 0.5 * math.erfc(-z / math.sqrt(2))  # P(Z <= z)
+
+
+def gated(scored: list[dict[str, Any]], truth: torch.Tensor, metric: str, lag: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The candidate to serve of ``scored`` (best on validation first) and the record of the
+    edge test: a candidate with a network is served over the best classical one (baselines,
+    naive, their combinations) only where ``edge_test`` finds it better on validation at
+    ``EDGE_ALPHA``; else the classical answer is. ``lag``: consecutive windows sharing targets."""
+    best = scored[0]
+    classical = next((c for c in scored if not is_network(c)), None)
+    if not is_network(best) or classical is None:
+        return best, None
+    z, p = edge_test(best["_val"], classical["_val"], truth, metric, lag)
+    served = best if p <= EDGE_ALPHA else classical
+    return served, {"challenger": best["label"], "classical": classical["label"], "z": round(z, 3), "p": round(p, 4), "alpha": EDGE_ALPHA, "served": served["label"]}
 
 
 def _cross_fitted(val: np.ndarray, target: np.ndarray, shape: torch.Size) -> torch.Tensor | None:
@@ -159,14 +204,14 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     if metric not in series.score(truth["val"][:1], truth["val"][:1], None if ids["val"] is None else ids["val"][:1]):
         metric = "rmse"
     scored = candidates(forecasts, names, truth["val"], lambda pred, part: series.score(pred, truth[part], ids[part]), metric)
-    best = scored[0]
+    best, gate = gated(scored, truth["val"], metric, -(-(int(data["horizon"]) - 1) // eval_step(data)))
     singles = {c["members"][0]["name"]: c for c in scored if len(c["members"]) == 1}
     for member in best["members"]:  # each member's own figures beside the combination's
         member["val"], member["test"] = singles[member["name"]]["val"], singles[member["name"]]["test"]
     complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     return {
         "format": FORMAT, "kind": best["kind"], "label": best["label"], "metric": metric, "members": best["members"],
-        "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]),
+        "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]), "edge": gate,
         "seasons": [int(s) for s in study.user_attrs.get("seasons") or []],
         "candidates": [{"label": c["label"], "kind": c["kind"], "val": c["val"], "test": c["test"]} for c in scored[:SHOWN]],
         "baselines": {n: {"val": singles[n]["val"], "test": singles[n]["test"]} for n in (v["name"] for v in names.values() if v["kind"] in ("stat", "seasonal_naive"))},

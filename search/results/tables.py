@@ -446,7 +446,11 @@ def classical(value: dict) -> str | None:
 def served_line(value: dict) -> str:
     """``served: 0.62 x trial #4 + 0.38 x MSTL: val mae 0.41, test mae 0.45; MSTL val 0.52, test 0.50``."""
     metric = value["metric"]
-    line = f"served: {value['label']} (the best on validation): val {metric} {fmt(value['val'].get(metric))}, test {metric} {fmt(value['test'].get(metric))}"
+    edge = value.get("edge") or {}
+    why = "the best on validation"
+    if edge and edge.get("served") != edge.get("challenger"):
+        why = f"the classical answer: {edge['challenger']} was better on validation, but not significantly (p {edge['p']:.2f} > {edge['alpha']:g})"
+    line = f"served: {value['label']} ({why}): val {metric} {fmt(value['val'].get(metric))}, test {metric} {fmt(value['test'].get(metric))}"
     name = value.get("classical") or classical(value)
     if name:
         base = value["baselines"][name]

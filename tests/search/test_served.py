@@ -174,6 +174,44 @@ def test_the_classical_models_are_combined_among_themselves_too():
     assert classical[0]["test"]["mae"] < 0.1 < min(c["test"]["mae"] for c in scored if len(c["members"]) == 1)
 
 
+def _gate_case(edge: float, seed: int = 5):
+    """Scored candidates: a trial whose errors are the classical model's minus ``edge`` (in
+    absolute value) plus noise, both on autocorrelated errors of overlapping windows."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    n, h = 200, 6
+    walk = np.cumsum(rng.standard_normal(n + h))  # errors shared by consecutive windows
+    truth = torch.zeros((n, h, 1), dtype=torch.float64)
+    base = torch.as_tensor(np.stack([walk[i : i + h] for i in range(n)])[..., None])
+    classical = truth + base.abs() + 1.0
+    trial = truth + (base.abs() + 1.0 - edge) + 0.3 * torch.as_tensor(rng.standard_normal((n, h, 1)))
+    names = {"t0": {"kind": "trial", "name": "trial #0", "trials": [0]}, "mstl": {"kind": "stat", "name": "MSTL", "model": "mstl"}}
+    forecasts = {"t0": {"val": trial, "test": trial}, "mstl": {"val": classical, "test": classical}}
+
+    def score(pred, part):
+        return {"mae": float((pred - truth).abs().mean())}
+
+    return served.candidates(forecasts, names, truth, score, "mae"), truth
+
+
+def test_a_network_is_served_over_the_classical_answer_only_where_its_edge_is_real():
+    scored, truth = _gate_case(edge=0.02)  # a hair better on validation, well within the noise
+    assert scored[0]["label"] == "trial #0"
+    chosen, edge = served.gated(scored, truth, "mae", lag=5)
+    assert chosen["label"] == "MSTL" and edge["challenger"] == "trial #0" and edge["served"] == "MSTL" and edge["p"] > served.EDGE_ALPHA
+    scored, truth = _gate_case(edge=0.5)  # clearly better
+    chosen, edge = served.gated(scored, truth, "mae", lag=5)
+    assert chosen["label"] == "trial #0" and edge["p"] < 0.01
+    # the overlap of windows is counted: the same small edge looks surer when it is ignored
+    scored, truth = _gate_case(edge=0.1)
+    trial, mstl = (next(c["_val"] for c in scored if c["label"] == name) for name in ("trial #0", "MSTL"))
+    assert served.edge_test(trial, mstl, truth, "mae", 0)[1] < served.edge_test(trial, mstl, truth, "mae", 5)[1]
+    # a classical answer best on validation is served without a test
+    scored, truth = _gate_case(edge=-0.5)
+    assert scored[0]["label"] == "MSTL" and served.gated(scored, truth, "mae", 5) == (scored[0], None)
+
+
 def test_the_recorded_baseline_forecasts_give_the_recorded_metrics(study_of_losers):
     space, url, artifacts, name = study_of_losers
     attrs = _open(url, name).user_attrs
