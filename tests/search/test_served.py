@@ -253,7 +253,8 @@ def test_the_dashboard_opens_a_study_with_a_served_forecaster(study_of_losers):
     body = b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
     assert status == ["200 OK"]
     keys = {a["key"] for a in json.loads(body)["user_attrs"]}
-    assert {"served", stat_forecasts.ATTR} <= keys
+    assert {"space_hash", stat_forecasts.ATTR} <= keys  # this study's attrs were written flat, as before
+    assert "served" not in keys and "served" in flat(_open(url, name))  # recorded since, in its group (search.study_attrs)
 
 
 def test_the_gap_warning_names_a_validation_that_over_promised():

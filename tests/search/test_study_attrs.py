@@ -20,12 +20,12 @@ from search.study_attrs import GROUPS, PREFIX, VISIBLE, flat, group_of, write
 from tests.conftest import TINY_SPACE, write_series
 
 # `optuna studies -f table` prints each study's user attrs in one cell of one line. The other
-# columns (name, direction, n_trials, datetime_start, borders) take about 75 characters and
-# the visible facts of a study with short names about 190 (their names and values are bounded:
-# file and dataset names, a 16-hex hash, a family, a task, a metric), so a line of this study
-# stays under 400 characters, what a terminal shows in two or three rows. Before, the same
-# study printed one line of about 15,000 characters (the space, ~70 baseline figures, the
-# served forecaster, the statistical forecasts).
+# columns (name, direction, n_trials, datetime_start, borders) take about 60 characters and
+# the visible facts of this study 142 (names and values of bounded size: file and dataset
+# names, a 16-hex hash, a family, a task, a metric; a fork adds about 40): a line of 202. 400
+# leaves room for longer file and study names and stays two or three rows of a terminal.
+# Before, the same study printed one line of 15,411 characters (the space, ~70 baseline
+# figures, the served forecaster, the statistical forecasts).
 MAX_WIDTH = 400
 
 
