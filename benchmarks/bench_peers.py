@@ -45,7 +45,11 @@ and the script checks it (it stops with a message where they differ):
 - the origins of the naive baselines (the same ``targets_test`` record of the loader);
 - the cutoffs NeuralForecast forecast from, and the values it compares with.
 
-MAE and RMSE are over every (origin, step) point, in the data's own units.
+MAE and RMSE are over every (origin, step) point, in the data's own units. The "val MAE" column is
+each method's MAE on the validation part (this project's and the baselines' on the study's
+validation targets; NeuralForecast's best trial's validation loss, an MAE on its own validation
+windows), and "test / val" the validation -> test gap: above 1 the method did worse on test than
+its validation promised.
 
 What runs
 ---------
@@ -63,6 +67,11 @@ What runs
   ``checkpoints.keep``) that kept a checkpoint, of the family whose best trial has the best
   validation metric (``search.load_best(..., ensemble=K)``, scored the same way); fewer when fewer
   trials kept one (said so). Wall seconds: that family's search plus the scoring.
+- **Served**: what each family's study serves (``search.results.served.record``, as ``search
+  run`` records it when it ends): the best on validation among its trials, top-K ensembles,
+  statistical baselines, the seasonal naive and combinations of a network with the baselines.
+  Its figures are the study's own, on the targets checked above. Wall seconds: the search plus
+  the choosing.
 - **NeuralForecast** (optional): ``AutoLSTM``, ``AutoGRU``, ``AutoTCN`` with ``backend='optuna'``,
   their default search spaces, ``num_samples`` = ``--trials``, ``h`` = H, a seeded
   ``optuna.samplers.TPESampler`` (the default sampler, seeded so runs repeat); only trainer
@@ -95,7 +104,9 @@ The target
 ----------
 Per dataset: the best of this project's rows (its families and the ensemble) reaches a test MAE
 at least 10 % below the best of every peer and baseline (ratio <= 0.90), in no more wall time
-than the slowest NeuralForecast peer took. Without NeuralForecast (or with ``--peers none``) the
+than the slowest NeuralForecast peer took. A second line checks the served forecaster against
+the best classical baseline (naive, seasonal naive, MSTL, AutoETS, AutoTheta): at most 0.90x
+"met", at most 1.00x "missed, never worse", above "missed, WORSE". Without NeuralForecast (or with ``--peers none``) the
 target line says so and compares with the baselines only, without a wall bound. With
 ``--dataset all`` every dataset's table and target line print in turn, and the target lines once
 more at the end.
@@ -251,7 +262,7 @@ def cpu_since(cpu0: float) -> float:
 
 def result(method: str, kind: str, **fields) -> dict:
     """A table row: ``kind`` is ours, peer or baseline; a row without a score has mae None."""
-    return {"method": method, "kind": kind, "mae": None, "rmse": None, "wall": None, "cpu": math.nan, "trials": "-", "note": "", **fields}
+    return {"method": method, "kind": kind, "mae": None, "rmse": None, "val_mae": None, "wall": None, "cpu": math.nan, "trials": "-", "note": "", **fields}
 
 
 # -- the baselines: naive, the best seasonal naive, MSTL, AutoETS, AutoTheta
@@ -265,11 +276,12 @@ def naive_rows(prep, targets: Targets, step: int) -> tuple[list[dict], dict]:
     attrs = prep.series.naive_attrs(prep.lookback_max, data, prep.compiled.metric)
     wall = time.perf_counter() - started
     targets.check_recorded("naive baselines", attrs["targets_test"], step)
-    rows = [result("naive (last value)", "baseline", mae=attrs["baseline_naive_test_mae"], rmse=attrs["baseline_naive_test_rmse"], wall=wall)]
+    rows = [result("naive (last value)", "baseline", mae=attrs["baseline_naive_test_mae"], rmse=attrs["baseline_naive_test_rmse"], wall=wall,
+                   val_mae=attrs.get("baseline_naive_val_mae"))]
     season = attrs.get("seasonal_naive_season")
     if season:
         rows.append(result(f"seasonal naive (season {season})", "baseline", mae=attrs["baseline_seasonal_naive_test_mae"],
-                           rmse=attrs["baseline_seasonal_naive_test_rmse"], wall=wall,
+                           rmse=attrs["baseline_seasonal_naive_test_rmse"], wall=wall, val_mae=attrs.get("baseline_seasonal_naive_val_mae"),
                            note=f"best on validation ({prep.compiled.metric}) of seasons {attrs['seasons']}"))
     return rows, attrs
 
@@ -293,7 +305,7 @@ def stat_rows(attrs: dict, seasons: list[int], source: str) -> list[dict]:
     for name, label in stat_labels(seasons).items():
         if f"baseline_{name}_test_mae" in attrs:
             rows.append(result(label, "baseline", mae=attrs[f"baseline_{name}_test_mae"], rmse=attrs[f"baseline_{name}_test_rmse"],
-                               wall=attrs[f"baseline_{name}_seconds"], note=source))
+                               wall=attrs[f"baseline_{name}_seconds"], val_mae=attrs.get(f"baseline_{name}_val_mae"), note=source))
         else:
             why = next((n for n in notes if n.startswith(STAT_MODELS[name] + ":")), "not recorded")
             rows.append(result(label, "baseline", note=why))
@@ -396,7 +408,7 @@ def run_family(family: str, space: Path, run: DatasetRun, args, folder: Path) ->
     metric = _recorded(study).get("metric", "rmse")
     check_agrees(method, "test_mae", best.user_attrs.get("test_mae"), metrics["test"]["mae"])
     check_agrees(method, f"validation {metric}", best.value, metrics["val"][metric])
-    return {**row, "mae": metrics["test"]["mae"], "rmse": metrics["test"]["rmse"], "val": best.value, "params": best.params,
+    return {**row, "mae": metrics["test"]["mae"], "rmse": metrics["test"]["rmse"], "val": best.value, "val_mae": metrics["val"]["mae"], "params": best.params,
             "note": f"best #{best.number}: lookback {forecaster.lookback}, {best.user_attrs.get('epochs_run')} epochs, "
                     f"val {metric} {best.value:.3f}; study test MAE {best.user_attrs['test_mae']:.3f} = rescored"}
 
@@ -419,10 +431,32 @@ def run_ensemble(ours: list[dict], k_asked: int, targets: Targets) -> dict | Non
     took = time.perf_counter() - started
     fewer = f" ({k_asked} asked; {k} trial{'s' if k != 1 else ''} kept a checkpoint)" if k < k_asked else ""
     metric = _recorded(study).get("metric", "rmse")
-    return result(method, "ours", mae=metrics["test"]["mae"], rmse=metrics["test"]["rmse"], wall=base["wall"] + took,
+    return result(method, "ours", mae=metrics["test"]["mae"], rmse=metrics["test"]["rmse"], val_mae=metrics["val"]["mae"], wall=base["wall"] + took,
                   trials=f"#{', #'.join(map(str, forecaster.trials))}",
                   note=f"mean of the best {k}{fewer} by validation; val {metric} {metrics['val'][metric]:.3f}; "
                        f"wall: the {base['family']} search + {took:.1f} s scoring{'; ' + forecaster.note if forecaster.note else ''}")
+
+
+def run_served(ours: list[dict]) -> list[dict]:
+    """Each family's served forecaster (``search.results.served.record``, what ``search run``
+    records when it ends): the best on validation of its trials, top-K ensembles, statistical
+    baselines and their combinations; its figures as the study recorded them on the same
+    targets (checked against the benchmark's by ``check_study_baselines``)."""
+    from search.results import served
+
+    rows = []
+    for row in [r for r in ours if r.get("study") is not None and r.get("val") is not None]:
+        started = time.perf_counter()
+        value = served.record(row["study"], row["url"], None, str(row["space"]))
+        took = time.perf_counter() - started
+        if value is None:
+            continue
+        kinds = sorted({c["kind"] for c in value["candidates"]})
+        rows.append(result(f"this project: {row['family']} served", "ours", served=True, mae=value["test"]["mae"], rmse=value["test"]["rmse"],
+                           val_mae=value["val"]["mae"], wall=row["wall"] + took, trials=value["label"],
+                           note=f"best on validation ({value['metric']}) of the study's candidates ({', '.join(kinds)} shown); "
+                                f"wall: the search + {took:.1f} s choosing"))
+    return rows
 
 
 # -- NeuralForecast
@@ -511,7 +545,7 @@ def run_peer(family: str, args, run: DatasetRun) -> dict:
     fitted = nf.models[0]  # cross_validation fits a copy of the model passed in
     best = fitted.results.best_trial
     params = best.user_attrs.get("ALL_PARAMS", best.params)
-    return result(method, "peer", **score(pred, truth), params=best.params, wall=wall, cpu=cpu, trials=f"{len(fitted.results.trials)} done",
+    return result(method, "peer", **score(pred, truth), params=best.params, wall=wall, cpu=cpu, trials=f"{len(fitted.results.trials)} done", val_mae=best.value,
                   note=f"best input_size {params.get('input_size')}, max_steps {params.get('max_steps')}, val loss {best.value:.3f}; validation rows [{a},{end - test_size})")
 
 
@@ -632,6 +666,30 @@ def target_line(dataset: str, ours: list[dict], others: list[dict], peer_note: s
                    f"{'within' if fast else 'over'}; overall {'MET' if quality and fast else 'MISSED'}")
 
 
+def gap(row: dict) -> str:
+    """The validation -> test gap: test MAE / validation MAE (NeuralForecast: its best trial's
+    validation loss, MAE on its own validation windows); "-" without both."""
+    if row["mae"] is None or not row.get("val_mae"):
+        return "-"
+    return f"{row['mae'] / row['val_mae']:.2f}x"
+
+
+def served_line(dataset: str, ours: list[dict], others: list[dict]) -> str | None:
+    """The issue's target in one line: the served forecaster's test MAE against the best
+    classical baseline's (naive, seasonal naive, MSTL, AutoETS, AutoTheta): <= 0.90x met,
+    <= 1.00x never worse, above: worse."""
+    served = [r for r in ours if r.get("served") and r["mae"] is not None]
+    classical = [r for r in others if r["kind"] == "baseline" and r["mae"] is not None]
+    if not served or not classical:
+        return None
+    best, ref = min(served, key=lambda r: r["mae"]), min(classical, key=lambda r: r["mae"])
+    ratio = best["mae"] / ref["mae"]
+    # the same model served and recorded differs in the last float digits (scaled and back)
+    verdict = "met" if ratio <= TARGET_RATIO else "missed, never worse" if ratio <= 1.0 + AGREE_RTOL else "missed, WORSE"
+    return (f"   served ({dataset}): {best['trials']}: test MAE {best['mae']:.3f} vs the best classical baseline ({ref['method']}) "
+            f"{ref['mae']:.3f}: {ratio:.2f}x (needs <= {TARGET_RATIO:.2f}x, never above 1.00x): {verdict}")
+
+
 def peer_note(peers: list[str], nf_version: str | None) -> str:
     """Why no deep peer was scored, for the target line."""
     if not peers:
@@ -644,9 +702,9 @@ def print_results(run: DatasetRun, rows: list[dict], target: str) -> None:
     seasonal = run.naive.get("baseline_seasonal_naive_test_mae")
     print()
     print(_common.table(
-        ["method", "test MAE", "test RMSE", "MAE / seasonal naive", "wall s", "CPU s", "trials", "notes"],
+        ["method", "test MAE", "test RMSE", "MAE / seasonal naive", "val MAE", "test / val", "wall s", "CPU s", "trials", "notes"],
         [[r["method"], fmt(r["mae"]), fmt(r["rmse"]), fmt(r["mae"] / seasonal, ".2f") + "x" if seasonal and r["mae"] is not None else "-",
-          fmt(r["wall"], ".1f"), fmt(r["cpu"], ".0f"), r["trials"], r["note"]] for r in rows],
+          fmt(r["val_mae"]), gap(r), fmt(r["wall"], ".1f"), fmt(r["cpu"], ".0f"), r["trials"], r["note"]] for r in rows],
     ))
     o = run.targets.origins
     print(f"\n   test points per method: {len(o)} origins x {run.horizon} steps = {run.targets.points} (origins rows {o[0]}..{o[-1]}, "
@@ -711,8 +769,11 @@ def run_dataset(dataset: str, args, families: list[str] | None, peers: list[str]
     rows += stat_rows(attrs, run.naive["seasons"], source)
     ensemble = run_ensemble(ours, args.ensemble_k, run.targets)
     ours += [ensemble] if ensemble else []
+    ours += run_served(ours)
     theirs = run_peers(peers, args, run, nf_version)
     target = target_line(dataset, ours, rows + theirs, peer_note(peers, nf_version))
+    line = served_line(dataset, ours, rows)
+    target = target + ("\n" + line if line else "")
     print_results(run, rows + ours + theirs, target)
     return target
 

@@ -205,8 +205,15 @@ def test_bench_peers_tiny_budget():
     out = done.stdout
     rows = _rows(out)
     baselines = ["naive (last value)", "seasonal naive (season 52)", "MSTL (seasons 52; AutoETS trend)", "AutoETS (season 1)", "AutoTheta (season 52)"]
-    ours = ["this project: lstm", "this project: lstm ensemble of 1"]
+    ours = ["this project: lstm", "this project: lstm ensemble of 1", "this project: lstm served"]
     assert list(rows) == [*baselines, *ours, "NeuralForecast AutoTCN"], rows
+    for method in baselines + ours:  # the validation -> test gap is the two MAEs' ratio
+        test_mae, val_mae, ratio = _number(rows[method][1]), _number(rows[method][4]), rows[method][5]
+        assert ratio == f"{test_mae / val_mae:.2f}x", (method, rows[method])
+    served = rows["this project: lstm served"]
+    assert served[-2] in ("trial #0", "MSTL", "AutoETS", "AutoTheta", "seasonal naive (s=52)") or " x " in served[-2], served
+    assert re.search(r"served \(co2\): .+: test MAE ([\d.]+) vs the best classical baseline \(.+\) ([\d.]+): [\d.]+x "
+                     r"\(needs <= 0.90x, never above 1.00x\): (met|missed, never worse|missed, WORSE)", out)
 
     for method in baselines + ours:
         mae, rmse, ratio = (_number(c) for c in rows[method][1:4])
@@ -230,5 +237,5 @@ def test_bench_peers_tiny_budget():
     # the last ending at its last row: (343 - 24) // 24 + 1 = 14 origins, from row 1941 + 7
     assert "test 14 origins 1948..2260 every 24 (14 x 24 points)" in out
     assert "test points per method: 14 origins x 24 steps = 336 (origins rows 1948..2260, every 24)" in out
-    assert re.search(r"target \(co2\): best of this project \(lstm( ensemble of 1)?\) test MAE [\d.]+ vs the best peer or baseline \(.+\) [\d.]+: "
+    assert re.search(r"target \(co2\): best of this project \(lstm( ensemble of 1| served)?\) test MAE [\d.]+ vs the best peer or baseline \(.+\) [\d.]+: "
                      r"[\d.]+x \(\d+ % (below|above); needs <= 0.90x\): (met|missed)", out)

@@ -6,10 +6,14 @@ scored on:
 
 - every trial that kept a checkpoint, and the mean of the best K of them (K = 2 .. all kept);
 - each statistical baseline the study recorded (MSTL, AutoETS, AutoTheta: their forecasts of
-  the same windows, ``search.worker.stat_forecasts``) and the study's seasonal naive;
-- the best trial and the best ensemble, each combined with those baselines: weights fitted on
-  the validation targets (``search.results.combination``: non-negative, summing to 1, a member
-  under 1% dropped). A combination's validation score is cross-fitted: each half of the
+  the same windows, ``search.worker.stat_forecasts``), the study's seasonal naive and the naive
+  (the last value: the answer for a series that walks at random);
+- the best trial and the best ensemble, each combined with those baselines, and the baselines
+  combined among themselves (a classical combination, as the M4 competition's best simple
+  entries were), each group also as its simple mean (the "forecast combination puzzle": equal
+  weights often beat fitted ones out of sample, and nothing is fitted on validation); fitted
+  weights are fitted on the validation targets (``search.results.combination``: non-negative,
+  summing to 1, a member under 1% dropped). A combination's validation score is cross-fitted: each half of the
   validation windows (in time order) is forecast with the weights fitted on the other half,
   so fitting its weights on the same targets does not give it an edge over its members.
 
@@ -92,14 +96,15 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
         add({key: 1.0}, names[key]["kind"])
     by_val = {k: c["val"][metric] for k, c in zip(networks + stats, out)}
     bases = [min((k for k in networks if names[k]["kind"] == kind), key=by_val.get, default=None) for kind in ("trial", "ensemble")]
-    for base in [b for b in bases if b is not None]:
-        keys = [base, *stats]
+    groups = [[base, *stats] for base in bases if base is not None] + [stats]  # the last: the classical models alone
+    for keys in groups:
         if len(keys) < 2:
             continue
         val = np.stack([forecasts[k]["val"].reshape(-1).numpy() for k in keys])
         target = truth.reshape(-1).numpy()
         weights = simplex_weights(val, target)
         add(dict(zip(keys, weights)), "combination", _cross_fitted(val, target, truth.shape))
+        add(dict.fromkeys(keys, 1.0 / len(keys)), "combination")  # the simple mean: nothing fitted
     order = sorted(range(len(out)), key=lambda i: (out[i]["val"][metric], i))
     return [out[i] for i in order]
 
@@ -147,11 +152,11 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
             forecasts[name] = {p: _to_scaled(series, parts[p], ids[p]) for p in ("val", "test")}
             names[name] = {"kind": "stat", "name": STAT_LABELS[name], "model": name}
     season = flat(study).get("seasonal_naive_season")
-    if season:
-        snaive = {p: _seasonal_naive(series, data, p, int(season), truth[p]) for p in ("val", "test")}
+    for key, m, name in [("naive", 1, "naive (last value)")] + ([("snaive", int(season), f"seasonal naive (s={season})")] if season and int(season) > 1 else []):
+        snaive = {p: _seasonal_naive(series, data, p, m, truth[p]) for p in ("val", "test")}
         if all(v is not None for v in snaive.values()):
-            forecasts["snaive"] = snaive
-            names["snaive"] = {"kind": "seasonal_naive", "name": f"seasonal naive (s={season})", "season": int(season)}
+            forecasts[key] = snaive
+            names[key] = {"kind": "seasonal_naive", "name": name, "season": m}
     if metric not in series.score(truth["val"][:1], truth["val"][:1], None if ids["val"] is None else ids["val"][:1]):
         metric = "rmse"
     scored = candidates(forecasts, names, truth["val"], lambda pred, part: series.score(pred, truth[part], ids[part]), metric)

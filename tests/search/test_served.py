@@ -142,6 +142,37 @@ def test_the_combination_wins_where_the_network_alone_loses(study_of_losers):
     # every member's own figures beside the combination's
     for member in value["members"]:
         assert {"val", "test"} <= set(member) and "mae" in member["test"]
+    # the naive (last value) is a candidate too, scored on the same targets as the study's own naive
+    assert value["baselines"]["naive (last value)"]["test"]["mae"] == pytest.approx(attrs["baseline_naive_test_mae"], rel=1e-4)
+    assert value["baselines"]["naive (last value)"]["val"]["mae"] == pytest.approx(attrs["baseline_naive_val_mae"], rel=1e-4)
+
+
+def test_the_classical_models_are_combined_among_themselves_too():
+    # two classical forecasts whose errors cancel: their mean is the truth, each alone is off
+    # by one; the network is off by two. The classical combination must be a candidate, and
+    # the one served (best on validation, cross-fitted), with weights near one half each.
+    import torch
+
+    rng = np.random.default_rng(3)
+    truth = {p: torch.as_tensor(rng.standard_normal((40, 4, 1))) for p in ("val", "test")}
+    sign = {p: torch.as_tensor(rng.choice([-1.0, 1.0], size=(40, 4, 1))) for p in ("val", "test")}
+    forecasts = {
+        "t0": {p: truth[p] + 2.0 for p in truth},
+        "mstl": {p: truth[p] + sign[p] for p in truth},
+        "autoets": {p: truth[p] - sign[p] for p in truth},
+    }
+    names = {"t0": {"kind": "trial", "name": "trial #0", "trials": [0]}, "mstl": {"kind": "stat", "name": "MSTL", "model": "mstl"},
+             "autoets": {"kind": "stat", "name": "AutoETS", "model": "autoets"}}
+
+    def score(pred, part):
+        return {"mae": float((pred - truth[part]).abs().mean())}
+
+    scored = served.candidates(forecasts, names, truth["val"], score, "mae")
+    classical = [c for c in scored if c["kind"] == "combination" and {m["name"] for m in c["members"]} == {"MSTL", "AutoETS"}]
+    assert len(classical) == 1
+    assert scored[0] is classical[0]
+    assert [m["weight"] for m in classical[0]["members"]] == pytest.approx([0.5, 0.5], abs=0.05)
+    assert classical[0]["test"]["mae"] < 0.1 < min(c["test"]["mae"] for c in scored if len(c["members"]) == 1)
 
 
 def test_the_recorded_baseline_forecasts_give_the_recorded_metrics(study_of_losers):
