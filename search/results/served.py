@@ -42,6 +42,7 @@ from search import pareto
 from search.errors import SearchError
 from search.results.combination import simplex_weights
 from search.results.served_forecaster import ATTR, FORMAT, recorded  # noqa: F401 - recorded: read here too
+from search.study_attrs import flat, write
 from search.worker import stat_forecasts
 from search.worker.baselines import _predictions
 from search.worker.origins import eval_step
@@ -171,14 +172,14 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     from search.results import ensemble as ens
     from search.results.loading import load_ensemble
 
-    if pareto.is_multi(study) or study.user_attrs.get("task", "forecast") != "forecast":
+    if pareto.is_multi(study) or flat(study).get("task", "forecast") != "forecast":
         return None
     kept = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if "checkpoint" in t.user_attrs and t.value is not None]
     if not kept:
         return None
     ensemble = load_ensemble(study, len(kept), url, artifacts)
     series, data = ens.study_data(study, space)
-    metric = str(study.user_attrs.get("metric", "rmse"))
+    metric = str(flat(study).get("metric", "rmse"))
     forecasts: dict[str, dict[str, torch.Tensor]] = {}
     names: dict[str, dict] = {}
     truth, ids = {}, {}
@@ -191,11 +192,11 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
         for k in range(2, len(ensemble.trials) + 1):
             forecasts.setdefault(f"e{k}", {})[part] = preds[:k].double().mean(0)
             names[f"e{k}"] = {"kind": "ensemble", "name": f"ensemble of {k}", "trials": list(ensemble.trials[:k])}
-    for name, parts in stat_forecasts.decode(study.user_attrs.get(stat_forecasts.ATTR)).items():
+    for name, parts in stat_forecasts.decode(flat(study).get(stat_forecasts.ATTR)).items():
         if name in STAT_LABELS and all(p in parts and parts[p].shape == tuple(truth[p].shape) and np.isfinite(parts[p]).all() for p in ("val", "test")):
             forecasts[name] = {p: _to_scaled(series, parts[p], ids[p]) for p in ("val", "test")}
             names[name] = {"kind": "stat", "name": STAT_LABELS[name], "model": name}
-    season = study.user_attrs.get("seasonal_naive_season")
+    season = flat(study).get("seasonal_naive_season")
     for key, m, name in [("naive", 1, "naive (last value)")] + ([("snaive", int(season), f"seasonal naive (s={season})")] if season and int(season) > 1 else []):
         snaive = {p: _seasonal_naive(series, data, p, m, truth[p]) for p in ("val", "test")}
         if all(v is not None for v in snaive.values()):
@@ -212,7 +213,7 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     return {
         "format": FORMAT, "kind": best["kind"], "label": best["label"], "metric": metric, "members": best["members"],
         "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]), "edge": gate,
-        "seasons": [int(s) for s in study.user_attrs.get("seasons") or []],
+        "seasons": [int(s) for s in flat(study).get("seasons") or []],
         "candidates": [{"label": c["label"], "kind": c["kind"], "val": c["val"], "test": c["test"]} for c in scored[:SHOWN]],
         "baselines": {n: {"val": singles[n]["val"], "test": singles[n]["test"]} for n in (v["name"] for v in names.values() if v["kind"] in ("stat", "seasonal_naive"))},
     }  # fmt: skip
@@ -223,7 +224,7 @@ def record(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     there is nothing to choose from."""
     value = choose(study, url, artifacts, space)
     if value is not None:
-        study.set_user_attr(ATTR, value)
+        write(study, {ATTR: value})
     return value
 
 

@@ -19,6 +19,7 @@ from search.results.combination import simplex_weights
 from search.results.forecaster import EnsembleForecaster, Forecaster, unpack
 from search.results.loading import load_best
 from search.results.served_forecaster import ServedForecaster
+from search.study_attrs import flat
 from search.worker import stat_forecasts
 from search.worker.stat_baselines import history_rows
 from tests._studies import searched_study, trained
@@ -120,7 +121,7 @@ def test_simplex_weights_recover_a_mixture_and_drop_a_useless_member():
 def test_the_combination_wins_where_the_network_alone_loses(study_of_losers):
     space, url, artifacts, name = study_of_losers
     study = _open(url, name)
-    attrs = study.user_attrs
+    attrs = flat(study)
     value = served.recorded(study)
     assert value is not None and value["metric"] == "mae"
     # the networks alone lose to the classical forecasters, on validation and on test
@@ -214,7 +215,7 @@ def test_a_network_is_served_over_the_classical_answer_only_where_its_edge_is_re
 
 def test_the_recorded_baseline_forecasts_give_the_recorded_metrics(study_of_losers):
     space, url, artifacts, name = study_of_losers
-    attrs = _open(url, name).user_attrs
+    attrs = flat(_open(url, name))
     forecasts = stat_forecasts.decode(attrs[stat_forecasts.ATTR])
     frame = pd.read_csv(space.parent / "series.csv")
     y = frame["y"].to_numpy()
@@ -321,7 +322,8 @@ def test_the_dashboard_opens_a_study_with_a_served_forecaster(study_of_losers):
     body = b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
     assert status == ["200 OK"]
     keys = {a["key"] for a in json.loads(body)["user_attrs"]}
-    assert {"served", stat_forecasts.ATTR} <= keys
+    assert {"space_hash", stat_forecasts.ATTR} <= keys  # this study's attrs were written flat, as before
+    assert "served" not in keys and "served" in flat(_open(url, name))  # recorded since, in its group (search.study_attrs)
 
 
 def test_the_gap_warning_names_a_validation_that_over_promised():
