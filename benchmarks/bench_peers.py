@@ -319,7 +319,7 @@ def stat_attrs(prep, step: int, seasons: list[int], seconds: float, ours: list[d
 
     studies = [row for row in ours if row.get("study") is not None]
     if studies:
-        return dict(studies[0]["study"].user_attrs), f"recorded by the {studies[0]['family']} study"
+        return _recorded(studies[0]["study"]), f"recorded by the {studies[0]['family']} study"
     horizon = int(prep.compiled.space.data["horizon"])
     return stat_baselines(prep.series, horizon, step, seasons, seconds), "computed here"
 
@@ -362,10 +362,17 @@ def check_agrees(method: str, what: str, recorded, rescored: float) -> None:
         raise SystemExit(f"{method}: the study's {what} {recorded} differs from the rescored {rescored:.6g}")
 
 
+def _recorded(study) -> dict:
+    """What the study records about itself, from either layout (``search.study_attrs``)."""
+    from search.study_attrs import flat
+
+    return flat(study)
+
+
 def check_study_baselines(method: str, study, attrs: dict, targets: Targets, step: int) -> None:
     """Stop unless a family's study recorded the benchmark's test targets, the same seasonal
     naive's season and the same naive and seasonal-naive test MAE."""
-    recorded = study.user_attrs
+    recorded = _recorded(study)
     targets.check_recorded(method, recorded.get("targets_test"), step)
     if recorded.get("seasonal_naive_season") != attrs.get("seasonal_naive_season"):
         raise SystemExit(f"{method}: its study's seasonal naive has season {recorded.get('seasonal_naive_season')}, the benchmark's {attrs.get('seasonal_naive_season')}")
@@ -398,7 +405,7 @@ def run_family(family: str, space: Path, run: DatasetRun, args, folder: Path) ->
     metrics, forecaster = rescore(method, study, url, space, 1, run.targets)
     if forecaster.trials != [best.number]:
         raise SystemExit(f"{method}: the best trial #{best.number} kept no checkpoint (the best that did: #{forecaster.trials[0]})")
-    metric = study.user_attrs.get("metric", "rmse")
+    metric = _recorded(study).get("metric", "rmse")
     check_agrees(method, "test_mae", best.user_attrs.get("test_mae"), metrics["test"]["mae"])
     check_agrees(method, f"validation {metric}", best.value, metrics["val"][metric])
     return {**row, "mae": metrics["test"]["mae"], "rmse": metrics["test"]["rmse"], "val": best.value, "val_mae": metrics["val"]["mae"], "params": best.params,
@@ -423,7 +430,7 @@ def run_ensemble(ours: list[dict], k_asked: int, targets: Targets) -> dict | Non
     metrics, forecaster = rescore(method, study, base["url"], base["space"], k, targets)
     took = time.perf_counter() - started
     fewer = f" ({k_asked} asked; {k} trial{'s' if k != 1 else ''} kept a checkpoint)" if k < k_asked else ""
-    metric = study.user_attrs.get("metric", "rmse")
+    metric = _recorded(study).get("metric", "rmse")
     return result(method, "ours", mae=metrics["test"]["mae"], rmse=metrics["test"]["rmse"], val_mae=metrics["val"]["mae"], wall=base["wall"] + took,
                   trials=f"#{', #'.join(map(str, forecaster.trials))}",
                   note=f"mean of the best {k}{fewer} by validation; val {metric} {metrics['val'][metric]:.3f}; "

@@ -17,6 +17,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from search.study_attrs import flat
+
 
 def is_multi(study: optuna.Study) -> bool:
     return len(study.directions) > 1
@@ -29,7 +31,7 @@ def metric_names(study: optuna.Study) -> list[str]:
     if names:
         return list(names)
     n = len(study.directions)
-    first = str(study.user_attrs.get("metric", "value"))
+    first = str(flat(study).get("metric", "value"))
     return [first] if n == 1 else [first] + [f"objective {i}" for i in range(1, n)]
 
 

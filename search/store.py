@@ -15,6 +15,7 @@ import sqlalchemy.exc
 
 import storage
 from search.errors import StorageError, StorageNotFoundError
+from search.study_attrs import flat
 
 
 @contextlib.contextmanager
@@ -60,5 +61,5 @@ def recorded_artifacts(url: str) -> str | None:
     """The artifact folder the studies of ``url`` recorded (their ``artifacts`` user attr), when
     they all name the same one; None otherwise (``storage.find_artifacts`` decides)."""
     _, rdb = open_read(url)
-    found = {s.user_attrs.get("artifacts") for s in rdb.get_all_studies()} - {None}
+    found = {flat(s).get("artifacts") for s in rdb.get_all_studies()} - {None}
     return found.pop() if len(found) == 1 else None

@@ -241,9 +241,12 @@ def _finished(db: Path, study: str) -> int:
 
 
 def _study_attrs(db: Path, study: str) -> set[str]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("select a.key from study_user_attributes a join studies s on s.study_id = a.study_id where s.study_name = ?", (study,))
-        return {r[0] for r in rows}
+    """The names of what the study records about itself, in either layout (search.study_attrs)."""
+    import optuna
+
+    from search.study_attrs import flat
+
+    return set(flat(optuna.load_study(study_name=study, storage=f"sqlite:///{db}")))
 
 
 @pytest.mark.slow

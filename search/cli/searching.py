@@ -13,6 +13,7 @@ import storage as storage_mod
 
 from search.cli._files import _first_line, _out_file, _write, dashboard_command, plain_dashboard_command
 from search.errors import ConfigError, UsageError
+from search.study_attrs import flat
 
 
 def cmd_run(args, console: Console) -> int:
@@ -77,7 +78,8 @@ def cmd_run(args, console: Console) -> int:
             params = ", ".join(f"{k}={v}" for k, v in best.params.items())
             console.print(f"best trial #{best.number}: {prep.compiled.metric}={format_value(best.value)}  {params}", highlight=False)
             metric = prep.compiled.metric
-            lines = [compare_line(metric, best.value, study.user_attrs, "val"), compare_line(metric, best.user_attrs.get(f"test_{metric}"), study.user_attrs, "test")]
+            recorded = flat(study)
+            lines = [compare_line(metric, best.value, recorded, "val"), compare_line(metric, best.user_attrs.get(f"test_{metric}"), recorded, "test")]
             if any(lines):
                 console.print("  " + "; ".join(line for line in lines if line), highlight=False)
             if not summary.interrupted:
@@ -85,7 +87,7 @@ def cmd_run(args, console: Console) -> int:
         else:
             console.print(f"study {study.study_name}: no completed trial yet", highlight=False)
         console.print(f"open the dashboard: {dashboard_command(summary.storage_url)}", highlight=False, soft_wrap=True)
-        artifacts = storage_mod.find_artifacts(summary.storage_url, args.artifacts, study.user_attrs.get("artifacts"))
+        artifacts = storage_mod.find_artifacts(summary.storage_url, args.artifacts, flat(study).get("artifacts"))
         console.print(f"  or with optuna-dashboard itself: {plain_dashboard_command(summary.storage_url, artifacts)}", highlight=False, soft_wrap=True)
         if summary.stop_reason:
             console.print(f"search: stopped: {summary.stop_reason}", highlight=False)

@@ -29,6 +29,7 @@ from optuna.trial import TrialState
 from search.space.compiled import ATTENTION, CompiledSpace, split_attention
 from search.errors import StudyMismatchError, UsageError
 from search.space import DATA_FIELDS, TRAIN_FIELDS, uniform_sizes
+from search.study_attrs import flat, write
 
 if TYPE_CHECKING:
     from search.driver.prepare import Prepared
@@ -251,7 +252,7 @@ def fork_study(
     PRUNED) of ``old_name`` that fit it; return how many were copied.
 
     ``old_content`` is the old space's ``content()``; by default the old study's
-    ``space_content`` user attr when it has one (else only the trials' params are compared).
+    recorded ``space_content`` when it has one (else only the trials' params are compared).
     ``attrs`` are set as user attrs of the new study (the runner's ``study_attrs``); the new
     study also gets ``space_hash``, ``space_content``, ``forked_from`` and ``forked_trials``.
     Nothing is created when the old study is missing, the new name is taken, or the objective
@@ -263,11 +264,12 @@ def fork_study(
     if new_name in summaries:
         raise UsageError(f"--fork {new_name}: a study of that name exists already; pick another name, or run with --study {new_name} to resume it")
     old_study = optuna.load_study(study_name=old_name, storage=storage)
-    if old_content is None and isinstance(old_study.user_attrs.get(CONTENT_ATTR), str):
-        old_content = json.loads(old_study.user_attrs[CONTENT_ATTR])
+    old_attrs = flat(old_study)  # either layout (search.study_attrs)
+    if old_content is None and isinstance(old_attrs.get(CONTENT_ATTR), str):
+        old_content = json.loads(old_attrs[CONTENT_ATTR])
     old = _plain(old_content) if old_content is not None else None
     old_directions = [d.name.lower() for d in old_study.directions]
-    old_metrics = _objective_metrics(old, old_study)
+    old_metrics = _objective_metrics(old, old_study, old_attrs)
     if old_directions != compiled.directions or (old_metrics is not None and old_metrics != compiled.metrics):
         what = ", ".join(f"{d}s {m}" for d, m in zip(old_directions, old_metrics or ["its objective"] * len(old_directions)))
         says = ", ".join(f"{d}s {m}" for d, m in zip(compiled.directions, compiled.metrics))
@@ -276,7 +278,7 @@ def fork_study(
             f"{says}; values of another objective do not compare, so start "
             f"a new study with --study NEW_NAME instead"
         )
-    old_family = (old or {}).get("family") or old_study.user_attrs.get("family")
+    old_family = (old or {}).get("family") or old_attrs.get("family")
     if old_family is not None and old_family != compiled.family:
         raise StudyMismatchError(
             f"cannot fork study {old_name!r}: it searched {old_family} models, the space searches {compiled.family}; "
@@ -302,10 +304,8 @@ def fork_study(
         )
     new_study = optuna.create_study(study_name=new_name, storage=storage, directions=compiled.directions)
     try:
-        for key, value in {**(attrs or {}), "space_hash": compiled.hash, CONTENT_ATTR: json.dumps(new_content, sort_keys=True)}.items():
-            new_study.set_user_attr(key, value)
-        new_study.set_user_attr("forked_from", old_name)
-        new_study.set_user_attr("forked_trials", len(trials))
+        fresh = {"space_hash": compiled.hash, CONTENT_ATTR: json.dumps(new_content, sort_keys=True), "forked_from": old_name, "forked_trials": len(trials)}
+        write(new_study, {**(attrs or {}), **fresh})
         new_study.add_trials(trials)
     except BaseException:
         optuna.delete_study(study_name=new_name, storage=storage)
@@ -313,7 +313,7 @@ def fork_study(
     return len(trials)
 
 
-def _objective_metrics(old_content: dict | None, study: optuna.Study) -> list[str] | None:
+def _objective_metrics(old_content: dict | None, study: optuna.Study, attrs: dict[str, Any]) -> list[str] | None:
     """The old study's objective metrics: from its space content (a mapping for one objective,
     a list for several), else its metric names or ``metric`` attr; None when unknown."""
     objective = (old_content or {}).get("objective")
@@ -323,7 +323,7 @@ def _objective_metrics(old_content: dict | None, study: optuna.Study) -> list[st
         return [objective["metric"]]
     if study.metric_names:
         return list(study.metric_names)
-    metric = study.user_attrs.get("metric")
+    metric = attrs.get("metric")
     return None if metric is None else [metric]
 
 

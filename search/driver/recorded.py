@@ -12,6 +12,7 @@ from search.driver import defaults
 from search.driver.fork import CONTENT_ATTR
 from search.driver.prepare import Prepared, prepare
 from search.errors import StudyMismatchError
+from search.study_attrs import flat
 
 
 def as_recorded(study: optuna.Study, prep: Prepared) -> Prepared:
@@ -21,14 +22,15 @@ def as_recorded(study: optuna.Study, prep: Prepared) -> Prepared:
     these defaults, those its stored space holds; ``search.driver.defaults.ran_with``), and the
     space is prepared again with them where they differ; a key written out that differs from
     what the study ran is refused, as a changed space is."""
-    content = study.user_attrs.get(CONTENT_ATTR)
+    attrs = flat(study)
+    content = attrs.get(CONTENT_ATTR)
     stored = json.loads(content) if isinstance(content, str) else None
     data, fixed = prep.compiled.space.data, prep.compiled.fixed["data"]
     if stored is None or prep.series.task != "forecast" or prep.compiled.space.train.get("continuous_eval"):
         return prep
     old, changed = {}, []
     for key in defaults.KEYS:
-        was = defaults.ran_with(study.user_attrs, stored, key)
+        was = defaults.ran_with(attrs, stored, key)
         if was is None or key in prep.compiled.distributions:
             continue
         if key in prep.decision.chosen:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import optuna
 
+from search.study_attrs import flat, write
 from search.worker import stat_baselines as sb
 from storage import retrying
 
@@ -56,7 +57,7 @@ class BaselineRuns:
     def for_study(cls, study: optuna.Study, series: Any, data_cfg: dict[str, Any]) -> "BaselineRuns | None":
         """The runs a forecasting study still needs, or None (baselines off, a task other than
         forecast, nothing missing, no scored origin)."""
-        attrs = study.user_attrs
+        attrs = flat(study)
         if getattr(series, "task", "forecast") != "forecast" or float(data_cfg.get("stat_baselines_seconds", 0) or 0) <= 0:
             return None
         names = missing_models(attrs)
@@ -102,7 +103,7 @@ class BaselineRuns:
             except Exception as exc:  # noqa: BLE001 - a task that died: named in the note
                 attrs = {f"baseline_{self.current}_note": f"{type(exc).__name__} in its task"}
             self.running.remove(self.current)
-            stored = self.study.user_attrs
+            stored = flat(self.study)
             attrs = sb.merge_forecasts({k: v for k, v in stored.items() if k == sb.stat_forecasts.ATTR}, self.current, attrs)
             merged = {**stored, **attrs}
             note = sb.notes_attr(merged)
@@ -149,10 +150,9 @@ class BaselineRuns:
                 pass
         if self.running:
             missing = "; ".join(f"{label}: not computed ({why}; the next run of this study computes it)" for label in self.labels())
-            note = "; ".join(n for n in (sb.notes_attr(self.study.user_attrs), missing) if n)
+            note = "; ".join(n for n in (sb.notes_attr(flat(self.study)), missing) if n)
             self._write({RUNNING_ATTR: [], "stat_baselines_note": note})
             self.running = []
 
     def _write(self, attrs: dict[str, Any]) -> None:
-        for key, value in attrs.items():
-            retrying(self.study.set_user_attr, key, value)
+        retrying(write, self.study, attrs)

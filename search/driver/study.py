@@ -13,9 +13,11 @@ from search.driver.defaults import DECISION_ATTR
 from search.driver.fork import CONTENT_ATTR, describe_change
 from search.driver.prepare import Prepared
 from search.errors import StudyMismatchError
+from search.study_attrs import flat, write
 
 
 def study_attrs(prep: Prepared) -> dict:
+    """What a new study records about itself, by flat name (``search.study_attrs`` lays them out)."""
     space = prep.compiled.space
     return {
         "space_file": space.path.name,
@@ -56,11 +58,11 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared, artifacts: 
             pruner=compiled.pruner(),
             load_if_exists=True,  # another driver may create it at the same moment
         )
-        for key, value in {**study_attrs(prep), **({"artifacts": artifacts} if artifacts else {})}.items():
-            study.set_user_attr(key, value)
+        write(study, {**study_attrs(prep), **({"artifacts": artifacts} if artifacts else {})})
         _name_metrics(study, compiled.metrics)
         return study
-    old_hash = study.user_attrs.get("space_hash")
+    recorded = flat(study)
+    old_hash = recorded.get("space_hash")
     directions = [d.name.lower() for d in study.directions]
     if directions != compiled.directions:  # one objective or several, and which way each goes
         says = ", ".join(compiled.directions)
@@ -71,7 +73,7 @@ def open_study(storage: optuna.storages.BaseStorage, prep: Prepared, artifacts: 
             "use --study NEW_NAME for a new study"
         )
     if old_hash is not None and old_hash != compiled.hash:
-        old_content = study.user_attrs.get(CONTENT_ATTR)
+        old_content = recorded.get(CONTENT_ATTR)
         changed = (
             describe_change(json.loads(old_content), compiled.content())
             if old_content

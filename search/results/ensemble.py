@@ -27,6 +27,7 @@ import torch
 from search.errors import DataError, UsageError
 from search.results.forecaster import EnsembleForecaster
 from search.space import Categorical
+from search.study_attrs import flat, write
 from search.worker import ref_columns
 from search.worker.data import SeriesData
 from search.worker.origins import eval_step
@@ -44,7 +45,7 @@ def space_file(study: optuna.Study, given: str | None) -> Path:
         if not path.is_file():
             raise UsageError(f"--space {given}: no such file")
         return path
-    name = study.user_attrs.get("space_file")
+    name = flat(study).get("space_file")
     for path in (Path(str(name)), Path("spaces") / str(name)) if name else ():
         if path.is_file():
             return path
@@ -57,7 +58,7 @@ def space_file(study: optuna.Study, given: str | None) -> Path:
 def study_data(study: optuna.Study, space: str | Path | None = None) -> tuple[SeriesData, dict[str, Any]]:
     """The study's dataset, loaded with its recorded data settings, and those settings. It must
     give the validation and test targets the study recorded, or nothing is scored."""
-    content = study.user_attrs.get(CONTENT_ATTR)
+    content = flat(study).get(CONTENT_ATTR)
     if not isinstance(content, str):
         raise UsageError(f"study {study.study_name!r} records no space content (made by an older version); an ensemble cannot find its data")
     content = json.loads(content)
@@ -76,13 +77,13 @@ def study_data(study: optuna.Study, space: str | Path | None = None) -> tuple[Se
         series = load_data(data, source=str(path))
     except DataError as exc:
         raise UsageError(f"the data of study {study.study_name!r} (dataset {data['path']}): {exc.problems[0]}") from None
-    lags = (study.user_attrs.get("known_future") or {}).get("seasonal_lags")
+    lags = (flat(study).get("known_future") or {}).get("seasonal_lags")
     if lags:  # reference seasonal's columns, of the season the study chose (search.driver.prepare)
         series.season = int(lags["season"])
         ref_columns.add_seasonal_lags(series, int(data["horizon"]))
     step = eval_step(data)
     for part in ("val", "test"):
-        recorded = study.user_attrs.get(f"targets_{part}")
+        recorded = flat(study).get(f"targets_{part}")
         found = series.scored_targets(part, int(data["horizon"]), step)
         if recorded is not None and dict(recorded) != found:
             raise UsageError(
@@ -141,5 +142,4 @@ def attrs(ensemble: EnsembleForecaster, metrics: dict[str, dict[str, float]]) ->
 
 def record(study: optuna.Study, values: dict[str, Any]) -> None:
     """Write ``attrs`` to the study, replacing the ensemble recorded before (one per study)."""
-    for key, value in values.items():
-        study.set_user_attr(key, value)
+    write(study, values)

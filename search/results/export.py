@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial
 import storage as storage_mod
 from search.errors import UsageError
 from search.results.tables import clean, duration_seconds, union_keys, value_of
+from search.study_attrs import flat
 
 
 EXPORT_FORMATS = ("csv", "json")
@@ -73,7 +74,7 @@ def write_export(study: optuna.Study, fmt_name: str, out: TextIO) -> int:
         head = {
             "study": study.study_name,
             "directions": [d.name.lower() for d in study.directions],
-            "user_attrs": clean(dict(study.user_attrs)),
+            "user_attrs": clean(dict(flat(study))),
             "trials": [],
         }
         text = json.dumps(head, indent=2)

@@ -24,6 +24,7 @@ from search.errors import CheckpointError, NoResultError, SearchError, StudyNotF
 from search.results.forecaster import EnsembleForecaster, Forecaster, unpack, verified
 from search.results.served_forecaster import ServedForecaster, recorded
 from search.store import existing_url, open_storage, storage_errors
+from search.study_attrs import flat
 from search.worker.checkpoint import DIGEST_ATTR
 
 ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")  # Optuna's artifact ids are UUIDs
@@ -94,7 +95,7 @@ def _served_instead(study: optuna.Study, foreign: optuna.trial.FrozenTrial, whic
 
 
 def _artifact_store(study: optuna.Study, url: str, artifacts: str | None):
-    location = storage_mod.find_artifacts(url, artifacts, study.user_attrs.get("artifacts"))
+    location = storage_mod.find_artifacts(url, artifacts, flat(study).get("artifacts"))
     if not storage_mod.is_object_store(location) and not Path(location).is_dir():  # read, never made empty
         raise CheckpointError(f"study {study.study_name!r}: its artifact folder {location} does not exist (moved or deleted?); give --artifacts where the checkpoints are")
     with storage_errors():

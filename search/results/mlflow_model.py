@@ -25,6 +25,7 @@ from pathlib import Path
 import optuna
 
 import storage as storage_mod
+from search.study_attrs import flat
 
 MODEL_NAME = "forecaster"  # the model's artifact path in the parent run
 
@@ -146,7 +147,7 @@ def _checkpoint_bytes(study: optuna.Study, storage_url: str, artifacts: str | No
     from search.results.forecaster import verified
     from search.worker.checkpoint import DIGEST_ATTR
 
-    location = storage_mod.find_artifacts(storage_url, artifacts, study.user_attrs.get("artifacts"))
+    location = storage_mod.find_artifacts(storage_url, artifacts, flat(study).get("artifacts"))
     store = storage_mod.open_artifact_store("", location) if storage_mod.is_object_store(location) else optuna.artifacts.FileSystemArtifactStore(location)
     with store.open_reader(trial.user_attrs["checkpoint"]) as reader:
         data = reader.read()

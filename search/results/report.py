@@ -46,6 +46,7 @@ from search.results.report_figures import (
     fig_timeline,
     snapshot,
 )
+from search.study_attrs import flat
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 
@@ -108,7 +109,7 @@ def sections(study: optuna.Study) -> list[Section]:
 
 
 def facts(study: optuna.Study, storage_url: str | None) -> list[tuple[str, str]]:
-    a = study.user_attrs
+    a = flat(study)
     c = tables.state_counts(storage_mod.study_summary(study._storage, study._study_id)[0])
     rows = [("study", study.study_name)]
     if storage_url:
@@ -263,7 +264,7 @@ def best_forecast(study: optuna.Study, storage_url: str | None, artifacts: str |
         return None, f"the best trial #{best.number}'s forecast figure could not be drawn: {best.user_attrs['forecast_error']}"
     if artifact_id is None:
         return None, f"the best trial #{best.number} has no forecast artifact (studies searched before forecast figures were recorded have none)"
-    recorded = study.user_attrs.get("artifacts")
+    recorded = flat(study).get("artifacts")
     if storage_url is None and artifacts is None and recorded is None:
         return None, "no artifact folder to read the forecast from"
     folder = storage_mod.find_artifacts(storage_url or "", artifacts, recorded)
@@ -282,7 +283,7 @@ def _forecast_html(study: optuna.Study, storage_url: str | None, artifacts: str 
     if view is None:
         return f'<div class="note" data-skipped="forecast">{html.escape(note)}</div>', 0
     fragment, drawn = forecast_figure.fragment(view, prefix="fig")
-    stats = stat_baselines_line(study.user_attrs)
+    stats = stat_baselines_line(flat(study))
     return fragment + (f'<div class="note" data-stat-baselines="1">{html.escape(stats)}</div>' if stats else ""), drawn
 
 

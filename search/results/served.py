@@ -18,7 +18,10 @@ scored on:
   so fitting its weights on the same targets does not give it an edge over its members.
 
 The best on validation is served (ties: the simpler, listed first), so a network that loses to
-MSTL on validation is never served alone. ``record`` keeps the choice in the study user attr
+MSTL on validation is never served alone; and a candidate with a network is served over the
+best classical candidate only where its edge on validation is significant (``edge_test``: the
+Diebold-Mariano test, one-sided, at ``EDGE_ALPHA``), so noise in a short validation part does
+not make the study serve something worse than the classical answer. ``record`` keeps the choice in the study user attr
 ``served``: its members with their weights, and its validation and test metrics beside each
 member's, which ``search best``, ``search predict``, ``search.load_best`` and the report read,
 and its prediction intervals (``intervals``: split-conformal, calibrated on its own validation
@@ -31,6 +34,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
 import numpy as np
 import optuna
 import torch
@@ -40,12 +45,14 @@ from search.errors import SearchError
 from search.results import served_intervals
 from search.results.combination import simplex_weights
 from search.results.served_forecaster import ATTR, FORMAT, recorded  # noqa: F401 - recorded: read here too
+from search.study_attrs import flat, write
 from search.worker import stat_forecasts, uncertainty
 from search.worker.baselines import _predictions
 from search.worker.origins import eval_step
 
 STAT_LABELS = {"mstl": "MSTL", "autoets": "AutoETS", "autotheta": "AutoTheta"}
 SHOWN = 8  # candidates kept in the attr for the tables (best first)
+EDGE_ALPHA = 0.10  # a network is served over the classical answer only where it is better on validation at this level
 
 
 def label(members: list[dict[str, Any]]) -> str:
@@ -92,7 +99,7 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
             return
         metrics = {part: score(preds[part], part) for part in preds}
         out.append({"kind": kind if len(keys) > 1 or kind != "combination" else names[keys[0]]["kind"],
-                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"],
+                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"], "_val": preds["val"],
                     "forecasts": preds})  # fmt: skip
 
     networks = [k for k in forecasts if names[k]["kind"] in ("trial", "ensemble")]
@@ -112,6 +119,45 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
         add(dict.fromkeys(keys, 1.0 / len(keys)), "combination")  # the simple mean: nothing fitted
     order = sorted(range(len(out)), key=lambda i: (out[i]["val"][metric], i))
     return [out[i] for i in order]
+
+
+def is_network(candidate: dict[str, Any]) -> bool:
+    """Whether a candidate has a trial among its members (else it is the classical answer)."""
+    return any(m["kind"] in ("trial", "ensemble") for m in candidate["members"])
+
+
+def edge_test(challenger: torch.Tensor, incumbent: torch.Tensor, truth: torch.Tensor, metric: str, lag: int) -> tuple[float, float]:
+    """Is ``challenger`` significantly better than ``incumbent`` on the validation windows?
+    The Diebold-Mariano test: each window's loss difference (squared errors for rmse/mse/loss,
+    else absolute), its mean over the long-run variance (Newey-West, ``lag`` windows: the
+    overlap of consecutive windows), one-sided. Returns (z, p); p small: the edge is real."""
+    power = 2 if metric in ("rmse", "mse", "loss") else 1
+    d = ((challenger - truth).abs() ** power - (incumbent - truth).abs() ** power).reshape(len(truth), -1).mean(1).double().numpy()
+    n = len(d)
+    if n < 2:
+        return 0.0, 0.5
+    centred = d - d.mean()
+    variance = float(centred @ centred) / n
+    for k in range(1, min(lag, n - 1) + 1):
+        variance += 2 * (1 - k / (lag + 1)) * float(centred[k:] @ centred[:-k]) / n
+    if variance <= 0:
+        return (-math.inf if d.mean() < 0 else math.inf), (0.0 if d.mean() < 0 else 1.0)
+    z = float(d.mean() / math.sqrt(variance / n))
+    return z, 0.5 * math.erfc(-z / math.sqrt(2))  # P(Z <= z)
+
+
+def gated(scored: list[dict[str, Any]], truth: torch.Tensor, metric: str, lag: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The candidate to serve of ``scored`` (best on validation first) and the record of the
+    edge test: a candidate with a network is served over the best classical one (baselines,
+    naive, their combinations) only where ``edge_test`` finds it better on validation at
+    ``EDGE_ALPHA``; else the classical answer is. ``lag``: consecutive windows sharing targets."""
+    best = scored[0]
+    classical = next((c for c in scored if not is_network(c)), None)
+    if not is_network(best) or classical is None:
+        return best, None
+    z, p = edge_test(best["_val"], classical["_val"], truth, metric, lag)
+    served = best if p <= EDGE_ALPHA else classical
+    return served, {"challenger": best["label"], "classical": classical["label"], "z": round(z, 3), "p": round(p, 4), "alpha": EDGE_ALPHA, "served": served["label"]}
 
 
 def _cross_fitted(val: np.ndarray, target: np.ndarray, shape: torch.Size) -> torch.Tensor | None:
@@ -134,7 +180,7 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
         return None
     scored, context = found
     series, data, truth, ids, names, metric = (context[k] for k in ("series", "data", "truth", "ids", "names", "metric"))
-    best = scored[0]
+    best, gate = gated(scored, truth["val"], metric, -(-(int(data["horizon"]) - 1) // eval_step(data)))
     singles = {c["members"][0]["name"]: c for c in scored if len(c["members"]) == 1}
     for member in best["members"]:  # each member's own figures beside the combination's
         member["val"], member["test"] = singles[member["name"]]["val"], singles[member["name"]]["test"]
@@ -142,8 +188,8 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     bands = served_intervals.calibrated(series, data, best["forecasts"], truth, ids, uncertainty.series_scales(series))
     return {
         "format": FORMAT, "kind": best["kind"], "label": best["label"], "metric": metric, "members": best["members"],
-        "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]),
-        "seasons": [int(s) for s in study.user_attrs.get("seasons") or []],
+        "val": best["val"], "test": best["test"], "complete": complete, "horizon": int(data["horizon"]), "edge": gate,
+        "seasons": [int(s) for s in flat(study).get("seasons") or []],
         "candidates": [{"label": c["label"], "kind": c["kind"], "val": c["val"], "test": c["test"]} for c in scored[:SHOWN]],
         "baselines": {n: {"val": singles[n]["val"], "test": singles[n]["test"]} for n in (v["name"] for v in names.values() if v["kind"] in ("stat", "seasonal_naive"))},
         **({"intervals": bands} if bands is not None else {}),
@@ -158,14 +204,14 @@ def scored_candidates(study: optuna.Study, url: str, artifacts: str | None = Non
     from search.results import ensemble as ens
     from search.results.loading import load_ensemble
 
-    if pareto.is_multi(study) or study.user_attrs.get("task", "forecast") != "forecast":
+    if pareto.is_multi(study) or flat(study).get("task", "forecast") != "forecast":
         return None
     kept = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if "checkpoint" in t.user_attrs and t.value is not None]
     if not kept:
         return None
     ensemble = load_ensemble(study, len(kept), url, artifacts)
     series, data = ens.study_data(study, space)
-    metric = str(study.user_attrs.get("metric", "rmse"))
+    metric = str(flat(study).get("metric", "rmse"))
     forecasts: dict[str, dict[str, torch.Tensor]] = {}
     names: dict[str, dict] = {}
     truth, ids = {}, {}
@@ -178,11 +224,11 @@ def scored_candidates(study: optuna.Study, url: str, artifacts: str | None = Non
         for k in range(2, len(ensemble.trials) + 1):
             forecasts.setdefault(f"e{k}", {})[part] = preds[:k].double().mean(0)
             names[f"e{k}"] = {"kind": "ensemble", "name": f"ensemble of {k}", "trials": list(ensemble.trials[:k])}
-    for name, parts in stat_forecasts.decode(study.user_attrs.get(stat_forecasts.ATTR)).items():
+    for name, parts in stat_forecasts.decode(flat(study).get(stat_forecasts.ATTR)).items():
         if name in STAT_LABELS and all(p in parts and parts[p].shape == tuple(truth[p].shape) and np.isfinite(parts[p]).all() for p in ("val", "test")):
             forecasts[name] = {p: _to_scaled(series, parts[p], ids[p]) for p in ("val", "test")}
             names[name] = {"kind": "stat", "name": STAT_LABELS[name], "model": name}
-    season = study.user_attrs.get("seasonal_naive_season")
+    season = flat(study).get("seasonal_naive_season")
     for key, m, name in [("naive", 1, "naive (last value)")] + ([("snaive", int(season), f"seasonal naive (s={season})")] if season and int(season) > 1 else []):
         snaive = {p: _seasonal_naive(series, data, p, m, truth[p]) for p in ("val", "test")}
         if all(v is not None for v in snaive.values()):
@@ -199,7 +245,7 @@ def record(study: optuna.Study, url: str, artifacts: str | None = None, space: s
     there is nothing to choose from."""
     value = choose(study, url, artifacts, space)
     if value is not None:
-        study.set_user_attr(ATTR, value)
+        write(study, {ATTR: value})
     return value
 
 

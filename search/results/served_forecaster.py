@@ -24,6 +24,7 @@ import numpy as np
 
 from search.errors import UsageError
 from search.results.forecaster import Forecaster
+from search.study_attrs import flat
 from search.worker import stat_refit
 
 ATTR = "served"  # the study user attr search.results.served records
@@ -32,7 +33,7 @@ FORMAT = 1
 
 def recorded(study) -> dict[str, Any] | None:
     """The served forecaster recorded in the study, or None (an older study, another task)."""
-    value = study.user_attrs.get(ATTR)
+    value = flat(study).get(ATTR)
     return value if isinstance(value, dict) and value.get("format") == FORMAT and value.get("members") else None
 
 

@@ -22,6 +22,7 @@ from search import pareto
 from search._format import format_value
 from search.errors import NoResultError, StudyNotFoundError
 from search.results.interval_summary import interval_summary
+from search.study_attrs import flat
 
 TEST_PREFIX = "test_"
 # The statistical baselines a study may hold (search.worker.stat_baselines.STAT_MODELS).
@@ -126,7 +127,7 @@ def epochs(trial: FrozenTrial) -> int | None:
 
 def metric_name(study: optuna.Study) -> str:
     """The metric of the study's (first) objective: the one its intermediate values hold."""
-    return str(study.user_attrs.get("metric", "value"))
+    return str(flat(study).get("metric", "value"))
 
 
 def objective_label(study: optuna.Study) -> str:
@@ -149,8 +150,8 @@ def list_studies(storage: optuna.storages.BaseStorage) -> list[dict[str, Any]]:
         rows.append(
             {
                 "study": name,
-                "family": study.user_attrs.get("family"),
-                "metric": objective_label(study) if pareto.is_multi(study) else study.user_attrs.get("metric"),
+                "family": flat(study).get("family"),
+                "metric": objective_label(study) if pareto.is_multi(study) else flat(study).get("metric"),
                 "direction": "/".join(d.name.lower() for d in study.directions),
                 **state_counts(by_state),
                 "trials": sum(by_state.values()),
@@ -207,6 +208,7 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
     if best is None:
         raise NoResultError(f"study {study.study_name!r} has no completed trial yet")
     attrs = best.user_attrs
+    recorded = flat(study)  # what the study records about itself (search.study_attrs)
     multi = pareto.is_multi(study)
     out = {
         "study": study.study_name,
@@ -236,16 +238,16 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
         out["made_here"] = False
         served = servable_best(study)
         out["served_trial"] = None if served is None else served.number
-    recorded = recorded_ensemble(study.user_attrs)
-    if recorded is not None:
-        out["ensemble"] = recorded
-    served = recorded_served(study.user_attrs)
+    ensemble = recorded_ensemble(recorded)
+    if ensemble is not None:
+        out["ensemble"] = ensemble
+    served = recorded_served(recorded)
     if served is not None:
         now = state_counts(storage_mod.study_summary(study._storage, study._study_id)[0])["complete"]
         if served.get("complete") not in (None, now):
             served["note"] = f"chosen when the study had {served['complete']} complete trials, it has {now} now (search run chooses again when it ends)"
         out["served"] = served
-    elif "stat_forecasts" in study.user_attrs and not multi:
+    elif "stat_forecasts" in recorded and not multi:
         out["served_note"] = "no served forecaster recorded yet (search run chooses it when it ends); search predict and search.load_best serve the best trial"
     if multi:
         names = pareto.metric_names(study)
@@ -262,19 +264,19 @@ def best_summary(study: optuna.Study) -> dict[str, Any]:
             }
             for t in pareto.front(study)
         ]
-    baselines = {k[len("baseline_"):]: clean(v) for k, v in study.user_attrs.items() if k.startswith("baseline_")}
+    baselines = {k[len("baseline_"):]: clean(v) for k, v in recorded.items() if k.startswith("baseline_")}
     if baselines:
         out["baselines"] = baselines
         out["versus_baselines"] = [
             line
             for line in (
-                compare_line(out["metric"], best.values[0], study.user_attrs, "val"),
-                compare_line(out["metric"], attrs.get(f"test_{out['metric']}"), study.user_attrs, "test"),
+                compare_line(out["metric"], best.values[0], recorded, "val"),
+                compare_line(out["metric"], attrs.get(f"test_{out['metric']}"), recorded, "test"),
             )
             if line
         ]
-    running = [label for label, state in stat_states(study.user_attrs).items() if state == "running"]
-    shown = interval_summary(out, study.user_attrs, STAT_LABELS, running)  # the test intervals beside the baselines' own
+    running = [label for label, state in stat_states(recorded).items() if state == "running"]
+    shown = interval_summary(out, recorded, STAT_LABELS, running)  # the test intervals beside the baselines' own
     if shown is not None:
         out["intervals"] = clean(shown)
     return out
@@ -306,7 +308,7 @@ def compare_rows(studies: list[optuna.Study]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "study": study.study_name,
-                "family": study.user_attrs.get("family"),
+                "family": flat(study).get("family"),
                 "metric": objective_label(study),
                 "direction": "/".join(d.name.lower() for d in study.directions),
                 "best_trial": best.number if best else None,
@@ -446,7 +448,11 @@ def classical(value: dict) -> str | None:
 def served_line(value: dict) -> str:
     """``served: 0.62 x trial #4 + 0.38 x MSTL: val mae 0.41, test mae 0.45; MSTL val 0.52, test 0.50``."""
     metric = value["metric"]
-    line = f"served: {value['label']} (the best on validation): val {metric} {fmt(value['val'].get(metric))}, test {metric} {fmt(value['test'].get(metric))}"
+    edge = value.get("edge") or {}
+    why = "the best on validation"
+    if edge and edge.get("served") != edge.get("challenger"):
+        why = f"the classical answer: {edge['challenger']} was better on validation, but not significantly (p {edge['p']:.2f} > {edge['alpha']:g})"
+    line = f"served: {value['label']} ({why}): val {metric} {fmt(value['val'].get(metric))}, test {metric} {fmt(value['test'].get(metric))}"
     name = value.get("classical") or classical(value)
     if name:
         base = value["baselines"][name]

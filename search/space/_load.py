@@ -121,9 +121,15 @@ def _check_shape(path: Path, text: str) -> None:
         raise ConfigError([f"{path}:{alias_line}: YAML aliases expand to more than {MAX_VALUES} values; a space file needs no such thing: write the values out"])
 
 
+# A top-level key an editor reads (JSON has no comment to carry yaml-language-server's
+# ``# yaml-language-server: $schema=...`` line); the space itself ignores it.
+SCHEMA_KEY = "$schema"
+
+
 def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
     """The file's mapping and its key -> line index. Raises ConfigError on unreadable files:
-    not UTF-8, beyond ``MAX_SPACE_BYTES``, aliases beyond ``MAX_VALUES``, bad syntax."""
+    not UTF-8, beyond ``MAX_SPACE_BYTES``, aliases beyond ``MAX_VALUES``, bad syntax. A top-level
+    ``$schema`` key (an editor's pointer to the JSON Schema) is dropped."""
     path = Path(path)
     problem = not_a_file(path)
     if problem and problem != "no such file":
@@ -156,6 +162,9 @@ def read_raw(path: str | Path) -> tuple[dict, dict[str, int]]:
         raise ConfigError([f"{path}: the file is empty; a space needs at least 'model' and 'data' (see spaces/lstm.yaml)"])
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: the top level must be a mapping of sections (model:, data:, ...), got {type(raw).__name__}"])
+    schema = raw.pop(SCHEMA_KEY, None)  # for editors only: which JSON Schema completes the file
+    if schema is not None and not isinstance(schema, str):
+        raise ConfigError([f"{path}: {SCHEMA_KEY}: must be the path or URL of a JSON Schema (e.g. space.schema.json), got {schema!r}"])
     lines, duplicates = _line_index(text)
     if duplicates:
         raise ConfigError([f"{path}:{second}: {key}: appears twice (lines {first} and {second}); keep one" for key, first, second in duplicates])

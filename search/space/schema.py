@@ -169,7 +169,7 @@ def json_schema() -> dict:
         "title": "sequence-search space file",
         "description": "A search space: the model family and its parameters, the data, the training, the objective, the sampler and the pruner.",
         "type": "object",
-        "properties": {name: props[name] for name in TOP_LEVEL},
+        "properties": {"$schema": {"type": "string", "description": "the path or URL of this schema, for editors; the space ignores it"}} | {name: props[name] for name in TOP_LEVEL},
         "required": ["model", "data"],
         "additionalProperties": False,
         "$defs": {"range": RANGE},

@@ -10,6 +10,7 @@ import pytest
 import search
 import storage
 from search.store import recorded_artifacts
+from search.study_attrs import flat
 from tests._studies import searched_study
 
 
@@ -86,7 +87,7 @@ def test_a_search_keeps_its_artifacts_in_s3_and_readers_find_them(s3, ray_local,
     import optuna
 
     study = optuna.load_study(study_name="tiny", storage=url)
-    assert study.user_attrs["artifacts"] == "s3://studies/team-a"
+    assert flat(study)["artifacts"] == "s3://studies/team-a"
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="studies")["Contents"]}
     best = study.best_trial.user_attrs
     assert f"team-a/{best['checkpoint']}" in keys and f"team-a/{best['learning_curve']}" in keys

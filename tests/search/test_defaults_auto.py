@@ -20,6 +20,7 @@ from search.driver.recorded import as_recorded
 from search.driver.study import study_attrs
 from search.errors import ConfigError, StudyMismatchError
 from search.space import compile_space, load_space
+from search.study_attrs import flat
 
 SPACE = """
 model:
@@ -175,7 +176,7 @@ def test_the_decision_lands_in_the_study_and_the_header(ray_local, tmp_path, cap
     header = capsys.readouterr().out.splitlines()[0]
     assert "reference seasonal, time_features calendar (auto: validation mae of the seasonal naive (s=24)" in header
     study = optuna.load_study(study_name="space", storage=url)
-    assert study.user_attrs[defaults.DECISION_ATTR]["reference"] == "seasonal"
+    assert flat(study)[defaults.DECISION_ATTR]["reference"] == "seasonal"
     assert study.trials[0].state == optuna.trial.TrialState.COMPLETE
 
 

@@ -17,6 +17,7 @@ import storage
 from search.cli import main
 from search.results.forecaster import unpack
 from search.results.loading import load_best
+from search.study_attrs import flat
 from search.worker.data import windows
 from tests._studies import ranked_study
 from tests.conftest import TINY_SPACE, write_series
@@ -109,7 +110,7 @@ def test_search_ensemble_records_the_metrics_of_the_mean_forecast(ranked, capsys
     printed = capsys.readouterr().out
     study = _study(url, name)
     best3 = _best(study, 3)
-    attrs = study.user_attrs
+    attrs = flat(study)
     assert attrs["ensemble_k"] == 3 and attrs["ensemble_members"] == [t.number for t in best3]
     for part in ("val", "test"):
         for metric in ("rmse", "mae", "mse", "mape", "smape", "loss"):
@@ -140,7 +141,7 @@ def test_search_ensemble_records_the_metrics_of_the_mean_forecast(ranked, capsys
     assert main(["best", name, "--storage", url, "--ensemble", "2", "--space", str(space)]) == 0
     shown = capsys.readouterr().out
     assert "ensemble of 2" in shown and "not recorded" in shown
-    assert _study(url, name).user_attrs["ensemble_k"] == 3
+    assert flat(_study(url, name))["ensemble_k"] == 3
 
 
 def test_an_ensemble_of_one_scores_as_its_trial_was_scored(ranked, capsys):
@@ -229,7 +230,7 @@ def test_a_search_keeps_the_checkpoints_of_its_best_k(ray_local, tiny_space, tmp
 
     capsys.readouterr()
     assert main(["ensemble", "tiny", "--k", "3", "--storage", url, "--space", str(tiny_space)]) == 0
-    attrs = _study(url, "tiny").user_attrs
+    attrs = flat(_study(url, "tiny"))
     members = [_member(artifacts, t) for t in _best(study, 3)]
     mae, _ = _independent_metrics(tiny_space, members, "test")
     assert attrs["ensemble_test_mae"] == pytest.approx(mae, rel=1e-5)
@@ -306,6 +307,6 @@ def test_an_ensemble_of_trials_with_and_without_the_mstl_reference(tmp_path, cap
     capsys.readouterr()
     assert main(["ensemble", "mixed", "--k", "3", "--storage", url, "--space", str(space)]) == 0
     mae, rmse = _independent_metrics(space, members, "test")
-    attrs = _study(url, "mixed").user_attrs
+    attrs = flat(_study(url, "mixed"))
     assert attrs["ensemble_test_mae"] == pytest.approx(mae, rel=1e-5)
     assert attrs["ensemble_test_rmse"] == pytest.approx(rmse, rel=1e-5)

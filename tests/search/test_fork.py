@@ -14,6 +14,7 @@ from search.space.compiled import CompiledSpace, compile_space
 from search.errors import StudyMismatchError, UsageError
 from search.driver.fork import CONTENT_ATTR, describe_change, fork_for_run, fork_study
 from search.space import load_space
+from search.study_attrs import flat
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = REPO / "datasets" / "mauna_loa_co2_weekly.csv"
@@ -96,7 +97,7 @@ def test_fork_copies_finished_trials_that_fit(tmp_path, url, old):
     assert trial.state == TrialState.COMPLETE and trial.value == 0.4
     assert trial.intermediate_values == {1: 0.9, 2: 0.5, 3: 0.4}
     assert trial.user_attrs["n_params"] == 123 and trial.user_attrs["forked_from"] == "old#0"
-    attrs = forked.user_attrs
+    attrs = flat(forked)
     assert attrs["space_hash"] == new.hash and attrs["forked_from"] == "old" and attrs["forked_trials"] == 1
     assert attrs["dataset"] == "co2.csv" and json.loads(attrs[CONTENT_ATTR])["family"] == "lstm"
     assert forked.direction.name == "MINIMIZE"

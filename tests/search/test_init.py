@@ -12,6 +12,7 @@ import yaml
 from search.cli import main
 from search.driver import defaults
 from search.driver.prepare import prepare
+from search.study_attrs import flat
 
 REPO = Path(__file__).resolve().parents[2]
 # every shipped forecasting dataset: target, time column, horizon
@@ -116,7 +117,7 @@ def test_the_written_space_runs_as_it_is(name, ray_local, tmp_path, capsys):
     header = capsys.readouterr().out.splitlines()[0]
     assert "(auto: " in header
     study = optuna.load_study(study_name=out.stem, storage=url)
-    assert set(study.user_attrs[defaults.DECISION_ATTR]) == {"reference", "time_features", "because"}
+    assert set(flat(study)[defaults.DECISION_ATTR]) == {"reference", "time_features", "because"}
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
 
 

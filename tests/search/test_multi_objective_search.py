@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 import search
 from search.cli import main
 from search.errors import ConfigError
+from search.study_attrs import flat
 from tests import _procs
 from tests._browser import dump_dom, require_chromium
 from tests._postgres import free_port
@@ -62,7 +63,7 @@ def test_the_study_holds_every_objective(searched):
     study = load(searched)
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
     assert study.metric_names == ["mae", "n_params"]
-    assert study.user_attrs["metrics"] == ["mae", "n_params"] and study.user_attrs["metric"] == "mae"
+    assert flat(study)["metrics"] == ["mae", "n_params"] and flat(study)["metric"] == "mae"
     assert len(study.trials) == 4 and all(t.state == TrialState.COMPLETE for t in study.trials)
     for t in study.trials:
         assert len(t.values) == 2 and t.values[1] == t.user_attrs["n_params"]

@@ -19,6 +19,7 @@ from search import pareto
 from search.driver.prepare import Prepared, prepare
 from search.driver.study import open_study
 from search.errors import NoResultError, StudyMismatchError, UsageError
+from search.study_attrs import flat
 from tests._studies import driver_trial
 from tests.conftest import TINY_SPACE, write_series
 
@@ -70,7 +71,7 @@ def test_the_bridge_tells_every_value_and_keeps_checkpoints_of_trials_entering_t
     prep = prepare(tiny, [f"objective={json.dumps([{'metric': 'mae'}, {'metric': 'n_params'}])}", "pruner=null"])
     study = open_study(optuna.storages.get_storage(url), prep)
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"] and study.metric_names == ["mae", "n_params"]
-    assert study.user_attrs["metrics"] == ["mae", "n_params"] and study.user_attrs["metric"] == "mae"
+    assert flat(study)["metrics"] == ["mae", "n_params"] and flat(study)["metric"] == "mae"
     bridge = StudyBridge(study, prep.compiled, 100, artifact_store=open_artifact_store(url, str(tmp_path / "arts")))
     outcomes = [(0.5, 100), (0.6, 200), (0.4, 300), (0.5, 100), (0.7, 50)]
     for i, (mae, n_params) in enumerate(outcomes):

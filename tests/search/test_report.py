@@ -18,6 +18,7 @@ from search.results import report, report_figures
 from tests import _browser as browser
 from tests.conftest import TINY_SPACE, write_series
 from search.cli import main
+from search.study_attrs import flat
 
 FIGURE_KEYS = [key for key, *_ in report.FIGURES]
 FORECAST_KEYS = ["forecast", "residuals"]  # the best trial's forecast figure (search.forecast_figure)
@@ -63,7 +64,7 @@ def test_report_starts_with_the_study_facts(report_file, searched):
     text = report_file.read_text()
     study = optuna.load_study(study_name="tiny", storage=searched)
     head = text[text.index("<body>") : text.index('<section id="history"')]
-    attrs = study.user_attrs
+    attrs = flat(study)
     for value in (attrs["space_file"], attrs["space_hash"], attrs["dataset"], attrs["version"], "rmse, minimize", "lstm"):
         assert f"<td>{value}" in head, value
     best = study.best_trial
@@ -221,7 +222,7 @@ def test_a_javascript_error_would_show_in_the_report(report_file, tmp_path):
 def test_report_shows_the_best_trial_against_the_naive_baselines(report_file, searched):
     text = report_file.read_text()
     study = optuna.load_study(study_name="tiny", storage=searched)
-    ratio = study.best_value / study.user_attrs["baseline_naive_val_rmse"]
+    ratio = study.best_value / flat(study)["baseline_naive_val_rmse"]
     assert f"{ratio:.2f}x naive" in text
 
 
@@ -245,7 +246,7 @@ def test_report_draws_the_best_trials_forecast_artifact(report_file, searched):
     study = optuna.load_study(study_name="tiny", storage=searched)
     best = study.best_trial
     view, note = report.best_forecast(study, searched)
-    assert note == "" and view["task"] == "forecast" and view["season"] == study.user_attrs["season"]
+    assert note == "" and view["task"] == "forecast" and view["season"] == flat(study)["season"]
     assert view["metrics"]["model"]["mae"] == pytest.approx(best.user_attrs["test_mae"], rel=1e-5)
     text = report_file.read_text()
     section = text[text.index('<section id="forecast">') : text.index('<section id="history"')]

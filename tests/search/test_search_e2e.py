@@ -7,6 +7,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.driver.run import run_search
+from search.study_attrs import flat
 
 pytestmark = pytest.mark.slow
 
@@ -48,9 +49,9 @@ def test_search_fills_the_study_and_rerun_adds_nothing(ray_local, tiny_space, st
     assert complete and all("test_rmse" in t.user_attrs for t in complete)
     assert all(t.value == min(t.intermediate_values.values()) for t in complete)
     for key in STUDY_ATTRS:
-        assert key in study.user_attrs, key
-    assert study.user_attrs["family"] == "lstm" and study.user_attrs["space_file"] == "tiny.yaml"
-    assert study.user_attrs["artifacts"] == str(artifacts.resolve())  # found by readers elsewhere
+        assert key in flat(study), key
+    assert flat(study)["family"] == "lstm" and flat(study)["space_file"] == "tiny.yaml"
+    assert flat(study)["artifacts"] == str(artifacts.resolve())  # found by readers elsewhere
     assert study.metric_names == ["rmse"]  # optuna-dashboard labels the axis with it
 
     # the best model is kept: a checkpoint artifact on the best trial, loadable to forecast

@@ -20,6 +20,7 @@ from search.results.combination import simplex_weights
 from search.results.forecaster import EnsembleForecaster, Forecaster, unpack
 from search.results.loading import load_best
 from search.results.served_forecaster import ServedForecaster
+from search.study_attrs import flat, write
 from search.worker import stat_forecasts
 from search.worker.stat_baselines import history_rows
 from tests._studies import driver_trial, searched_study, trained, trained_checkpoint
@@ -121,7 +122,7 @@ def test_simplex_weights_recover_a_mixture_and_drop_a_useless_member():
 def test_the_combination_wins_where_the_network_alone_loses(study_of_losers):
     space, url, artifacts, name = study_of_losers
     study = _open(url, name)
-    attrs = study.user_attrs
+    attrs = flat(study)
     value = served.recorded(study)
     assert value is not None and value["metric"] == "mae"
     # the networks alone lose to the classical forecasters, on validation and on test
@@ -175,9 +176,47 @@ def test_the_classical_models_are_combined_among_themselves_too():
     assert classical[0]["test"]["mae"] < 0.1 < min(c["test"]["mae"] for c in scored if len(c["members"]) == 1)
 
 
+def _gate_case(edge: float, seed: int = 5):
+    """Scored candidates: a trial whose errors are the classical model's minus ``edge`` (in
+    absolute value) plus noise, both on autocorrelated errors of overlapping windows."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    n, h = 200, 6
+    walk = np.cumsum(rng.standard_normal(n + h))  # errors shared by consecutive windows
+    truth = torch.zeros((n, h, 1), dtype=torch.float64)
+    base = torch.as_tensor(np.stack([walk[i : i + h] for i in range(n)])[..., None])
+    classical = truth + base.abs() + 1.0
+    trial = truth + (base.abs() + 1.0 - edge) + 0.3 * torch.as_tensor(rng.standard_normal((n, h, 1)))
+    names = {"t0": {"kind": "trial", "name": "trial #0", "trials": [0]}, "mstl": {"kind": "stat", "name": "MSTL", "model": "mstl"}}
+    forecasts = {"t0": {"val": trial, "test": trial}, "mstl": {"val": classical, "test": classical}}
+
+    def score(pred, part):
+        return {"mae": float((pred - truth).abs().mean())}
+
+    return served.candidates(forecasts, names, truth, score, "mae"), truth
+
+
+def test_a_network_is_served_over_the_classical_answer_only_where_its_edge_is_real():
+    scored, truth = _gate_case(edge=0.02)  # a hair better on validation, well within the noise
+    assert scored[0]["label"] == "trial #0"
+    chosen, edge = served.gated(scored, truth, "mae", lag=5)
+    assert chosen["label"] == "MSTL" and edge["challenger"] == "trial #0" and edge["served"] == "MSTL" and edge["p"] > served.EDGE_ALPHA
+    scored, truth = _gate_case(edge=0.5)  # clearly better
+    chosen, edge = served.gated(scored, truth, "mae", lag=5)
+    assert chosen["label"] == "trial #0" and edge["p"] < 0.01
+    # the overlap of windows is counted: the same small edge looks surer when it is ignored
+    scored, truth = _gate_case(edge=0.1)
+    trial, mstl = (next(c["_val"] for c in scored if c["label"] == name) for name in ("trial #0", "MSTL"))
+    assert served.edge_test(trial, mstl, truth, "mae", 0)[1] < served.edge_test(trial, mstl, truth, "mae", 5)[1]
+    # a classical answer best on validation is served without a test
+    scored, truth = _gate_case(edge=-0.5)
+    assert scored[0]["label"] == "MSTL" and served.gated(scored, truth, "mae", 5) == (scored[0], None)
+
+
 def test_the_recorded_baseline_forecasts_give_the_recorded_metrics(study_of_losers):
     space, url, artifacts, name = study_of_losers
-    attrs = _open(url, name).user_attrs
+    attrs = flat(_open(url, name))
     forecasts = stat_forecasts.decode(attrs[stat_forecasts.ATTR])
     frame = pd.read_csv(space.parent / "series.csv")
     y = frame["y"].to_numpy()
@@ -289,7 +328,8 @@ def test_the_dashboard_opens_a_study_with_a_served_forecaster(study_of_losers):
     body = b"".join(app(environ, lambda s, headers, exc=None: status.append(s)))
     assert status == ["200 OK"]
     keys = {a["key"] for a in json.loads(body)["user_attrs"]}
-    assert {"served", stat_forecasts.ATTR} <= keys
+    assert {"space_hash", stat_forecasts.ATTR} <= keys  # this study's attrs were written flat, as before
+    assert "served" not in keys and "served" in flat(_open(url, name))  # recorded since, in its group (search.study_attrs)
 
 
 def test_the_gap_warning_names_a_validation_that_over_promised():
@@ -329,7 +369,7 @@ def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of
 
     space, url, artifacts, name = study_of_losers
     study = _open(url, name)
-    attrs, value = study.user_attrs, served.recorded(study)
+    attrs, value = flat(study), served.recorded(study)
     entry = value["intervals"]
     assert entry["levels"] == [80.0, 95.0] and entry["method"] == "symmetric"  # the study's data.levels and interval_method
     frame = pd.read_csv(space.parent / "series.csv")
@@ -377,7 +417,7 @@ def test_an_ensembles_intervals_are_calibrated_and_scored_on_its_own_forecasts(s
     trials = candidate["members"][0]["trials"]
     parts = {}
     for part in ("val", "test"):
-        origins = _origins(study.user_attrs, part)
+        origins = _origins(flat(study), part)
         parts[part] = (_network_forecasts(study, artifacts, trials, frame, origins)[..., None], np.stack([y[o : o + 6] for o in origins])[..., None])
     mine = calibrate(parts["val"][1], parts["val"][0], parts["val"][0], [80, 95], "symmetric")
     np.testing.assert_allclose(np.asarray(entry["calibration"]["offsets"]), mine.offsets, rtol=1e-4, atol=1e-5)
@@ -484,7 +524,7 @@ def test_export_writes_the_served_forecasts_with_their_bounds(study_of_losers, c
     y = pd.read_csv(space.parent / "series.csv")["y"].to_numpy()
     np.testing.assert_allclose(table["y"].to_numpy(), y[table["row"].to_numpy()], rtol=1e-6)  # the actual values, row by row
     test = table[table["part"] == "test"]
-    assert len(test) == _open(url, name).user_attrs["targets_test"]["windows"] * 6
+    assert len(test) == flat(_open(url, name))["targets_test"]["windows"] * 6
     assert float((test["served"] - test["y"]).abs().mean()) == pytest.approx(value["test"]["mae"], rel=1e-4)
     covered = ((test["served-lo-80"] <= test["y"]) & (test["y"] <= test["served-hi-80"])).mean() * 100
     assert covered == pytest.approx(value["intervals"]["test"]["coverage_80"], abs=1e-9)
@@ -578,7 +618,7 @@ def test_a_served_attr_recorded_before_intervals_still_serves_points(study_of_lo
     copy = f"sqlite:///{tmp_path}/copy.db"
     study = _open(copy, name)
     value = served.recorded(study)
-    study.set_user_attr("served", {k: v for k, v in value.items() if k != "intervals"})  # as recorded before intervals
+    write(study, {"served": {k: v for k, v in value.items() if k != "intervals"}})  # as recorded before intervals
     csv = str(space.parent / "series.csv")
     assert main(["predict", name, "--input", csv, "--storage", copy, "--artifacts", str(artifacts)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "step,y"

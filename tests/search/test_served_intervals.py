@@ -26,6 +26,7 @@ import pytest
 import search
 import storage
 from search.results import served
+from search.study_attrs import flat
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,7 @@ def test_the_served_intervals_cover_at_their_levels(ray_local, tmp_path, noise):
     assert value is not None
     entry = value["intervals"]
     test = entry["test"]
-    assert entry["calibration"]["windows"] == study.user_attrs["targets_val"]["windows"] > 2000
+    assert entry["calibration"]["windows"] == flat(study)["targets_val"]["windows"] > 2000
     assert abs(test["coverage_80"] - 80) <= 5, (value["label"], test)
     assert abs(test["coverage_95"] - 95) <= 3, (value["label"], test)
     # honest, not vacuous: no narrower than the noise's own 80 % interval allows (the forecast

@@ -11,12 +11,16 @@ import pytest
 
 from search.cli import main
 from search.errors import ConfigError
-from search.space import load_space
+from search.space import compile_space, load_space
 from search.space._load import yaml_load
 from search.space.schema import json_schema
 from tests.conftest import REPO
 
-SHIPPED = sorted((REPO / "spaces").glob("*.yaml")) + sorted((REPO / "spaces").glob("*.json"))
+SHIPPED = sorted((REPO / "spaces").glob("*.yaml")) + sorted(p for p in (REPO / "spaces").glob("*.json") if not p.name.endswith(".schema.json"))
+
+
+COMMITTED = REPO / "spaces" / "space.schema.json"  # what the shipped spaces' $schema line names
+MODELINE = "# yaml-language-server: $schema=space.schema.json"
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +30,48 @@ def validator():
     return jsonschema.Draft202012Validator(schema)
 
 
+def test_the_committed_schema_is_what_search_schema_prints_now():
+    committed = json.loads(COMMITTED.read_text())
+    assert committed == json_schema(), f"{COMMITTED.relative_to(REPO)} is stale: regenerate it with `search schema --out spaces/space.schema.json`"
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
-def test_every_shipped_space_fits_the_schema(validator, path):
+def test_every_shipped_space_fits_the_committed_schema(path):
+    schema = json.loads(COMMITTED.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
     raw = yaml_load(path.read_text()) if path.suffix == ".yaml" else json.loads(path.read_text())
-    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(raw)]
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(raw)]
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if p.suffix == ".yaml"], ids=lambda p: p.name)
+def test_every_shipped_yaml_space_names_the_schema_for_editors(path):
+    assert path.read_text().splitlines()[0] == MODELINE
+    assert (path.parent / MODELINE.rpartition("=")[2]).is_file()
+
+
+def test_the_shipped_json_space_names_the_schema_by_its_key():
+    (path,) = [p for p in SHIPPED if p.suffix == ".json"]
+    assert json.loads(path.read_text())["$schema"] == "space.schema.json"
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_space_with_a_schema_key_loads_and_is_still_validated(tmp_path, suffix):
+    space = tmp_path / f"s{suffix}"
+    raw = {"$schema": "space.schema.json", "model": {"family": "lstm"}, "data": {"path": str(REPO / "datasets" / "mauna_loa_co2_weekly.csv"), "time_column": "date", "target": "co2"}}
+    space.write_text(json.dumps(raw))  # JSON is YAML too
+    plain = tmp_path / f"plain{suffix}"
+    plain.write_text(json.dumps({k: v for k, v in raw.items() if k != "$schema"}))
+    assert compile_space(load_space(space)).content() == compile_space(load_space(plain)).content()  # ignored: the same space
+    raw["data"]["lookbak"] = 12
+    space.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match="lookbak"):
+        load_space(space)
+    raw["data"].pop("lookbak")
+    raw["$schema"] = 3
+    space.write_text(json.dumps(raw))
+    with pytest.raises(ConfigError, match=r"\$schema: must be the path or URL"):
+        load_space(space)
 
 
 def test_search_schema_prints_it(capsys, tmp_path):

@@ -13,7 +13,7 @@ from search.space import compile_space
 from search.space import load_space
 
 REPO = Path(__file__).resolve().parents[2]
-SPACES = sorted((REPO / "spaces").glob("*.yaml")) + sorted((REPO / "spaces").glob("*.json"))
+SPACES = sorted((REPO / "spaces").glob("*.yaml")) + sorted(p for p in (REPO / "spaces").glob("*.json") if not p.name.endswith(".schema.json"))
 # Each task's shipped datasets and the model inputs/outputs they give (see search.worker.tasks).
 TASK_DATA = {
     "forecast": (("mauna_loa_co2_weekly.csv", "demand_halfhourly.csv", "electricity_hourly.csv", "traffic_hourly.csv", "housing_supply_monthly.csv"), {"n_features": 1}),

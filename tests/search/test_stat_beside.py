@@ -14,6 +14,7 @@ import pytest
 
 from search.driver.stat_runs import missing_models
 from search.results.tables import compare_line, stat_states
+from search.study_attrs import flat
 from search.worker.stat_baselines import DELAY_ENV
 from tests._procs import end_group, poll_until, start
 
@@ -41,7 +42,7 @@ def test_the_first_trial_starts_before_mstl_finishes_and_best_says_it_runs(tiny_
     assert "MSTL: running" in best.stdout, best.stdout
     assert proc.returncode == 0, out
     study = optuna.load_study(study_name="beside", storage=url)
-    attrs = study.user_attrs
+    attrs = flat(study)
     assert attrs["stat_baselines_running"] == []  # the driver waited for them: the study ends with its baselines
     assert "baseline_mstl_val_rmse" in attrs and "baseline_autoets_val_rmse" in attrs and "baseline_autotheta_val_rmse" in attrs
     mstl_done = dt.datetime.fromisoformat(attrs["stat_baselines_finished"]["MSTL"]).astimezone().replace(tzinfo=None)  # optuna: local time

@@ -19,6 +19,7 @@ from search.errors import StudyNotFoundError
 from search.results import printing, tables
 from search.store import open_read
 from search.cli import main
+from search.study_attrs import flat
 from tests.conftest import TINY_SPACE, write_series
 
 def write_space(folder: Path) -> Path:
@@ -219,7 +220,7 @@ def test_export_json_to_stdout(searched, capsys):
     doc = json.loads(out)
     study = load(searched, "handmade")
     assert doc["study"] == "handmade" and doc["directions"] == ["maximize"]
-    assert doc["user_attrs"] == study.user_attrs
+    assert doc["user_attrs"] == flat(study)
     assert len(doc["trials"]) == len(study.trials) == 5
     for row, t in zip(doc["trials"], study.trials):
         assert row["number"] == t.number and row["state"] == t.state.name

@@ -20,6 +20,7 @@ from search.cli import main
 from search.space import compile_space
 from search.errors import DataError
 from search.space import load_space
+from search.study_attrs import flat
 from search.worker.train import run_trial
 from tests.conftest import write_series
 
@@ -225,7 +226,7 @@ def test_search_run_records_the_task(ray_local, classify_space, tmp_path, capsys
     assert "val accuracy" in out and "(majority class " in out
     study = optuna.load_study(study_name="classify", storage=url)
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE
-    attrs = study.user_attrs
+    attrs = flat(study)
     assert attrs["task"] == "classify" and attrs["classes"] == ["high", "low", "mid"] and attrs["n_classes"] == 3
     assert 0 < attrs["baseline_majority_val_accuracy"] < 1 and "baseline_majority_test_accuracy" in attrs
     assert not any(k.startswith("baseline_naive") for k in attrs)

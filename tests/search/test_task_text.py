@@ -19,6 +19,7 @@ from search.cli import main
 from search.space import compile_space
 from search.errors import DataError
 from search.space import load_space
+from search.study_attrs import flat
 from search.worker.train import run_trial
 
 WORDS = ("the cat", "a dog", "my bird", "sees", "likes", "the lamp", "near the house", "at night")
@@ -215,7 +216,7 @@ def test_search_run_and_predict(ray_local, text_space, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "val perplexity" in out and "(unigram " in out
     study = optuna.load_study(study_name="text", storage=url)
-    attrs = study.user_attrs
+    attrs = flat(study)
     assert attrs["task"] == "text" and attrs["vocab_size"] == len(attrs["vocab"]) + 1
     assert attrs["baseline_unigram_val_perplexity"] > 1 and "baseline_unigram_test_bits_per_char" in attrs
     for t in study.get_trials(deepcopy=False):

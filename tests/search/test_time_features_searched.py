@@ -9,6 +9,7 @@ import torch
 
 from search.errors import ConfigError, DataError
 from search.space import Categorical, compile_space, load_space
+from search.study_attrs import flat
 from search.worker.data import windows
 from search.worker.load import load_series
 from tests.search.test_known import _demand, _space
@@ -116,7 +117,7 @@ def test_trials_checkpoints_and_ensemble_of_different_choices(tmp_path, future):
         by_choice[p["time_features"]] = (trial, member)
 
     assert main(["ensemble", "tf", "--k", "3", "--storage", url, "--space", str(space)]) == 0
-    attrs = optuna_study(url, "tf").user_attrs
+    attrs = flat(optuna_study(url, "tf"))
     for part in ("val", "test"):
         forecasts, truth = [], None
         for choice, (_, member) in by_choice.items():

@@ -17,6 +17,7 @@ import pytest
 from search.driver.run import run_search
 from search.driver.tracking import tracking_uri
 from tests._postgres import free_port
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -226,3 +227,54 @@ def test_publishing_points_mlflow_at_its_server_for_its_own_calls_only(monkeypat
     with _tracking_uri("http://127.0.0.1:9"):
         pass
     assert os.environ["MLFLOW_TRACKING_URI"] == "http://mine:5000"
+
+
+def test_mlflow_models_serve_answers_with_the_served_forecast(mlflow_server, tiny_space, tmp_path):
+    """The logged pyfunc model served by the real ``mlflow models serve`` (scoring server, local
+    env): a frame POSTed to /invocations as ``dataframe_split`` gets the horizon's forecast, the
+    numbers ``mlflow.pyfunc.load_model(uri).predict(frame)`` gives."""
+    import json
+
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    from tests._procs import end_group, poll_until, start
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    cmd = [sys.executable, "-m", "search", "run", str(tiny_space), "--storage", url, "--study", "served", "--mlflow", mlflow_server, "--trials", "2", "--set", "data.horizon=4"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (uri,) = [w.rstrip(".,;:") for w in done.stdout.split() if w.startswith("runs:/")]
+
+    port = free_port()
+    # as from an activated environment: the scoring server runs this environment's uvicorn
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+    env = os.environ | {"MLFLOW_TRACKING_URI": mlflow_server, "PATH": path, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    log = open(tmp_path / "serve.log", "w")
+    server = start([sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def ping():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return server.poll() is not None  # ended: stop waiting, the assertion below says why
+
+        assert poll_until(ping, timeout=180, poll=0.5) and server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+        frame = pd.read_csv(tiny_space.parent / "series.csv")
+        body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            served = np.asarray(json.loads(response.read())["predictions"], dtype=float)
+    finally:
+        end_group(server)
+        log.close()
+
+    mlflow.set_tracking_uri(mlflow_server)
+    try:
+        expected = np.asarray(mlflow.pyfunc.load_model(uri).predict(frame), dtype=float)
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert served.shape == expected.shape == (4, 1)  # the horizon's steps, one target
+    np.testing.assert_allclose(served, expected, rtol=1e-6)
