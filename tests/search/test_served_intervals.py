@@ -9,9 +9,8 @@ standard deviation of 1.2 (Gaussian) and 1.3 (Student-t) points at 80 %, 0.74 po
 (the calibration quantile's own spread and the test points' alike; a horizon step's residuals
 of neighbouring origins share their targets, so the windows are not independent): the bounds
 below, 5 and 3 points, are about four standard deviations wide. The noise is drawn once
-with a fixed seed, so a run is repeatable. Five epochs let a network beat the seasonal naive on
-validation (when measured: a combination of trial #1 with the seasonal naive was served on the
-Gaussian series, trial #1 alone on the Student-t one), but the intervals' coverage does not
+with a fixed seed, so a run is repeatable. Five epochs let the networks into what is served (when measured: a combination of the
+ensemble of both trials with the naive, on either series), but the intervals' coverage does not
 depend on which forecaster is served."""
 
 from __future__ import annotations
