@@ -14,6 +14,7 @@ import pytest
 
 from search.cli import main
 from search.results.interval_summary import interval_summary
+from search.study_attrs import flat
 from search.worker import intervals, stat_forecasts
 from search.worker import stat_baselines as sb
 from search.worker.data import SeriesData
@@ -108,7 +109,7 @@ def test_a_search_records_the_baselines_intervals_and_search_best_compares(ray_l
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     run_search(tmp_path / "tiny.yaml", trials=2, storage_url=url, quiet=True, artifacts=str(tmp_path / "art"), overrides=["pruner=none"])
     study = optuna.load_study(study_name="tiny", storage=url)
-    attrs = study.user_attrs
+    attrs = flat(study)  # the grouped study attrs, read by their flat names
     best = study.best_trial
     shape = stat_forecasts.decode(attrs[stat_forecasts.ATTR])["mstl"]["test"].shape  # (N, H, T) the point forecasts' targets
     targets = int(np.prod(shape))
