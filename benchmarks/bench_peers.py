@@ -49,7 +49,10 @@ MAE and RMSE are over every (origin, step) point, in the data's own units. The "
 each method's MAE on the validation part (this project's and the baselines' on the study's
 validation targets; NeuralForecast's best trial's validation loss, an MAE on its own validation
 windows), and "test / val" the validation -> test gap: above 1 the method did worse on test than
-its validation promised.
+its validation promised. "cov 80 %", "cov 95 %" and "interval score" are the test figures of
+each method's prediction intervals on the same points (the served forecaster's conformal
+intervals, the best trial's own, statsforecast's for MSTL, AutoETS and AutoTheta; the interval
+score is the mean Winkler score over the study's levels, in the data's units).
 
 What runs
 ---------
@@ -305,11 +308,20 @@ def stat_rows(attrs: dict, seasons: list[int], source: str) -> list[dict]:
     for name, label in stat_labels(seasons).items():
         if f"baseline_{name}_test_mae" in attrs:
             rows.append(result(label, "baseline", mae=attrs[f"baseline_{name}_test_mae"], rmse=attrs[f"baseline_{name}_test_rmse"],
-                               wall=attrs[f"baseline_{name}_seconds"], val_mae=attrs.get(f"baseline_{name}_val_mae"), note=source))
+                               wall=attrs[f"baseline_{name}_seconds"], val_mae=attrs.get(f"baseline_{name}_val_mae"), note=source,
+                               intervals=interval_figures(attrs, f"baseline_{name}_test_")))
         else:
             why = next((n for n in notes if n.startswith(STAT_MODELS[name] + ":")), "not recorded")
             rows.append(result(label, "baseline", note=why))
     return rows
+
+
+def interval_figures(figures: dict, prefix: str = "") -> dict[str, float]:
+    """The test interval figures (``coverage_80``, ``coverage_95``, ``interval_score``) among
+    ``figures`` under ``prefix`` (a study's ``baseline_mstl_test_``, a trial's ``test_``, or
+    none for the served forecaster's ``intervals.test``); empty without them."""
+    wanted = ("coverage_80", "coverage_95", "interval_score")
+    return {k: float(figures[prefix + k]) for k in wanted if figures.get(prefix + k) is not None}
 
 
 def stat_attrs(prep, step: int, seasons: list[int], seconds: float, ours: list[dict]) -> tuple[dict, str]:
@@ -409,6 +421,7 @@ def run_family(family: str, space: Path, run: DatasetRun, args, folder: Path) ->
     check_agrees(method, "test_mae", best.user_attrs.get("test_mae"), metrics["test"]["mae"])
     check_agrees(method, f"validation {metric}", best.value, metrics["val"][metric])
     return {**row, "mae": metrics["test"]["mae"], "rmse": metrics["test"]["rmse"], "val": best.value, "val_mae": metrics["val"]["mae"], "params": best.params,
+            "intervals": interval_figures(best.user_attrs, "test_"),
             "note": f"best #{best.number}: lookback {forecaster.lookback}, {best.user_attrs.get('epochs_run')} epochs, "
                     f"val {metric} {best.value:.3f}; study test MAE {best.user_attrs['test_mae']:.3f} = rescored"}
 
@@ -453,6 +466,7 @@ def run_served(ours: list[dict]) -> list[dict]:
             continue
         kinds = sorted({c["kind"] for c in value["candidates"]})
         rows.append(result(f"this project: {row['family']} served", "ours", served=True, mae=value["test"]["mae"], rmse=value["test"]["rmse"],
+                           intervals=interval_figures((value.get("intervals") or {}).get("test") or {}),
                            val_mae=value["val"]["mae"], wall=row["wall"] + took, trials=value["label"],
                            note=f"best on validation ({value['metric']}) of the study's candidates ({', '.join(kinds)} shown); "
                                 f"wall: the search + {took:.1f} s choosing"))
@@ -702,9 +716,11 @@ def print_results(run: DatasetRun, rows: list[dict], target: str) -> None:
     seasonal = run.naive.get("baseline_seasonal_naive_test_mae")
     print()
     print(_common.table(
-        ["method", "test MAE", "test RMSE", "MAE / seasonal naive", "val MAE", "test / val", "wall s", "CPU s", "trials", "notes"],
+        ["method", "test MAE", "test RMSE", "MAE / seasonal naive", "val MAE", "test / val", "cov 80 %", "cov 95 %", "interval score",
+         "wall s", "CPU s", "trials", "notes"],
         [[r["method"], fmt(r["mae"]), fmt(r["rmse"]), fmt(r["mae"] / seasonal, ".2f") + "x" if seasonal and r["mae"] is not None else "-",
-          fmt(r["val_mae"]), gap(r), fmt(r["wall"], ".1f"), fmt(r["cpu"], ".0f"), r["trials"], r["note"]] for r in rows],
+          fmt(r["val_mae"]), gap(r), *(fmt((r.get("intervals") or {}).get(k), spec) for k, spec in (("coverage_80", ".1f"), ("coverage_95", ".1f"), ("interval_score", ".3f"))),
+          fmt(r["wall"], ".1f"), fmt(r["cpu"], ".0f"), r["trials"], r["note"]] for r in rows],
     ))
     o = run.targets.origins
     print(f"\n   test points per method: {len(o)} origins x {run.horizon} steps = {run.targets.points} (origins rows {o[0]}..{o[-1]}, "

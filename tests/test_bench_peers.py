@@ -211,7 +211,12 @@ def test_bench_peers_tiny_budget():
         test_mae, val_mae, ratio = _number(rows[method][1]), _number(rows[method][4]), rows[method][5]
         assert ratio == f"{test_mae / val_mae:.2f}x", (method, rows[method])
     served = rows["this project: lstm served"]
-    assert served[-2] in ("trial #0", "MSTL", "AutoETS", "AutoTheta", "seasonal naive (s=52)") or " x " in served[-2], served
+    assert served[-2] in ("trial #0", "MSTL", "AutoETS", "AutoTheta", "seasonal naive (s=52)", "naive (last value)") or " x " in served[-2], served
+    # the intervals' test figures: the served forecaster's and statsforecast's own, none for the naive forecasts
+    for method in ("this project: lstm served", "MSTL (seasons 52; AutoETS trend)", "AutoTheta (season 52)"):
+        cov80, cov95, score = (_number(c) for c in rows[method][6:9])
+        assert 0 <= cov80 <= cov95 <= 100 and score > 0, rows[method]
+    assert rows["naive (last value)"][6:9] == ["-", "-", "-"]
     assert re.search(r"served \(co2\): .+: test MAE ([\d.]+) vs the best classical baseline \(.+\) ([\d.]+): [\d.]+x "
                      r"\(needs <= 0.90x, never above 1.00x\): (met|missed, never worse|missed, WORSE)", out)
 
