@@ -115,3 +115,38 @@ def test_what_the_schema_refuses_the_validator_refuses(validator, tmp_path, key,
     space.write_text(json.dumps(raw))
     with pytest.raises(ConfigError):
         load_space(space)
+
+
+def _documented_spaces() -> list[tuple[str, int, dict]]:
+    """Every whole space the manual and the README show: a YAML block whose top level has a
+    ``model`` and a ``data`` section, outside the pages of refused examples."""
+    import re
+
+    fence = re.compile(r"```yaml\n(.*?)\n```", re.S)
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    out = []
+    for page in pages:
+        if page.name == "errors.md":  # what the validator refuses, on purpose
+            continue
+        for k, match in enumerate(fence.finditer(page.read_text())):
+            try:
+                raw = yaml_load(match.group(1))
+            except Exception:
+                continue  # a fragment, not a file
+            if isinstance(raw, dict) and {"model", "data"} <= set(raw):
+                out.append((page.name, k, raw))
+    return out
+
+
+DOCUMENTED = _documented_spaces()
+
+
+def test_the_manual_shows_whole_spaces():
+    assert len(DOCUMENTED) >= 3, [(p, k) for p, k, _ in DOCUMENTED]
+
+
+@pytest.mark.parametrize("page,k,raw", DOCUMENTED, ids=[f"{p}#{k}" for p, k, _ in DOCUMENTED])
+def test_every_documented_space_fits_the_committed_schema(page, k, raw):
+    schema = json.loads(COMMITTED.read_text())
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in jsonschema.Draft202012Validator(schema).iter_errors(raw)]
+    assert not problems, f"{page} block {k}:\n" + "\n".join(problems)
