@@ -184,18 +184,36 @@ def load_served(study: optuna.Study, value: dict, url: str, artifacts: str | Non
     attr: each network member's checkpoints verified, each statistical member refitted on the
     input when it forecasts."""
     store = _artifact_store(study, url, artifacts)
+    trials = {n: _numbered(study, n) for n in served_trials(study, value)}
+    loaded = {n: _load_trial(t, f"served member trial #{n} of {study.study_name!r}", store) for n, t in trials.items()}
+    return served_from(value, loaded)
+
+
+def served_trials(study: optuna.Study, value: dict) -> list[int]:
+    """The trials whose checkpoints the served forecaster ``value`` needs: its network members'
+    (an ensemble's, best first), or, when only baselines are served, the best trial that kept
+    a checkpoint (its input columns and time settings)."""
+    numbers = [int(n) for m in value["members"] if m["kind"] in ("trial", "ensemble") for n in m["trials"]]
+    if numbers:
+        return list(dict.fromkeys(numbers))
+    kept, _ = ensemble_members(study, 1)
+    return [kept[0].number]
+
+
+def served_from(value: dict, loaded: dict[int, Forecaster]) -> ServedForecaster:
+    """The served forecaster of a ``served`` attr value from its trials' loaded checkpoints
+    (``served_trials``: number -> forecaster); also what the MLflow model builds."""
     members = []
     for member in value["members"]:
         net = None
         if member["kind"] in ("trial", "ensemble"):
-            trials = [_numbered(study, int(n)) for n in member["trials"]]
-            loaded = [_load_trial(t, f"served member trial #{t.number} of {study.study_name!r}", store) for t in trials]
-            net = loaded[0] if member["kind"] == "trial" else _ensemble_of(study, trials, loaded)
+            numbers = [int(n) for n in member["trials"]]
+            nets = [loaded[n] for n in numbers]
+            net = nets[0] if member["kind"] == "trial" else _ensemble_of(numbers, nets)
         members.append((float(member["weight"]), net, member))
     first = next((net for _, net, _ in members if net is not None), None)
     if first is None:  # only baselines served: the input's columns and time settings of the best kept trial
-        kept, _ = ensemble_members(study, 1)
-        first = _load_trial(kept[0], f"trial #{kept[0].number} of {study.study_name!r}", store)
+        first = next(iter(loaded.values()))
         payload = {**first.payload, "data": {**first.payload["data"], "lookback": 1}, "known": None}
     else:
         lookback = max(net.lookback for _, net, _ in members if net is not None)
@@ -204,14 +222,14 @@ def load_served(study: optuna.Study, value: dict, url: str, artifacts: str | Non
     return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note, intervals=value.get("intervals") or None)
 
 
-def _ensemble_of(study: optuna.Study, trials: list, members: list[Forecaster]) -> EnsembleForecaster:
+def _ensemble_of(numbers: list[int], members: list[Forecaster]) -> EnsembleForecaster:
     """The mean forecaster of loaded ``members`` (the lookback: the longest member's)."""
     first = members[0]
     payload = {**first.payload, "data": {**first.payload["data"], "lookback": max(m.lookback for m in members)}}
     spec = next((m.payload["known"] for m in members if m.payload.get("known")), None)
     if spec:
         payload["known"] = spec
-    return EnsembleForecaster(first.model, payload, members=members, trials=[t.number for t in trials])
+    return EnsembleForecaster(first.model, payload, members=members, trials=list(numbers))
 
 
 def _known_part(member: Forecaster, key: str):

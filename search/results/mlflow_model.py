@@ -5,10 +5,12 @@ artifacts, and the served forecaster as an MLflow model (``forecaster``, a pyfun
 under a name when asked (``--mlflow-register NAME``).
 
 The served forecaster is the model ``search predict`` serves without flags (``load_best``):
-the best trial, or, when another Optuna client made the best, the best trial this service made
-that kept a checkpoint. The pyfunc model (``search.results.mlflow_pyfunc``, logged as code)
-carries that trial's checkpoint and loads it through ``search.results.forecaster`` (which must
-be importable where the model is loaded).
+the study's recorded served forecaster (a trial, an ensemble, a baseline or a combination of
+them), else the best trial, or, when another Optuna client made the best, the best trial this
+service made that kept a checkpoint. The pyfunc model (``search.results.mlflow_pyfunc``, logged
+as code) carries the ``served`` attr and the checkpoints of the trials it needs (or the one
+trial's checkpoint) and builds the same forecaster through ``search.results.loading`` (the
+``sequence-search`` package must be installed where the model is loaded).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import storage as storage_mod
 from search.study_attrs import flat
 
 MODEL_NAME = "forecaster"  # the model's artifact path in the parent run
+PYFUNC = str(Path(__file__).with_name("mlflow_pyfunc.py"))  # models from code: no pickle
 
 
 def publish(study: optuna.Study, storage_url: str, artifacts: str | None, tracked: tuple[str, str], space_path: Path, register: str | None = None) -> str | None:
@@ -67,19 +70,11 @@ def publish(study: optuna.Study, storage_url: str, artifacts: str | None, tracke
     except Exception:  # noqa: BLE001 - no model to serve (no checkpoint, a foreign best): the rest is logged
         forecaster = None
     if forecaster is not None:
-        trial = forecaster_trial(study, forecaster)
-        data = _checkpoint_bytes(study, storage_url, artifacts, trial)
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, f"checkpoint_trial_{trial.number}.safetensors")
-            Path(path).write_bytes(data)
+            files, served = model_files(study, storage_url, artifacts, forecaster, Path(tmp))
             with _tracking_uri(uri), _quiet_mlflow(), mlflow.start_run(run_id=run_id):
-                mlflow.pyfunc.log_model(
-                    name=MODEL_NAME,
-                    python_model=str(Path(__file__).with_name("mlflow_pyfunc.py")),  # models from code: no pickle
-                    artifacts={"checkpoint": path},
-                    registered_model_name=register,
-                )
-        client.set_tag(run_id, "search.served_trial", str(trial.number))
+                mlflow.pyfunc.log_model(name=MODEL_NAME, python_model=PYFUNC, artifacts=files, registered_model_name=register)
+        client.set_tag(run_id, "search.served", served)
         model_uri = f"runs:/{run_id}/{MODEL_NAME}"
     client.set_terminated(run_id, status if status != "RUNNING" else "FINISHED")
     return model_uri
@@ -131,6 +126,33 @@ def _quiet_mlflow():
             yield
     finally:
         logger.setLevel(level)
+
+
+def model_files(study: optuna.Study, storage_url: str, artifacts: str | None, forecaster, folder: Path) -> tuple[dict[str, str], str]:
+    """The MLflow model's artifacts written under ``folder`` ({name: path}) and what it serves:
+    with a recorded served forecaster, its ``served`` attr (``served.json``) and the
+    checkpoint of every trial it needs (``trial_N``); else the served trial's ``checkpoint``."""
+    import json
+
+    from search.results.loading import served_trials
+    from search.results.served_forecaster import ServedForecaster, recorded
+
+    value = recorded(study) if isinstance(forecaster, ServedForecaster) else None
+    if value is not None:
+        files = {"served": str(folder / "served.json")}
+        Path(files["served"]).write_text(json.dumps(value))
+        for number in served_trials(study, value):
+            files[f"trial_{number}"] = str(folder / f"checkpoint_trial_{number}.safetensors")
+            Path(files[f"trial_{number}"]).write_bytes(_checkpoint_bytes(study, storage_url, artifacts, _trial(study, number)))
+        return files, value["label"]
+    trial = forecaster_trial(study, forecaster)
+    path = folder / f"checkpoint_trial_{trial.number}.safetensors"
+    path.write_bytes(_checkpoint_bytes(study, storage_url, artifacts, trial))
+    return {"checkpoint": str(path)}, f"trial #{trial.number}"
+
+
+def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
 
 
 def forecaster_trial(study: optuna.Study, forecaster) -> optuna.trial.FrozenTrial:

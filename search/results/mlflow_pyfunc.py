@@ -1,8 +1,9 @@
 """The served forecaster as an MLflow pyfunc model, logged as code (MLflow's "models from
 code": this file is copied into the model, no pickle). ``predict(frame)`` forecasts the
 ``horizon`` steps after the frame's last row, as ``search.load_best(...).predict(frame)``;
-the checkpoint is the model's ``checkpoint`` artifact, read by ``search.results.forecaster``
-(the ``sequence-search`` package must be installed where the model is loaded)."""
+the model's artifacts are the study's ``served`` attr and its trials' checkpoints (or one
+trial's ``checkpoint``), built into a forecaster by ``search.results.loading`` (the
+``sequence-search`` package must be installed where the model is loaded)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,17 @@ import mlflow.pyfunc
 
 class SearchForecaster(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
-        from search.results.forecaster import unpack
+        import json
 
-        self.forecaster = unpack(Path(context.artifacts["checkpoint"]).read_bytes())
+        from search.results.forecaster import unpack
+        from search.results.loading import served_from
+
+        files = context.artifacts
+        if "served" in files:  # the study's served forecaster: its trials' checkpoints and the served attr
+            loaded = {int(name[len("trial_"):]): unpack(Path(path).read_bytes()) for name, path in files.items() if name.startswith("trial_")}
+            self.forecaster = served_from(json.loads(Path(files["served"]).read_text()), loaded)
+        else:
+            self.forecaster = unpack(Path(files["checkpoint"]).read_bytes())
 
     def predict(self, context, model_input, params=None):
         return self.forecaster.predict(model_input)

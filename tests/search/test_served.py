@@ -214,6 +214,30 @@ def test_a_network_is_served_over_the_classical_answer_only_where_its_edge_is_re
     assert scored[0]["label"] == "MSTL" and served.gated(scored, truth, "mae", 5) == (scored[0], None)
 
 
+def test_the_mlflow_model_serves_the_combination_itself(study_of_losers, tmp_path):
+    # the study serves its baselines (its networks lose): the MLflow model must forecast what
+    # load_best forecasts, refitting them on the frame, not the best network's checkpoint
+    import mlflow.pyfunc
+
+    from search.results.mlflow_model import PYFUNC, model_files
+
+    space, url, artifacts, name = study_of_losers
+    study = _open(url, name)
+    forecaster = load_best(study, url, artifacts=str(artifacts))
+    assert isinstance(forecaster, ServedForecaster) and not any(m["kind"] in ("trial", "ensemble") for _, _, m in forecaster.members)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    files, served_label = model_files(study, url, str(artifacts), forecaster, folder)
+    assert served_label == served.recorded(study)["label"] and "served" in files
+    assert [k for k in files if k.startswith("trial_")]  # the input's columns come from a kept trial's checkpoint
+    mlflow.pyfunc.save_model(str(tmp_path / "model"), python_model=PYFUNC, artifacts=files)
+    frame = pd.read_csv(space.parent / "series.csv").iloc[:300]
+    got = mlflow.pyfunc.load_model(str(tmp_path / "model")).predict(frame)
+    expected = np.asarray(forecaster.predict(frame), dtype=float)
+    assert expected.shape[0] == 6  # the horizon
+    np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=1e-9)
+
+
 def test_the_recorded_baseline_forecasts_give_the_recorded_metrics(study_of_losers):
     space, url, artifacts, name = study_of_losers
     attrs = flat(_open(url, name))

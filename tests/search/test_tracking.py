@@ -202,8 +202,11 @@ def test_the_parent_run_holds_the_summary_and_a_served_pyfunc_model_and_a_resume
     try:
         model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/forecaster")
         frame = pd.read_csv(tiny_space.parent / "series.csv")
-        # the MLflow model is the best trial made here with a checkpoint (the run's tag names it)
-        expected = load_best("tiny", url, trial=int(parent.data.tags["search.served_trial"])).predict(frame)
+        # the MLflow model is what the study serves (the run's tag names it): load_best without flags
+        from search.study_attrs import flat
+
+        assert parent.data.tags["search.served"] == flat(study)["served"]["label"]
+        expected = load_best("tiny", url).predict(frame)
         assert model.predict(frame) == pytest.approx(expected)
         versions = client.search_model_versions("name = 'tiny-forecaster'")
         assert len(versions) == 2  # one per search
