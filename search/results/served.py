@@ -18,10 +18,11 @@ scored on:
   so fitting its weights on the same targets does not give it an edge over its members.
 
 The best on validation is served (ties: the simpler, listed first), so a network that loses to
-MSTL on validation is never served alone; and a candidate with a network is served over the
-best classical candidate only where its edge on validation is significant (``edge_test``: the
-Diebold-Mariano test, one-sided, at ``EDGE_ALPHA``), so noise in a short validation part does
-not make the study serve something worse than the classical answer. ``record`` keeps the choice in the study user attr
+MSTL on validation is never served alone; and a network alone (a trial or an ensemble) is
+served over the best classical candidate only where its edge on validation is significant
+(``edge_test``: the Diebold-Mariano test, one-sided, at ``EDGE_ALPHA``), so noise in a short
+validation part does not make the study serve a network that is no better than the classical
+answer. A combination of a network with the baselines is not tested: it already hedges. ``record`` keeps the choice in the study user attr
 ``served``: its members with their weights, and its validation and test metrics beside each
 member's, which ``search best``, ``search predict``, ``search.load_best`` and the report read,
 and its prediction intervals (``intervals``: split-conformal, calibrated on its own validation
@@ -148,12 +149,15 @@ def edge_test(challenger: torch.Tensor, incumbent: torch.Tensor, truth: torch.Te
 
 def gated(scored: list[dict[str, Any]], truth: torch.Tensor, metric: str, lag: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The candidate to serve of ``scored`` (best on validation first) and the record of the
-    edge test: a candidate with a network is served over the best classical one (baselines,
-    naive, their combinations) only where ``edge_test`` finds it better on validation at
-    ``EDGE_ALPHA``; else the classical answer is. ``lag``: consecutive windows sharing targets."""
+    edge test: networks alone (a trial, an ensemble) are served over the best classical
+    candidate (baselines, naive, their combinations) only where ``edge_test`` finds them better
+    on validation at ``EDGE_ALPHA``; else the classical answer is. A combination that holds
+    classical members is not tested: its weights, fitted on other windows than it is scored
+    on, already lean on them as far as validation supports the network. ``lag``: consecutive
+    windows sharing targets."""
     best = scored[0]
     classical = next((c for c in scored if not is_network(c)), None)
-    if not is_network(best) or classical is None:
+    if not is_network(best) or classical is None or any(m["kind"] not in ("trial", "ensemble") for m in best["members"]):
         return best, None
     z, p = edge_test(best["_val"], classical["_val"], truth, metric, lag)
     served = best if p <= EDGE_ALPHA else classical

@@ -209,6 +209,10 @@ def test_a_network_is_served_over_the_classical_answer_only_where_its_edge_is_re
     scored, truth = _gate_case(edge=0.1)
     trial, mstl = (next(c["_val"] for c in scored if c["label"] == name) for name in ("trial #0", "MSTL"))
     assert served.edge_test(trial, mstl, truth, "mae", 0)[1] < served.edge_test(trial, mstl, truth, "mae", 5)[1]
+    # a combination that holds classical members is served as the best on validation, untested
+    scored, truth = _gate_case(edge=0.02)
+    hedged = {**scored[0], "label": "0.5 x trial #0 + 0.5 x MSTL", "members": [*scored[0]["members"], {"kind": "stat", "name": "MSTL", "model": "mstl"}]}
+    assert served.gated([hedged, *scored], truth, "mae", 5) == (hedged, None)
     # a classical answer best on validation is served without a test
     scored, truth = _gate_case(edge=-0.5)
     assert scored[0]["label"] == "MSTL" and served.gated(scored, truth, "mae", 5) == (scored[0], None)
