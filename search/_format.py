@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import math
 from typing import Any, Iterable
@@ -60,3 +61,27 @@ def repeated(names: Iterable[Any]) -> tuple[str, int, int] | None:
             return key, seen[key], i
         seen[key] = i
     return None
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, datetimes -> ISO strings, tuples -> lists."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def fmt(value: Any) -> str:
+    """A cell: ``format_value``, with yes/no for booleans and times to the second."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):  # a multi-objective trial's values
+        return ", ".join(fmt(v) for v in value)
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return format_value(value)

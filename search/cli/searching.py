@@ -108,7 +108,7 @@ def _record_served(study, url: str, artifacts: str | None, space, console: Conso
     """Choose and record the study's served forecaster (``search.results.served``) and say
     what it is; a study that cannot be scored now keeps serving its best trial, with a note."""
     from search.results import served
-    from search.results.tables import gap_warning, served_line
+    from search.results.served_lines import gap_warning, served_line
 
     value, why = served.record_quietly(study, url, artifacts, str(space))
     if value is not None:

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 import storage as storage_mod
-from search.results.tables import fmt, gap_warning, objective_label, served_line, union_keys
+from search.results.served_lines import gap_warning, served_line
+from search.results.tables import fmt, objective_label, union_keys
 
 
 def _table(title: str | None = None) -> Table:

@@ -33,7 +33,7 @@ import optuna
 import storage as storage_mod
 from search import forecast_figure, pareto
 from search.errors import NoResultError
-from search.results import tables
+from search.results import served_lines, tables
 from search.results.report_figures import (
     Skip,
     fig_categorical_box,
@@ -202,7 +202,7 @@ def _best_html(study: optuna.Study) -> str:
     tests = _kv_table([(k, tables.fmt(v)) for k, v in best["test"].items()]) if best["test"] else '<div class="note">no test metrics recorded</div>'
     extra = [(k.replace("_", " "), tables.fmt(best[k])) for k in ("best_epoch", "epochs_run", "n_params", "device", "node", "checkpoint") if best.get(k) is not None]
     chosen = best.get("served")  # the served forecaster (search.results.served), when recorded
-    lines = [tables.served_line(chosen), tables.gap_warning(chosen), chosen.get("note", "")] if chosen else []
+    lines = [served_lines.served_line(chosen), served_lines.gap_warning(chosen), chosen.get("note", "")] if chosen else []
     versus = "".join(f'<p class="caption">{html.escape(line)}</p>' for line in [*best.get("versus_baselines", []), (best.get("intervals") or {}).get("line"), tables.ensemble_line(best), *lines] if line)
     versus += _served_html(chosen) if chosen else ""
     if best.get("made_here") is False:

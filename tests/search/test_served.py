@@ -361,7 +361,7 @@ def test_the_dashboard_opens_a_study_with_a_served_forecaster(study_of_losers):
 
 
 def test_the_gap_warning_names_a_validation_that_over_promised():
-    from search.results.tables import gap_warning, recorded_served, served_line
+    from search.results.served_lines import gap_warning, recorded_served, served_line
 
     def value(served_test: float) -> dict:
         raw = {"format": 1, "metric": "mae", "label": "0.7 x trial #3 + 0.3 x MSTL", "members": [{"name": "trial #3", "weight": 0.7}],
