@@ -218,7 +218,9 @@ def served_from(value: dict, loaded: dict[int, Forecaster]) -> ServedForecaster:
     else:
         lookback = max(net.lookback for _, net, _ in members if net is not None)
         payload = {**first.payload, "data": {**first.payload["data"], "lookback": lookback}}
-    note = f"serving {value['label']}, the best on validation ({value['metric']} {value['val'][value['metric']]:.6g})"
+    edge = value.get("edge") or {}
+    why = "the classical answer (the network's edge on validation was not significant)" if edge and edge.get("served") != edge.get("challenger") else "the best on validation"
+    note = f"serving {value['label']}, {why} ({value['metric']} {value['val'][value['metric']]:.6g})"
     return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note, intervals=value.get("intervals") or None)
 
 
