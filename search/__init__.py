@@ -131,7 +131,11 @@ def run(
         mlflow=mlflow,
         timeout=timeout,
     )
-    if summary.tracked is not None:
+    if not summary.interrupted and not summary.stop_reason:  # the best on validation of trials, ensembles and baselines: what load_best serves
+        from search.results.served import record_quietly
+
+        record_quietly(summary.study, summary.storage_url, artifacts, str(space))
+    if summary.tracked is not None:  # after the served forecaster is recorded: the MLflow model is that one
         from pathlib import Path
 
         from rich.console import Console
@@ -143,10 +147,6 @@ def run(
         _print_summary(summary, trials)
     if summary.stop_reason and not summary.interrupted:
         raise SearchStopped(f"search stopped: {summary.stop_reason}", summary.study)
-    if not summary.interrupted:  # the best on validation of trials, ensembles and baselines: what load_best serves
-        from search.results.served import record_quietly
-
-        record_quietly(summary.study, summary.storage_url, artifacts, str(space))
     return summary.study
 
 

@@ -60,14 +60,6 @@ def cmd_run(args, console: Console) -> int:
             timeout=args.timeout,
         )
         study = summary.study
-        if summary.tracked is not None:
-            from search.results.mlflow_model import publish_or_warn
-
-            say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
-            model = publish_or_warn(summary, prep.compiled.space.path, args.artifacts, args.mlflow_register, say)
-            if model is not None and not args.quiet:
-                registered = f", registered as {args.mlflow_register}" if args.mlflow_register else ""
-                console.print(f"MLflow: the served forecaster is the pyfunc model {model}{registered}", highlight=False, soft_wrap=True)
         finished = len([t for t in study.get_trials(deepcopy=False) if t.state.name in ("COMPLETE", "PRUNED")])
         if summary.ran == 0 and finished >= args.trials:
             console.print(f"study {study.study_name} already holds {finished} finished trials (asked: {args.trials}); nothing to run", highlight=False)
@@ -86,6 +78,14 @@ def cmd_run(args, console: Console) -> int:
                 _record_served(study, summary.storage_url, args.artifacts, prep.compiled.space.path, console)
         else:
             console.print(f"study {study.study_name}: no completed trial yet", highlight=False)
+        if summary.tracked is not None:  # after the served forecaster is recorded: the model is that one
+            from search.results.mlflow_model import publish_or_warn
+
+            say = lambda line: console.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+            model = publish_or_warn(summary, prep.compiled.space.path, args.artifacts, args.mlflow_register, say)
+            if model is not None and not args.quiet:
+                registered = f", registered as {args.mlflow_register}" if args.mlflow_register else ""
+                console.print(f"MLflow: the served forecaster is the pyfunc model {model}{registered}", highlight=False, soft_wrap=True)
         console.print(f"open the dashboard: {dashboard_command(summary.storage_url)}", highlight=False, soft_wrap=True)
         artifacts = storage_mod.find_artifacts(summary.storage_url, args.artifacts, flat(study).get("artifacts"))
         console.print(f"  or with optuna-dashboard itself: {plain_dashboard_command(summary.storage_url, artifacts)}", highlight=False, soft_wrap=True)
