@@ -100,7 +100,7 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
             return
         metrics = {part: score(preds[part], part) for part in preds}
         out.append({"kind": kind if len(keys) > 1 or kind != "combination" else names[keys[0]]["kind"],
-                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"], "_val": preds["val"],
+                    "label": label(members), "members": members, "val": metrics["val"], "test": metrics["test"],
                     "forecasts": preds})  # fmt: skip
 
     networks = [k for k in forecasts if names[k]["kind"] in ("trial", "ensemble")]
@@ -159,7 +159,7 @@ def gated(scored: list[dict[str, Any]], truth: torch.Tensor, metric: str, lag: i
     classical = next((c for c in scored if not is_network(c)), None)
     if not is_network(best) or classical is None or any(m["kind"] not in ("trial", "ensemble") for m in best["members"]):
         return best, None
-    z, p = edge_test(best["_val"], classical["_val"], truth, metric, lag)
+    z, p = edge_test(best["forecasts"]["val"], classical["forecasts"]["val"], truth, metric, lag)
     served = best if p <= EDGE_ALPHA else classical
     return served, {"challenger": best["label"], "classical": classical["label"], "z": round(z, 3), "p": round(p, 4), "alpha": EDGE_ALPHA, "served": served["label"]}
 

@@ -207,7 +207,7 @@ def test_a_network_is_served_over_the_classical_answer_only_where_its_edge_is_re
     assert chosen["label"] == "trial #0" and edge["p"] < 0.01
     # the overlap of windows is counted: the same small edge looks surer when it is ignored
     scored, truth = _gate_case(edge=0.1)
-    trial, mstl = (next(c["_val"] for c in scored if c["label"] == name) for name in ("trial #0", "MSTL"))
+    trial, mstl = (next(c["forecasts"]["val"] for c in scored if c["label"] == name) for name in ("trial #0", "MSTL"))
     assert served.edge_test(trial, mstl, truth, "mae", 0)[1] < served.edge_test(trial, mstl, truth, "mae", 5)[1]
     # a combination that holds classical members is served as the best on validation, untested
     scored, truth = _gate_case(edge=0.02)
