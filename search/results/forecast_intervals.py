@@ -5,7 +5,9 @@ The intervals are the ones the study calibrated, drawn again with no retraining:
 
 - the served forecaster (``load_best`` by default): the ``intervals`` of the study's ``served``
   attr (``search.results.served_intervals``): conformal offsets per horizon step and target
-  around its point forecast, per series where there are several;
+  around its point forecast, per series where there are several, in units of its recent error
+  scale: its mean absolute error on the input's own latest known windows
+  (``search.results.recent_errors``; the recorded ``default`` where the input is too short);
 - one trial (``--trial N``): the calibration packed into its checkpoint
   (``search.worker.uncertainty``): around its point forecast, or for a quantile head around
   the head's own band of each level (cqr);
@@ -35,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from search.errors import UsageError
+from search.results import recent_errors
 from search.worker import intervals
 from search.worker.uncertainty import head_bands
 
@@ -97,14 +100,36 @@ def bands(forecaster, frame, level, forecasts: dict[str, np.ndarray] | None = No
         points = forecasts if forecasts is not None else forecaster.predict_series(frame)
         base = {name: (p, p) for name, p in points.items()}
     names = list(forecaster.payload.get("series_names") or [])
+    scaled = forecaster.interval_scaling() if hasattr(forecaster, "interval_scaling") else None
     out = {}
     for name, point in points.items():
+        if scaled is not None:  # offsets in units of the forecaster's recent errors on this input
+            sigma = _recent_scale(forecaster, frame, name, names, scaled)
+            index = np.array([names.index(name) if name in names else -1]) if names else None
+            lo, hi = recent_errors.bounds_with(calibration, np.asarray(point, dtype=np.float64)[None], sigma[None], index)
+            out[name] = {"point": np.asarray(point, dtype=np.float64), "lo": lo[rows, 0], "hi": hi[rows, 0], "levels": levels}
+            continue
         own = _for_series(calibration, names, name, forecaster, frame, season)
         index = np.array([names.index(name) if name in names else len(names)]) if names and calibration.scales is not None else None
         lo, hi = base[name]
         lo, hi = own.bounds(np.asarray(lo)[..., None, :, :], np.asarray(hi)[..., None, :, :], index)  # (L, 1, H, T)
         out[name] = {"point": np.asarray(point, dtype=np.float64), "lo": lo[rows, 0], "hi": hi[rows, 0], "levels": levels}
     return out
+
+
+def _recent_scale(forecaster, frame, name: str, names: list[str], scaled: dict[str, Any]) -> np.ndarray:
+    """(T,) the served forecaster's recent error scale on series ``name`` of the input: the mean
+    absolute error of its forecasts of the input's latest known windows; where the input is too
+    short for them, the scale recorded for that series (a series the study never saw: the mean
+    over every series)."""
+    part = frame[frame[forecaster.series_id].astype(str) == name] if forecaster.series_id else frame
+    made = forecaster.recent_forecasts(name, forecaster._in_order(part), int(scaled["windows"]), int(scaled["step"]))
+    sigma = None if made is None else recent_errors.forecast_scale(*made)
+    if sigma is not None:
+        return sigma
+    if name in names and names.index(name) < len(scaled["default"]):
+        return np.asarray(scaled["default"][names.index(name)], dtype=np.float64)
+    return np.asarray(scaled["default"][0] if not names else scaled["pooled_default"], dtype=np.float64)
 
 
 def _for_series(calibration: intervals.Calibration, names: list[str], name: str, forecaster, frame, season: int | None) -> intervals.Calibration:

@@ -25,7 +25,7 @@ import numpy as np
 from search.errors import UsageError
 from search.results.forecaster import Forecaster
 from search.study_attrs import flat
-from search.worker import stat_refit
+from search.worker import stat_baselines, stat_refit
 
 ATTR = "served"  # the study user attr search.results.served records
 FORMAT = 1
@@ -103,3 +103,51 @@ class ServedForecaster(Forecaster):
             return stat_refit.forecast_after(member["model"], history, self.seasons, self.horizon)
         except Exception as exc:  # statsforecast's own error for a series it cannot fit
             raise UsageError(f"--input: the {member['name']} member could not be fitted on {name or 'the input'}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+    def interval_scaling(self) -> dict[str, Any] | None:
+        """How the served intervals are scaled (``search.results.recent_errors``: by the
+        forecaster's recent errors), or None where their offsets are in the data's units."""
+        scaled = (self.intervals or {}).get("scaled")
+        return scaled if isinstance(scaled, dict) else None
+
+    def recent_forecasts(self, name: str, part, windows: int, step: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The targets and the served forecasts (``windows``, H, T) of the latest ``windows``
+        windows of ``part`` (one series of the input, in time order) whose targets are all in
+        it, ``step`` rows apart, each made from the rows before its origin (a statistical
+        member fitted once and run forward, as its recorded forecasts were); None where the
+        input is too short for them."""
+        horizon, columns = self.horizon, self.payload["columns"]
+        complete = part[self.targets].notna().all(axis=1).to_numpy()
+        n = int(np.flatnonzero(complete)[-1]) + 1 if complete.any() else 0
+        rows = part.iloc[:n]
+        origins = [n - horizon - j * step for j in reversed(range(windows))]
+        if origins[0] < 1:
+            return None
+        values = rows[self.targets].to_numpy(dtype=np.float64)
+        truth = np.stack([values[o : o + horizon] for o in origins])
+        total = np.zeros_like(truth)
+        try:
+            history = self._history(name, rows[columns])
+            for w, net, member in self.members:
+                if net is None and member["kind"] == "seasonal_naive":
+                    own = np.stack([stat_refit.seasonal_naive_after(history[:o], int(member["season"]), horizon) for o in origins])
+                elif net is None:
+                    own = stat_baselines.forecast_stat(member["model"], self.seasons, history, windows, horizon, step)
+                elif net.payload.get("known"):
+                    own = np.stack([net._forecast_known(name, _hidden(part.iloc[: o + horizon], self.targets, o)) for o in origins])
+                else:
+                    own = np.stack([net._forecast(name, rows.iloc[:o][columns]) for o in origins])
+                if own is None:
+                    return None
+                total += w * own
+        except Exception:  # an input too short for a member's window, a model statsforecast cannot fit there
+            return None
+        return truth, total
+
+
+def _hidden(rows, targets: list[str], origin: int):
+    """``rows`` with the targets from row ``origin`` on left empty: a window's horizon as
+    ``search predict`` reads it (known-future columns only)."""
+    rows = rows.copy()
+    rows.iloc[origin:, [rows.columns.get_loc(t) for t in targets]] = np.nan
+    return rows

@@ -12,9 +12,10 @@ several series has its ``series_id`` column too.
 
 The forecasts are made again from the study's data and checkpoints (as
 ``search.results.served`` made them when it chose), with the weights recorded in the
-``served`` attr; the bounds are the recorded calibration's, so the test rows give the
-recorded coverage and interval score. The validation rows' bounds are in-sample: the
-intervals were calibrated on them. A combination's validation forecasts here use its final
+``served`` attr; the test rows' bounds are drawn as the online calibration drew them
+(``search.results.recent_errors``), so they give the recorded coverage and interval score. The
+validation rows' bounds are the final calibration's: in-sample, the intervals were calibrated
+on them. A combination's validation forecasts here use its final
 weights (its recorded validation score used cross-fitted ones).
 """
 
@@ -27,9 +28,10 @@ import optuna
 
 from search.errors import UsageError
 from search.results import served as served_mod
+from search.results import recent_errors, served_intervals
 from search.results.served_intervals import KEY
 from search.worker import intervals
-from search.worker.origins import eval_step, observed_mask, scored_origins
+from search.worker.origins import eval_step
 
 
 def _name(level) -> str:
@@ -54,6 +56,7 @@ def forecast_frame(study: optuna.Study, url: str, artifacts: str | None = None, 
     series, data, truth, ids = (context[k] for k in ("series", "data", "truth", "ids"))
     entry = value.get(KEY) or None
     calibration = intervals.calibration_from_json(entry["calibration"]) if entry else None
+    drawn = _scaled_bounds(series, data, mine, truth, ids, calibration) if entry and entry.get("scaled") else None
     targets = list(series.columns[: series.n_targets])
     tables = []
     for part in ("val", "test"):
@@ -67,11 +70,14 @@ def forecast_frame(study: optuna.Study, url: str, artifacts: str | None = None, 
         if series.n_series > 1 and data.get("series_id"):
             names = np.asarray(series.series_names)[index]
             cells[str(data["series_id"])] = np.repeat(names, horizon)
-        rows = _origins(series, part, horizon, eval_step(data))
+        rows = recent_errors.window_origins(series, part, horizon, eval_step(data))
         if rows is not None and len(rows) == n:
             cells["row"] = (rows[:, None] + np.arange(horizon)[None, :]).reshape(-1)
         cells["step"] = np.tile(np.arange(1, horizon + 1), n)
-        bounds = calibration.bounds(point, point, index) if calibration is not None else None  # (L, N, H, T) each
+        if drawn is not None:  # scaled by recent errors: the test part's bounds as calibrated online
+            bounds = drawn[part] if part == "test" else recent_errors.bounds_with(calibration, point, drawn["sigma_val"], index)
+        else:
+            bounds = calibration.bounds(point, point, index) if calibration is not None else None  # (L, N, H, T) each
         for t, target in enumerate(targets):
             prefix = f"{target}-served" if len(targets) > 1 else "served"
             cells[target] = actual[..., t].reshape(-1)
@@ -87,6 +93,19 @@ def forecast_frame(study: optuna.Study, url: str, artifacts: str | None = None, 
     return pd.concat(tables, ignore_index=True)
 
 
+def _scaled_bounds(series, data, candidate, truth, ids, calibration) -> dict[str, Any] | None:
+    """Bounds of intervals scaled by recent errors (``search.results.recent_errors``): the test
+    windows' as the online calibration drew them, and each validation window's scale (its
+    series' default where it had no recent known windows)."""
+    found = served_intervals.online(series, data, candidate["forecasts"], truth, ids)
+    if found is None:
+        return None
+    bands = found["bands"]
+    sigma = bands["sigma"]["val"]
+    default = np.asarray(bands["scaled"]["default"], dtype=np.float64)[found["series"]["val"]]
+    return {"test": (bands["test_lo"], bands["test_hi"]), "sigma_val": np.where(np.isfinite(sigma) & (sigma > 0), sigma, default)}
+
+
 def _final_forecast(candidate: dict[str, Any], part: str, weights: dict[str, float], context: dict[str, Any]):
     """The served forecast of a part with its final weights: the candidate's own, but for a
     combination's validation part (scored cross-fitted) the weighted sum of its members'."""
@@ -94,13 +113,3 @@ def _final_forecast(candidate: dict[str, Any], part: str, weights: dict[str, flo
         return candidate["forecasts"][part]
     by_name = {v["name"]: k for k, v in context["names"].items()}
     return sum(w * context["forecasts"][by_name[name]][part] for name, w in weights.items())
-
-
-def _origins(series, part: str, horizon: int, step: int) -> np.ndarray | None:
-    """Each scored window's first target row, counted from its series' first row, in the
-    windows' order (series by series), as ``SeriesData.scored_targets`` counts them."""
-    out = []
-    for first, (start, end) in zip(series.series_starts(), series.parts(part)):
-        origins = np.asarray(scored_origins(first, start, end, 0, horizon, step), dtype=np.int64)
-        out.append(origins[observed_mask(origins, series.observed, horizon)] - first)
-    return np.concatenate(out) if out else None

@@ -1,31 +1,33 @@
-"""The served forecaster's prediction intervals: calibrated from its own validation forecasts,
-scored on its test targets, kept in the study's ``served`` attr under ``intervals``.
+"""The served forecaster's prediction intervals: calibrated from its own validation and test
+forecasts, scored on its test targets, kept in the study's ``served`` attr under ``intervals``.
 
 Whatever is served (a trial, a top-K ensemble, a baseline, a weighted combination) gets
-split-conformal intervals around its point forecast (``search.worker.intervals``), with no
-retraining: the conformity scores are its residuals on the validation windows every trial
-was scored on (a combination's cross-fitted validation forecasts, each half made with the
-weights fitted on the other half, so its residuals are out-of-sample like its test ones),
-per horizon step and target, per series where there are several. The levels are the study's
-``data.levels``, the method its ``data.interval_method`` (symmetric or signed; a quantile
-head's own cqr band is its trial's figure, not the served forecaster's: an ensemble or a
-combination has no head to conformalise, so the served intervals are always those of the
-served point forecast).
+conformal intervals around its point forecast with no retraining, from its forecasts of the
+windows every trial was scored on (a combination's validation forecasts are its cross-fitted
+ones, each half made with the weights fitted on the other half, so its residuals are
+out-of-sample like its test ones). The residuals are scaled by the forecaster's recent errors
+and calibrated online (``search.results.recent_errors``): per horizon step and target, per
+series where there are several, at the study's ``data.levels``, by its ``data.interval_method``
+(symmetric or signed; a quantile head's own cqr band is its trial's figure, not the served
+forecaster's: an ensemble or a combination has no head to conformalise).
 
 The test figures are those of ``search.worker.intervals.interval_scores`` on exactly the
 targets the served point forecast's test metrics are computed on (the same windows, steps,
-targets and series' scalers undone): ``coverage_<level>`` (%), ``width_<level>``,
-``interval_score_<level>``, ``msis_<level>`` and the means ``coverage_error``,
-``interval_score``, ``msis``, and ``crps`` from the level quantiles.
+targets and series' scalers undone), each test window drawn as the online calibration drew it:
+``coverage_<level>`` (%), ``width_<level>``, ``interval_score_<level>``, ``msis_<level>`` and
+the means ``coverage_error``, ``interval_score``, ``msis``, and ``crps`` from the level quantiles.
 
 The attr's value::
 
     {"levels": [80.0, 95.0], "method": "symmetric", "season": 12,
-     "calibration": Calibration.to_json(), "test": {"coverage_80": ..., ...}}
+     "calibration": Calibration.to_json(),  # offsets in units of the recent error scale
+     "scaled": {"by": "recent errors", "windows": k, "step": 1, "default": [[...]], "pooled_default": [...]},
+     "test": {"coverage_80": ..., ...}}
 
 ``search best`` and the report show the test figures beside the statistical baselines' own
-(``search.results.interval_summary``). A study recorded before this has no ``intervals``: it
-serves points only.
+(``search.results.interval_summary``). A study recorded before intervals has no ``intervals``:
+it serves points only; one recorded before the scaling has no ``scaled``: its offsets are in
+the data's units (``search.results.forecast_intervals`` draws both).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from search.results import recent_errors
 from search.worker import intervals
+from search.worker.origins import eval_step
 
 KEY = "intervals"  # the served attr's entry
 
@@ -52,35 +56,55 @@ def study_method(data: dict[str, Any]) -> str:
     return "signed" if data.get("interval_method") == "signed" else "symmetric"
 
 
+def part_starts(series, part: str) -> np.ndarray:
+    """(S,) each series' first row of ``part``, counted from the series' first row."""
+    return np.asarray([start - first for first, (start, _) in zip(series.series_starts(), series.parts(part))], dtype=np.int64)
+
+
 def calibrated(series, data: dict[str, Any], forecasts: dict[str, Any], truth: dict[str, Any], ids: dict[str, Any], scales: np.ndarray) -> dict[str, Any] | None:
     """The ``intervals`` entry of the served attr, from the served forecaster's scaled
     ``forecasts`` {part: (N, H, T)} of the validation and test windows, their scaled ``truth``,
     each window's series ``ids`` {part: (N,) or None} and each series' ``scales`` (S, T)
-    (``search.worker.uncertainty.series_scales``: MSIS's scale, and the pooled band's). None
-    without validation or test windows."""
-    if len(truth["val"]) == 0 or len(truth["test"]) == 0:
+    (``search.worker.uncertainty.series_scales``: MSIS's scale). None without validation or
+    test windows, or where the windows' origins cannot be told."""
+    found = online(series, data, forecasts, truth, ids)
+    if found is None:
         return None
-
-    def raw(values, part: str) -> np.ndarray:  # a scaled tensor (N, H, T) -> the data's units
-        return series.unscale_targets(values.double(), ids[part]).numpy()
-
-    levels, method = study_levels(data), study_method(data)
-    index = {p: None if ids[p] is None else np.asarray(ids[p], dtype=np.int64) for p in ("val", "test")}
-    point = {p: raw(forecasts[p], p) for p in ("val", "test")}
-    y = {p: raw(truth[p], p) for p in ("val", "test")}
-    pooled = intervals.usable_scales(scales) if series.n_series > 1 else None
-    calibration = intervals.calibrate(y["val"], point["val"], point["val"], levels, method, index["val"], pooled)
-    lo, hi = calibration.bounds(point["test"], point["test"], index["test"])  # (L, N, H, T) each
-    rows = np.zeros(len(y["test"]), dtype=np.int64) if index["test"] is None else index["test"]
-    scale = scales[rows]  # (N, T)
+    levels, y, bands = found["levels"], found["y"], found["bands"]
+    lo, hi = bands["test_lo"], bands["test_hi"]
+    scale = scales[found["series"]["test"]]  # (N, T)
     scale = np.where(np.isfinite(scale) & (scale > 0), scale, np.nan)  # a flat training part: no MSIS
     test = intervals.interval_scores(y["test"], lo, hi, levels, scale)
-    quantiles, taus = intervals.level_quantiles(point["test"], lo, hi, levels)
+    quantiles, taus = intervals.level_quantiles(found["point"]["test"], lo, hi, levels)
     test["crps"] = intervals.crps(y["test"], quantiles, taus)
     return {
         "levels": list(levels),
-        "method": method,
+        "method": study_method(data),
         "season": int(series.season) if getattr(series, "season", None) else None,
-        "calibration": calibration.to_json(),
+        "calibration": bands["calibration"].to_json(),
+        "scaled": bands["scaled"],
         "test": {k: (float(v) if np.isfinite(v) else None) for k, v in test.items()},
     }
+
+
+def online(series, data: dict[str, Any], forecasts: dict[str, Any], truth: dict[str, Any], ids: dict[str, Any]) -> dict[str, Any] | None:
+    """The served forecaster's intervals calibrated online (``search.results.recent_errors``)
+    from its scaled ``forecasts`` and ``truth`` {part: (N, H, T)}: ``bands`` (what
+    ``recent_errors.calibrate_online`` returns), ``levels``, and per part ``y``, ``point`` (the
+    data's units), ``series`` and ``origins``; None without validation or test windows, or where
+    the windows' origins cannot be told."""
+    if len(truth["val"]) == 0 or len(truth["test"]) == 0:
+        return None
+    horizon, step = int(data["horizon"]), eval_step(data)
+    point, y, index, origins = {}, {}, {}, {}
+    for p in ("val", "test"):
+        point[p] = series.unscale_targets(forecasts[p].double(), ids[p]).numpy()
+        y[p] = series.unscale_targets(truth[p].double(), ids[p]).numpy()
+        index[p] = np.zeros(len(y[p]), dtype=np.int64) if ids[p] is None else np.asarray(ids[p], dtype=np.int64)
+        origins[p] = recent_errors.window_origins(series, p, horizon, step, index[p])
+        if origins[p] is None or len(origins[p]) != len(y[p]):
+            return None
+    levels = study_levels(data)
+    starts = {p: part_starts(series, p) for p in ("val", "test")}
+    bands = recent_errors.calibrate_online(y, point, index, origins, starts, horizon, step, levels, study_method(data), int(series.n_series))
+    return {"bands": bands, "levels": levels, "y": y, "point": point, "series": index, "origins": origins}

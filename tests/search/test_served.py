@@ -391,7 +391,28 @@ def _network_forecasts(study, artifacts, trials: list[int], frame: pd.DataFrame,
     return np.stack([np.mean([net.predict(frame.iloc[:o])[:, 0] for net in nets], axis=0) for o in origins])
 
 
+def _served_forecasts(study, artifacts, value: dict, frame: pd.DataFrame, origins: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The served forecasts (N, 6) of windows at ``origins`` of the study's own series, member by
+    member: networks from their checkpoints, statistical members as the study recorded their
+    test forecasts, the seasonal naive read from the file; and the windows' targets."""
+    attrs = flat(study)
+    y = frame["y"].to_numpy()
+    test = _origins(attrs, "test")
+    recorded = stat_forecasts.decode(attrs[stat_forecasts.ATTR])
+    point = np.zeros((len(origins), 6))
+    for member in value["members"]:
+        if member["kind"] in ("trial", "ensemble"):
+            own = _network_forecasts(study, artifacts, member["trials"], frame, origins)
+        elif member["kind"] == "stat":
+            own = recorded[member["model"]]["test"][[test.index(o) for o in origins], :, 0]
+        else:
+            own = np.stack([y[o - member["season"] : o - member["season"] + 6] for o in origins])
+        point += member["weight"] * own
+    return point, np.stack([y[o : o + 6] for o in origins])
+
+
 def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of_losers):
+    from search.results import served_intervals
     from search.results.tables import best_summary
     from search.worker.intervals import calibration_from_json, interval_scores
 
@@ -417,21 +438,31 @@ def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of
         point += member["weight"] * own
     # the same targets as the served point forecast's test metrics ...
     assert float(np.abs(point - truth).mean()) == pytest.approx(value["test"]["mae"], rel=1e-4)
-    # ... and the recorded interval figures are those of the recorded calibration around that forecast
-    calibration = calibration_from_json(entry["calibration"])
-    assert calibration.windows == attrs["targets_val"]["windows"]  # calibrated on every validation window
-    lo, hi = calibration.bounds(point[..., None], point[..., None])  # (L, N, 6, 1)
-    mine = interval_scores(truth[..., None], lo, hi, [80, 95])
+    # ... and the recorded interval figures are those of the online calibration around that
+    # forecast (search.results.recent_errors), scored against the targets read from the file
+    scored, context = served.scored_candidates(study, url, str(artifacts), str(space))
+    mine = next(c for c in scored if c["label"] == value["label"])
+    found = served_intervals.online(context["series"], context["data"], mine["forecasts"], context["truth"], context["ids"])
+    np.testing.assert_allclose(found["point"]["test"][..., 0], point, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(found["origins"]["test"], origins)
+    bands = found["bands"]
+    mine_scores = interval_scores(truth[..., None], bands["test_lo"], bands["test_hi"], [80, 95])
     for key in ("coverage_80", "coverage_95", "width_80", "width_95", "interval_score_80", "interval_score_95", "interval_score"):
-        assert entry["test"][key] == pytest.approx(mine[key], rel=1e-4, abs=0.5 if key.startswith("coverage") else 1e-6), key
+        assert entry["test"][key] == pytest.approx(mine_scores[key], rel=1e-4, abs=1e-6), key
+    # the calibration kept for new data: every validation window with a recent error scale, and every test window
+    k = entry["scaled"]["windows"]
+    assert k == 6 and entry["scaled"]["by"] == "recent errors"  # horizon 6, every origin: the 6 latest known windows
+    with_scale = attrs["targets_val"]["windows"] - 6 - (k + 1) // 2 + 1  # the first known window ends 6 rows into the part
+    assert calibration_from_json(entry["calibration"]).windows == with_scale + attrs["targets_test"]["windows"]
     assert entry["test"]["width_95"] > entry["test"]["width_80"] > 0 and entry["test"]["msis_80"] > 0
     line = best_summary(study)["intervals"]["line"]  # what search best and the report show
     assert line.startswith(f"test intervals of the served forecaster ({value['label']}): coverage {entry['test']['coverage_80']:.1f} % at 80 %, {entry['test']['coverage_95']:.1f} % at 95 %; interval score")
 
 
 def test_an_ensembles_intervals_are_calibrated_and_scored_on_its_own_forecasts(study_of_losers):
+    from search.results import served_intervals
     from search.results.served_intervals import calibrated
-    from search.worker.intervals import calibrate, interval_scores
+    from search.worker.intervals import interval_scores
     from search.worker.uncertainty import series_scales
 
     space, url, artifacts, name = study_of_losers
@@ -447,12 +478,12 @@ def test_an_ensembles_intervals_are_calibrated_and_scored_on_its_own_forecasts(s
     for part in ("val", "test"):
         origins = _origins(flat(study), part)
         parts[part] = (_network_forecasts(study, artifacts, trials, frame, origins)[..., None], np.stack([y[o : o + 6] for o in origins])[..., None])
-    mine = calibrate(parts["val"][1], parts["val"][0], parts["val"][0], [80, 95], "symmetric")
-    np.testing.assert_allclose(np.asarray(entry["calibration"]["offsets"]), mine.offsets, rtol=1e-4, atol=1e-5)
-    lo, hi = mine.bounds(parts["test"][0], parts["test"][0])
-    expected = interval_scores(parts["test"][1], lo, hi, [80, 95])
-    assert entry["test"]["coverage_80"] == pytest.approx(expected["coverage_80"], abs=0.5)
-    assert entry["test"]["interval_score"] == pytest.approx(expected["interval_score"], rel=1e-4)
+    found = served_intervals.online(context["series"], context["data"], candidate["forecasts"], context["truth"], context["ids"])
+    np.testing.assert_allclose(found["point"]["val"], parts["val"][0], rtol=1e-4, atol=1e-5)  # calibrated on its own forecasts
+    np.testing.assert_allclose(found["point"]["test"], parts["test"][0], rtol=1e-4, atol=1e-5)
+    expected = interval_scores(parts["test"][1], found["bands"]["test_lo"], found["bands"]["test_hi"], [80, 95])
+    assert entry["test"]["coverage_80"] == pytest.approx(expected["coverage_80"], abs=1e-9)
+    assert entry["test"]["interval_score"] == pytest.approx(expected["interval_score"], rel=1e-6)
     # its point metrics were scored on the same test targets
     assert float(np.abs(parts["test"][0] - parts["test"][1]).mean()) == pytest.approx(candidate["test"]["mae"], rel=1e-4)
 
@@ -473,9 +504,17 @@ def test_predict_draws_the_calibrated_levels(study_of_losers, capsys, tmp_path):
     # the point column is the served forecast, unchanged; the half-widths are the calibrated ones, step by step
     forecaster = load_best(name, url)
     np.testing.assert_allclose(point, forecaster.predict(frame)[:, 0], rtol=1e-5)
+    # the calibrated offsets (in units of the forecaster's recent error) times its mean absolute
+    # error on the input's 6 latest windows with known targets (search.results.recent_errors)
     offsets = np.asarray(value["intervals"]["calibration"]["offsets"])[0]  # (L, H, T, 2) of the one series
-    np.testing.assert_allclose(hi80 - point, offsets[0, :, 0, 1], rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(point - lo95, offsets[1, :, 0, 0], rtol=1e-4, atol=1e-6)
+    sigma = (hi80 - point) / offsets[0, :, 0, 1]
+    np.testing.assert_allclose(sigma, sigma[0], rtol=1e-6)  # one scale for every step
+    np.testing.assert_allclose(point - lo95, offsets[1, :, 0, 0] * sigma[0], rtol=1e-4, atol=1e-6)
+    study = _open(url, name)
+    origins = [len(frame) - 6 - j for j in reversed(range(6))]  # the latest 6 windows, every origin
+    assert origins[-1] == _origins(flat(study), "test")[-1]  # the input is the study's series: its last test windows
+    made, truth = _served_forecasts(study, artifacts, value, frame, origins)
+    assert sigma[0] == pytest.approx(float(np.abs(made - truth).mean()), rel=1e-4)
     # without --level: the study's data.levels; load_best(...).predict(frame, level=...) gives the CLI's table
     assert main(["predict", name, "--input", csv, "--storage", url]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "step,y,lo-95,lo-80,hi-80,hi-95"
