@@ -35,6 +35,7 @@ from search.errors import SearchError, UsageError
 WINDOW_BUDGET = 150_000  # training windows one trial reads at most (epochs x windows per epoch)
 MIN_EPOCHS, MAX_EPOCHS = 5, 40
 TRAIN_FRACTION = 0.7  # the default split's training part
+SCHEMA_FILE = "space.schema.json"  # written beside a space that --out writes, named by its $schema line
 
 
 def cmd_init(args, console: Console) -> int:
@@ -61,10 +62,28 @@ def cmd_init(args, console: Console) -> int:
     if out is None:
         console.print(text, end="", highlight=False, markup=False, soft_wrap=True)
         return 0
-    out.write_text(text, encoding="utf-8")
+    schema = _schema_beside(out)
+    out.write_text(f"# yaml-language-server: $schema={SCHEMA_FILE}\n{text}", encoding="utf-8")
+    if schema:
+        console.print(f"wrote {schema}: the space file's JSON Schema, for editors that complete and check keys (search schema prints it)", highlight=False)
     console.print(f"wrote {out}: {facts['rows']} rows, seasons {facts['seasons'] or 'none'}, lookback {facts['lookback'][0]}-{facts['lookback'][1]}, {facts['epochs']} epochs; {decision}", highlight=False)
     console.print(f"run it: search run {out} --trials 20", highlight=False)
     return 0
+
+
+def _schema_beside(out: Path) -> Path | None:
+    """Write the space file's JSON Schema as ``space.schema.json`` beside ``out`` (the file the
+    written space's ``$schema`` line names, as the shipped spaces name theirs), unless one is
+    there already (it is never overwritten); the path written, or None."""
+    import json
+
+    from search.space.schema import json_schema
+
+    path = out.parent / SCHEMA_FILE
+    if path.exists():
+        return None
+    path.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def _columns(data: Path) -> list[str]:

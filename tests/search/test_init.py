@@ -58,6 +58,25 @@ def test_init_writes_a_space_that_validates(name, tmp_path, capsys):
     assert low == need
 
 
+def test_init_names_the_schema_its_space_validates_against(tmp_path, capsys):
+    import json
+
+    import jsonschema
+
+    out = _init(tmp_path, "electricity_hourly.csv", capsys)
+    first = out.read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=space.schema.json"
+    schema = json.loads((tmp_path / "space.schema.json").read_text())
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == schema  # what search schema prints
+    jsonschema.validate(yaml.safe_load(out.read_text()), schema)  # an editor would find no problem
+    # a schema already beside it is kept, never overwritten
+    (tmp_path / "space.schema.json").write_text("{}\n")
+    again = tmp_path / "again.yaml"
+    assert main(["init", str(REPO / "datasets" / "electricity_hourly.csv"), "--target", "load", "--time-column", "time", "--out", str(again)]) == 0
+    assert (tmp_path / "space.schema.json").read_text() == "{}\n" and again.read_text().startswith("# yaml-language-server: $schema=space.schema.json\n")
+
+
 def test_init_finds_the_seasons_of_each_kind_of_series(tmp_path, capsys):
     traffic = yaml.safe_load(_init(tmp_path, "traffic_hourly.csv", capsys).read_text())
     housing = yaml.safe_load(_init(tmp_path, "housing_supply_monthly.csv", capsys).read_text())
