@@ -33,6 +33,17 @@ MODEL_NAME = "forecaster"  # the model's artifact path in the parent run
 PYFUNC = str(Path(__file__).with_name("mlflow_pyfunc.py"))  # models from code: no pickle
 
 
+def signature():
+    """The model's signature: no input schema (the input is the study's own columns), one
+    param ``level``, the prediction intervals' levels in percent (default none: the point
+    forecast), as ``predict(frame, params={"level": [80, 95]})`` or a served model's
+    ``{"dataframe_split": ..., "params": {"level": [80, 95]}}`` asks for them."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    return ModelSignature(params=ParamSchema([ParamSpec("level", "double", [], (-1,))]))
+
+
 def publish(study: optuna.Study, storage_url: str, artifacts: str | None, tracked: tuple[str, str], space_path: Path, register: str | None = None) -> str | None:
     """Log the summary, the files and the served model to the parent run ``tracked`` =
     (tracking URI, run id); the model's URI (``runs:/RUN/forecaster``), or None without a
@@ -73,7 +84,7 @@ def publish(study: optuna.Study, storage_url: str, artifacts: str | None, tracke
         with tempfile.TemporaryDirectory() as tmp:
             files, served = model_files(study, storage_url, artifacts, forecaster, Path(tmp))
             with _tracking_uri(uri), _quiet_mlflow(), mlflow.start_run(run_id=run_id):
-                mlflow.pyfunc.log_model(name=MODEL_NAME, python_model=PYFUNC, artifacts=files, registered_model_name=register)
+                mlflow.pyfunc.log_model(name=MODEL_NAME, python_model=PYFUNC, artifacts=files, registered_model_name=register, signature=signature())
         client.set_tag(run_id, "search.served", served)
         model_uri = f"runs:/{run_id}/{MODEL_NAME}"
     client.set_terminated(run_id, status if status != "RUNNING" else "FINISHED")

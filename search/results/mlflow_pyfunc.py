@@ -1,6 +1,7 @@
 """The served forecaster as an MLflow pyfunc model, logged as code (MLflow's "models from
 code": this file is copied into the model, no pickle). ``predict(frame)`` forecasts the
-``horizon`` steps after the frame's last row, as ``search.load_best(...).predict(frame)``;
+``horizon`` steps after the frame's last row, as ``search.load_best(...).predict(frame)``
+(``params={"level": [80, 95]}``: with its prediction intervals, as ``predict(frame, level=...)``);
 the model's artifacts are the study's ``served`` attr and its trials' checkpoints (or one
 trial's ``checkpoint``), built into a forecaster by ``search.results.loading`` (the
 ``sequence-search`` package must be installed where the model is loaded)."""
@@ -28,7 +29,10 @@ class SearchForecaster(mlflow.pyfunc.PythonModel):
             self.forecaster = unpack(Path(files["checkpoint"]).read_bytes())
 
     def predict(self, context, model_input, params=None):
-        return self.forecaster.predict(model_input)
+        """The point forecast (horizon, targets); with ``params={"level": [80, 95]}`` the table
+        ``search predict --level`` writes (``step``, the point, ``lo-95`` ... ``hi-95``)."""
+        level = [float(v) for v in (params or {}).get("level") or []]
+        return self.forecaster.predict(model_input, level=level) if level else self.forecaster.predict(model_input)
 
 
 mlflow.models.set_model(SearchForecaster())

@@ -223,7 +223,7 @@ def test_the_mlflow_model_serves_the_combination_itself(study_of_losers, tmp_pat
     # load_best forecasts, refitting them on the frame, not the best network's checkpoint
     import mlflow.pyfunc
 
-    from search.results.mlflow_model import PYFUNC, model_files
+    from search.results.mlflow_model import PYFUNC, model_files, signature
 
     space, url, artifacts, name = study_of_losers
     study = _open(url, name)
@@ -234,12 +234,19 @@ def test_the_mlflow_model_serves_the_combination_itself(study_of_losers, tmp_pat
     files, served_label = model_files(study, url, str(artifacts), forecaster, folder)
     assert served_label == served.recorded(study)["label"] and "served" in files
     assert [k for k in files if k.startswith("trial_")]  # the input's columns come from a kept trial's checkpoint
-    mlflow.pyfunc.save_model(str(tmp_path / "model"), python_model=PYFUNC, artifacts=files)
+    mlflow.pyfunc.save_model(str(tmp_path / "model"), python_model=PYFUNC, artifacts=files, signature=signature())
     frame = pd.read_csv(space.parent / "series.csv").iloc[:300]
-    got = mlflow.pyfunc.load_model(str(tmp_path / "model")).predict(frame)
+    model = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    got = model.predict(frame)
     expected = np.asarray(forecaster.predict(frame), dtype=float)
     assert expected.shape[0] == 6  # the horizon
     np.testing.assert_allclose(np.asarray(got, dtype=float), expected, rtol=1e-9)
+    # its prediction intervals, asked for as an MLflow param: the table load_best's predict writes
+    bands = model.predict(frame, params={"level": [80.0, 95.0]})
+    mine = forecaster.predict(frame, level=[80, 95])
+    assert list(bands.columns) == list(mine.columns) == ["step", "y", "lo-95", "lo-80", "hi-80", "hi-95"]
+    np.testing.assert_allclose(bands.to_numpy(dtype=float), mine.to_numpy(dtype=float), rtol=1e-9)
+    assert (bands["hi-95"] > bands["hi-80"]).all() and (bands["lo-95"] < bands["lo-80"]).all()
 
 
 def test_the_recorded_baseline_forecasts_give_the_recorded_metrics(study_of_losers):

@@ -235,7 +235,8 @@ def test_publishing_points_mlflow_at_its_server_for_its_own_calls_only(monkeypat
 def test_mlflow_models_serve_answers_with_the_served_forecast(mlflow_server, tiny_space, tmp_path):
     """The logged pyfunc model served by the real ``mlflow models serve`` (scoring server, local
     env): a frame POSTed to /invocations as ``dataframe_split`` gets the horizon's forecast, the
-    numbers ``mlflow.pyfunc.load_model(uri).predict(frame)`` gives."""
+    numbers ``mlflow.pyfunc.load_model(uri).predict(frame)`` gives; with ``params: {level: [80,
+    95]}`` the prediction intervals beside it."""
     import json
 
     import mlflow
@@ -270,6 +271,11 @@ def test_mlflow_models_serve_answers_with_the_served_forecast(mlflow_server, tin
         request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=120) as response:
             served = np.asarray(json.loads(response.read())["predictions"], dtype=float)
+        # the prediction intervals, asked for with the model's one param
+        body = json.dumps({"dataframe_split": json.loads(frame.to_json(orient="split", index=False)), "params": {"level": [80, 95]}}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            bands = pd.DataFrame(json.loads(response.read())["predictions"])
     finally:
         end_group(server)
         log.close()
@@ -281,3 +287,6 @@ def test_mlflow_models_serve_answers_with_the_served_forecast(mlflow_server, tin
         mlflow.set_tracking_uri(None)
     assert served.shape == expected.shape == (4, 1)  # the horizon's steps, one target
     np.testing.assert_allclose(served, expected, rtol=1e-6)
+    assert sorted(bands.columns) == sorted(["step", "y", "lo-95", "lo-80", "hi-80", "hi-95"])
+    np.testing.assert_allclose(bands["y"].to_numpy(dtype=float), expected[:, 0], rtol=1e-6)
+    assert (bands["lo-95"] <= bands["lo-80"]).all() and (bands["lo-80"] < bands["hi-80"]).all() and (bands["hi-80"] <= bands["hi-95"]).all()
