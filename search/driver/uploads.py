@@ -97,7 +97,8 @@ def upload_forecast(store, storage, trial: optuna.trial.Trial, view_json: str, p
     artifacts of ``trial``: their ids as the user attrs ``forecast``, ``forecast_html`` and
     ``forecast_image``; {} when the artifact folder is not writable, and ``forecast_error`` (why)
     when the figure cannot be drawn, so that keeping the checkpoint and telling the trial go on."""
-    from search.forecast_figure import page, svg
+    from search.forecast_figure import page
+    from search.forecast_svg import svg
 
     try:
         view = json.loads(view_json)

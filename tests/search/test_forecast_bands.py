@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from search import forecast_figure
+from search import forecast_figure, forecast_svg
 from search.worker import forecast_view
 from tests import _browser as browser
 
@@ -43,12 +43,12 @@ def test_the_view_carries_each_levels_bounds_on_the_forecasts_rows():
 
 
 def test_the_static_image_shades_the_bands_too():
-    image = forecast_figure.svg(view_with_bands())
+    image = forecast_svg.svg(view_with_bands())
     assert re.findall(r'data-band="(\d+)"', image) == ["95", "80"]  # widest first, the narrower on top
     assert "80 % interval" in image and "95 % interval" in image
     old = copy.deepcopy(view_with_bands())
     del old["series"][0]["bands"]
-    assert "data-band" not in forecast_figure.svg(old) and "% interval" not in forecast_figure.svg(old)
+    assert "data-band" not in forecast_svg.svg(old) and "% interval" not in forecast_svg.svg(old)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from search import forecast_figure as ff
+from search import forecast_svg
 from search.worker import forecast_view
 
 
@@ -87,7 +88,7 @@ def test_the_page_is_self_contained():
 
 def test_the_dashboard_image_draws_one_line_per_trace_and_window():
     view = sine_view(n_series=2)
-    image = ff.svg(view)
+    image = forecast_svg.svg(view)
     assert image.startswith("<svg ") and image.count("<path ") == 2 * 4  # per panel: actual and 3 forecasts
     paths = re.findall(r'<path d="([^"]*)" fill="none" stroke="([^"]*)"', image)
     model = [d for d, color in paths if color == ff.COLORS["model"]]
@@ -97,6 +98,6 @@ def test_the_dashboard_image_draws_one_line_per_trace_and_window():
     assert actual[0].count("M") == 1 and actual[0].count("L") == len(view["series"][0]["x"]) - 1
     assert "model (test MAE 1, RMSE 1)" in image and "series s1: model MAE 1" in image
 
-    matrix = ff.svg(forecast_view.confusion(["a", "b"], np.array([0, 0, 1]), np.array([0, 1, 1])))
+    matrix = forecast_svg.svg(forecast_view.confusion(["a", "b"], np.array([0, 0, 1]), np.array([0, 1, 1])))
     assert matrix.count("<rect ") == 1 + 4 and ">accuracy" not in matrix and "accuracy 0.6667" in matrix
-    assert ff.svg(forecast_view.continuation("a", "b", "c")) is None and ff.svg({"error": "x"}) is None
+    assert forecast_svg.svg(forecast_view.continuation("a", "b", "c")) is None and forecast_svg.svg({"error": "x"}) is None
