@@ -122,22 +122,14 @@ def _calibrate(z: np.ndarray, series: np.ndarray, levels, method: str, several: 
     return intervals.calibrate(z, zero, zero, levels, method, series if several else None, None)
 
 
-def _bounds(calibration: intervals.Calibration, point: np.ndarray, sigma: np.ndarray, series: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds (L, N, H, T) each: the calibration's offsets (in units of scale) times each
-    window's scale, around its point forecast."""
-    zero = np.zeros_like(point)
-    lo, hi = calibration.bounds(zero, zero, series)
-    return point + lo * sigma[None, :, None, :], point + hi * sigma[None, :, None, :]
-
-
 def calibrate_online(
     y: dict[str, np.ndarray], point: dict[str, np.ndarray], series: dict[str, np.ndarray], origins: dict[str, np.ndarray],
-    part_starts: dict[str, np.ndarray], horizon: int, step: int, levels, method: str, n_series: int,
+    test_starts: np.ndarray, horizon: int, step: int, levels, method: str, n_series: int,
 ) -> dict[str, Any]:
     """The served forecaster's intervals, from its validation and test forecasts (``y``,
     ``point``: {part: (N, H, T)} in the data's units; ``series`` each window's series,
-    ``origins`` its first target row, ``part_starts`` {part: (S,)} each series' first row of the
-    part): ``test_lo``, ``test_hi`` (L, N, H, T) calibrated online (see the module docstring),
+    ``origins`` its first target row, counted from its series' first row; ``test_starts`` (S,)
+    each series' first row of the test part, counted the same way): ``test_lo``, ``test_hi`` (L, N, H, T) calibrated online (see the module docstring),
     ``sigma`` {part: (N, T)} the windows' scales, the final ``calibration`` on every window with a
     scale, and the ``scaled`` record ``search predict`` needs."""
     k = recent_windows(horizon, step)
@@ -159,7 +151,7 @@ def calibrate_online(
         z_default = _scores(y["val"], point["val"], own[series["val"]])
         base_z, base_series = z_default, series["val"]
     # online: blocks of a horizon's rows of origins, counted from each series' test part
-    relative = origins["test"] - part_starts["test"][series["test"]]
+    relative = origins["test"] - np.asarray(test_starts)[series["test"]]
     block = relative // max(int(horizon), 1)
     lo = np.empty((len(levels), *point["test"].shape))
     hi = np.empty_like(lo)
@@ -167,15 +159,19 @@ def calibrate_online(
         known = relative + horizon <= b * horizon  # test windows whose targets were known at the block's start
         cal = _calibrate(np.concatenate([base_z, z["test"][known]]), np.concatenate([base_series, series["test"][known]]), levels, method, several)
         mine = block == b
-        lo[:, mine], hi[:, mine] = _bounds(cal, point["test"][mine], sigma["test"][mine], series["test"][mine] if several else None)
+        lo[:, mine], hi[:, mine] = bounds_with(cal, point["test"][mine], sigma["test"][mine], series["test"][mine] if several else None)
     final = _calibrate(np.concatenate([base_z, z["test"]]), np.concatenate([base_series, series["test"]]), levels, method, several)
     scaled = {"by": BY, "windows": k, "step": int(step), "default": own.tolist(), "pooled_default": pooled.tolist()}
     return {"test_lo": lo, "test_hi": hi, "sigma": sigma, "calibration": final, "scaled": scaled}
 
 
 def bounds_with(calibration: intervals.Calibration, point: np.ndarray, sigma: np.ndarray, series: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``point`` (N, H, T) -+ the calibration's offsets times ``sigma`` (N, T), (L, N, H, T) each."""
-    return _bounds(calibration, np.asarray(point, dtype=np.float64), np.asarray(sigma, dtype=np.float64), series)
+    """Bounds (L, N, H, T) each: ``point`` (N, H, T) -+ the calibration's offsets (in units of
+    scale) times each window's ``sigma`` (N, T)."""
+    point, sigma = np.asarray(point, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+    zero = np.zeros_like(point)
+    lo, hi = calibration.bounds(zero, zero, series)
+    return point + lo * sigma[None, :, None, :], point + hi * sigma[None, :, None, :]
 
 
 def forecast_scale(truth: np.ndarray, forecasts: np.ndarray) -> np.ndarray | None:

@@ -56,7 +56,7 @@ def forecast_frame(study: optuna.Study, url: str, artifacts: str | None = None, 
     series, data, truth, ids = (context[k] for k in ("series", "data", "truth", "ids"))
     entry = value.get(KEY) or None
     calibration = intervals.calibration_from_json(entry["calibration"]) if entry else None
-    drawn = _scaled_bounds(series, data, mine, truth, ids, calibration) if entry and entry.get("scaled") else None
+    drawn = _scaled_bounds(series, data, mine, truth, ids) if entry and entry.get("scaled") else None
     targets = list(series.columns[: series.n_targets])
     tables = []
     for part in ("val", "test"):
@@ -93,7 +93,7 @@ def forecast_frame(study: optuna.Study, url: str, artifacts: str | None = None, 
     return pd.concat(tables, ignore_index=True)
 
 
-def _scaled_bounds(series, data, candidate, truth, ids, calibration) -> dict[str, Any] | None:
+def _scaled_bounds(series, data, candidate, truth, ids) -> dict[str, Any] | None:
     """Bounds of intervals scaled by recent errors (``search.results.recent_errors``): the test
     windows' as the online calibration drew them, and each validation window's scale (its
     series' default where it had no recent known windows)."""

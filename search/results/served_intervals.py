@@ -105,6 +105,5 @@ def online(series, data: dict[str, Any], forecasts: dict[str, Any], truth: dict[
         if origins[p] is None or len(origins[p]) != len(y[p]):
             return None
     levels = study_levels(data)
-    starts = {p: part_starts(series, p) for p in ("val", "test")}
-    bands = recent_errors.calibrate_online(y, point, index, origins, starts, horizon, step, levels, study_method(data), int(series.n_series))
+    bands = recent_errors.calibrate_online(y, point, index, origins, part_starts(series, "test"), horizon, step, levels, study_method(data), int(series.n_series))
     return {"bands": bands, "levels": levels, "y": y, "point": point, "series": index, "origins": origins}

@@ -39,7 +39,7 @@ def _online(y, point, horizon=4, step=1, method="symmetric"):
     origins = np.arange(len(y)) * step + 100
     split = {"val": slice(0, n_val), "test": slice(n_val, None)}
     parts = {p: (y[s], point[s], np.zeros(len(y[s]), dtype=np.int64), origins[s]) for p, s in split.items()}
-    starts = {"val": np.array([100]), "test": np.array([origins[n_val]])}
+    starts = np.array([origins[n_val]])
     return recent_errors.calibrate_online(
         {p: v[0] for p, v in parts.items()}, {p: v[1] for p, v in parts.items()}, {p: v[2] for p, v in parts.items()},
         {p: v[3] for p, v in parts.items()}, starts, horizon, step, LEVELS, method, 1,
