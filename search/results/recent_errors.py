@@ -18,7 +18,8 @@ series are combined here:
   ``k`` windows of the input, so ``search predict`` computes it from the input's own rows.
 - **Online calibration**: a test window is scored with the scores of every window whose
   targets were known before its origin: the validation windows and the earlier test windows,
-  recalibrated once every horizon's worth of rows. The test figures are therefore those of the
+  recalibrated once every horizon's worth of rows (on a long test part, in at most
+  ``MAX_RECALIBRATIONS`` equal blocks: the later windows of a block wait for the next). The test figures are therefore those of the
   procedure as it would have run, with no target used before it was observed; the calibration
   kept for new data is the last one, on every validation and test window.
 
@@ -39,6 +40,7 @@ from search.worker import intervals
 from search.worker.origins import observed_mask, scored_origins
 
 BY = "recent errors"  # the ``scaled`` entry's ``by``: what divides the conformal scores
+MAX_RECALIBRATIONS = 200  # a long test part is recalibrated in at most this many blocks
 
 
 def recent_windows(horizon: int, step: int) -> int:
@@ -86,12 +88,12 @@ def recent_scale(errors: np.ndarray, series: np.ndarray, origins: np.ndarray, ho
         rows = np.flatnonzero(series == s)
         rows = rows[np.argsort(origins[rows], kind="stable")]
         o, e = origins[rows], errors[rows]
-        total = np.concatenate([np.zeros((1, e.shape[1])), np.cumsum(e, axis=0)])
+        padded = np.concatenate([np.zeros((k, e.shape[1])), e])  # e[j] is padded[j + k]
+        sums = np.lib.stride_tricks.sliding_window_view(padded, k, axis=0).sum(axis=-1)  # sums[j]: e[j - k : j]
         known = np.searchsorted(o, o - horizon, side="right")  # windows ending by each origin
-        first = np.maximum(known - k, 0)
-        count = known - first
+        count = known - np.maximum(known - k, 0)
         ok = count >= need
-        mean = (total[known] - total[first]) / np.maximum(count, 1)[:, None]
+        mean = sums[known] / np.maximum(count, 1)[:, None]  # each window's own k errors, summed alone
         out[rows[ok]] = mean[ok]
     return out
 
@@ -150,13 +152,15 @@ def calibrate_online(
     if len(base_z) == 0:  # too few validation windows for any scale: start from the defaults
         z_default = _scores(y["val"], point["val"], own[series["val"]])
         base_z, base_series = z_default, series["val"]
-    # online: blocks of a horizon's rows of origins, counted from each series' test part
+    # online: blocks of a horizon's rows of origins (more on a long test part: at most
+    # MAX_RECALIBRATIONS blocks), counted from each series' test part
     relative = origins["test"] - np.asarray(test_starts)[series["test"]]
-    block = relative // max(int(horizon), 1)
+    rows = max(int(horizon), 1, math.ceil((int(relative.max(initial=0)) + 1) / MAX_RECALIBRATIONS))
+    block = relative // rows
     lo = np.empty((len(levels), *point["test"].shape))
     hi = np.empty_like(lo)
     for b in np.unique(block):
-        known = relative + horizon <= b * horizon  # test windows whose targets were known at the block's start
+        known = relative + horizon <= b * rows  # test windows whose targets were known at the block's start
         cal = _calibrate(np.concatenate([base_z, z["test"][known]]), np.concatenate([base_series, series["test"][known]]), levels, method, several)
         mine = block == b
         lo[:, mine], hi[:, mine] = bounds_with(cal, point["test"][mine], sigma["test"][mine], series["test"][mine] if several else None)

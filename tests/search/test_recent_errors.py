@@ -145,3 +145,23 @@ def test_a_forecast_without_recent_windows_takes_the_recorded_scale():
     np.testing.assert_array_equal(forecast_intervals._recent_scale(Short(), None, "new", ["a", "b"], two), [9.0])
     assert recent_errors.forecast_scale(np.ones((2, 3, 1)), np.ones((2, 3, 1))) is None  # a perfect fit gives no scale
     np.testing.assert_allclose(recent_errors.forecast_scale(np.ones((2, 3, 1)), np.zeros((2, 3, 1))), [1.0])
+
+
+def test_a_long_test_part_is_recalibrated_in_bounded_blocks_and_still_never_looks_ahead(monkeypatch):
+    monkeypatch.setattr(recent_errors, "MAX_RECALIBRATIONS", 10)
+    rng = np.random.default_rng(2)
+    horizon, n = 1, 1000  # horizon 1: a block per row unless bounded
+    y = rng.standard_normal((n, horizon, 1))
+    point = np.zeros_like(y)
+    calls = []
+    real = recent_errors._calibrate
+    monkeypatch.setattr(recent_errors, "_calibrate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    before = _online(y, point, horizon)
+    assert len(calls) == 10 + 1  # ten blocks of 50 test rows, and the final calibration
+    changed = y.copy()
+    changed[n // 2 + 120] = 50.0  # test window 120's target, known from window 121's origin on (third block: 100..149)
+    after = _online(changed, point, horizon)
+    np.testing.assert_array_equal(before["test_hi"][:, :121], after["test_hi"][:, :121])  # before it was known: unchanged
+    # after it: the next windows' recent scale holds it at once, the calibration from the next block on
+    assert not np.array_equal(before["test_hi"][:, 121:150], after["test_hi"][:, 121:150])
+    assert not np.array_equal(before["test_hi"][:, 150:], after["test_hi"][:, 150:])
