@@ -701,3 +701,21 @@ def test_a_served_attr_recorded_before_intervals_still_serves_points(study_of_lo
     assert main(["best", name, "--storage", copy]) == 0
     shown = capsys.readouterr().out
     assert f"served: {value['label']}" in shown and "test intervals of the served forecaster" not in shown
+
+
+def test_a_served_attr_recorded_before_the_scaling_draws_its_offsets_as_they_are(study_of_losers, tmp_path):
+    import sqlite3
+
+    space, url, artifacts, name = study_of_losers
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as source, sqlite3.connect(tmp_path / "copy.db") as target:
+        source.backup(target)
+    copy = f"sqlite:///{tmp_path}/copy.db"
+    study = _open(copy, name)
+    value = served.recorded(study)
+    old = {k: v for k, v in value["intervals"].items() if k != "scaled"}  # offsets in the data's units, as recorded then
+    write(study, {"served": {**value, "intervals": old}})
+    frame = pd.read_csv(space.parent / "series.csv")
+    table = load_best(name, copy, artifacts=str(artifacts)).predict(frame, level=[80, 95])
+    offsets = np.asarray(old["calibration"]["offsets"])[0]  # (L, H, T, 2)
+    np.testing.assert_allclose(table["hi-80"] - table["y"], offsets[0, :, 0, 1], rtol=1e-6)
+    np.testing.assert_allclose(table["y"] - table["lo-95"], offsets[1, :, 0, 0], rtol=1e-6)
