@@ -221,7 +221,8 @@ class Forecaster:
             pred = model(x)[0].numpy()  # (H, T); all of a quantile head's quantiles: (H, T, Q)
         return _unscaled(pred, offset[:n], scale[:n])
 
-    def _forecast(self, name: str, table):
+    def _input(self, name: str, table) -> np.ndarray:
+        """The model's scaled input window (L, F) for a forecast after the last row of ``table``."""
         if len(table) < self.lookback:
             which = f"series {name!r} has" if name else "it has"
             raise UsageError(f"--input: {which} {len(table)} rows, the model needs at least its lookback of {self.lookback}")
@@ -230,8 +231,28 @@ class Forecaster:
         else:
             filled = table.astype("float64").interpolate(method="linear", limit_direction="both").to_numpy()
         offset, scale = self._scaler(name)
-        window = ((filled[-self.lookback :] - offset) / scale).astype(np.float32)
-        x = torch.from_numpy(window)[None]  # (1, L, F)
+        return ((filled[-self.lookback :] - offset) / scale).astype(np.float32)
+
+    def forecast_at(self, name: str, part, origins: list[int]) -> np.ndarray:
+        """Forecasts (len(origins), H, T) in the data's units from each origin of ``part`` (one
+        series of the input, in time order, every column): each from the rows before it, as
+        ``predict`` would forecast after them (known-future columns: the horizon's rows with
+        their targets hidden), the model run once on all the windows."""
+        if self.payload.get("known"):
+            offset, scale = self._scaler(name)
+            make = lambda o: known.predict_window(self.payload, name, hidden_after(part.iloc[: o + self.horizon], self.targets, o), offset, scale)  # noqa: E731
+        else:
+            make = lambda o: self._input(name, part.iloc[:o][self.payload["columns"]])  # noqa: E731
+        x = torch.from_numpy(np.stack([make(o) for o in origins]).astype(np.float32))  # (k, L(+H), F)
+        with torch.no_grad():
+            pred = self.wrapped().eval()(x).numpy()  # (k, H, T)
+        offset, scale = self._scaler(name)
+        n = self.payload["n_targets"]
+        return pred * scale[:n] + offset[:n]
+
+    def _forecast(self, name: str, table):
+        x = torch.from_numpy(self._input(name, table))[None]  # (1, L, F)
+        offset, scale = self._scaler(name)
         model = self.model
         if self.task == "classify":  # the label of the window ending at the last row
             model.eval()
@@ -281,6 +302,10 @@ class EnsembleForecaster(Forecaster):
     def _forecast(self, name: str, table):
         return np.mean([member._forecast(name, table) for member in self.members], axis=0)  # (H, T)
 
+    def forecast_at(self, name: str, part, origins: list[int]) -> np.ndarray:
+        """The members' mean of ``Forecaster.forecast_at``, each member with its own windows."""
+        return np.mean([member.forecast_at(name, part, origins) for member in self.members], axis=0)
+
     def _forecast_known(self, name: str, part) -> np.ndarray:
         """Members with known-future columns (their time features may differ: a searched
         ``data.time_features``) read the horizon's rows; the others only the rows up to the
@@ -290,6 +315,14 @@ class EnsembleForecaster(Forecaster):
         columns = self.payload["columns"]
         forecasts = [m._forecast_known(name, part) if m.payload.get("known") else m._forecast(name, history[columns]) for m in self.members]
         return np.mean(forecasts, axis=0)  # (H, T)
+
+
+def hidden_after(rows, targets: list[str], origin: int):
+    """``rows`` with the targets from row ``origin`` on left empty: a window's horizon as
+    ``search predict`` reads it (known-future columns only)."""
+    rows = rows.copy()
+    rows.iloc[origin:, [rows.columns.get_loc(t) for t in targets]] = np.nan
+    return rows
 
 
 def _unscaled(pred: np.ndarray, offset: np.ndarray, scale: np.ndarray) -> np.ndarray:

@@ -133,10 +133,8 @@ class ServedForecaster(Forecaster):
                     own = np.stack([stat_refit.seasonal_naive_after(history[:o], int(member["season"]), horizon) for o in origins])
                 elif net is None:
                     own = stat_baselines.forecast_stat(member["model"], self.seasons, history, windows, horizon, step)
-                elif net.payload.get("known"):
-                    own = np.stack([net._forecast_known(name, _hidden(part.iloc[: o + horizon], self.targets, o)) for o in origins])
                 else:
-                    own = np.stack([net._forecast(name, rows.iloc[:o][columns]) for o in origins])
+                    own = net.forecast_at(name, part, origins)
                 if own is None:
                     return None
                 total += w * own
@@ -144,10 +142,3 @@ class ServedForecaster(Forecaster):
             return None
         return truth, total
 
-
-def _hidden(rows, targets: list[str], origin: int):
-    """``rows`` with the targets from row ``origin`` on left empty: a window's horizon as
-    ``search predict`` reads it (known-future columns only)."""
-    rows = rows.copy()
-    rows.iloc[origin:, [rows.columns.get_loc(t) for t in targets]] = np.nan
-    return rows
