@@ -564,14 +564,16 @@ def run_peer(family: str, args, run: DatasetRun) -> dict:
 
 
 def run_peers(peers: list[str], args, run: DatasetRun, nf_version: str | None) -> list[dict]:
-    """Every asked peer's row; "not installed" rows without NeuralForecast. A Ctrl-C keeps what
-    finished (Lightning turns one during training into ``sys.exit(1)``)."""
+    """Every asked peer's row; "not installed" rows without NeuralForecast, "failed" rows (with
+    the peer's own error) where its search raised. A Ctrl-C keeps what finished (Lightning turns
+    one during training into ``sys.exit(1)``)."""
     rows: list[dict] = []
     for peer in peers:
         method = f"NeuralForecast {PEERS[peer]}"
         if nf_version is None:
             rows.append(result(method, "peer", note=NOT_INSTALLED))
             continue
+        started = time.perf_counter()
         try:
             row = run_peer(peer, args, run)
         except (KeyboardInterrupt, SystemExit) as exc:
@@ -579,6 +581,11 @@ def run_peers(peers: list[str], args, run: DatasetRun, nf_version: str | None) -
                 raise  # this script's own check failed
             rows.append(result(method, "peer", note="interrupted"))
             break
+        except Exception as exc:  # the peer's own failure (e.g. a sampled input_size longer than the series): its row says so
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            print(f"   failed: {method} after {time.perf_counter() - started:.0f} s: {why}", flush=True)
+            rows.append(result(method, "peer", note=f"failed after {time.perf_counter() - started:.0f} s: {why}"))
+            continue
         print(f"   done: {row['method']}: MAE {fmt(row['mae'])}, {row['wall']:.0f} s; best params {row.get('params')}", flush=True)
         rows.append(row)
     return rows

@@ -244,3 +244,22 @@ def test_bench_peers_tiny_budget():
     assert "test points per method: 14 origins x 24 steps = 336 (origins rows 1948..2260, every 24)" in out
     assert re.search(r"target \(co2\): best of this project \(lstm( ensemble of 1| served)?\) test MAE [\d.]+ vs the best peer or baseline \(.+\) [\d.]+: "
                      r"[\d.]+x \(\d+ % (below|above); needs <= 0.90x\): (met|missed)", out)
+
+
+def test_a_peer_that_raises_gets_a_failed_row_and_the_rest_runs(monkeypatch, capsys):
+    calls = []
+
+    def run_peer(family, args, run):
+        calls.append(family)
+        if family == "lstm":
+            raise Exception("Time series is too short for training, consider setting a smaller input size\nmore")
+        return bench_peers.result("NeuralForecast AutoTCN", "peer", mae=1.0, rmse=1.0, wall=2.0)
+
+    monkeypatch.setattr(bench_peers, "run_peer", run_peer)
+    rows = bench_peers.run_peers(["lstm", "tcn"], None, None, "3.3.0")
+    assert calls == ["lstm", "tcn"]  # the failure did not end the benchmark
+    failed, done = rows
+    assert failed["method"] == "NeuralForecast AutoLSTM" and failed["mae"] is None
+    assert failed["note"].startswith("failed after ") and failed["note"].endswith(": Time series is too short for training, consider setting a smaller input size")
+    assert done["mae"] == 1.0
+    assert "failed: NeuralForecast AutoLSTM" in capsys.readouterr().out
