@@ -12,6 +12,8 @@ part best. What it writes:
   to twice that, each value whole windows the training part holds;
 - ``data.reference: auto`` and ``data.time_features: auto``, decided per study from the data
   (``search.driver.defaults``), with what they choose on this file in the comment;
+- ``data.eval_origins: horizon`` (non-overlapping validation and test windows, as benchmarks
+  score) where the validation part holds ``MIN_HORIZON_WINDOWS`` of them, else ``every``;
 - ``train.epochs``: an epoch budget sized to the training rows (about ``WINDOW_BUDGET`` training
   windows a trial, between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` epochs), with early stopping;
 - ``model.family: lstm``: the recurrent family, the cheapest per epoch on a CPU (gru is a
@@ -32,6 +34,10 @@ from rich.console import Console
 
 from search.errors import SearchError, UsageError
 
+# Validation forecasts every horizon steps only where the validation part holds this many of
+# them; fewer non-overlapping windows are too few numbers to rank trials and serve on (every
+# step is then an origin: every point of the part is a target, each in several windows)
+MIN_HORIZON_WINDOWS = 20
 WINDOW_BUDGET = 150_000  # training windows one trial reads at most (epochs x windows per epoch)
 MIN_EPOCHS, MAX_EPOCHS = 5, 40
 TRAIN_FRACTION = 0.7  # the default split's training part
@@ -124,6 +130,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
     low = max(1, min(low, fits // 4))
     high = max(low, min(2 * low, fits // 2))
     windows = max(1, train_rows - high - args.horizon + 1)
+    val_rows = min(end - start for start, end in series.parts("val"))
     epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, round(WINDOW_BUDGET / windows))))
     decision = defaults.decide(attrs, {k: defaults.AUTO for k in defaults.KEYS}, "mae", lambda: seasonal_problem(series))
     return {
@@ -136,6 +143,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
         "lookback": (int(low), int(high)),
         "epochs": epochs,
         "windows": int(windows),
+        "val_windows": int(val_rows // max(args.horizon, 1)),  # non-overlapping validation windows
     }
 
 
@@ -269,11 +277,17 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
             "  # write none, calendar or a list of hour, dayofweek, dayofmonth, dayofyear, month, season.",
             "  time_features: auto",
         ]
-        if horizon > 1:
+        if horizon > 1 and facts["val_windows"] >= MIN_HORIZON_WINDOWS:
             lines += [
                 "  # Validation and test forecasts every horizon steps (non-overlapping), as forecasting",
-                "  # benchmarks score them.",
+                f"  # benchmarks score them: the validation part holds {facts['val_windows']} of them.",
                 "  eval_origins: horizon",
+            ]
+        elif horizon > 1:
+            lines += [
+                "  # Validation and test forecasts from every step: the validation part holds only",
+                f"  # {facts['val_windows']} non-overlapping window{'' if facts['val_windows'] == 1 else 's'} of {horizon} (under {MIN_HORIZON_WINDOWS}), too few to rank trials on.",
+                "  eval_origins: every",
             ]
         lines += [
             "",

@@ -219,7 +219,7 @@ def served_from(value: dict, loaded: dict[int, Forecaster]) -> ServedForecaster:
         lookback = max(net.lookback for _, net, _ in members if net is not None)
         payload = {**first.payload, "data": {**first.payload["data"], "lookback": lookback}}
     edge = value.get("edge") or {}
-    why = "the classical answer (the network's edge on validation was not significant)" if edge and edge.get("served") != edge.get("challenger") else "the best on validation"
+    why = f"the classical answer ({edge.get('challenger')}'s edge on validation was not significant)" if edge and edge.get("served") != edge.get("challenger") else "the best on validation"
     note = f"serving {value['label']}, {why} ({value['metric']} {value['val'][value['metric']]:.6g})"
     return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note, intervals=value.get("intervals") or None)
 

@@ -18,11 +18,14 @@ scored on:
   so fitting its weights on the same targets does not give it an edge over its members.
 
 The best on validation is served (ties: the simpler, listed first), so a network that loses to
-MSTL on validation is never served alone; and a network alone (a trial or an ensemble) is
-served over the best classical candidate only where its edge on validation is significant
-(``edge_test``: the Diebold-Mariano test, one-sided, at ``EDGE_ALPHA``), so noise in a short
-validation part does not make the study serve a network that is no better than the classical
-answer. A combination of a network with the baselines is not tested: it already hedges. ``record`` keeps the choice in the study user attr
+MSTL on validation is never served alone; but a lead on validation must be significant where
+it overrules the default (``edge_test``: the Diebold-Mariano test, one-sided, at
+``EDGE_ALPHA``), so noise in a short validation part does not choose. The classical answer is
+the statistical model (MSTL, AutoETS, AutoTheta) best on validation unless another classical
+candidate beats it so (a seasonal naive that won the one validation window of a short series
+is not served over it), and a network alone (a trial or an ensemble) is served over the
+classical answer only where its edge is significant too. A combination of a network with the
+baselines is not tested: it already hedges. ``record`` keeps the choice in the study user attr
 ``served``: its members with their weights, and its validation and test metrics beside each
 member's, which ``search best``, ``search predict``, ``search.load_best`` and the report read,
 and its prediction intervals (``intervals``: split-conformal, calibrated on its own validation
@@ -40,6 +43,7 @@ import math
 import numpy as np
 import optuna
 import torch
+from scipy.stats import t as student_t
 
 from search import pareto
 from search.errors import SearchError
@@ -118,6 +122,10 @@ def candidates(forecasts: dict[str, dict[str, torch.Tensor]], names: dict[str, d
         weights = simplex_weights(val, target)
         add(dict(zip(keys, weights)), "combination", _cross_fitted(val, target, truth.shape))
         add(dict.fromkeys(keys, 1.0 / len(keys)), "combination")  # the simple mean: nothing fitted
+    models = [c for c in out if len(c["members"]) == 1 and c["members"][0]["kind"] == "stat"]
+    prior = min(models, key=lambda c: c["val"][metric], default=None)  # the classical answer by default
+    for c in out:
+        c["prior"] = c is prior
     order = sorted(range(len(out)), key=lambda i: (out[i]["val"][metric], i))
     return [out[i] for i in order]
 
@@ -131,11 +139,17 @@ def edge_test(challenger: torch.Tensor, incumbent: torch.Tensor, truth: torch.Te
     """Is ``challenger`` significantly better than ``incumbent`` on the validation windows?
     The Diebold-Mariano test: each window's loss difference (squared errors for rmse/mse/loss,
     else absolute), its mean over the long-run variance (Newey-West, ``lag`` windows: the
-    overlap of consecutive windows), one-sided. Returns (z, p); p small: the edge is real."""
+    overlap of consecutive windows), one-sided, with Harvey, Leybourne and Newbold's
+    small-sample correction (the statistic times ``sqrt((n + 1 - 2h + h(h - 1) / n) / n)``,
+    ``h = lag + 1``, against Student's t with ``n - 1`` degrees of freedom): a few overlapping
+    windows are about one observation, and the uncorrected test calls their noise an edge.
+    Returns (z, p); p small: the edge is real; (0, 0.5) where the windows are too few to tell
+    (under ``2h``: their targets span less than two stretches of independent errors)."""
     power = 2 if metric in ("rmse", "mse", "loss") else 1
     d = ((challenger - truth).abs() ** power - (incumbent - truth).abs() ** power).reshape(len(truth), -1).mean(1).double().numpy()
-    n = len(d)
-    if n < 2:
+    n, h = len(d), int(lag) + 1
+    correction = (n + 1 - 2 * h + h * (h - 1) / max(n, 1)) / max(n, 1)
+    if n < 2 * h or correction <= 0:  # under two horizons of origins: one stretch of errors, no test
         return 0.0, 0.5
     centred = d - d.mean()
     variance = float(centred @ centred) / n
@@ -143,25 +157,43 @@ def edge_test(challenger: torch.Tensor, incumbent: torch.Tensor, truth: torch.Te
         variance += 2 * (1 - k / (lag + 1)) * float(centred[k:] @ centred[:-k]) / n
     if variance <= 0:
         return (-math.inf if d.mean() < 0 else math.inf), (0.0 if d.mean() < 0 else 1.0)
-    z = float(d.mean() / math.sqrt(variance / n))
-    return z, 0.5 * math.erfc(-z / math.sqrt(2))  # P(Z <= z)
+    z = float(d.mean() / math.sqrt(variance / n)) * math.sqrt(correction)
+    return z, float(student_t.cdf(z, n - 1))  # P(T <= z)
 
 
 def gated(scored: list[dict[str, Any]], truth: torch.Tensor, metric: str, lag: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The candidate to serve of ``scored`` (best on validation first) and the record of the
-    edge test: networks alone (a trial, an ensemble) are served over the best classical
-    candidate (baselines, naive, their combinations) only where ``edge_test`` finds them better
-    on validation at ``EDGE_ALPHA``; else the classical answer is. A combination that holds
-    classical members is not tested: its weights, fitted on other windows than it is scored
-    on, already lean on them as far as validation supports the network. ``lag``: consecutive
-    windows sharing targets."""
+    decisive edge test (None where none was needed).
+
+    The classical answer is the statistical model (MSTL, AutoETS, AutoTheta) best on
+    validation (the candidate marked ``prior``) unless another classical candidate (the
+    naive, a seasonal naive, a classical combination) is better than it on validation by
+    ``edge_test`` at ``EDGE_ALPHA``: a validation part of a few windows cannot tell those
+    apart, and picking the best of them on it serves noise (a seasonal naive that won the one
+    validation window of a short series). Networks alone (a trial, an ensemble) are served over
+    the classical answer only where they too are better on validation at ``EDGE_ALPHA``. A
+    combination that holds classical members is not tested: its weights, fitted on other
+    windows than it is scored on, already lean on them as far as validation supports the
+    network. ``lag``: consecutive windows sharing targets."""
     best = scored[0]
     classical = next((c for c in scored if not is_network(c)), None)
-    if not is_network(best) or classical is None or any(m["kind"] not in ("trial", "ensemble") for m in best["members"]):
+    prior = next((c for c in scored if c.get("prior")), None)
+    if any(m["kind"] not in ("trial", "ensemble") for m in best["members"]) and is_network(best):
         return best, None
+    record = None
+    if prior is not None and classical is not None and classical is not prior:
+        z, p = edge_test(classical["forecasts"]["val"], prior["forecasts"]["val"], truth, metric, lag)
+        kept = classical if p <= EDGE_ALPHA else prior
+        record = {"challenger": classical["label"], "classical": prior["label"], "z": round(z, 3), "p": round(p, 4), "alpha": EDGE_ALPHA, "served": kept["label"]}
+        classical = kept
+    if not is_network(best) or classical is None:
+        return (classical or best), (record if record and record["served"] != record["challenger"] else None)
     z, p = edge_test(best["forecasts"]["val"], classical["forecasts"]["val"], truth, metric, lag)
     served = best if p <= EDGE_ALPHA else classical
-    return served, {"challenger": best["label"], "classical": classical["label"], "z": round(z, 3), "p": round(p, 4), "alpha": EDGE_ALPHA, "served": served["label"]}
+    edge = {"challenger": best["label"], "classical": classical["label"], "z": round(z, 3), "p": round(p, 4), "alpha": EDGE_ALPHA, "served": served["label"]}
+    if record is not None and record["served"] != record["challenger"]:
+        edge["prior"] = {k: record[k] for k in ("challenger", "z", "p")}  # the classical candidate the prior was kept over
+    return served, edge
 
 
 def _cross_fitted(val: np.ndarray, target: np.ndarray, shape: torch.Size) -> torch.Tensor | None:

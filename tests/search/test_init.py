@@ -56,6 +56,11 @@ def test_init_writes_a_space_that_validates(name, tmp_path, capsys):
     # the lookback starts at the season the horizon needs (or twice the horizon without one)
     need = next((m for m in seasons if m >= SHIPPED[name][2]), max(seasons, default=2 * SHIPPED[name][2]))
     assert low == need
+    # non-overlapping windows where the validation part holds enough of them to rank on
+    val_windows = min(end - start for start, end in prep.series.parts("val")) // SHIPPED[name][2]
+    assert raw["data"]["eval_origins"] == ("horizon" if val_windows >= 20 else "every")
+    short = {"housing_supply_monthly.csv", "mauna_loa_co2_weekly.csv"}  # 8 windows of 12 months, 14 of 24 weeks
+    assert raw["data"]["eval_origins"] == ("every" if name in short else "horizon")
 
 
 def test_init_names_the_schema_its_space_validates_against(tmp_path, capsys):

@@ -15,7 +15,7 @@ import pytest
 import storage
 from search.cli import main
 from search.errors import UsageError
-from search.results import served
+from search.results import served, served_lines
 from search.results.combination import simplex_weights
 from search.results.forecaster import EnsembleForecaster, Forecaster, unpack
 from search.results.loading import load_best
@@ -216,6 +216,79 @@ def test_a_network_is_served_over_the_classical_answer_only_where_its_edge_is_re
     # a classical answer best on validation is served without a test
     scored, truth = _gate_case(edge=-0.5)
     assert scored[0]["label"] == "MSTL" and served.gated(scored, truth, "mae", 5) == (scored[0], None)
+
+
+def _classical_case(n: int, h: int, edge: float, seed: int = 7):
+    """Scored candidates over ``n`` windows of ``h`` steps: a seasonal naive whose absolute
+    errors are AutoETS's minus ``edge`` plus noise, MSTL a little worse than AutoETS, and a
+    trial worse than all of them."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    walk = np.abs(np.cumsum(rng.standard_normal(n + h))) + 1.0
+    base = torch.as_tensor(np.stack([walk[i : i + h] for i in range(n)])[..., None])
+    truth = torch.zeros((n, h, 1), dtype=torch.float64)
+    forecasts = {
+        "t0": truth + base + 3.0,
+        "autoets": truth + base,
+        "mstl": truth + base + 0.2,
+        "snaive": truth + (base - edge) + 0.3 * torch.as_tensor(rng.standard_normal((n, h, 1))).abs(),
+    }
+    names = {"t0": {"kind": "trial", "name": "trial #0", "trials": [0]}, "autoets": {"kind": "stat", "name": "AutoETS", "model": "autoets"},
+             "mstl": {"kind": "stat", "name": "MSTL", "model": "mstl"}, "snaive": {"kind": "seasonal_naive", "name": "seasonal naive (s=4)", "season": 4}}
+
+    def score(pred, part):
+        return {"mae": float((pred - truth).abs().mean())}
+
+    return served.candidates({k: {"val": v, "test": v} for k, v in forecasts.items()}, names, truth, score, "mae"), truth
+
+
+def test_the_classical_answer_is_the_best_statistical_model_unless_another_beats_it_for_real():
+    # the one validation window of a short series: the seasonal naive won it, by luck or not,
+    # and no test can tell; the statistical model best on validation is the classical answer
+    scored, truth = _classical_case(n=6, h=4, edge=0.3)
+    assert scored[0]["label"] == "seasonal naive (s=4)"
+    assert [c["label"] for c in scored if c["prior"]] == ["AutoETS"]
+    chosen, edge = served.gated(scored, truth, "mae", lag=3)
+    assert chosen["label"] == "AutoETS"
+    assert edge == {"challenger": "seasonal naive (s=4)", "classical": "AutoETS", "z": 0.0, "p": 0.5, "alpha": served.EDGE_ALPHA, "served": "AutoETS"}
+    assert "the classical answer: seasonal naive (s=4) was better on validation, but not significantly (p 0.50 > 0.1)" in served_lines.served_line(
+        {"label": chosen["label"], "metric": "mae", "val": chosen["val"], "test": chosen["test"], "edge": edge, "baselines": {}})
+    # over many windows the same edge is real, and the seasonal naive is served
+    scored, truth = _classical_case(n=300, h=4, edge=0.3)
+    assert served.gated(scored, truth, "mae", lag=3) == (scored[0], None) and scored[0]["label"] == "seasonal naive (s=4)"
+    # a network that beat the seasonal naive by a hair faces the statistical model it fell back to
+    scored, truth = _classical_case(n=6, h=4, edge=0.3)
+    lucky = {**scored[0], "label": "trial #9", "kind": "trial", "members": [{"kind": "trial", "name": "trial #9", "trials": [9]}]}
+    chosen, edge = served.gated([lucky, *scored], truth, "mae", lag=3)
+    assert chosen["label"] == "AutoETS" and edge["challenger"] == "trial #9" and edge["classical"] == "AutoETS"
+    assert edge["prior"] == {"challenger": "seasonal naive (s=4)", "z": 0.0, "p": 0.5}
+
+
+def test_the_edge_test_corrects_for_few_overlapping_windows():
+    import torch
+
+    rng = np.random.default_rng(11)
+    truth = torch.zeros((400, 4, 1), dtype=torch.float64)
+    incumbent = truth + 1.0 + torch.as_tensor(rng.standard_normal((400, 4, 1))).abs()
+    challenger = incumbent - 0.05
+    # fewer windows than two horizons of origins: one stretch of errors, no verdict
+    assert served.edge_test(challenger[:7], incumbent[:7], truth[:7], "mae", 3) == (0.0, 0.5)
+    # many windows: a constant edge is certain, with or without the correction
+    z, p = served.edge_test(challenger, incumbent, truth, "mae", 3)
+    assert p < 1e-6 and z < 0
+    # a noisy edge: Harvey-Leybourne-Newbold shrinks the statistic by sqrt((n + 1 - 2h + h(h - 1) / n) / n)
+    noisy = incumbent - 0.05 + 0.5 * torch.as_tensor(rng.standard_normal((400, 4, 1)))
+    n, h = 20, 4
+    z, p = served.edge_test(noisy[:n], incumbent[:n], truth[:n], "mae", h - 1)
+    d = ((noisy[:n] - truth[:n]).abs() - (incumbent[:n] - truth[:n]).abs()).reshape(n, -1).mean(1).numpy()
+    c = d - d.mean()
+    variance = c @ c / n + sum(2 * (1 - k / h) * (c[k:] @ c[:-k]) / n for k in range(1, h))
+    expected = d.mean() / np.sqrt(variance / n) * np.sqrt((n + 1 - 2 * h + h * (h - 1) / n) / n)
+    assert z == pytest.approx(expected)
+    from scipy.stats import t as student_t
+
+    assert p == pytest.approx(student_t.cdf(expected, n - 1))
 
 
 def test_the_mlflow_model_serves_the_combination_itself(study_of_losers, tmp_path):
