@@ -18,8 +18,11 @@ are several:
 Every quantile carries the finite-sample correction of split conformal prediction: the
 ``ceil((n + 1)(1 - alpha))``-th smallest of ``n`` scores, which covers a new exchangeable point
 with probability at least ``1 - alpha``. When ``n`` is too small for a level (fewer than
-``1 / alpha - 1`` windows) that rank is past the largest score; the largest score is used, and
-``Calibration.short`` says which levels were cut so.
+``1 / alpha - 1`` windows) that rank is past the largest score at each step: the level then
+pools the steps' scores, each step's divided by its mean absolute score (its spread), takes the
+quantile of the ``n x H`` pooled scores and multiplies it back by each step's spread. Where
+even those are too few, the largest score is used, and ``Calibration.short`` says which levels
+were cut so.
 
 A series with fewer than ``MIN_WINDOWS`` validation windows borrows the pooled scores of every
 series, each divided by its series' ``scale`` (the in-sample seasonal naive's mean absolute
@@ -137,16 +140,33 @@ def _offsets(scores: np.ndarray, method: str, levels) -> tuple[np.ndarray, list[
     for i, (level, alpha) in enumerate(zip(levels, alphas(levels))):
         mine = scores[min(i, len(scores) - 1)]  # (n, H, T)
         n = int(np.min(np.sum(~np.isnan(mine), axis=0))) if len(mine) else 0
-        if method == "signed":
-            below, above = -lower_quantile(mine, alpha / 2), conformal_quantile(mine, 1 - alpha / 2)
-            cut = math.floor((n + 1) * alpha / 2) < 1 or math.ceil((n + 1) * (1 - alpha / 2)) > n
-        else:
-            below = above = conformal_quantile(mine, 1 - alpha)
-            cut = math.ceil((n + 1) * (1 - alpha)) > n
+        below, above, cut = _level_offsets(mine, method, alpha, n)
+        if cut and n >= 2 and mine.ndim == 3 and mine.shape[1] > 1:
+            # too few windows for the level's rank at each step: the steps' scores pooled, each
+            # divided by its step's mean absolute score over the other windows (as a new
+            # window's is by the mean over all of them), the quantile multiplied back by it
+            size = np.abs(mine)
+            total, count = np.nansum(size, axis=0), np.sum(~np.isnan(size), axis=0)  # (H, T)
+            others = (total - size) / np.maximum(count - 1, 1)
+            spread = total / np.maximum(count, 1)
+            ok = np.isfinite(others) & (others > 0)
+            flat = np.where(ok, mine / np.where(ok, others, 1.0), np.nan).reshape(-1, mine.shape[-1])
+            below, above, cut = _level_offsets(flat, method, alpha, int(np.min(np.sum(~np.isnan(flat), axis=0))))
+            below, above = below * spread, above * spread
         if cut:
             short.append(level)
         out.append(np.stack([below, above], axis=-1))
     return np.stack(out), short
+
+
+def _level_offsets(scores: np.ndarray, method: str, alpha: float, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The offsets below and above of one level from ``n`` scores along the first axis, and
+    whether the level's rank passed ``n``."""
+    if method == "signed":
+        cut = math.floor((n + 1) * alpha / 2) < 1 or math.ceil((n + 1) * (1 - alpha / 2)) > n
+        return -lower_quantile(scores, alpha / 2), conformal_quantile(scores, 1 - alpha / 2), cut
+    offset = conformal_quantile(scores, 1 - alpha)
+    return offset, offset, math.ceil((n + 1) * (1 - alpha)) > n
 
 
 def conformity(y: np.ndarray, lo: np.ndarray, hi: np.ndarray, method: str) -> np.ndarray:

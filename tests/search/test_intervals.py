@@ -59,6 +59,33 @@ def test_finite_sample_correction_keeps_the_guarantee_with_few_windows():
     assert np.mean(plain) * 100 < mean
 
 
+@pytest.mark.parametrize("method", ["symmetric", "signed"])
+def test_a_level_with_too_few_windows_per_step_pools_the_steps(method):
+    """8 validation windows of 12 steps: the 95 % rank (9 of 8) passes every step's scores, so
+    each step alone could only give its largest score (covering about 8/9). Pooled over the
+    steps, each scaled by its spread over the other windows, the level is kept on average,
+    and the band still widens with the step."""
+    rng = np.random.default_rng(5)
+    covered, per_step_max, widths = [], [], []
+    for _ in range(600):
+        y_val, p_val = _windows(rng, 8, 12, "gaussian")
+        y_test, p_test = _windows(rng, 30, 12, "gaussian")
+        cal = intervals.calibrate(y_val, p_val, p_val, LEVELS, method)
+        assert cal.short == ()
+        lo, hi = cal.bounds(p_test, p_test)
+        covered.append(np.mean((y_test >= lo[1]) & (y_test <= hi[1])))
+        largest = np.abs(y_val - p_val).max(axis=0)  # what the cut rank used to give
+        per_step_max.append(np.mean(np.abs(y_test - p_test) <= largest[None]))
+        widths.append((hi[1] - lo[1])[0, :, 0])
+    assert 95.0 <= np.mean(covered) * 100 <= 98.0
+    assert np.mean(per_step_max) * 100 < 91.0
+    mean_width = np.mean(widths, axis=0)
+    assert mean_width[-1] > 2.5 * mean_width[0]  # sqrt(12): the spread still grows with the step
+    # a single window has nothing to pool against: the levels are cut to its largest score
+    y_val, p_val = _windows(rng, 1, 12, "gaussian")
+    assert intervals.calibrate(y_val, p_val, p_val, LEVELS, method).short == (80.0, 95.0)
+
+
 def test_signed_intervals_follow_a_skewed_error():
     """A forecast that is biased low: signed residual quantiles shift the band up; the
     symmetric band has the same coverage but is wider."""
