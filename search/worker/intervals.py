@@ -18,8 +18,8 @@ are several:
 Every quantile carries the finite-sample correction of split conformal prediction: the
 ``ceil((n + 1)(1 - alpha))``-th smallest of ``n`` scores, which covers a new exchangeable point
 with probability at least ``1 - alpha``. When ``n`` is too small for a level (fewer than
-``1 / alpha - 1`` windows) that rank is past the largest score at each step: the level then
-pools the steps' scores, each step's divided by its mean absolute score (its spread), takes the
+``1 / alpha - 1`` windows) that rank is past the largest score at each step: every level then
+pools the steps' scores (so the levels are drawn alike and nest), each step's divided by its mean absolute score (its spread), takes the
 quantile of the ``n x H`` pooled scores and multiplies it back by each step's spread. Where
 even those are too few, the largest score is used, and ``Calibration.short`` says which levels
 were cut so.
@@ -135,28 +135,39 @@ def calibration_from_json(data: dict[str, Any]) -> Calibration:
 
 def _offsets(scores: np.ndarray, method: str, levels) -> tuple[np.ndarray, list[float]]:
     """(L, H, T, 2) offsets from scores (1 or L, n, H, T): one set for every level, or one per
-    level (cqr: each level's own base band); the levels whose rank passed ``n`` somewhere."""
+    level (cqr: each level's own base band); the levels whose rank passed ``n`` somewhere.
+    Where some level's rank passes the windows of a step, every level pools the steps (see the
+    module docstring), so the levels' bands are drawn alike and nest."""
+    def counted(mine: np.ndarray) -> int:
+        return int(np.min(np.sum(~np.isnan(mine), axis=0))) if len(mine) else 0
+
+    each = [scores[min(i, len(scores) - 1)] for i in range(len(levels))]  # (n, H, T) per level
+    pool = any(_level_offsets(mine, method, alpha, counted(mine))[2] and counted(mine) >= 2 and mine.ndim == 3 and mine.shape[1] > 1
+               for mine, alpha in zip(each, alphas(levels)))  # fmt: skip
     out, short = [], []
-    for i, (level, alpha) in enumerate(zip(levels, alphas(levels))):
-        mine = scores[min(i, len(scores) - 1)]  # (n, H, T)
-        n = int(np.min(np.sum(~np.isnan(mine), axis=0))) if len(mine) else 0
-        below, above, cut = _level_offsets(mine, method, alpha, n)
-        if cut and n >= 2 and mine.ndim == 3 and mine.shape[1] > 1:
-            # too few windows for the level's rank at each step: the steps' scores pooled, each
-            # divided by its step's mean absolute score over the other windows (as a new
-            # window's is by the mean over all of them), the quantile multiplied back by it
-            size = np.abs(mine)
-            total, count = np.nansum(size, axis=0), np.sum(~np.isnan(size), axis=0)  # (H, T)
-            others = (total - size) / np.maximum(count - 1, 1)
-            spread = total / np.maximum(count, 1)
-            ok = np.isfinite(others) & (others > 0)
-            flat = np.where(ok, mine / np.where(ok, others, 1.0), np.nan).reshape(-1, mine.shape[-1])
-            below, above, cut = _level_offsets(flat, method, alpha, int(np.min(np.sum(~np.isnan(flat), axis=0))))
+    for level, alpha, mine in zip(levels, alphas(levels), each):
+        if pool:
+            flat, spread = _pooled_steps(mine)
+            below, above, cut = _level_offsets(flat, method, alpha, counted(flat))
             below, above = below * spread, above * spread
+        else:
+            below, above, cut = _level_offsets(mine, method, alpha, counted(mine))
         if cut:
             short.append(level)
         out.append(np.stack([below, above], axis=-1))
     return np.stack(out), short
+
+
+def _pooled_steps(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (n, H, T) pooled over the steps: each divided by its step's mean absolute score
+    over the other windows (as a new window's is by the mean over all of them), as (n H, T);
+    and each step's spread (H, T), the mean over all windows, to multiply a quantile back by."""
+    size = np.abs(scores)
+    total, count = np.nansum(size, axis=0), np.sum(~np.isnan(size), axis=0)  # (H, T)
+    others = (total - size) / np.maximum(count - 1, 1)
+    ok = np.isfinite(others) & (others > 0)
+    flat = np.where(ok, scores / np.where(ok, others, 1.0), np.nan).reshape(-1, scores.shape[-1])
+    return flat, total / np.maximum(count, 1)
 
 
 def _level_offsets(scores: np.ndarray, method: str, alpha: float, n: int) -> tuple[np.ndarray, np.ndarray, bool]:
