@@ -25,6 +25,7 @@ bad flag is one line naming it (exit 2), and nothing is written.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import textwrap
@@ -62,6 +63,7 @@ def cmd_init(args, console: Console) -> int:
             raise UsageError(f"--out {out}: no such folder {out.parent}")
     folder = (out.parent if out is not None else Path.cwd()).resolve()
     rel = Path(os.path.relpath(data.resolve(), folder)).as_posix()
+    _space_file.told = set()  # each warning once per command
     facts = _facts(rel, folder, args)
     text = space_text(rel, args.target, args.time_column, args.horizon, facts)
     decision = _check(text, folder)
@@ -148,7 +150,11 @@ def _facts(rel: str, folder: Path, args) -> dict:
 
 
 class _space_file:
-    """A temporary space file in ``folder`` (so its relative data path holds), removed after."""
+    """A temporary space file in ``folder`` (so its relative data path holds), removed after.
+    What the project's loader warns about it (irregular time steps) is told once, by the flag
+    that set the key, not by the temporary file's name."""
+
+    told: set[str] = set()  # warnings already told by this command
 
     def __init__(self, text: str, folder: Path):
         self.text, self.folder = text, folder
@@ -161,10 +167,33 @@ class _space_file:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(self.text)
         self.path = Path(name)
+        self.heard: list[str] = []
+        self.filter = _Hear(self.heard)
+        logging.getLogger(LOADER_LOG).addFilter(self.filter)
         return self.path
 
     def __exit__(self, *exc) -> None:
+        logging.getLogger(LOADER_LOG).removeFilter(self.filter)
         self.path.unlink(missing_ok=True)
+        for line in self.heard:
+            said = "warning: " + _as_flags(SearchError(line.removeprefix("warning: ")), self.path)
+            if said not in _space_file.told:
+                _space_file.told.add(said)
+                logging.getLogger(LOADER_LOG).warning("%s", said)
+
+
+class _Hear(logging.Filter):
+    """Keeps the loader's warnings about a draft space instead of letting them through."""
+
+    def __init__(self, heard: list[str]):
+        super().__init__()
+        self.heard = heard
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            self.heard.append(record.getMessage())
+            return False
+        return True
 
 
 def _check(text: str, folder: Path) -> str:
@@ -179,6 +208,7 @@ def _check(text: str, folder: Path) -> str:
     return prep.decision.describe() or "nothing left to the data"
 
 
+LOADER_LOG = "search.space"  # the logger search.driver.prepare warns through
 FLAGS = {"data.target": "--target", "data.time_column": "--time-column", "data.horizon": "--horizon", "data.path": "DATA", "data.lookback": "--horizon"}
 
 

@@ -94,6 +94,24 @@ def _init_text(tmp_path, name: str) -> str:
     return (tmp_path / f"{Path(name).stem}.yaml").read_text()
 
 
+def test_a_loader_warning_is_told_once_by_its_flag(tmp_path, capsys, caplog):
+    import logging
+
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2022-01-01", periods=400, freq="D")
+    sales = 100 + 10 * np.sin(2 * np.pi * np.arange(400) / 7) + np.random.default_rng(0).normal(0, 1, 400)
+    frame = pd.DataFrame({"day": days.date, "sales": sales}).drop(index=[50, 51, 200])  # two gaps in the days
+    frame.to_csv(tmp_path / "gappy.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        assert main(["init", str(tmp_path / "gappy.csv"), "--target", "sales", "--time-column", "day", "--horizon", "7", "--out", str(tmp_path / "gappy.yaml")]) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1, said
+    assert said[0].startswith("warning: --time-column: 2 of 396 steps in column 'day' of gappy.csv are irregular")
+    assert ".search-init-" not in said[0] and not list(tmp_path.glob(".search-init-*"))
+
+
 def test_init_prints_the_space_without_out(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["init", str(REPO / "datasets" / "housing_supply_monthly.csv"), "--target", "supply", "--time-column", "month", "--horizon", "6"]) == 0
