@@ -24,6 +24,12 @@ from search.space._size_rules import _SizeRules
 from search.space._types import RANGE_KEYS, Objective, Space, where
 
 
+# metrics users write from other tools, with what stands for them here (instead of a spelling guess)
+METRIC_HINTS = {
+    "mase": "; for mase write mae: MASE divides a series' MAE by a constant (its in-sample naive's), so both rank trials alike",
+    "rmsse": "; for rmsse write rmse: RMSSE divides a series' RMSE by a constant (its in-sample naive's), so both rank trials alike",
+}
+
 class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _RangeRules):
     def __init__(self, path: Path, lines: dict[str, int], *, check_data: bool = True):
         self.path = path
@@ -233,7 +239,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _Range
                 problem = f"expected a non-empty string, got {value!r}"
         elif spec.kind == "choice":
             if value not in spec.choices:
-                problem = f"{value!r} is not one of {', '.join(map(str, spec.choices))}{did_you_mean(value, spec.choices)}"
+                problem = f"{value!r} is not one of {', '.join(map(str, spec.choices))}{METRIC_HINTS.get(str(value).lower()) if dotted.endswith('.metric') and str(value).lower() in METRIC_HINTS else did_you_mean(value, spec.choices)}"
         elif spec.kind == "columns":
             if isinstance(value, str):
                 value = (value,)

@@ -80,6 +80,8 @@ def test_an_accuracy_first_is_maximized_beside_a_minimized_cost(classify_space):
         ("objective: [{metric: mae}, {direction: minimize}]\n", "objective[1].metric", ["required key is missing"]),
         ("objective: [{metric: mae}, {metric: accuracy}]\n", "objective[1].metric", ["not a metric of task forecast", "n_params, latency_ms"]),
         ("objective: [{metric: mae}, {metric: nparams}]\n", "objective[1].metric", ["did you mean 'n_params'"]),
+        ("objective: {metric: MASE}\n", "objective.metric", ["for mase write mae", "rank trials alike"]),
+        ("objective: {metric: rmsse}\n", "objective.metric", ["for rmsse write rmse"]),
         ("objective: [{metric: mae}, {metric: n_params, direction: maximize}]\n", "objective[1].direction", ["a cost to minimize", "direction: minimize"]),
         ("objective: [{metric: mae}, {metric: n_params, goal: small}]\n", "objective[1].goal", ["unknown key", "valid: metric, direction"]),
         ("objective: [{metric: mae}, {metric: n_params}]\npruner: {name: median, n_startup_trials: 3}\n", "pruner.name",
