@@ -13,7 +13,8 @@ part best. What it writes:
 - ``data.reference: auto`` and ``data.time_features: auto``, decided per study from the data
   (``search.driver.defaults``), with what they choose on this file in the comment;
 - ``data.eval_origins: horizon`` (non-overlapping validation and test windows, as benchmarks
-  score) where the validation part holds ``MIN_HORIZON_WINDOWS`` of them, else ``every``;
+  score) where the validation part holds ``MIN_HORIZON_WINDOWS`` of them and missing targets
+  leave them forecasting most observed rows (``search.worker.gaps.scored_share``), else ``every``;
 - ``train.epochs``: an epoch budget sized to the training rows (about ``WINDOW_BUDGET`` training
   windows a trial, between ``MIN_EPOCHS`` and ``MAX_EPOCHS`` epochs), with early stopping;
 - ``model.family: lstm``: the recurrent family, the cheapest per epoch on a CPU (gru is a
@@ -133,6 +134,10 @@ def _facts(rel: str, folder: Path, args) -> dict:
     high = max(low, min(2 * low, fits // 2))
     windows = max(1, train_rows - high - args.horizon + 1)
     val_rows = min(end - start for start, end in series.parts("val"))
+    from search.worker.gaps import MIN_SCORED, scored_share
+
+    # origins every horizon steps keep the parts' observed rows scored (a missing target loses its whole window)
+    whole = all(scored >= 1 and share >= MIN_SCORED for part in ("val", "test") for scored, _, share in scored_share(series, part, args.horizon, args.horizon))
     epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, round(WINDOW_BUDGET / windows))))
     decision = defaults.decide(attrs, {k: defaults.AUTO for k in defaults.KEYS}, "mae", lambda: seasonal_problem(series))
     return {
@@ -146,6 +151,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
         "epochs": epochs,
         "windows": int(windows),
         "val_windows": int(val_rows // max(args.horizon, 1)),  # non-overlapping validation windows
+        "whole_windows": bool(whole),
     }
 
 
@@ -283,7 +289,7 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
         f"  horizon: {horizon}",
     ]
     if facts is None:
-        lines += ["  lookback: 1", "  reference: last", "  time_features: none"] + (["  eval_origins: horizon"] if horizon > 1 else [])
+        lines += ["  lookback: 1", "  reference: last", "  time_features: none"]  # origins at every step: scored with the fewest refusals
         lines += ["", "objective:", "  metric: mae"]  # the seasonal naive's season chosen by the final space's metric
     else:
         low, high = facts["lookback"]
@@ -307,11 +313,17 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
             "  # write none, calendar or a list of hour, dayofweek, dayofmonth, dayofyear, month, season.",
             "  time_features: auto",
         ]
-        if horizon > 1 and facts["val_windows"] >= MIN_HORIZON_WINDOWS:
+        if horizon > 1 and facts["val_windows"] >= MIN_HORIZON_WINDOWS and facts["whole_windows"]:
             lines += [
                 "  # Validation and test forecasts every horizon steps (non-overlapping), as forecasting",
                 f"  # benchmarks score them: the validation part holds {facts['val_windows']} of them.",
                 "  eval_origins: horizon",
+            ]
+        elif horizon > 1 and facts["val_windows"] >= MIN_HORIZON_WINDOWS:
+            lines += [
+                "  # Validation and test forecasts from every step: a window is scored only where every target",
+                "  # of its horizon is in the file, and non-overlapping windows would leave too few of them.",
+                "  eval_origins: every",
             ]
         elif horizon > 1:
             lines += [

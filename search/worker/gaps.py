@@ -8,8 +8,8 @@ a column's first or after its last observed value, are refused naming the column
 rows: a straight line over them would be made up. A filled target row may feed a window's
 inputs but is never scored: ``observed`` marks the rows whose every target is in the file,
 and a validation or test window is scored only when its horizon's targets all are
-(``search.worker.origins.observed_mask``); a part left with too few scored windows is
-refused naming the part and the rows.
+(``search.worker.origins.observed_mask``); a part whose scored windows forecast too few of
+its observed rows is refused naming the part and the rows.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from search.errors import DataError
 from search.worker.origins import observed_mask, scored_origins
 
 DEFAULT_MAX_GAP = 24  # steps, when the space declares no season and the data shows none
-MIN_SCORED = 0.5  # the share of a validation or test part's windows that must be scored
+MIN_SCORED = 0.5  # the share of a validation or test part's observed target rows its scored windows must forecast
 PART_NAMES = {"val": "validation", "test": "test"}
 
 
@@ -89,25 +89,47 @@ def max_gap(data: dict[str, Any], detect: Callable[[], list[int]]) -> tuple[int,
     return DEFAULT_MAX_GAP, "the default"
 
 
+def scored_share(series: Any, part: str, horizon: int, step: int) -> list[tuple[int, int, float]]:
+    """Per series of ``part``: (its scored windows, its windows, the share of its observed
+    target rows that some scored window forecasts)."""
+    out = []
+    for first, (start, end) in zip(series.series_starts(), series.parts(part)):
+        origins = np.asarray(scored_origins(first, start, end, 0, horizon, step), dtype=np.int64)
+        if not len(origins):
+            out.append((0, 0, 0.0))
+            continue
+        kept = origins[observed_mask(origins, series.observed, horizon)]
+        reach = np.zeros(end - start + 1, dtype=np.int64)  # +1 where a scored window starts, -1 past its end
+        np.add.at(reach, kept - start, 1)
+        np.add.at(reach, np.minimum(kept - start + horizon, end - start), -1)
+        covered = np.cumsum(reach)[:-1] > 0
+        observed = np.ones(end - start, dtype=bool) if series.observed is None else np.asarray(series.observed[start:end], dtype=bool)
+        out.append((len(kept), len(origins), float(covered[observed].mean()) if observed.any() else 0.0))
+    return out
+
+
 def check_scored(series: Any, horizon: int, step: int, file_rows: np.ndarray, file_name: str, prefix: str) -> None:
-    """Refuse a validation or test part where fewer than ``MIN_SCORED`` of the windows (none,
-    for a part of one window) have every target of their horizon observed."""
+    """Refuse a validation or test part whose scored windows (those with every target of their
+    horizon observed; at least one) forecast fewer than ``MIN_SCORED`` of its observed target
+    rows: the scored windows would not stand for the part. Sporadic missing rows leave most
+    windows of every origin scored between them; with origins every horizon steps, each lost
+    window loses its rows."""
     if series.observed is None:
         return
     for part in ("val", "test"):
-        for i, (first, (start, end)) in enumerate(zip(series.series_starts(), series.parts(part))):
-            origins = scored_origins(first, start, end, 0, horizon, step)
-            if not len(origins):
+        for i, ((scored, windows, share), (start, end)) in enumerate(zip(scored_share(series, part, horizon, step), series.parts(part))):
+            if not windows:
                 continue  # check_windows_fit names a part too short for one horizon
-            scored = int(observed_mask(origins, series.observed, horizon).sum())
-            if scored >= max(1, int(np.ceil(MIN_SCORED * len(origins)))):
+            if scored >= 1 and share >= MIN_SCORED:
                 continue
             gap = [(lo + start, hi + start) for lo, hi in runs(~series.observed[start:end])]
             shown = ", ".join(_rows(lo, hi, file_rows) for lo, hi in gap[:3]) + (", ..." if len(gap) > 3 else "")
             which = f"the {PART_NAMES[part]} part{_where(series.series_names[i] if series.series_names else '')}"
+            every = ", score from every step (eval_origins: every)" if step > 1 else ""
             raise DataError([
-                f"{prefix}data.missing: {which} has {scored} of {len(origins)} windows with observed targets "
-                f"(missing targets in {shown}); only observed values are scored: fill them in, move data.split, or set missing: drop"
+                f"{prefix}data.missing: {which} has {scored} of {windows} windows with observed targets, forecasting "
+                f"{share:.0%} of its observed rows (missing targets in {shown}); only observed values are scored: fill them in, "
+                f"move data.split{every}, or set missing: drop"
             ])
 
 

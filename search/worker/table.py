@@ -265,7 +265,8 @@ def spacing_warning(when: np.ndarray, sids: np.ndarray | None, rows, raw_times, 
     return (
         f"{prefix}data.time_column: {int(odd.sum())} of {int(np.isfinite(steps).sum())} steps in column {time_column!r} of {file_name} "
         f"are irregular (usual step {_span(usual, as_time)}; largest gap {_span(steps[k], as_time)}, before row {rows[k + 1] + 1} at {show(raw_times[k + 1])}); "
-        "the model sees rows, not times: fill the gaps if they matter"
+        "the model sees rows, not times: where the gaps matter, write the missing times as rows with empty cells "
+        "(pandas: frame.set_index(time).asfreq(step)), and data.missing: interpolate fills them"
     )
 
 

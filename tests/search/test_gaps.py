@@ -42,7 +42,22 @@ def test_a_part_whose_targets_were_filled_is_refused_naming_it(tmp_path):
     path = write_series(tmp_path / "s.csv", 200, gaps=tuple(range(140, 170)))  # the validation part: rows 141-170
     with pytest.raises(DataError) as info:
         load_series(cfg(path, max_gap=40))
-    assert "data.missing: the validation part has 0 of 28 windows with observed targets (missing targets in rows 141-170)" in str(info.value)
+    assert "data.missing: the validation part has 0 of 28 windows with observed targets, forecasting 0% of its observed rows (missing targets in rows 141-170)" in str(info.value)
+
+
+def test_sporadic_missing_rows_leave_the_windows_between_them_scored(tmp_path):
+    # one row in 20 missing through the file: under half of the 14-step windows are whole, but
+    # from every origin they still forecast most observed rows; from every 14th origin each
+    # lost window loses its rows, and the refusal says which origins would do
+    rng = np.random.default_rng(4)
+    missing = tuple(int(r) for r in np.flatnonzero(rng.random(1200) < 0.05) if 5 < r < 1195)
+    path = write_series(tmp_path / "s.csv", 1200, gaps=missing)
+    series = load_series(cfg(path, horizon=14, eval_origins="every"))
+    (scored, windows, share), = gaps.scored_share(series, "val", 14, 1)
+    assert scored < gaps.MIN_SCORED * windows <= share * windows  # refused by whole windows, kept by rows
+    with pytest.raises(DataError) as info:
+        load_series(cfg(path, horizon=14, eval_origins="horizon"))
+    assert "windows with observed targets, forecasting" in str(info.value) and "score from every step (eval_origins: every)" in str(info.value)
 
 
 def test_filled_targets_are_never_scored_and_every_lookback_sees_the_same(tmp_path):

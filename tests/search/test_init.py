@@ -112,6 +112,25 @@ def test_a_loader_warning_is_told_once_by_its_flag(tmp_path, capsys, caplog):
     assert ".search-init-" not in said[0] and not list(tmp_path.glob(".search-init-*"))
 
 
+def test_sporadic_missing_targets_keep_every_origin(tmp_path, capsys):
+    # 32 non-overlapping validation windows of 14 days, but one day in 20 is missing: about half
+    # of those windows would hold a missing target and go unscored, so every step is an origin
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    days = pd.date_range("2015-01-01", periods=3000, freq="D")
+    sales = 100 + 10 * np.sin(2 * np.pi * np.arange(3000) / 7) + rng.normal(0, 1, 3000)
+    sales[(rng.random(3000) < 0.05) & (np.arange(3000) > 5) & (np.arange(3000) < 2995)] = np.nan
+    pd.DataFrame({"day": days.date, "sales": sales}).to_csv(tmp_path / "holes.csv", index=False)
+    out = tmp_path / "holes.yaml"
+    assert main(["init", str(tmp_path / "holes.csv"), "--target", "sales", "--time-column", "day", "--horizon", "14", "--out", str(out)]) == 0
+    raw = yaml.safe_load(out.read_text())
+    assert raw["data"]["eval_origins"] == "every"
+    assert "non-overlapping windows would leave too few of them" in out.read_text()
+    assert main(["validate", str(out)]) == 0
+
+
 def test_init_prints_the_space_without_out(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["init", str(REPO / "datasets" / "housing_supply_monthly.csv"), "--target", "supply", "--time-column", "month", "--horizon", "6"]) == 0
