@@ -40,7 +40,7 @@ def served_line(value: dict) -> str:
     why = "the best on validation"
     if edge and edge.get("served") != edge.get("challenger"):
         why = f"the classical answer: {edge['challenger']} was better on validation, but not significantly (p {edge['p']:.2f} > {edge['alpha']:g})"
-        if isinstance(edge.get("prior"), dict):  # the classical best too, over the statistical models' mean
+        if isinstance(edge.get("prior"), dict):  # the classical candidate the best statistical model was kept over
             why += f"; nor was {edge['prior']['challenger']} (p {edge['prior']['p']:.2f})"
     line = f"served: {value['label']} ({why}): val {metric} {fmt(value['val'].get(metric))}, test {metric} {fmt(value['test'].get(metric))}"
     name = value.get("classical") or classical(value)

@@ -30,6 +30,15 @@ METRIC_HINTS = {
     "rmsse": "; for rmsse write rmse: RMSSE divides a series' RMSE by a constant (its in-sample naive's), so both rank trials alike",
 }
 
+
+def _choice_hint(dotted: str, value, choices) -> str:
+    """What follows a refused choice: the stand-in for a metric of another tool, else a
+    spelling guess."""
+    if dotted.endswith(".metric") and str(value).lower() in METRIC_HINTS:
+        return METRIC_HINTS[str(value).lower()]
+    return did_you_mean(value, choices)
+
+
 class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _RangeRules):
     def __init__(self, path: Path, lines: dict[str, int], *, check_data: bool = True):
         self.path = path
@@ -239,7 +248,7 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _Range
                 problem = f"expected a non-empty string, got {value!r}"
         elif spec.kind == "choice":
             if value not in spec.choices:
-                problem = f"{value!r} is not one of {', '.join(map(str, spec.choices))}{METRIC_HINTS.get(str(value).lower()) if dotted.endswith('.metric') and str(value).lower() in METRIC_HINTS else did_you_mean(value, spec.choices)}"
+                problem = f"{value!r} is not one of {', '.join(map(str, spec.choices))}{_choice_hint(dotted, value, spec.choices)}"
         elif spec.kind == "columns":
             if isinstance(value, str):
                 value = (value,)
