@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a commented forecasting space for a data file (seasons, lookback, epochs from the data)")
     init.add_argument("data", metavar="DATA", help="CSV or Parquet file with a header row")
     init.add_argument("--target", required=True, metavar="COL", help="the column to forecast")
-    init.add_argument("--time-column", metavar="C", help="the column of time stamps (default: none; the rows are in time order)")
+    init.add_argument("--time-column", metavar="C", help="the column of time stamps (default: the one column of dates, if the file has one; none: the rows are in time order)")
     init.add_argument("--horizon", type=int, default=1, metavar="H", help="steps to forecast (default: 1)")
     init.add_argument("--out", metavar="FILE", help="write the space here (a new file; default: print it)")
 

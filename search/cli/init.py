@@ -49,6 +49,12 @@ SCHEMA_FILE = "space.schema.json"  # written beside a space that --out writes, n
 def cmd_init(args, console: Console) -> int:
     data = Path(args.data)
     columns = _columns(data)
+    if args.time_column is None:
+        args.time_column = _dates_column(data, columns, args.target)
+        if args.time_column is not None:
+            console.print(f"time column: {args.time_column!r}, the column of dates in {data.name} (--time-column names another; none: the rows in file order)", highlight=False)
+    elif args.time_column == "none" and "none" not in columns:
+        args.time_column = None
     for flag, name in (("--target", args.target), ("--time-column", args.time_column)):
         if name is not None and name not in columns:
             raise UsageError(f"{flag} {name!r}: {data.name} has no such column (columns: {', '.join(columns)})")
@@ -109,6 +115,42 @@ def _columns(data: Path) -> list[str]:
         return [str(c) for c in pd.read_csv(data, nrows=0).columns]
     except Exception as exc:  # an unreadable file: say which, not a traceback
         raise UsageError(f"DATA {data}: cannot read its columns ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); give a CSV or Parquet file with a header row") from None
+
+
+def _dates_column(data: Path, columns: list[str], target: str) -> str | None:
+    """The column whose first rows all read as dates (other than ``target``), where exactly one
+    does; None otherwise (the rows are then in file order, as without --time-column)."""
+    import warnings
+
+    import pandas as pd
+
+    try:
+        if data.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            head = pq.ParquetFile(data).read_row_group(0).to_pandas().head(200)
+        else:
+            head = pd.read_csv(data, nrows=200, dtype=str, keep_default_na=True)
+    except Exception:  # the loader says what is wrong with the file
+        return None
+    found = []
+    for name in columns:
+        if name == target or name not in head.columns:
+            continue
+        cells = head[name].dropna()
+        if cells.empty:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(cells):
+            found.append(name)
+            continue
+        if not pd.api.types.is_string_dtype(cells) or cells.str.fullmatch(r"[-+]?\d+(\.\d*)?").any():
+            continue  # numbers are not taken for times unasked
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
+        if parsed.notna().all():
+            found.append(name)
+    return found[0] if len(found) == 1 else None
 
 
 def _facts(rel: str, folder: Path, args) -> dict:

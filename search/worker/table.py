@@ -257,17 +257,43 @@ def spacing_warning(when: np.ndarray, sids: np.ndarray | None, rows, raw_times, 
     usual = np.nanmedian(steps) if np.isfinite(steps).any() else np.nan
     if not usual > 0:
         return None
-    odd = np.isfinite(steps) & ((steps > 1.5 * usual) | (steps < 0.5 * usual))
+    as_time = np.issubdtype(when.dtype, np.datetime64)
+    business = as_time and usual == DAY_NS and _business_days(when)
+    if business:  # weekends are not missing: a step is odd where it skips a weekday
+        days = when.astype("datetime64[D]")
+        gaps = np.busday_count(days[:-1], days[1:]).astype(np.float64)
+        odd = np.isfinite(steps) & (gaps != 1)
+    else:
+        odd = np.isfinite(steps) & ((steps > 1.5 * usual) | (steps < 0.5 * usual))
     if not odd.any():
         return None
     k = int(np.nanargmax(np.where(odd, steps, -np.inf)))
-    as_time = np.issubdtype(when.dtype, np.datetime64)
+    where = f"largest gap {_span(steps[k], as_time)}, before row {rows[k + 1] + 1} at {show(raw_times[k + 1])}"
+    counted = f"{prefix}data.time_column: {int(odd.sum())} of {int(np.isfinite(steps).sum())} steps in column {time_column!r} of {file_name}"
+    if business:
+        return (
+            f"{counted} skip a weekday ({where}): the times are business days (Monday to Friday), and holidays or missing days are gaps "
+            "the model does not see; where they matter, write them as rows with empty cells "
+            "(pandas: frame.set_index(time).asfreq('B')), and data.missing: interpolate fills them"
+        )
     return (
-        f"{prefix}data.time_column: {int(odd.sum())} of {int(np.isfinite(steps).sum())} steps in column {time_column!r} of {file_name} "
-        f"are irregular (usual step {_span(usual, as_time)}; largest gap {_span(steps[k], as_time)}, before row {rows[k + 1] + 1} at {show(raw_times[k + 1])}); "
+        f"{counted} are irregular (usual step {_span(usual, as_time)}; {where}); "
         "the model sees rows, not times: where the gaps matter, write the missing times as rows with empty cells "
         "(pandas: frame.set_index(time).asfreq(step)), and data.missing: interpolate fills them"
     )
+
+
+DAY_NS = 86_400 * 10**9
+
+
+def _business_days(when: np.ndarray) -> bool:
+    """Whether daily times are business days: every one falls Monday to Friday, and some
+    step spans a weekend (Friday to Monday)."""
+    days = when.astype("datetime64[D]")
+    weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday: Monday is 0
+    if (weekday >= 5).any():
+        return False
+    return bool(((weekday[:-1] == 4) & (np.diff(days.astype(np.int64)) == 3)).any())
 
 
 def _span(value: float, as_time: bool) -> str:

@@ -121,6 +121,18 @@ def test_irregular_steps_are_a_warning_with_the_count_and_largest_gap(tmp_path):
     assert "warnings" not in regular.info
 
 
+def test_business_days_are_regular_and_a_skipped_weekday_is_warned_about(tmp_path):
+    days = [t.strftime("%Y-%m-%d") for t in pd.bdate_range("2021-01-04", periods=N)]  # Monday to Friday
+    regular = load_series(data_cfg(write(tmp_path / "b.csv", days)))
+    assert "warnings" not in regular.info  # a Friday-to-Monday step is not a gap
+    holidays = load_series(data_cfg(write(tmp_path / "h.csv", days[:30] + days[31:70] + days[71:])))
+    (warning,) = holidays.info["warnings"]
+    assert "2 of 117 steps in column 'date' of h.csv skip a weekday" in warning
+    assert "business days" in warning and "asfreq('B')" in warning
+    weekly = load_series(data_cfg(write(tmp_path / "w.csv", [t.strftime("%Y-%m-%d") for t in dates(freq="D")][:40] + [t.strftime("%Y-%m-%d") for t in dates(freq="D")][43:])))
+    assert "are irregular (usual step 1 days" in weekly.info["warnings"][0]  # every day of the week: a gap is a gap
+
+
 @pytest.mark.parametrize("cell", ["abc", "1,5", "12 kg"])
 def test_a_non_numeric_cell_names_column_row_and_value(tmp_path, cell):
     values = [str(float(i)) for i in range(N)]

@@ -131,6 +131,34 @@ def test_sporadic_missing_targets_keep_every_origin(tmp_path, capsys):
     assert main(["validate", str(out)]) == 0
 
 
+def test_the_one_column_of_dates_is_the_time_column_unasked(tmp_path, capsys):
+    # a README reader forgets --time-column: the file's column of dates is taken, and said; a
+    # column of numbers (the promo flag) is not; --time-column none keeps the rows in file order
+    import pandas as pd
+
+    source = pd.read_csv(REPO / "datasets" / "housing_supply_monthly.csv")
+    source.assign(promo=[i % 2 for i in range(len(source))]).to_csv(tmp_path / "h.csv", index=False)
+    found, flagged, none = (tmp_path / f"{n}.yaml" for n in ("found", "flagged", "none"))
+    assert main(["init", str(tmp_path / "h.csv"), "--target", "supply", "--horizon", "12", "--out", str(found)]) == 0
+    assert "time column: 'month', the column of dates in h.csv" in capsys.readouterr().out
+    assert main(["init", str(tmp_path / "h.csv"), "--target", "supply", "--time-column", "month", "--horizon", "12", "--out", str(flagged)]) == 0
+    assert found.read_text() == flagged.read_text()
+    assert main(["init", str(tmp_path / "h.csv"), "--target", "supply", "--time-column", "none", "--horizon", "12", "--out", str(none)]) == 0
+    assert "time column:" not in capsys.readouterr().out
+    assert "time_column" not in yaml.safe_load(none.read_text())["data"]
+
+
+def test_two_columns_of_dates_are_not_guessed_between(tmp_path, capsys):
+    import pandas as pd
+
+    days = pd.date_range("2020-01-01", periods=300, freq="D")
+    pd.DataFrame({"day": days.date, "shipped": (days + pd.Timedelta(days=2)).date, "y": range(300)}).to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "t.yaml"
+    assert main(["init", str(tmp_path / "t.csv"), "--target", "y", "--horizon", "7", "--out", str(out)]) == 0
+    assert "time column:" not in capsys.readouterr().out
+    assert "time_column" not in yaml.safe_load(out.read_text())["data"]
+
+
 def test_init_prints_the_space_without_out(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["init", str(REPO / "datasets" / "housing_supply_monthly.csv"), "--target", "supply", "--time-column", "month", "--horizon", "6"]) == 0
