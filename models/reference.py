@@ -62,6 +62,18 @@ class SeasonalReference(nn.Module):
 REFERENCES = ("last", "none", "seasonal", "mstl")
 
 
+class NoCorrection(nn.Module):
+    """A core model that forecasts no change (zeros, (B, H, T)): wrapped by a reference, the
+    reference's own forecast, as ``reference: auto`` weighs it (``SeriesData.reference_metrics``)."""
+
+    def __init__(self, horizon: int, n_targets: int):
+        super().__init__()
+        self.horizon, self.n_targets = horizon, n_targets
+
+    def forward(self, past: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
+        return past.new_zeros(past.shape[0], self.horizon, self.n_targets)
+
+
 def _plus(out: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """The model's output plus the reference (B, H or 1, T); a quantile head's quantiles
     (B, H, T, Q), inside ``models.quantile_outputs``, all move with it (their order kept)."""

@@ -157,7 +157,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
     """What the data says, from a draft space through the project's loader: rows, missing
     values, detected seasons, the validation-best seasonal naive."""
     from search.driver import defaults
-    from search.driver.prepare import prepare, seasonal_problem
+    from search.driver.prepare import profile_metrics, prepare, seasonal_problem
 
     draft = space_text(rel, args.target, args.time_column, args.horizon, None)
     with _space_file(draft, folder) as path:
@@ -167,7 +167,9 @@ def _facts(rel: str, folder: Path, args) -> dict:
             raise UsageError(_as_flags(exc, path)) from None
         series = prep.series
         attrs = series.naive_attrs(args.horizon, prep.compiled.space.data, "mae")
-    seasons = [int(m) for m in attrs.get("seasons", [])]
+        seasons = [int(m) for m in attrs.get("seasons", [])]
+        data = defaults.neutral(prep.compiled.space.data)
+        profile = profile_metrics({**data, "lookback": args.horizon}, args.horizon, str(path)) if seasons else None
     train_rows = min(end - start for start, end in series.parts("train"))
     need = next((m for m in seasons if m >= args.horizon), max(seasons, default=None))
     low = need if need is not None else 2 * args.horizon
@@ -181,7 +183,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
     # origins every horizon steps keep the parts' observed rows scored (a missing target loses its whole window)
     whole = all(scored >= 1 and share >= MIN_SCORED for part in ("val", "test") for scored, _, share in scored_share(series, part, args.horizon, args.horizon))
     epochs = int(min(MAX_EPOCHS, max(MIN_EPOCHS, round(WINDOW_BUDGET / windows))))
-    decision = defaults.decide(attrs, {k: defaults.AUTO for k in defaults.KEYS}, "mae", lambda: seasonal_problem(series))
+    decision = defaults.decide(attrs, {k: defaults.AUTO for k in defaults.KEYS}, "mae", lambda: seasonal_problem(series), profile)
     return {
         "decision": decision.describe(),
         "rows": int(series.info["rows"]),
@@ -344,10 +346,11 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
             "  # that. Searchable.",
             f"  lookback: {_lookback_range(low, high)}",
             "  # What the model forecasts relative to: auto decides once per study from the validation part,",
-            "  # seasonal (the deviation from the seasonal naive) where the seasonal naive beats the naive",
-            "  # forecast and every lookback holds its season, else last (the change from the last value);",
-            "  # recorded in the study (defaults_chosen) and printed when the search starts. Or write last,",
-            "  # none, seasonal or mstl. Searchable (without auto).",
+            "  # where the seasonal naive beats the naive forecast: mstl (the deviation from the last",
+            "  # deseasonalised value plus the seasonal profile of the cycles before) where that forecast",
+            "  # beats the seasonal naive, else seasonal (the deviation from the seasonal naive); else last",
+            "  # (the change from the last value); recorded in the study (defaults_chosen) and printed when",
+            "  # the search starts. Or write last, none, seasonal or mstl. Searchable (without auto).",
             *textwrap.wrap(f"On this file: {facts['decision']}.", 96, initial_indent="  # ", subsequent_indent="  # "),
             "  reference: auto",
             "  # Known-future calendar inputs (sin/cos): auto decides with reference, calendar (the cycles",

@@ -6,8 +6,11 @@ validation part (``search.worker.baselines``: no model fit): when the seasonal n
 season best on validation (``seasonal_naive_season``) beats the naive forecast there, the series
 has a season worth following, and
 
-- ``reference: auto`` becomes ``seasonal`` (the model forecasts the deviation from that seasonal
-  naive; it reads the history before the lookback, so any lookback will do), else ``last``;
+- ``reference: auto`` becomes ``mstl`` where the MSTL reference's own forecast (the last
+  deseasonalised value plus the refreshed seasonal profile, ``SeriesData.reference_metrics``)
+  beats that seasonal naive on the same targets, else ``seasonal`` (the model forecasts the
+  deviation from that seasonal naive; it reads the history before the lookback, so any lookback
+  will do), else ``last``;
 - ``time_features: auto`` becomes ``calendar`` (the calendar cycles that the series' step
   suggests, ``search.worker.known.time_feature_names``; without a datetime time column the
   position within each season).
@@ -59,11 +62,12 @@ def neutral(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, **{k: NEUTRAL[k] for k in auto_keys(data)}}
 
 
-def decide(attrs: dict[str, Any], data: dict[str, Any], metric: str, seasonal_fits: Callable[[], str | None]) -> Decision:
+def decide(attrs: dict[str, Any], data: dict[str, Any], metric: str, seasonal_fits: Callable[[], str | None], profile: dict[str, float] | None = None) -> Decision:
     """The decision for the auto keys of ``data`` from the naive baselines ``attrs``
     (``SeriesData.naive_attrs``: ``baseline_naive_val_<metric>``, the seasonal naive's, its
-    season). ``seasonal_fits``: None where ``reference: seasonal`` can run with this space, else
-    why not (``search.driver.prepare.seasonal_problem``)."""
+    season) and ``profile``, the validation metrics of ``reference: mstl``'s own forecast (None
+    where the data cannot carry it). ``seasonal_fits``: None where ``reference: seasonal`` can
+    run with this space, else why not (``search.driver.prepare.seasonal_problem``)."""
     keys = auto_keys(data)
     if not keys:
         return Decision()
@@ -79,14 +83,18 @@ def decide(attrs: dict[str, Any], data: dict[str, Any], metric: str, seasonal_fi
     if not seasonal < naive:
         return Decision({k: NEUTRAL[k] for k in keys}, f"{compared}: no season worth following")
     chosen, notes = {}, []
-    if "reference" in keys:
+    mstl = (profile or {}).get(metric)
+    if "reference" in keys and mstl is not None and mstl < seasonal:  # the profile follows the seasons better than last season's values
+        compared = f"validation {metric} of the MSTL profile {mstl:.4g} vs seasonal naive (s={season}) {seasonal:.4g} vs naive {naive:.4g}"
+        chosen["reference"] = "mstl"
+    elif "reference" in keys:
         problem = seasonal_fits()
         chosen["reference"] = "seasonal" if problem is None else "last"
         if problem is not None:
             notes.append(f"reference last: {problem}")
     if "time_features" in keys:
         chosen["time_features"] = "calendar"
-    return Decision(chosen, "; ".join([f"{compared}: seasonal", *notes]))
+    return Decision(chosen, "; ".join([f"{compared}: {chosen.get('reference', 'seasonal')}", *notes]))
 
 
 def ran_with(study_attrs: dict[str, Any], content: dict[str, Any], key: str) -> str | None:

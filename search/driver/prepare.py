@@ -82,7 +82,8 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
         if keys:  # else an undecided auto runs as the defaults from before (search.worker.known.UNDECIDED)
             if decided is None:
                 attrs = series.naive_attrs(lookback_max, data, compiled.metric)
-                decision = defaults.decide(attrs, space.data, compiled.metric, lambda: seasonal_problem(series))
+                profile = profile_metrics(data, lookback_max, str(space.path)) if "reference" in keys and attrs.get("seasons") else None
+                decision = defaults.decide(attrs, space.data, compiled.metric, lambda: seasonal_problem(series), profile)
             else:
                 decision = defaults.Decision({k: decided[k] for k in keys}, "as the study recorded when it was made")
             space = dataclasses.replace(space, data={**space.data, **decision.chosen})
@@ -96,6 +97,17 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
     for line in series.info.pop("warnings", ()):  # irregular time steps: told, not refused
         log.warning("warning: %s", space.locate(line))
     return Prepared(compiled, series, Path(space_path).stem if study_name is None else study_name, lookback_max, decision, tuple(overrides or ()))
+
+
+def profile_metrics(data: dict, lookback: int, source: str) -> dict[str, float] | None:
+    """The validation metrics of ``reference: mstl``'s own forecast (the last deseasonalised
+    value plus the refreshed seasonal profile; ``search.worker.ref_columns``) on the trials'
+    targets; None where the data cannot carry it (no season with two cycles of training rows)."""
+    try:
+        with_profile = load_data({**data, "reference": "mstl"}, source=source)
+        return with_profile.reference_metrics({**data, "reference": "mstl", "lookback": lookback})
+    except DataError:
+        return None
 
 
 def _bounds(value) -> tuple[int, int]:

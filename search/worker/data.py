@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from models.reference import FutureWindow, LastValueReference, SeasonalReference
+from models.reference import FutureWindow, LastValueReference, NoCorrection, SeasonalReference
 from search.errors import DataError
 from search.worker import forecast_view
 from search.worker import known as known_inputs
@@ -178,6 +178,17 @@ class SeriesData:
     def evaluate(self, model, x: torch.Tensor | WindowSet, y: torch.Tensor, device, batch_size: int = 1024, amp_dtype: torch.dtype | None = None) -> dict[str, float]:
         """Loss (scaled MSE) and regression metrics in original units over all windows of a part."""
         return self.score(self.predict(model, x, device, batch_size, amp_dtype), y, getattr(x, "series_index", None))
+
+    def reference_metrics(self, data_cfg: dict[str, Any]) -> dict[str, float] | None:
+        """The regression metrics of ``data_cfg["reference"]``'s own forecast (the model's
+        correction zero) on the validation targets every trial is scored on; None without
+        validation windows."""
+        horizon = int(data_cfg["horizon"])
+        x, y = self.windows("val", int(data_cfg["lookback"]), horizon, eval_step(data_cfg))
+        if len(x) == 0:
+            return None
+        model = self.wrap(NoCorrection(horizon, self.n_targets), data_cfg)
+        return self.evaluate(model, x, y, "cpu")
 
     def score(self, pred: torch.Tensor, y: torch.Tensor, series_index: torch.Tensor | None = None) -> dict[str, float]:
         """Metrics of scaled forecasts ``pred`` against scaled targets ``y`` (N, H, T): the

@@ -5,6 +5,7 @@ study made before these defaults resumes with what it ran."""
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from search.cli import main
 from search.driver import defaults
 from search.driver.fork import CONTENT_ATTR
-from search.driver.prepare import prepare
+from search.driver.prepare import prepare, profile_metrics
 from search.driver.recorded import as_recorded
 from search.driver.study import study_attrs
 from search.errors import ConfigError, StudyMismatchError
@@ -44,12 +45,14 @@ sampler: {{name: random, seed: 0}}
 
 
 def _write(tmp_path, kind: str, n: int = 1500, seed: int = 0) -> str:
-    """Hourly rows: a strong daily cycle with a little noise ("seasonal"), or a Gaussian random
-    walk ("walk")."""
+    """Hourly rows: a strong daily cycle with a little noise ("seasonal"), the same cycle on a
+    level that wanders hour by hour ("drifting"), or a Gaussian random walk ("walk")."""
     rng = np.random.default_rng(seed)
     t = np.arange(n)
     if kind == "seasonal":
         y = 50 + 10 * np.sin(2 * np.pi * t / 24) + 4 * np.cos(2 * np.pi * t / 12) + rng.normal(0, 0.5, n)
+    elif kind == "drifting":
+        y = 50 + np.cumsum(rng.normal(0, 0.4, n)) + 10 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 0.1, n)
     else:
         y = 50 + np.cumsum(rng.normal(0, 1, n))
     name = f"{kind}.csv"
@@ -72,6 +75,39 @@ def test_auto_picks_seasonal_on_a_seasonal_series(tmp_path):
     assert prep.series.known["time_features"] == ["hour", "dayofweek"]  # the hourly step's calendar
     assert prep.series.n_known == 4
     assert "seasonal naive (s=24)" in prep.decision.because
+
+
+def test_auto_picks_mstl_where_the_profile_forecasts_better_than_last_seasons_values(tmp_path):
+    # the level wanders within a day: the seasonal naive carries a day of it, the MSTL profile
+    # on the last deseasonalised value only the hours since the origin
+    prep = prepare(_space(tmp_path, "drifting"))
+    assert prep.decision.chosen == {"reference": "mstl", "time_features": "calendar"}
+    assert prep.compiled.fixed["data"]["reference"] == "mstl"
+    assert prep.series.n_profile == 1  # the profile columns every trial reads
+    profile, seasonal = (float(v) for v in re.findall(r"(?:MSTL profile|seasonal naive \(s=\d+\)) ([\d.]+)", prep.decision.because))
+    assert profile < seasonal
+    # what was weighed is the reference's own forecast on the trials' validation targets
+    data = {**defaults.neutral(load_space(prep.compiled.space.path).data), "lookback": 48}
+    by_hand = profile_metrics(data, 48, "x")["mae"]
+    assert by_hand == pytest.approx(profile, rel=1e-3)
+    assert prepare(_space(tmp_path, "seasonal", name="steady.yaml")).decision.chosen["reference"] == "seasonal"  # the profile lost there
+
+
+def test_the_profile_forecast_is_last_deseasonalised_value_plus_profile(tmp_path):
+    from search.worker.origins import eval_step, scored_origins
+    from search.worker.ref_columns import refreshed_profile
+    from search.worker.tasks import load_data
+
+    space = load_space(_space(tmp_path, "drifting"))
+    data = {**defaults.neutral(space.data), "reference": "mstl", "lookback": 24}
+    series = load_data(data, source="x")
+    y = pd.read_csv(tmp_path / "drifting.csv")["y"].to_numpy()
+    profile = refreshed_profile(y, series.info["known_future"]["mstl_seasons"], 12)
+    start, end = series.part("val")
+    origins = np.asarray(scored_origins(0, start, end, 24, 12, eval_step(data)))  # aligned to the part's end
+    rows = origins[:, None] + np.arange(12)
+    by_hand = np.abs((y[origins - 1] - profile[origins - 1])[:, None] + profile[rows] - y[rows]).mean()
+    assert series.reference_metrics(data)["mae"] == pytest.approx(by_hand, rel=1e-4)
 
 
 def test_auto_picks_last_on_a_random_walk(tmp_path):
