@@ -2,7 +2,7 @@
 
     search run SPACE [SPACE ...] --trials N [--storage URL] [--study NAME] [--set KEY=VALUE ...]
     search validate SPACE            check a space file (exit 0 or 2)
-    search init DATA --target COL [--time-column C] [--horizon H] [--out FILE]
+    search init DATA --target COL [--time-column C] [--series-id COL] [--horizon H] [--out FILE]
                                      write a commented forecasting space for a data file
     search show SPACE                the compiled space: distributions, fixed values, sampler, pruner
     search dashboard [--storage URL] optuna-dashboard on the study storage (guards: Host allow-list,
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("data", metavar="DATA", help="CSV or Parquet file with a header row")
     init.add_argument("--target", required=True, metavar="COL", help="the column to forecast")
     init.add_argument("--time-column", metavar="C", help="the column of time stamps (default: the one column of dates, if the file has one; none: the rows are in time order)")
+    init.add_argument("--series-id", metavar="COL", help="the column naming each row's series, for a file of several series (default: found where the times repeat)")
     init.add_argument("--horizon", type=int, default=1, metavar="H", help="steps to forecast (default: 1)")
     init.add_argument("--out", metavar="FILE", help="write the space here (a new file; default: print it)")
 

@@ -1,4 +1,4 @@
-"""``search init DATA --target COL [--time-column C] [--horizon H] [--out FILE]``: a commented
+"""``search init DATA --target COL [--time-column C] [--series-id COL] [--horizon H] [--out FILE]``: a commented
 forecasting space for a data file, that runs as it is.
 
 What it reads from the data (through the project's own loader and baselines, on a draft space):
@@ -34,6 +34,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from search.cli import init_columns
 from search.errors import SearchError, UsageError
 
 # Validation forecasts every horizon steps only where the validation part holds this many of
@@ -48,18 +49,26 @@ SCHEMA_FILE = "space.schema.json"  # written beside a space that --out writes, n
 
 def cmd_init(args, console: Console) -> int:
     data = Path(args.data)
-    columns = _columns(data)
+    columns = init_columns.columns(data)
     if args.time_column is None:
-        args.time_column = _dates_column(data, columns, args.target)
+        args.time_column = init_columns.dates_column(data, columns, args.target)
         if args.time_column is not None:
             console.print(f"time column: {args.time_column!r}, the column of dates in {data.name} (--time-column names another; none: the rows in file order)", highlight=False)
     elif args.time_column == "none" and "none" not in columns:
         args.time_column = None
-    for flag, name in (("--target", args.target), ("--time-column", args.time_column)):
+    series_id = getattr(args, "series_id", None)
+    for flag, name in (("--target", args.target), ("--time-column", args.time_column), ("--series-id", series_id)):
         if name is not None and name not in columns:
             raise UsageError(f"{flag} {name!r}: {data.name} has no such column (columns: {', '.join(columns)})")
     if args.time_column is not None and args.time_column == args.target:
         raise UsageError(f"--time-column {args.time_column!r}: is also --target; the time column cannot be forecast")
+    if series_id is not None and series_id in (args.target, args.time_column):
+        raise UsageError(f"--series-id {series_id!r}: is also {'--target' if series_id == args.target else '--time-column'}; name the column that tells the series apart")
+    if series_id is None and args.time_column is not None:
+        series_id = init_columns.series_column(data, args.target, args.time_column)
+        if series_id is not None:
+            console.print(f"series id: {series_id!r}, the column that splits the repeated times of {data.name} into series (--series-id names another)", highlight=False)
+    args.series_id = series_id
     if args.horizon < 1:
         raise UsageError(f"--horizon {args.horizon}: must be at least 1")
     out = Path(args.out) if args.out else None
@@ -72,7 +81,7 @@ def cmd_init(args, console: Console) -> int:
     rel = Path(os.path.relpath(data.resolve(), folder)).as_posix()
     _space_file.told = set()  # each warning once per command
     facts = _facts(rel, folder, args)
-    text = space_text(rel, args.target, args.time_column, args.horizon, facts)
+    text = space_text(rel, args.target, args.time_column, args.horizon, facts, args.series_id)
     decision = _check(text, folder)
     if out is None:
         console.print(text, end="", highlight=False, markup=False, soft_wrap=True)
@@ -101,65 +110,13 @@ def _schema_beside(out: Path) -> Path | None:
     return path
 
 
-def _columns(data: Path) -> list[str]:
-    """The data file's column names; one line naming DATA when it cannot be read."""
-    import pandas as pd
-
-    if not data.is_file():
-        raise UsageError(f"DATA {data}: no such file")
-    try:
-        if data.suffix.lower() == ".parquet":
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(data).names)
-        return [str(c) for c in pd.read_csv(data, nrows=0).columns]
-    except Exception as exc:  # an unreadable file: say which, not a traceback
-        raise UsageError(f"DATA {data}: cannot read its columns ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); give a CSV or Parquet file with a header row") from None
-
-
-def _dates_column(data: Path, columns: list[str], target: str) -> str | None:
-    """The column whose first rows all read as dates (other than ``target``), where exactly one
-    does; None otherwise (the rows are then in file order, as without --time-column)."""
-    import warnings
-
-    import pandas as pd
-
-    try:
-        if data.suffix.lower() == ".parquet":
-            import pyarrow.parquet as pq
-
-            head = pq.ParquetFile(data).read_row_group(0).to_pandas().head(200)
-        else:
-            head = pd.read_csv(data, nrows=200, dtype=str, keep_default_na=True)
-    except Exception:  # the loader says what is wrong with the file
-        return None
-    found = []
-    for name in columns:
-        if name == target or name not in head.columns:
-            continue
-        cells = head[name].dropna()
-        if cells.empty:
-            continue
-        if pd.api.types.is_datetime64_any_dtype(cells):
-            found.append(name)
-            continue
-        if not pd.api.types.is_string_dtype(cells) or cells.str.fullmatch(r"[-+]?\d+(\.\d*)?").any():
-            continue  # numbers are not taken for times unasked
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
-        if parsed.notna().all():
-            found.append(name)
-    return found[0] if len(found) == 1 else None
-
-
 def _facts(rel: str, folder: Path, args) -> dict:
     """What the data says, from a draft space through the project's loader: rows, missing
     values, detected seasons, the validation-best seasonal naive."""
     from search.driver import defaults
     from search.driver.prepare import profile_metrics, prepare, seasonal_problem
 
-    draft = space_text(rel, args.target, args.time_column, args.horizon, None)
+    draft = space_text(rel, args.target, args.time_column, args.horizon, None, args.series_id)
     with _space_file(draft, folder) as path:
         try:
             prep = prepare(path)
@@ -259,7 +216,9 @@ def _check(text: str, folder: Path) -> str:
 
 
 LOADER_LOG = "search.space"  # the logger search.driver.prepare warns through
-FLAGS = {"data.target": "--target", "data.time_column": "--time-column", "data.horizon": "--horizon", "data.path": "DATA", "data.lookback": "--horizon"}
+FLAGS = {"data.target": "--target", "data.time_column": "--time-column", "data.series_id": "--series-id", "data.horizon": "--horizon", "data.path": "DATA", "data.lookback": "--horizon",
+         "data.duplicates": "--time-column"}  # fmt: skip
+PANEL_HINT = "; a file of several series: name the column that tells them apart with --series-id"
 
 
 def _as_flags(exc: SearchError, path: Path) -> str:
@@ -270,7 +229,7 @@ def _as_flags(exc: SearchError, path: Path) -> str:
         if key in line:
             head, _, rest = line.partition(key)
             rest = rest.split(": ", 1)[-1] if ": " in rest else rest
-            return f"{flag}: {rest}"
+            return f"{flag}: {rest}" + (PANEL_HINT if key == "data.duplicates" else "")
     return line
 
 
@@ -282,7 +241,7 @@ def _lookback_range(low: int, high: int) -> str:
     return f"{{type: int, low: {low}, high: {high}, step: {step}}}"
 
 
-def space_text(rel: str, target: str, time_column: str | None, horizon: int, facts: dict | None) -> str:
+def space_text(rel: str, target: str, time_column: str | None, horizon: int, facts: dict | None, series_id: str | None = None) -> str:
     """The space file's text. ``facts`` None: the draft that the data is first read with."""
     lines = [
         f"# Forecasting space for {Path(rel).name}, written by `search init` ({target}, {horizon} step{'s' if horizon != 1 else ''} ahead).",
@@ -322,6 +281,8 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
         lines += ["  # Column of the time stamps; the rows are sorted by it.", f"  time_column: {_yaml_str(time_column)}"]
     else:
         lines += ["  # No time column: the rows are in time order as the file holds them; time_features can", "  # only be the position within each season."]
+    if series_id is not None:
+        lines += ["  # Column naming each row's series: each is split, windowed and scored on its own.", f"  series_id: {_yaml_str(series_id)}"]
     lines += [
         "  # Column to forecast.",
         f"  target: {_yaml_str(target)}",

@@ -159,6 +159,43 @@ def test_two_columns_of_dates_are_not_guessed_between(tmp_path, capsys):
     assert "time_column" not in yaml.safe_load(out.read_text())["data"]
 
 
+def _panel(tmp_path, with_store: bool = True):
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2021-01-01", periods=300, freq="D").strftime("%Y-%m-%d")
+    rng = np.random.default_rng(4)
+    parts = [pd.DataFrame({"store": store, "day": days, "sales": np.round(50 + 10 * np.sin(np.arange(300) * 2 * np.pi / 7) + rng.normal(0, 1, 300), 3),
+                           "price": np.round(rng.uniform(1, 2, 300), 2)}) for store in ("north", "south")]  # fmt: skip
+    frame = pd.concat(parts)
+    (frame if with_store else frame.drop(columns="store")).to_csv(tmp_path / "panel.csv", index=False)
+    return tmp_path / "panel.csv"
+
+
+def test_a_panel_file_gets_its_series_column_unasked(tmp_path, capsys):
+    # the times repeat once per store: the store column (not the price) splits them into series
+    data = _panel(tmp_path)
+    found, flagged = tmp_path / "found.yaml", tmp_path / "flagged.yaml"
+    assert main(["init", str(data), "--target", "sales", "--horizon", "7", "--out", str(found)]) == 0
+    assert "series id: 'store', the column that splits the repeated times of panel.csv into series" in capsys.readouterr().out
+    assert main(["init", str(data), "--target", "sales", "--series-id", "store", "--horizon", "7", "--out", str(flagged)]) == 0
+    assert found.read_text() == flagged.read_text()
+    assert yaml.safe_load(found.read_text())["data"]["series_id"] == "store"
+    assert prepare(found).series.n_series == 2
+
+
+def test_repeated_times_without_a_series_column_say_to_name_one(tmp_path, capsys, monkeypatch):
+    data = _panel(tmp_path, with_store=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", str(data), "--target", "sales", "--horizon", "7", "--out", "x.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --time-column: column 'day' of panel.csv has 300 rows whose time an earlier row")
+    assert err.rstrip().endswith("name the column that tells them apart with --series-id") and len(err.strip().splitlines()) == 1
+    assert main(["init", str(data), "--target", "sales", "--series-id", "shop", "--horizon", "7"]) == 2
+    assert "error: --series-id 'shop': panel.csv has no such column" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["panel.csv"]  # nothing written
+
+
 def test_init_prints_the_space_without_out(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["init", str(REPO / "datasets" / "housing_supply_monthly.csv"), "--target", "supply", "--time-column", "month", "--horizon", "6"]) == 0

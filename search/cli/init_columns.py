@@ -1,0 +1,86 @@
+"""The columns ``search init`` reads before it drafts a space: the file's column names, the
+column of dates taken for the time column unasked, and the column that splits repeated times
+into series (a panel file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search.errors import SearchError, UsageError
+
+
+def columns(data: Path) -> list[str]:
+    """The data file's column names; one line naming DATA when it cannot be read."""
+    import pandas as pd
+
+    if not data.is_file():
+        raise UsageError(f"DATA {data}: no such file")
+    try:
+        if data.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(data).names)
+        return [str(c) for c in pd.read_csv(data, nrows=0).columns]
+    except Exception as exc:  # an unreadable file: say which, not a traceback
+        raise UsageError(f"DATA {data}: cannot read its columns ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); give a CSV or Parquet file with a header row") from None
+
+
+def dates_column(data: Path, columns: list[str], target: str) -> str | None:
+    """The column whose first rows all read as dates (other than ``target``), where exactly one
+    does; None otherwise (the rows are then in file order, as without --time-column)."""
+    import warnings
+
+    import pandas as pd
+
+    try:
+        if data.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            head = pq.ParquetFile(data).read_row_group(0).to_pandas().head(200)
+        else:
+            head = pd.read_csv(data, nrows=200, dtype=str, keep_default_na=True)
+    except Exception:  # the loader says what is wrong with the file
+        return None
+    found = []
+    for name in columns:
+        if name == target or name not in head.columns:
+            continue
+        cells = head[name].dropna()
+        if cells.empty:
+            continue
+        if pd.api.types.is_datetime64_any_dtype(cells):
+            found.append(name)
+            continue
+        if not pd.api.types.is_string_dtype(cells) or cells.str.fullmatch(r"[-+]?\d+(\.\d*)?").any():
+            continue  # numbers are not taken for times unasked
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
+        if parsed.notna().all():
+            found.append(name)
+    return found[0] if len(found) == 1 else None
+
+
+def series_column(data: Path, target: str, time_column: str) -> str | None:
+    """Where the times repeat, the one other column (text, or whole numbers) within whose
+    values they do not: the series of a panel file; None otherwise."""
+    from search.worker.table import read_table
+
+    try:
+        table = read_table(data, "data.path")
+    except SearchError:
+        return None  # the loader says what is wrong with the file
+    if time_column not in table.columns or not table[time_column].duplicated().any():
+        return None
+    found = []
+    for name in table.columns:
+        if name in (target, time_column):
+            continue
+        cells = table[name]
+        if cells.isna().any() or cells.nunique() < 2 or cells.nunique() > len(table) // 2:
+            continue
+        if cells.dtype.kind == "f" and not (cells == cells.round()).all():
+            continue  # measurements, not names
+        if not table.duplicated([name, time_column]).any():
+            found.append(name)
+    return found[0] if len(found) == 1 else None
