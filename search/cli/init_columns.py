@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.errors import SearchError, UsageError
+from search.errors import DataError, SearchError, UsageError
 
 
 def columns(data: Path) -> list[str]:
@@ -26,11 +26,13 @@ def columns(data: Path) -> list[str]:
 
 
 def dates_column(data: Path, columns: list[str], target: str) -> str | None:
-    """The column whose first rows all read as dates (other than ``target``), where exactly one
-    does; None otherwise (the rows are then in file order, as without --time-column)."""
-    import warnings
-
+    """The column (other than ``target``) whose first rows the loader reads as dates
+    (``search.worker.table.parse_times``), where exactly one does; None otherwise (the rows are
+    then in file order, as without --time-column). Numbers are never taken for times unasked."""
+    import numpy as np
     import pandas as pd
+
+    from search.worker.table import parse_times
 
     try:
         if data.suffix.lower() == ".parquet":
@@ -43,20 +45,13 @@ def dates_column(data: Path, columns: list[str], target: str) -> str | None:
         return None
     found = []
     for name in columns:
-        if name == target or name not in head.columns:
+        if name == target or name not in head.columns or head[name].isna().all():
             continue
-        cells = head[name].dropna()
-        if cells.empty:
-            continue
-        if pd.api.types.is_datetime64_any_dtype(cells):
-            found.append(name)
-            continue
-        if not pd.api.types.is_string_dtype(cells) or cells.str.fullmatch(r"[-+]?\d+(\.\d*)?").any():
-            continue  # numbers are not taken for times unasked
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            parsed = pd.to_datetime(cells, errors="coerce", format="mixed")
-        if parsed.notna().all():
+        try:
+            when = parse_times(head[name].dropna().reset_index(drop=True), None, data.name, "")
+        except DataError:
+            continue  # not times as the loader reads them unasked
+        if np.issubdtype(when.dtype, np.datetime64):
             found.append(name)
     return found[0] if len(found) == 1 else None
 
