@@ -56,7 +56,7 @@ def cmd_init(args, console: Console) -> int:
             console.print(f"time column: {args.time_column!r}, the column of dates in {data.name} (--time-column names another; none: the rows in file order)", highlight=False)
     elif args.time_column == "none" and "none" not in columns:
         args.time_column = None
-    series_id = getattr(args, "series_id", None)
+    series_id = args.series_id
     for flag, name in (("--target", args.target), ("--time-column", args.time_column), ("--series-id", series_id)):
         if name is not None and name not in columns:
             raise UsageError(f"{flag} {name!r}: {data.name} has no such column (columns: {', '.join(columns)})")
@@ -126,7 +126,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
         attrs = series.naive_attrs(args.horizon, prep.compiled.space.data, "mae")
         seasons = [int(m) for m in attrs.get("seasons", [])]
         data = defaults.neutral(prep.compiled.space.data)
-        profile = profile_metrics({**data, "lookback": args.horizon}, args.horizon, str(path)) if seasons else None
+        profile = profile_metrics(data, args.horizon, str(path)) if seasons else None
     train_rows = min(end - start for start, end in series.parts("train"))
     need = next((m for m in seasons if m >= args.horizon), max(seasons, default=None))
     low = need if need is not None else 2 * args.horizon
