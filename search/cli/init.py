@@ -36,6 +36,7 @@ from rich.console import Console
 
 from search.cli import init_columns
 from search.errors import SearchError, UsageError
+from search.worker.table import CLOCK_CHANGE_HINT
 
 # Validation forecasts every horizon steps only where the validation part holds this many of
 # them; fewer non-overlapping windows are too few numbers to rank trials and serve on (every
@@ -69,6 +70,12 @@ def cmd_init(args, console: Console) -> int:
         if series_id is not None:
             console.print(f"series id: {series_id!r}, the column that splits the repeated times of {data.name} into series (--series-id names another)", highlight=False)
     args.series_id = series_id
+    args.duplicates = None
+    if args.time_column is not None:
+        repeats = init_columns.clock_repeats(data, args.time_column, series_id)
+        if repeats:
+            args.duplicates = "mean"
+            console.print(f"duplicates: mean, for the {repeats} row{'s' if repeats != 1 else ''} whose local time repeats where clocks go back (daylight saving time)", highlight=False)
     if args.horizon < 1:
         raise UsageError(f"--horizon {args.horizon}: must be at least 1")
     out = Path(args.out) if args.out else None
@@ -81,7 +88,7 @@ def cmd_init(args, console: Console) -> int:
     rel = Path(os.path.relpath(data.resolve(), folder)).as_posix()
     _space_file.told = set()  # each warning once per command
     facts = _facts(rel, folder, args)
-    text = space_text(rel, args.target, args.time_column, args.horizon, facts, args.series_id)
+    text = space_text(rel, args.target, args.time_column, args.horizon, facts, args.series_id, args.duplicates)
     decision = _check(text, folder)
     if out is None:
         console.print(text, end="", highlight=False, markup=False, soft_wrap=True)
@@ -116,7 +123,7 @@ def _facts(rel: str, folder: Path, args) -> dict:
     from search.driver import defaults
     from search.driver.prepare import profile_metrics, prepare, seasonal_problem
 
-    draft = space_text(rel, args.target, args.time_column, args.horizon, None, args.series_id)
+    draft = space_text(rel, args.target, args.time_column, args.horizon, None, args.series_id, args.duplicates)
     with _space_file(draft, folder) as path:
         try:
             prep = prepare(path)
@@ -229,7 +236,7 @@ def _as_flags(exc: SearchError, path: Path) -> str:
         if key in line:
             head, _, rest = line.partition(key)
             rest = rest.split(": ", 1)[-1] if ": " in rest else rest
-            return f"{flag}: {rest}" + (PANEL_HINT if key == "data.duplicates" else "")
+            return f"{flag}: {rest}" + (PANEL_HINT if key == "data.duplicates" and CLOCK_CHANGE_HINT not in rest else "")
     return line
 
 
@@ -241,7 +248,7 @@ def _lookback_range(low: int, high: int) -> str:
     return f"{{type: int, low: {low}, high: {high}, step: {step}}}"
 
 
-def space_text(rel: str, target: str, time_column: str | None, horizon: int, facts: dict | None, series_id: str | None = None) -> str:
+def space_text(rel: str, target: str, time_column: str | None, horizon: int, facts: dict | None, series_id: str | None = None, duplicates: str | None = None) -> str:
     """The space file's text. ``facts`` None: the draft that the data is first read with."""
     lines = [
         f"# Forecasting space for {Path(rel).name}, written by `search init` ({target}, {horizon} step{'s' if horizon != 1 else ''} ahead).",
@@ -283,6 +290,8 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
         lines += ["  # No time column: the rows are in time order as the file holds them; time_features can", "  # only be the position within each season."]
     if series_id is not None:
         lines += ["  # Column naming each row's series: each is split, windowed and scored on its own.", f"  series_id: {_yaml_str(series_id)}"]
+    if duplicates is not None:
+        lines += ["  # Local times repeat where clocks go back (daylight saving time): the rows of a repeated", "  # time are averaged into one.", f"  duplicates: {duplicates}"]
     lines += [
         "  # Column to forecast.",
         f"  target: {_yaml_str(target)}",

@@ -11,7 +11,7 @@ from search.errors import DataError, SearchError, UsageError
 
 def columns(data: Path) -> list[str]:
     """The data file's column names; one line naming DATA when it cannot be read."""
-    import pandas as pd
+    from search._csv import read_csv
 
     if not data.is_file():
         raise UsageError(f"DATA {data}: no such file")
@@ -20,7 +20,7 @@ def columns(data: Path) -> list[str]:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(data).names)
-        return [str(c) for c in pd.read_csv(data, nrows=0).columns]
+        return [str(c) for c in read_csv(data, nrows=0).columns]
     except Exception as exc:  # an unreadable file: say which, not a traceback
         raise UsageError(f"DATA {data}: cannot read its columns ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); give a CSV or Parquet file with a header row") from None
 
@@ -30,8 +30,8 @@ def dates_column(data: Path, columns: list[str], target: str) -> str | None:
     (``search.worker.table.parse_times``), where exactly one does; None otherwise (the rows are
     then in file order, as without --time-column). Numbers are never taken for times unasked."""
     import numpy as np
-    import pandas as pd
 
+    from search._csv import read_csv
     from search.worker.table import parse_times
 
     try:
@@ -40,7 +40,7 @@ def dates_column(data: Path, columns: list[str], target: str) -> str | None:
 
             head = pq.ParquetFile(data).read_row_group(0).to_pandas().head(200)
         else:
-            head = pd.read_csv(data, nrows=200, dtype=str, keep_default_na=True)
+            head = read_csv(data, nrows=200, dtype=str, keep_default_na=True)
     except Exception:  # the loader says what is wrong with the file
         return None
     found = []
@@ -79,3 +79,19 @@ def series_column(data: Path, target: str, time_column: str) -> str | None:
         if not table.duplicated([name, time_column]).any():
             found.append(name)
     return found[0] if len(found) == 1 else None
+
+
+def clock_repeats(data: Path, time_column: str, series_id: str | None) -> int:
+    """The rows whose local time repeats where clocks go back (``search.worker.table.clock_change``),
+    or 0 where the times do not repeat so (or cannot be read: the loader says why)."""
+    from search.worker.table import clock_change, order_rows, parse_times, read_table, repeated_times
+
+    try:
+        table = read_table(data, "data.path")
+        when = parse_times(table[time_column], None, data.name, "")
+    except (SearchError, KeyError):
+        return 0
+    order = order_rows(table, when, series_id)
+    times = when.iloc[order].to_numpy()
+    repeat = repeated_times(times, table[series_id].to_numpy()[order] if series_id else None)
+    return int(repeat.sum()) if clock_change(times, repeat) else 0

@@ -19,6 +19,7 @@ def cmd_predict(args, console: Console) -> int:
 
     from search.results import forecast_intervals
     from search.results.loading import load_best
+    from search._csv import read_csv
 
     path = Path(args.input)
     problem = not_a_file(path)  # checked before opening: a named pipe would block the reader
@@ -51,7 +52,7 @@ def cmd_predict(args, console: Console) -> int:
             console.print(text, markup=False, highlight=False)
         return 0
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else pd.read_csv(path, encoding="utf-8-sig")
+        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else read_csv(path)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--input {path}: cannot read it: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     forecasts = forecaster.predict_series(frame)

@@ -9,6 +9,7 @@ from pathlib import Path
 from search.space import _fields, registry
 from search.space._checks import _fmt
 from search.space._fields import MINIMIZED_METRICS, TASK_METRICS
+from search._csv import separator
 from search._format import did_you_mean, not_a_file, repeated
 from search.space._types import Categorical, FloatRange, IntRange, UniformLayers, values_of
 
@@ -279,7 +280,8 @@ def _columns(path: Path) -> list[str] | None:
     try:
         if suffix in (".csv", ".txt"):
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                return next(csv.reader(handle), [])
+                header = handle.readline()
+            return next(csv.reader([header], delimiter=separator(header)), [])
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 

@@ -241,7 +241,7 @@ def _ordered(frame, numbers, when, data: dict[str, Any], file_name: str, prefix:
     if repeat.any():
         policy = data.get("duplicates", "error")
         if policy == "error":
-            raise table.duplicates_error(repeat, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
+            raise table.duplicates_error(repeat, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix, when.to_numpy())
         keep, numbers = table.collapse(numbers, repeat, policy)
         frame, when = frame.iloc[keep], when.iloc[keep].reset_index(drop=True)
         sids = sids[keep] if sids is not None else None

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from search._csv import read_csv
 from search._format import not_a_file, repeated
 from search.errors import DataError
 
@@ -31,7 +32,7 @@ def show(value: Any) -> str:
 
 def read_table(path: Path, key_prefix: str):
     """The table of a CSV or Parquet file; a one-line DataError naming ``data.path`` otherwise.
-    A CSV file is read as UTF-8, with or without a byte-order mark."""
+    A CSV file is read as ``search._csv.csv_options`` says (UTF-8; commas, or the separator its header uses)."""
     import pandas as pd
 
     problem = not_a_file(path)  # checked before opening: a named pipe would block the reader
@@ -42,11 +43,11 @@ def read_table(path: Path, key_prefix: str):
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".csv", ".txt", ".gz"):
-            header = pd.read_csv(path, encoding="utf-8-sig", nrows=1, header=None, dtype=str)  # the names as written (pandas renames a repeated one)
+            header = read_csv(path, nrows=1, header=None, dtype=str)  # the names as written (pandas renames a repeated one)
             twice = repeated(header.iloc[0] if len(header) else [])
             if twice:
                 raise DataError([f"{key_prefix}data.path: the header of {path.name} names column {twice[0]!r} twice (columns {twice[1]} and {twice[2]}); which one is meant cannot be told: rename one"])
-            return pd.read_csv(path, encoding="utf-8-sig")
+            return read_csv(path)
     except DataError:
         raise
     except UnicodeDecodeError as exc:
@@ -218,15 +219,36 @@ def repeated_times(when: np.ndarray, sids: np.ndarray | None) -> np.ndarray:
     return same
 
 
-def duplicates_error(repeat: np.ndarray, rows, raw_times, time_column: str, file_name: str, prefix: str) -> DataError:
-    """The duplicate-times error: the first repeated time and the two rows that hold it."""
+CLOCK_CHANGE_HINT = "they fall where clocks go back an hour (daylight saving time ends), which repeats that hour's local times"
+
+
+def clock_change(when: np.ndarray, repeat: np.ndarray) -> bool:
+    """Whether the repeated times ``when[repeat]`` (sorted datetime64) are those of local time
+    when daylight saving ends: sub-daily times, each repeat between midnight and 04:00, on at
+    most two days a year (one per series' clock, any hemisphere's month)."""
+    if not np.issubdtype(when.dtype, np.datetime64) or not repeat.any() or len(when) < 3:
+        return False
+    steps = np.diff(when[~repeat].astype("datetime64[ns]").astype(np.int64))
+    if not len(steps) or np.median(steps) >= DAY_NS:
+        return False
+    times = when[repeat].astype("datetime64[ns]")
+    hours = (times - times.astype("datetime64[D]")).astype("timedelta64[h]").astype(int)
+    days = np.unique(times.astype("datetime64[D]"))
+    years = np.unique(days.astype("datetime64[Y]"))
+    return bool((hours < 4).all() and len(days) <= 2 * len(years))
+
+
+def duplicates_error(repeat: np.ndarray, rows, raw_times, time_column: str, file_name: str, prefix: str, when: np.ndarray | None = None) -> DataError:
+    """The duplicate-times error: the first repeated time and the two rows that hold it, and
+    where the repeats are a clock change's (``clock_change``), that they are."""
     i = int(np.flatnonzero(repeat)[0])
     j = i - 1
     while repeat[j]:
         j -= 1
+    why = f"; {CLOCK_CHANGE_HINT}: set data.duplicates: mean, or write the times in UTC" if when is not None and clock_change(when, repeat) else ""
     return DataError([
         f"{prefix}data.duplicates: column {time_column!r} of {file_name} has {int(repeat.sum())} rows whose time an earlier row of their series has "
-        f"(first: {show(raw_times[i])} at rows {rows[j] + 1} and {rows[i] + 1}); remove them, or set data.duplicates: mean, first or last"
+        f"(first: {show(raw_times[i])} at rows {rows[j] + 1} and {rows[i] + 1}){why or '; remove them, or set data.duplicates: mean, first or last'}"
     ])
 
 
@@ -303,4 +325,8 @@ def _span(value: float, as_time: bool) -> str:
     import pandas as pd
 
     span = pd.Timedelta(int(value))
-    return f"{span.days} days" if span == pd.Timedelta(days=span.days) else str(span)
+    for unit, size in (("day", DAY_NS), ("hour", 3_600 * 10**9), ("minute", 60 * 10**9), ("second", 10**9)):
+        if span.value % size == 0:
+            count = span.value // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return str(span)

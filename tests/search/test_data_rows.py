@@ -66,7 +66,7 @@ def test_ambiguous_day_month_order_is_refused_with_both_readings(tmp_path):
     month_first = load_series(data_cfg(path, time_format="%m/%d/%Y"))
     day_first = load_series(data_cfg(path, time_format="%d/%m/%Y"))
     assert raw_targets(day_first).tolist() == list(range(N)) and "warnings" not in day_first.info
-    assert "are irregular (usual step 1 days; largest gap" in month_first.info["warnings"][0]  # May 1..12 of each year
+    assert "are irregular (usual step 1 day; largest gap" in month_first.info["warnings"][0]  # May 1..12 of each year
 
 
 @pytest.mark.parametrize("bad, row", [("not a date", 31), ("2001-02-30", 31), ("", 31)])
@@ -131,7 +131,7 @@ def test_business_days_are_regular_and_a_skipped_weekday_is_warned_about(tmp_pat
     assert "business days" in warning and "asfreq('B')" in warning
     every_day = [t.strftime("%Y-%m-%d") for t in dates(freq="D")]
     daily = load_series(data_cfg(write(tmp_path / "d.csv", every_day[:40] + every_day[43:])))
-    assert "are irregular (usual step 1 days" in daily.info["warnings"][0]  # weekends among the times: a gap is a gap
+    assert "are irregular (usual step 1 day" in daily.info["warnings"][0]  # weekends among the times: a gap is a gap
 
 
 @pytest.mark.parametrize("cell", ["abc", "1,5", "12 kg"])
@@ -226,3 +226,47 @@ def test_the_validator_checks_the_new_keys(tmp_path, extra, message):
         return
     with pytest.raises(ConfigError, match=message):
         load_space(tmp_path / "x.yaml")
+
+
+def test_a_semicolon_file_with_decimal_commas_reads_as_its_comma_twin(tmp_path):
+    # a spreadsheet's CSV export in many European locales: ';' between cells, ',' in numbers
+    times = [t.strftime("%d.%m.%Y") for t in dates()]
+    values = np.round(np.linspace(10, 30, N), 2)
+    comma = write(tmp_path / "c.csv", [t.strftime("%Y-%m-%d") for t in dates()], values)
+    lines = ["date;y"] + [f"{t};{str(v).replace('.', ',')}" for t, v in zip(times, values)]
+    (tmp_path / "s.csv").write_text("\n".join(lines) + "\n")
+    semi = load_series(data_cfg(tmp_path / "s.csv", time_format="%d.%m.%Y"))
+    assert np.allclose(raw_targets(semi), raw_targets(load_series(data_cfg(comma))))
+    assert np.allclose(raw_targets(semi), values)
+
+
+def test_a_tab_file_with_decimal_points_keeps_its_points(tmp_path):
+    from search._csv import csv_options, separator
+
+    lines = ["date\ty"] + [f"{t.strftime('%Y-%m-%d')}\t{v}" for t, v in zip(dates(), np.arange(N) + 0.5)]
+    (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
+    assert csv_options(tmp_path / "t.csv") == {"encoding": "utf-8-sig", "sep": "\t"}
+    assert raw_targets(load_series(data_cfg(tmp_path / "t.csv"))).tolist() == list(np.arange(N) + 0.5)
+    assert separator("a;b,c") == "," and separator("y") == "," and separator("a|b") == "|"
+
+
+def _local_hours(tmp_path):
+    """Hourly local (Berlin) times over October's clock change: 02:00 repeats once."""
+    utc = pd.date_range("2021-10-20", periods=24 * 20, freq="h", tz="UTC")
+    local = utc.tz_convert("Europe/Berlin").tz_localize(None).strftime("%Y-%m-%d %H:%M")
+    return write(tmp_path / "h.csv", list(local), np.arange(len(local), dtype=float))
+
+
+def test_repeats_where_clocks_go_back_are_told_as_such(tmp_path):
+    path = _local_hours(tmp_path)
+    with pytest.raises(DataError) as info:
+        load_series(data_cfg(path))
+    assert "has 1 rows whose time an earlier row of their series has (first: '2021-10-31 02:00'" in str(info.value)
+    assert "where clocks go back an hour (daylight saving time ends)" in str(info.value) and "data.duplicates: mean" in str(info.value)
+    series = load_series(data_cfg(path, duplicates="mean"))
+    assert series.info["duplicate_rows"] == 1 and series.info["rows"] == 24 * 20 - 1
+    # repeats elsewhere (weekly data, ten repeated weeks) are not called a clock change
+    times = [t.strftime("%Y-%m-%d") for t in dates()]
+    with pytest.raises(DataError) as other:
+        load_series(data_cfg(write(tmp_path / "w.csv", times + times[50:60], np.arange(N + 10, dtype=float))))
+    assert "clocks" not in str(other.value)

@@ -251,3 +251,31 @@ def _has_stat_bound() -> bool:
     from search.space._fields import DATA_FIELDS
 
     return "stat_baselines_seconds" in DATA_FIELDS
+
+
+def test_local_times_repeated_where_clocks_go_back_are_averaged(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    utc = pd.date_range("2021-09-01", periods=24 * 90, freq="h", tz="UTC")
+    local = utc.tz_convert("Europe/Berlin").tz_localize(None).strftime("%Y-%m-%d %H:%M")
+    load = 100 + 20 * np.sin(2 * np.pi * utc.hour / 24) + np.random.default_rng(2).normal(0, 1, len(utc))
+    pd.DataFrame({"time": local, "load": load.round(2)}).to_csv(tmp_path / "load.csv", index=False)
+    out = tmp_path / "load.yaml"
+    assert main(["init", str(tmp_path / "load.csv"), "--target", "load", "--horizon", "24", "--out", str(out)]) == 0
+    assert "duplicates: mean, for the 1 row whose local time repeats where clocks go back" in capsys.readouterr().out
+    assert yaml.safe_load(out.read_text())["data"]["duplicates"] == "mean"
+    assert prepare(out).series.info["duplicate_rows"] == 1
+
+
+def test_a_semicolon_file_with_decimal_commas_gets_a_space(tmp_path, capsys):
+    import pandas as pd
+
+    source = pd.read_csv(REPO / "datasets" / "housing_supply_monthly.csv")
+    source.to_csv(tmp_path / "h.csv", sep=";", decimal=",", index=False)
+    out = tmp_path / "h.yaml"
+    assert main(["init", str(tmp_path / "h.csv"), "--target", "supply", "--horizon", "12", "--out", str(out)]) == 0
+    assert "time column: 'month'" in capsys.readouterr().out
+    assert main(["validate", str(out)]) == 0
+    series = prepare(out).series
+    assert series.info["rows"] == len(source)
