@@ -193,12 +193,16 @@ def numbers(table, which: str) -> np.ndarray:
     import pandas as pd
 
     from search.errors import UsageError
+    from search.worker.table import grouped_numbers
 
     out = np.empty(table.shape, dtype=np.float64)
     for j, name in enumerate(table.columns):
         column = table.iloc[:, j]
         text = column if pd.api.types.is_numeric_dtype(column.dtype) else column.astype("string").str.strip().replace("", pd.NA)
-        parsed = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        parsed = pd.to_numeric(text, errors="coerce")
+        if parsed.isna().sum() > text.isna().sum():
+            parsed = grouped_numbers(text, parsed)
+        parsed = parsed.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.flatnonzero(np.isnan(parsed) & text.notna().to_numpy())
         if len(bad):
             row = table.index[bad[0]]

@@ -181,6 +181,8 @@ def numeric_table(frame, used: list[str], keys: dict[str, str], missing: str, fi
         else:
             text = column.astype("string").str.strip().replace("", pd.NA)
             parsed = pd.to_numeric(text, errors="coerce")
+            if parsed.isna().sum() > text.isna().sum():
+                parsed = grouped_numbers(text, parsed)
             values = parsed.to_numpy(dtype="float64", na_value=np.nan, copy=True)
             bad = np.flatnonzero(np.isnan(values) & text.notna().to_numpy())
             if len(bad):
@@ -197,6 +199,26 @@ def numeric_table(frame, used: list[str], keys: dict[str, str], missing: str, fi
             raise DataError([f"{where} holds no value (all {len(values)} rows missing or non-finite); fill it in or leave the column out"])
         columns[name] = values
     return pd.DataFrame(columns, index=frame.index, columns=used)
+
+
+_GROUPED = (  # (cell pattern, thousands separator, decimal mark): 1,234.5 and 1.234,5
+    (re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$"), ",", "."),
+    (re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?$"), ".", ","),
+)
+
+
+def grouped_numbers(text, parsed):
+    """``parsed`` with a column of numbers written with thousands separators read as numbers:
+    where every cell is ``1,234.5``-like (or every one ``1.234,5``-like, a decimal comma), the
+    first convention that reads them all; ``parsed`` unchanged otherwise."""
+    import pandas as pd
+
+    cells = text.dropna()
+    for pattern, thousands, decimal in _GROUPED:
+        if cells.str.fullmatch(pattern).all():
+            plain = text.str.replace(thousands, "", regex=False).str.replace(decimal, ".", regex=False)
+            return pd.to_numeric(plain, errors="coerce")
+    return parsed
 
 
 # --------------------------------------------------------------------------- order

@@ -270,3 +270,19 @@ def test_repeats_where_clocks_go_back_are_told_as_such(tmp_path):
     with pytest.raises(DataError) as other:
         load_series(data_cfg(write(tmp_path / "w.csv", times + times[50:60], np.arange(N + 10, dtype=float))))
     assert "clocks" not in str(other.value)
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (['"1,234.5"', "12", '"-2,000"'], [1234.5, 12.0, -2000.0]),  # thousands commas, a decimal point
+    (['"1.234,5"', "12", '"12,25"'], [1234.5, 12.0, 12.25]),  # thousands points, a decimal comma
+])  # fmt: skip
+def test_numbers_with_thousands_separators_are_read(tmp_path, cells, expected):
+    values = (cells * (N // len(cells) + 1))[:N]
+    path = write(tmp_path / "s.csv", [t.strftime("%Y-%m-%d") for t in dates()], values)
+    assert raw_targets(load_series(data_cfg(path)))[:3].tolist() == pytest.approx(expected)
+
+
+def test_a_mix_of_conventions_is_still_refused(tmp_path):
+    values = (['"1,234.5"', '"1.234,5"'] * N)[:N]
+    with pytest.raises(DataError, match=r"row 1: '1,234.5' is not a number \(119 more cells\)"):
+        load_series(data_cfg(write(tmp_path / "s.csv", [t.strftime("%Y-%m-%d") for t in dates()], values)))
