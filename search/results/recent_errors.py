@@ -41,12 +41,22 @@ from search.worker.origins import observed_mask, scored_origins
 
 BY = "recent errors"  # the ``scaled`` entry's ``by``: what divides the conformal scores
 MAX_RECALIBRATIONS = 200  # a long test part is recalibrated in at most this many blocks
+MIN_RECENT_ROWS = 20  # the target rows a recent error scale spans at least (its windows overlap)
 
 
-def recent_windows(horizon: int, step: int) -> int:
+def recent_windows(horizon: int, step: int, available: int | None = None) -> int:
     """How many of the latest known windows make a window's error scale: a horizon's worth of
-    rows of origins, at least one."""
-    return max(1, math.ceil(int(horizon) / max(int(step), 1)))
+    rows of origins, and more where they cover fewer than ``MIN_RECENT_ROWS`` rows of targets
+    (a short horizon's single latest error is no scale: the ratio of two absolute errors has
+    tails so heavy that the 95 % bound of a one-step forecast came out several times too
+    wide), as long as most of the ``available`` validation windows (of the shortest series)
+    still have that many known windows before them to be calibrated on."""
+    horizon, step = int(horizon), max(int(step), 1)
+    base = max(1, math.ceil(horizon / step))
+    wanted = max(base, 1 + math.ceil(max(MIN_RECENT_ROWS - horizon, 0) / step))
+    if available is not None:
+        wanted = min(wanted, max(base, int(available) - 2 * base))
+    return wanted
 
 
 def window_origins(series, part: str, horizon: int, step: int, index: np.ndarray | None = None) -> np.ndarray | None:
@@ -134,7 +144,8 @@ def calibrate_online(
     each series' first row of the test part, counted the same way): ``test_lo``, ``test_hi`` (L, N, H, T) calibrated online (see the module docstring),
     ``sigma`` {part: (N, T)} the windows' scales, the final ``calibration`` on every window with a
     scale, and the ``scaled`` record ``search predict`` needs."""
-    k = recent_windows(horizon, step)
+    counts = np.bincount(np.asarray(series["val"], dtype=np.int64), minlength=n_series)
+    k = recent_windows(horizon, step, int(counts[counts > 0].min()) if (counts > 0).any() else 0)
     parts = ("val", "test")
     errors = {p: window_errors(y[p], point[p]) for p in parts}
     n_val = len(y["val"])

@@ -32,6 +32,30 @@ def test_the_recent_windows_are_a_horizons_worth_of_origins():
     assert recent_errors.recent_windows(24, 1) == 24
     assert recent_errors.recent_windows(24, 24) == 1
     assert recent_errors.recent_windows(12, 5) == 3
+    assert recent_errors.recent_windows(12, 1) == 12
+
+
+def test_a_short_horizon_reads_at_least_twenty_rows_of_errors_where_the_data_allows():
+    # one latest error is no scale: |e_t| / |e_(t-1)| has tails like a Cauchy variable's
+    assert recent_errors.MIN_RECENT_ROWS == 20
+    assert recent_errors.recent_windows(1, 1) == 20  # 20 one-step windows: 20 rows
+    assert recent_errors.recent_windows(5, 5) == 4  # 4 windows of 5 rows
+    assert recent_errors.recent_windows(7, 1) == 14  # overlapping: rows origin .. origin + 19
+    # but not so many that most validation windows have no scale to be calibrated with
+    assert recent_errors.recent_windows(1, 1, available=8) == 6
+    assert recent_errors.recent_windows(5, 1, available=9) == 5  # never below a horizon's worth
+
+
+def test_a_one_step_forecasts_bounds_are_not_blown_up_by_one_small_error():
+    """Gaussian errors, horizon 1: scaled by the one latest error, the 95 % bound came out
+    several times the noise's own; scaled by 20 it is close to 1.96 sigma and still covers."""
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal((1200, 1, 1))
+    got = _online(y, np.zeros_like(y), horizon=1)
+    assert got["scaled"]["windows"] == 20
+    width_95 = float(np.mean(got["test_hi"][1] - got["test_lo"][1]))
+    covered = np.mean((y[600:] >= got["test_lo"][1]) & (y[600:] <= got["test_hi"][1])) * 100
+    assert 2 * 1.96 * 0.95 <= width_95 <= 2 * 1.96 * 1.25 and abs(covered - 95) <= 2.5, (width_95, covered)
 
 
 def _online(y, point, horizon=4, step=1, method="symmetric"):
@@ -66,7 +90,7 @@ def test_no_test_window_is_drawn_with_a_target_not_yet_known():
     assert not np.array_equal(before["test_hi"][:, ~unaffected], after["test_hi"][:, ~unaffected])  # later ones did learn from it
     # the calibration kept for new data saw every window
     assert after["calibration"].windows > before["calibration"].windows - 1
-    assert after["scaled"]["by"] == recent_errors.BY and after["scaled"]["windows"] == horizon
+    assert after["scaled"]["by"] == recent_errors.BY and after["scaled"]["windows"] == 17  # covering 20 rows: origins o-16 .. o+3
 
 
 def test_scaled_intervals_cover_where_the_volatility_moves_and_split_conformal_does_not():

@@ -531,7 +531,7 @@ def test_the_served_intervals_are_scored_on_the_point_forecasts_targets(study_of
         assert entry["test"][key] == pytest.approx(mine_scores[key], rel=1e-4, abs=1e-6), key
     # the calibration kept for new data: every validation window with a recent error scale, and every test window
     k = entry["scaled"]["windows"]
-    assert k == 6 and entry["scaled"]["by"] == "recent errors"  # horizon 6, every origin: the 6 latest known windows
+    assert k == 15 and entry["scaled"]["by"] == "recent errors"  # horizon 6, every origin: the 15 latest known windows, 20 rows of targets
     with_scale = attrs["targets_val"]["windows"] - 6 - (k + 1) // 2 + 1  # the first known window ends 6 rows into the part
     assert calibration_from_json(entry["calibration"]).windows == with_scale + attrs["targets_test"]["windows"]
     assert entry["test"]["width_95"] > entry["test"]["width_80"] > 0 and entry["test"]["msis_80"] > 0
@@ -585,16 +585,20 @@ def test_predict_draws_the_calibrated_levels(study_of_losers, capsys, tmp_path):
     forecaster = load_best(name, url)
     np.testing.assert_allclose(point, forecaster.predict(frame)[:, 0], rtol=1e-5)
     # the calibrated offsets (in units of the forecaster's recent error) times its mean absolute
-    # error on the input's 6 latest windows with known targets (search.results.recent_errors)
+    # error on the input's 15 latest windows with known targets (search.results.recent_errors)
     offsets = np.asarray(value["intervals"]["calibration"]["offsets"])[0]  # (L, H, T, 2) of the one series
     sigma = (hi80 - point) / offsets[0, :, 0, 1]
     np.testing.assert_allclose(sigma, sigma[0], rtol=1e-6)  # one scale for every step
     np.testing.assert_allclose(point - lo95, offsets[1, :, 0, 0] * sigma[0], rtol=1e-4, atol=1e-6)
     study = _open(url, name)
-    origins = [len(frame) - 6 - j for j in reversed(range(6))]  # the latest 6 windows, every origin
+    k = value["intervals"]["scaled"]["windows"]
+    assert k == 15  # horizon 6, every origin: 15 windows span 20 rows of targets
+    origins = [len(frame) - 6 - j for j in reversed(range(k))]  # the latest 15 windows, every origin
     assert origins[-1] == _origins(flat(study), "test")[-1]  # the input is the study's series: its last test windows
     made, truth = _served_forecasts(study, artifacts, value, frame, origins)
-    assert sigma[0] == pytest.approx(float(np.abs(made - truth).mean()), rel=1e-4)
+    # (the statistical members are fitted once and run forward over the input, the recorded
+    # test forecasts refitted along the part: they agree to a few parts in 10,000)
+    assert sigma[0] == pytest.approx(float(np.abs(made - truth).mean()), rel=1e-3)
     # without --level: the study's data.levels; load_best(...).predict(frame, level=...) gives the CLI's table
     assert main(["predict", name, "--input", csv, "--storage", url]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "step,y,lo-95,lo-80,hi-80,hi-95"

@@ -72,12 +72,12 @@ def test_the_served_intervals_cover_at_their_levels(ray_local, tmp_path, noise):
     assert value is not None
     entry = value["intervals"]
     test = entry["test"]
-    # scaled by the forecaster's recent errors (its 2 latest known windows: horizon 2, every
-    # origin) and calibrated online: the calibration kept holds every validation window with
-    # a known window before it (all but the first 2) and every test window
+    # scaled by the forecaster's recent errors (its 19 latest known windows: horizon 2, every
+    # origin, 20 rows of targets) and calibrated online: the calibration kept holds every
+    # validation window with 10 known windows before it (all but the first 11) and every test window
     val, test_windows = flat(study)["targets_val"]["windows"], flat(study)["targets_test"]["windows"]
-    assert entry["scaled"]["windows"] == 2 and val > 2000
-    assert entry["calibration"]["windows"] == val - 2 + test_windows
+    assert entry["scaled"]["windows"] == 19 and val > 2000
+    assert entry["calibration"]["windows"] == val - 11 + test_windows
     assert abs(test["coverage_80"] - 80) <= 5, (value["label"], test)
     assert abs(test["coverage_95"] - 95) <= 3, (value["label"], test)
     # honest, not vacuous: no narrower than the noise's own 80 % interval allows (the forecast
