@@ -76,6 +76,7 @@ def cmd_init(args, console: Console) -> int:
         if repeats:
             args.duplicates = "mean"
             console.print(f"duplicates: mean, for the {repeats} row{'s' if repeats != 1 else ''} whose local time repeats where clocks go back (daylight saving time)", highlight=False)
+    args.fill_gaps = init_columns.missing_times(data, args.time_column, series_id) if args.time_column is not None else 0
     if args.horizon < 1:
         raise UsageError(f"--horizon {args.horizon}: must be at least 1")
     out = Path(args.out) if args.out else None
@@ -88,7 +89,9 @@ def cmd_init(args, console: Console) -> int:
     rel = Path(os.path.relpath(data.resolve(), folder)).as_posix()
     _space_file.told = set()  # each warning once per command
     facts = _facts(rel, folder, args)
-    text = space_text(rel, args.target, args.time_column, args.horizon, facts, args.series_id, args.duplicates)
+    if args.fill_gaps:
+        console.print(f"fill_gaps: true, a row for each of the {args.fill_gaps} missing times between the rows of {data.name} (interpolated, never scored)", highlight=False)
+    text = space_text(rel, args.target, args.time_column, args.horizon, facts, args.series_id, args.duplicates, bool(args.fill_gaps))
     decision = _check(text, folder)
     if out is None:
         console.print(text, end="", highlight=False, markup=False, soft_wrap=True)
@@ -123,11 +126,14 @@ def _facts(rel: str, folder: Path, args) -> dict:
     from search.driver import defaults
     from search.driver.prepare import profile_metrics, prepare, seasonal_problem
 
-    draft = space_text(rel, args.target, args.time_column, args.horizon, None, args.series_id, args.duplicates)
+    draft = space_text(rel, args.target, args.time_column, args.horizon, None, args.series_id, args.duplicates, bool(args.fill_gaps))
     with _space_file(draft, folder) as path:
         try:
             prep = prepare(path)
         except SearchError as exc:
+            if args.fill_gaps:  # gaps too long to fill (data.max_gap): the rows as they are, and the loader's warning
+                args.fill_gaps = 0
+                return _facts(rel, folder, args)
             raise UsageError(_as_flags(exc, path)) from None
         series = prep.series
         attrs = series.naive_attrs(args.horizon, prep.compiled.space.data, "mae")
@@ -248,7 +254,7 @@ def _lookback_range(low: int, high: int) -> str:
     return f"{{type: int, low: {low}, high: {high}, step: {step}}}"
 
 
-def space_text(rel: str, target: str, time_column: str | None, horizon: int, facts: dict | None, series_id: str | None = None, duplicates: str | None = None) -> str:
+def space_text(rel: str, target: str, time_column: str | None, horizon: int, facts: dict | None, series_id: str | None = None, duplicates: str | None = None, fill_gaps: bool = False) -> str:
     """The space file's text. ``facts`` None: the draft that the data is first read with."""
     lines = [
         f"# Forecasting space for {Path(rel).name}, written by `search init` ({target}, {horizon} step{'s' if horizon != 1 else ''} ahead).",
@@ -292,6 +298,8 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
         lines += ["  # Column naming each row's series: each is split, windowed and scored on its own.", f"  series_id: {_yaml_str(series_id)}"]
     if duplicates is not None:
         lines += ["  # Local times repeat where clocks go back (daylight saving time): the rows of a repeated", "  # time are averaged into one.", f"  duplicates: {duplicates}"]
+    if fill_gaps:
+        lines += ["  # Times are missing between the rows: a row of empty cells is added for each, so that", "  # the rows keep the calendar's rhythm (interpolated below; a filled target is never scored).", "  fill_gaps: true"]
     lines += [
         "  # Column to forecast.",
         f"  target: {_yaml_str(target)}",

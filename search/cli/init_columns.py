@@ -81,6 +81,23 @@ def series_column(data: Path, target: str, time_column: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def missing_times(data: Path, time_column: str, series_id: str | None) -> int:
+    """How many rows ``data.fill_gaps`` would add for the missing times of the file (0 where
+    none is missing, where it would more than double the rows, or where the file cannot be
+    read: the loader says why)."""
+    from search.worker.table import fill_times, order_rows, parse_times, read_table
+
+    try:
+        table = read_table(data, "data.path")
+        when = parse_times(table[time_column], None, data.name, "")
+    except (SearchError, KeyError):
+        return 0
+    order = order_rows(table, when, series_id)
+    filled = fill_times(when.iloc[order].to_numpy(), table[series_id].to_numpy()[order] if series_id else None)
+    added = int(filled[1].sum()) if filled is not None else 0
+    return added if added <= len(table) else 0
+
+
 def clock_repeats(data: Path, time_column: str, series_id: str | None) -> int:
     """The rows whose local time repeats where clocks go back (``search.worker.table.clock_change``),
     or 0 where the times do not repeat so (or cannot be read: the loader says why)."""

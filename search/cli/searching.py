@@ -146,6 +146,8 @@ def cmd_validate(args, console: Console) -> int:
         raise ConfigError([space.locate(f"{space.path}: tracking.mlflow: MLflow tracking needs mlflow; pip install 'sequence-search[mlflow]', or remove the key")])
     n = len(prep.compiled.distributions)
     unit = "characters" if prep.series.task == "text" else "rows"
+    added = prep.series.info.get("filled_times")
+    unit += f", {added} of them added for missing times" if added else ""
     console.print(f"{args.space}: ok ({prep.compiled.family}, {n} searched parameters, dataset {prep.series.info['name']} with {prep.series.info['rows']} {unit})", highlight=False)
     if prep.decision.chosen:
         console.print(f"  chosen from the data: {prep.decision.describe()}", highlight=False)

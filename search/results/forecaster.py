@@ -40,7 +40,7 @@ from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import CheckpointError, DataError, UsageError
 from search.worker import forecast_view, gaps, known, ref_columns
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
-from search.worker.table import order_rows, parse_times
+from search.worker.table import fill_frame, order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
 
 
@@ -172,7 +172,8 @@ class Forecaster:
 
     def _in_order(self, frame):
         """The input's rows sorted by series and by time, its time column read as in training
-        (``search.worker.table.parse_times``, the space's ``time_format`` included)."""
+        (``search.worker.table.parse_times``, the space's ``time_format`` included), and with
+        ``data.fill_gaps`` a row of empty cells at each missing time."""
         time_column = self.payload["data"].get("time_column")
         when = None
         if time_column and time_column in frame.columns:
@@ -182,7 +183,10 @@ class Forecaster:
                 raise UsageError(f"--input: {exc.problems[0]}") from None
         if when is None and not self.series_id:
             return frame
-        return frame.iloc[order_rows(frame, when, self.series_id)]
+        order = order_rows(frame, when, self.series_id)
+        if when is not None and self.payload["data"].get("fill_gaps"):  # the missing times as in training
+            return fill_frame(frame.iloc[order], when.iloc[order], self.series_id, time_column)
+        return frame.iloc[order]
 
     def _scaler(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(offset, scale) of series ``name``: its own with per-series scalers, else the global one."""

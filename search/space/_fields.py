@@ -45,6 +45,7 @@ DATA_FIELDS = {
     "time_column": Field("str", nullable=True, doc="column holding the time stamps, read as times (ISO dates unasked) or numbers; the rows are sorted by it"),
     "time_format": Field("str", nullable=True, doc="strftime format of the time column's text (e.g. '%d/%m/%Y'); null = ISO dates, numbers, or a day/month order that only one reading fits"),
     "duplicates": Field("choice", "error", choices=("error", "mean", "first", "last"), doc="rows of one series at one time: refused, or merged into their mean, their first or their last row"),
+    "fill_gaps": Field("bool", False, doc="add a row of empty cells for every missing time (a step longer than the usual one; business days: a skipped weekday), so that the rows keep the calendar's rhythm; data.missing: interpolate fills them (a filled target is never scored); search predict fills its input the same way"),
     "target": Field("columns", doc="column(s) to forecast; task classify: the one label column; task text: not used"),
     "features": Field("columns", default=(), doc="covariate columns fed to the model; task classify: the input columns (required)"),
     "missing": Field("choice", "interpolate", choices=("interpolate", "drop", "error"), doc="missing cells (empty, NaN, inf): interpolated linearly between observed values (gaps up to max_gap rows; a filled target is never scored), dropped, or refused; the policy and the count of filled rows are recorded in the study"),

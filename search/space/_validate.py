@@ -138,7 +138,8 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _Range
 
     def time_keys(self, data: dict) -> None:
         """``time_format`` reads a time column and is a strftime format; labels are never
-        averaged (``duplicates: mean`` with task classify)."""
+        averaged (``duplicates: mean`` with task classify); ``fill_gaps`` needs a forecast's
+        time column and a missing policy that fills."""
         fmt = data.get("time_format")
         if fmt is not None and "data.time_format" not in self.failed:
             if data.get("time_column") is None:
@@ -147,6 +148,13 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _Range
                 self.error("data.time_format", f"{fmt!r} has no % field; give a strftime format such as '%d/%m/%Y' or '%Y-%m-%d %H:%M'")
         if data.get("duplicates") == "mean" and data.get("task") == "classify":
             self.error("data.duplicates", "mean would average labels; use first, last or error with task classify")
+        if data.get("fill_gaps") is True and "data.fill_gaps" not in self.failed:
+            if data.get("task", "forecast") != "forecast":
+                self.error("data.fill_gaps", f"adds rows of made-up values between times, which task {data.get('task')} cannot label; set fill_gaps: false")
+            elif data.get("time_column") is None:
+                self.error("data.fill_gaps", "finds missing times in the time column, but data.time_column is not set; set it, or remove fill_gaps")
+            elif data.get("missing") == "error":
+                self.error("data.fill_gaps", "adds rows with empty cells, which missing: error refuses; set missing: interpolate")
 
     def objectives(self, raw) -> list[dict]:
         """``objective``: one mapping ``{metric, direction}``, or a list of 2 to MAX_OBJECTIVES

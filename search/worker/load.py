@@ -222,6 +222,28 @@ def _test_times(times, kept: list[np.ndarray], segments, gap: int) -> tuple[np.n
     return tuple(out)
 
 
+def _filled(frame, numbers, when, sids, raw_times, time_column: str, file_name: str, prefix: str):
+    """The sorted rows with a row of empty cells for every missing time (``data.fill_gaps``,
+    ``search.worker.table.fill_times``): an inserted row keeps the number of the file row
+    before it (for messages) and its series; the count inserted last."""
+    import pandas as pd
+
+    filled = table.fill_times(when.to_numpy(), sids)
+    if filled is None:
+        return frame, numbers, when, sids, raw_times, 0
+    source, inserted, times = filled
+    added = int(inserted.sum())
+    if added > table.MAX_FILLED * len(when):
+        raise DataError([f"{prefix}data.fill_gaps: column {time_column!r} of {file_name} would need {added} rows added to its {len(when)} "
+                         f"to be regular; its times are not a regular series with gaps: set fill_gaps: false"])  # fmt: skip
+    values = numbers.to_numpy(dtype=np.float64)[source]
+    values[inserted] = np.nan
+    numbers = pd.DataFrame(values, index=numbers.index.to_numpy()[source], columns=numbers.columns)
+    shown = np.asarray(raw_times, dtype=object)[source]
+    shown[inserted] = [str(t) for t in times[inserted]]
+    return frame.iloc[source], numbers, pd.Series(times), (sids[source] if sids is not None else None), shown, added
+
+
 def _ordered(frame, numbers, when, data: dict[str, Any], file_name: str, prefix: str):
     """The rows sorted by series and parsed time, repeated times treated by
     ``data.duplicates`` (error, mean, first, last), and notes for ``info``: how many rows
@@ -247,6 +269,8 @@ def _ordered(frame, numbers, when, data: dict[str, Any], file_name: str, prefix:
         sids = sids[keep] if sids is not None else None
         raw_times = raw_times[keep]
         notes["duplicate_rows"] = int(repeat.sum())
+    if data.get("fill_gaps"):
+        frame, numbers, when, sids, raw_times, notes["filled_times"] = _filled(frame, numbers, when, sids, raw_times, time_column, file_name, prefix)
     warning = table.spacing_warning(when.to_numpy(), sids, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
     if warning:
         notes["warnings"] = [warning]

@@ -128,7 +128,7 @@ def test_business_days_are_regular_and_a_skipped_weekday_is_warned_about(tmp_pat
     holidays = load_series(data_cfg(write(tmp_path / "h.csv", days[:30] + days[31:70] + days[71:])))
     (warning,) = holidays.info["warnings"]
     assert "2 of 117 steps in column 'date' of h.csv skip a weekday" in warning
-    assert "business days" in warning and "asfreq('B')" in warning
+    assert "business days" in warning and "set data.fill_gaps: true to add a row for each missing weekday" in warning
     every_day = [t.strftime("%Y-%m-%d") for t in dates(freq="D")]
     daily = load_series(data_cfg(write(tmp_path / "d.csv", every_day[:40] + every_day[43:])))
     assert "are irregular (usual step 1 day" in daily.info["warnings"][0]  # weekends among the times: a gap is a gap
@@ -203,7 +203,7 @@ def test_new_keys_at_their_defaults_keep_the_hash(tmp_path):
     write(tmp_path / "s.csv", [t.strftime("%Y-%m-%d") for t in dates()])
     base = 'model: {family: lstm, layer_sizes: "8"}\ndata: {path: s.csv, time_column: date, target: y, lookback: 5%s}\n'
     hashes = []
-    for extra in ("", ", duplicates: error, time_format: null", ", duplicates: mean", ", time_format: '%Y-%m-%d'"):
+    for extra in ("", ", duplicates: error, time_format: null, fill_gaps: false", ", duplicates: mean", ", time_format: '%Y-%m-%d'"):
         (tmp_path / "x.yaml").write_text(base % extra)
         hashes.append(compile_space(load_space(tmp_path / "x.yaml")).hash)
     assert hashes[0] == hashes[1] and len(set(hashes)) == 3
@@ -214,6 +214,10 @@ def test_new_keys_at_their_defaults_keep_the_hash(tmp_path):
     (", series_id: null, time_format: '%Y'", "data.time_format: reads the time column, but data.time_column is not set"),
     (", time_format: 'YYYY-MM-DD'", "data.time_format: 'YYYY-MM-DD' has no % field"),
     (", duplicates: newest", "data.duplicates: 'newest' is not one of error, mean, first, last"),
+    (", fill_gaps: true", None),
+    (", series_id: null, fill_gaps: true", "data.fill_gaps: finds missing times in the time column, but data.time_column is not set"),
+    (", fill_gaps: true, missing: error", "data.fill_gaps: adds rows with empty cells, which missing: error refuses; set missing: interpolate"),
+    (", fill_gaps: weekly", "data.fill_gaps"),
 ])
 def test_the_validator_checks_the_new_keys(tmp_path, extra, message):
     from search.errors import ConfigError
@@ -286,3 +290,42 @@ def test_a_mix_of_conventions_is_still_refused(tmp_path):
     values = (['"1,234.5"', '"1.234,5"'] * N)[:N]
     with pytest.raises(DataError, match=r"row 1: '1,234.5' is not a number \(119 more cells\)"):
         load_series(data_cfg(write(tmp_path / "s.csv", [t.strftime("%Y-%m-%d") for t in dates()], values)))
+
+
+def test_fill_gaps_adds_a_row_for_each_missing_time(tmp_path):
+    # weekly rows with 5 and 2 weeks missing: filled back to the calendar's 120 weeks, the
+    # added rows interpolated and never scored
+    times = [t.strftime("%Y-%m-%d") for t in dates()]
+    kept = list(range(40)) + list(range(45, 100)) + list(range(102, N))
+    path = write(tmp_path / "s.csv", [times[i] for i in kept], np.array(kept, dtype=float))
+    series = load_series(data_cfg(path, fill_gaps=True))
+    assert series.info["rows"] == N and series.info["filled_times"] == 7 and series.info["filled_target_rows"] == 7
+    assert "warnings" not in series.info  # regular once filled
+    assert raw_targets(series).tolist() == pytest.approx(list(range(N)))  # a line between the neighbours
+    assert (~series.observed).sum() == 7 and not series.observed[40:45].any()
+    plain = load_series(data_cfg(path))
+    assert plain.info["rows"] == N - 7 and "fill_gaps: true" in plain.info["warnings"][0]
+
+
+def test_fill_gaps_takes_calendar_months_and_business_days(tmp_path):
+    from search.worker.table import fill_times
+
+    months = pd.date_range("2001-01-01", periods=24, freq="MS")
+    gappy = np.delete(months.to_numpy(), [5, 6, 13])
+    source, inserted, times = fill_times(gappy, None)
+    assert inserted.sum() == 3 and len(times) == 24
+    assert [pd.Timestamp(t).strftime("%Y-%m") for t in times] == [m.strftime("%Y-%m") for m in months]  # within the right month
+    days = pd.bdate_range("2021-01-04", periods=60).to_numpy()
+    source, inserted, times = fill_times(np.delete(days, [10, 11, 30]), None)
+    np.testing.assert_array_equal(times, days)  # the skipped weekdays, not the weekends
+    assert fill_times(days, None) is None and fill_times(months.to_numpy(), None) is None
+    # each series on its own: nothing is inserted between the last time of one and the first of the next
+    panel = np.concatenate([months.to_numpy(), months.to_numpy()[12:]])
+    assert fill_times(panel, np.repeat(["a", "b"], [24, 12])) is None
+
+
+def test_fill_gaps_is_refused_where_it_cannot_apply(tmp_path):
+    times = [t.strftime("%Y-%m-%d") for t in dates()]
+    scattered = write(tmp_path / "s.csv", times[:20] + [t.strftime("%Y-%m-%d") for t in pd.date_range("2030-01-01", periods=100, freq="7D")])
+    with pytest.raises(DataError, match=r"data.fill_gaps: column 'date' of s.csv would need \d+ rows added to its 120 to be regular"):
+        load_series(data_cfg(scattered, fill_gaps=True))

@@ -102,13 +102,13 @@ def test_a_loader_warning_is_told_once_by_its_flag(tmp_path, capsys, caplog):
 
     days = pd.date_range("2022-01-01", periods=400, freq="D")
     sales = 100 + 10 * np.sin(2 * np.pi * np.arange(400) / 7) + np.random.default_rng(0).normal(0, 1, 400)
-    frame = pd.DataFrame({"day": days.date, "sales": sales}).drop(index=[50, 51, 200])  # two gaps in the days
+    frame = pd.DataFrame({"day": days.date, "sales": sales}).drop(index=[*range(50, 70), *range(200, 230)])  # two gaps too long to fill
     frame.to_csv(tmp_path / "gappy.csv", index=False)
     with caplog.at_level(logging.WARNING):
         assert main(["init", str(tmp_path / "gappy.csv"), "--target", "sales", "--time-column", "day", "--horizon", "7", "--out", str(tmp_path / "gappy.yaml")]) == 0
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(said) == 1, said
-    assert said[0].startswith("warning: --time-column: 2 of 396 steps in column 'day' of gappy.csv are irregular")
+    assert said[0].startswith("warning: --time-column: 2 of 349 steps in column 'day' of gappy.csv are irregular")
     assert ".search-init-" not in said[0] and not list(tmp_path.glob(".search-init-*"))
 
 
@@ -279,3 +279,43 @@ def test_a_semicolon_file_with_decimal_commas_gets_a_space(tmp_path, capsys):
     assert main(["validate", str(out)]) == 0
     series = prepare(out).series
     assert series.info["rows"] == len(source)
+
+
+def test_missing_days_get_fill_gaps_and_the_weekly_season_back(tmp_path, capsys, caplog):
+    # one day in ten missing: read as rows, the weekly cycle is lost (a shorter season is
+    # found); with a row for each missing day it is found again
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2020-01-01", periods=1000, freq="D")
+    rng = np.random.default_rng(1)
+    sales = 50 + 10 * np.sin(2 * np.pi * days.dayofweek / 7) + rng.normal(0, 2, len(days))
+    keep = np.sort(rng.choice(len(days), 900, replace=False))
+    pd.DataFrame({"date": days[keep].strftime("%Y-%m-%d"), "sales": sales[keep].round(2)}).to_csv(tmp_path / "gappy.csv", index=False)
+    out = tmp_path / "gappy.yaml"
+    assert main(["init", str(tmp_path / "gappy.csv"), "--target", "sales", "--horizon", "7", "--out", str(out)]) == 0
+    assert "fill_gaps: true, a row for each of the 100 missing times between the rows of gappy.csv" in capsys.readouterr().out
+    assert not [r for r in caplog.records if r.levelno >= 30]  # no warning about irregular steps: they are filled
+    data = yaml.safe_load(out.read_text())["data"]
+    assert data["fill_gaps"] is True and data["season"] == [7]
+    series = prepare(out).series
+    assert series.info["rows"] == 1000 and series.info["filled_times"] == 100
+
+
+def test_gaps_too_long_to_fill_keep_the_rows_and_the_warning(tmp_path, capsys, caplog):
+    import logging
+
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2020-01-01", periods=600, freq="D")
+    keep = np.r_[0:300, 400:600]  # 100 days missing in a row: more than max_gap fills
+    values = 50 + 10 * np.sin(2 * np.pi * np.arange(600) / 7)
+    pd.DataFrame({"date": days[keep].strftime("%Y-%m-%d"), "sales": values[keep].round(2)}).to_csv(tmp_path / "hole.csv", index=False)
+    out = tmp_path / "hole.yaml"
+    with caplog.at_level(logging.WARNING):
+        assert main(["init", str(tmp_path / "hole.csv"), "--target", "sales", "--horizon", "7", "--out", str(out)]) == 0
+    assert "fill_gaps" not in capsys.readouterr().out
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "largest gap 101 days" in warning and "set data.fill_gaps: true" in warning
+    assert "fill_gaps" not in yaml.safe_load(out.read_text())["data"]

@@ -1,0 +1,76 @@
+"""``data.fill_gaps``: a daily series with missing days is searched and forecast as the same
+series written with those days as empty rows (``pandas.DataFrame.asfreq``), in training and in
+``search predict``."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import search
+from search.cli import main
+from search.results.loading import load_best
+from search.worker.table import fill_frame
+
+SPACE = """
+model: {family: lstm, layer_sizes: "8"}
+data:
+  path: gappy.csv
+  time_column: day
+  target: sales
+  fill_gaps: true
+  time_features: calendar
+  reference: last
+  lookback: 14
+  horizon: 7
+  stat_baselines_seconds: 0
+train: {epochs: 2, batch_size: 64}
+objective: {metric: mae}
+sampler: {name: random, seed: 0}
+"""
+
+
+def _gappy(tmp_path):
+    days = pd.date_range("2022-01-03", periods=400, freq="D")
+    rng = np.random.default_rng(5)
+    sales = 100 + 20 * (days.dayofweek >= 5) + rng.normal(0, 2, len(days))
+    full = pd.DataFrame({"day": days, "sales": sales.round(2)})
+    drop = np.r_[rng.choice(np.arange(20, 380), 28, replace=False), 390, 395]  # two in the last lookback
+    gappy = full.drop(index=drop)
+    gappy.assign(day=gappy["day"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "gappy.csv", index=False)
+    written = full.copy()
+    written.loc[drop, "sales"] = np.nan  # the missing days as rows with an empty cell
+    written.assign(day=written["day"].dt.strftime("%Y-%m-%d")).to_csv(tmp_path / "written.csv", index=False)
+    return full, drop
+
+
+def test_fill_frame_inserts_the_missing_days_as_empty_rows(tmp_path):
+    full, drop = _gappy(tmp_path)
+    gappy = pd.read_csv(tmp_path / "gappy.csv")
+    filled = fill_frame(gappy, pd.to_datetime(gappy["day"]), None, "day")
+    assert len(filled) == len(full)
+    np.testing.assert_array_equal(filled["day"].to_numpy(), full["day"].to_numpy())
+    assert filled["sales"].isna().sum() == len(drop) and filled["sales"].isna().to_numpy()[drop].all()
+
+
+@pytest.mark.slow
+def test_a_search_with_fill_gaps_forecasts_as_the_written_out_series(ray_local, tmp_path, capsys):
+    _gappy(tmp_path)
+    (tmp_path / "gappy.yaml").write_text(textwrap.dedent(SPACE))
+    url = f"sqlite:///{tmp_path}/studies.db"
+    study = search.run(tmp_path / "gappy.yaml", trials=1, storage=url, artifacts=str(tmp_path / "artifacts"), quiet=True)
+    assert study.trials[0].state.name == "COMPLETE"
+    forecaster = load_best("gappy", url)
+    from_gaps = forecaster.predict_series(pd.read_csv(tmp_path / "gappy.csv"))[""]
+    from_rows = forecaster.predict_series(pd.read_csv(tmp_path / "written.csv"))[""]
+    np.testing.assert_allclose(from_gaps, from_rows, rtol=1e-6)
+    forecaster.payload["data"]["fill_gaps"] = False  # the control: the rows as the file has them
+    assert not np.allclose(forecaster.predict_series(pd.read_csv(tmp_path / "gappy.csv"))[""], from_rows, rtol=1e-6)
+    forecaster.payload["data"]["fill_gaps"] = True
+    # the same through the command line, which says nothing about irregular steps
+    out = tmp_path / "f.csv"
+    assert main(["predict", "gappy", "--input", str(tmp_path / "gappy.csv"), "--storage", url, "--out", str(out)]) == 0
+    np.testing.assert_allclose(pd.read_csv(out)["sales"].to_numpy(), from_gaps[:, 0], rtol=1e-5)
