@@ -193,12 +193,12 @@ def numbers(table, which: str) -> np.ndarray:
     import pandas as pd
 
     from search.errors import UsageError
-    from search.worker.table import grouped_numbers
+    from search.worker.table import grouped_numbers, unmarked
 
     out = np.empty(table.shape, dtype=np.float64)
     for j, name in enumerate(table.columns):
         column = table.iloc[:, j]
-        text = column if pd.api.types.is_numeric_dtype(column.dtype) else column.astype("string").str.strip().replace("", pd.NA)
+        text = column if pd.api.types.is_numeric_dtype(column.dtype) else unmarked(column)
         parsed = pd.to_numeric(text, errors="coerce")
         if parsed.isna().sum() > text.isna().sum():
             parsed = grouped_numbers(text, parsed)

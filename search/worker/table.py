@@ -167,9 +167,10 @@ def parse_point(value, fmt: str | None):
 
 def numeric_table(frame, used: list[str], keys: dict[str, str], missing: str, file_name: str, prefix: str):
     """The used columns as float64 (the frame's index kept). A cell that is not a number is
-    refused naming its column, row and value (text columns of any pandas dtype included);
-    ``inf`` counts as missing (refused under ``missing: error``); a column without any value
-    is refused. ``keys``: each column's space key (data.target or data.features)."""
+    refused naming its column, row and value (text columns of any pandas dtype included); a
+    cell that only marks a missing value (``MISSING_MARKS``: ``.``, ``-``) and ``inf`` count
+    as missing (refused under ``missing: error``); a column without any value is refused.
+    ``keys``: each column's space key (data.target or data.features)."""
     import pandas as pd
 
     columns = {}
@@ -179,7 +180,7 @@ def numeric_table(frame, used: list[str], keys: dict[str, str], missing: str, fi
         if pd.api.types.is_numeric_dtype(column.dtype):
             values = column.to_numpy(dtype="float64", na_value=np.nan, copy=True)
         else:
-            text = column.astype("string").str.strip().replace("", pd.NA)
+            text = unmarked(column)
             parsed = pd.to_numeric(text, errors="coerce")
             if parsed.isna().sum() > text.isna().sum():
                 parsed = grouped_numbers(text, parsed)
@@ -199,6 +200,17 @@ def numeric_table(frame, used: list[str], keys: dict[str, str], missing: str, fi
             raise DataError([f"{where} holds no value (all {len(values)} rows missing or non-finite); fill it in or leave the column out"])
         columns[name] = values
     return pd.DataFrame(columns, index=frame.index, columns=used)
+
+
+MISSING_MARKS = ("", ".", "-", "--", "n.a.", "N.A.")  # cells that say "no value" (FRED writes "."), besides pandas' own NA texts
+
+
+def unmarked(column):
+    """A text column stripped, with the cells in ``MISSING_MARKS`` made missing."""
+    import pandas as pd
+
+    text = column.astype("string").str.strip()
+    return text.mask(text.isin(MISSING_MARKS), pd.NA)
 
 
 _GROUPED = (  # (cell pattern, thousands separator, decimal mark): 1,234.5 and 1.234,5

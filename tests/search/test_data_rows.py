@@ -329,3 +329,15 @@ def test_fill_gaps_is_refused_where_it_cannot_apply(tmp_path):
     scattered = write(tmp_path / "s.csv", times[:20] + [t.strftime("%Y-%m-%d") for t in pd.date_range("2030-01-01", periods=100, freq="7D")])
     with pytest.raises(DataError, match=r"data.fill_gaps: column 'date' of s.csv would need \d+ rows added to its 120 to be regular"):
         load_series(data_cfg(scattered, fill_gaps=True))
+
+
+def test_cells_that_mark_a_missing_value_count_as_missing(tmp_path):
+    # FRED's CSV files write "." where a day has no value; "-" is as common ("?" is refused:
+    # bad_inputs/classify_feature_text)
+    values = [str(v) for v in range(N)]
+    for i, mark in ((10, "."), (20, "-"), (30, "--"), (40, " . ")):
+        values[i] = mark
+    series = load_series(data_cfg(write(tmp_path / "s.csv", [t.strftime("%Y-%m-%d") for t in dates()], values)))
+    assert series.info["missing_rows"] == 4 and raw_targets(series)[[10, 20, 30, 40]].tolist() == [10.0, 20.0, 30.0, 40.0]
+    with pytest.raises(DataError, match=r"data.missing: s.csv has 4 rows with missing values \(first at row 11\)"):
+        load_series(data_cfg(tmp_path / "s.csv", missing="error"))
