@@ -25,6 +25,9 @@ def columns(data: Path) -> list[str]:
         raise UsageError(f"DATA {data}: cannot read its columns ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); give a CSV or Parquet file with a header row") from None
 
 
+HEAD_ROWS = 200  # the rows a column is first judged on
+
+
 def dates_column(data: Path, columns: list[str], target: str) -> str | None:
     """The column (other than ``target``) whose first rows the loader reads as dates
     (``search.worker.table.parse_times``), where exactly one does; None otherwise (the rows are
@@ -34,23 +37,35 @@ def dates_column(data: Path, columns: list[str], target: str) -> str | None:
     from search._csv import read_csv
     from search.worker.table import parse_times
 
-    try:
+    def rows(n: int | None):
         if data.suffix.lower() == ".parquet":
             import pyarrow.parquet as pq
 
-            head = pq.ParquetFile(data).read_row_group(0).to_pandas().head(200)
-        else:
-            head = read_csv(data, nrows=200, dtype=str, keep_default_na=True)
+            table = pq.ParquetFile(data).read_row_group(0).to_pandas() if n else pq.read_table(data).to_pandas()
+            return table.head(n) if n else table
+        return read_csv(data, nrows=n, dtype=str, keep_default_na=True)
+
+    def times(table, name: str):
+        return parse_times(table[name].dropna().reset_index(drop=True), None, data.name, "")
+
+    try:
+        head = rows(HEAD_ROWS)
     except Exception:  # the loader says what is wrong with the file
         return None
-    found = []
+    found, whole = [], None
     for name in columns:
         if name == target or name not in head.columns or head[name].isna().all():
             continue
         try:
-            when = parse_times(head[name].dropna().reset_index(drop=True), None, data.name, "")
-        except DataError:
-            continue  # not times as the loader reads them unasked
+            when = times(head, name)
+        except DataError as exc:
+            if "day/month order is ambiguous" not in str(exc):
+                continue  # not times as the loader reads them unasked
+            try:  # the first rows fit both orders (an hourly file's first days): every row tells
+                whole = rows(None) if whole is None else whole
+                when = times(whole, name)
+            except Exception:  # noqa: BLE001 - ambiguous in every row, or unreadable: not taken
+                continue
         if np.issubdtype(when.dtype, np.datetime64):
             found.append(name)
     return found[0] if len(found) == 1 else None

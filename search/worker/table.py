@@ -21,7 +21,8 @@ from search._format import not_a_file, repeated
 from search.errors import DataError
 
 SHOWN = 60  # characters of a cell value an error line shows at most
-_DAY_MONTH = re.compile(r"^\s*\d{1,2}([/.\-])\d{1,2}\1(\d{4}|\d{2})\s*$")  # 03/04/2001, 3.4.01
+_DAY_MONTH = re.compile(r"^\s*\d{1,2}([/.\-])\d{1,2}\1(\d{4}|\d{2})(\s+\d{1,2}:\d{2}(:\d{2})?)?\s*$")  # 03/04/2001, 3.4.01 06:00
+_INTERVAL = re.compile(r"^(\S.*?\d)\s+-\s+(\d.*\S)$")  # a period written as its start and end: "01.01.2021 00:00 - 01.01.2021 01:00"
 
 
 def show(value: Any) -> str:
@@ -100,6 +101,17 @@ def parse_times(column, fmt: str | None, file_name: str, prefix: str):
     return when
 
 
+def _is_time(text: str) -> bool:
+    """Whether ``text`` alone reads as a time (ISO, day/month text, or what pandas infers)."""
+    import pandas as pd
+
+    if _DAY_MONTH.match(text):
+        return True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.notna(pd.to_datetime(text, errors="coerce"))
+
+
 def _naive(times):
     """Times without a timezone (aware ones in UTC), as datetime64[ns]."""
     if getattr(times.dt, "tz", None) is not None:
@@ -114,6 +126,10 @@ def _infer_times(column, where: str):
 
     text = column.astype("string").str.strip()
     first = text.dropna().iloc[0] if text.notna().any() else ""
+    interval = _INTERVAL.match(first)
+    if interval and all(_is_time(side) for side in interval.groups()):  # "01.01.2021 00:00 - 01.01.2021 01:00": its start
+        text = text.str.replace(_INTERVAL, r"\1", regex=True)
+        first = interval.group(1)
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().sum() > text.notna().sum() / 2:  # numbers, with some bad values
         return numbers.astype("float64")
@@ -121,7 +137,8 @@ def _infer_times(column, where: str):
         return _naive(pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True))
     match = _DAY_MONTH.match(first)
     if match:
-        return _day_month(text, match.group(1), "%Y" if len(match.group(2)) == 4 else "%y", where)
+        clock = "" if not match.group(3) else " %H:%M:%S" if match.group(4) else " %H:%M"
+        return _day_month(text, match.group(1), ("%Y" if len(match.group(2)) == 4 else "%y") + clock, where)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "could not infer format": the unparsed values are refused below
         return _naive(pd.to_datetime(text, errors="coerce", utc=True))

@@ -341,3 +341,25 @@ def test_cells_that_mark_a_missing_value_count_as_missing(tmp_path):
     assert series.info["missing_rows"] == 4 and raw_targets(series)[[10, 20, 30, 40]].tolist() == [10.0, 20.0, 30.0, 40.0]
     with pytest.raises(DataError, match=r"data.missing: s.csv has 4 rows with missing values \(first at row 11\)"):
         load_series(data_cfg(tmp_path / "s.csv", missing="error"))
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (["01.01.2021 00:00", "13.01.2021 05:00"], ["2021-01-01 00:00", "2021-01-13 05:00"]),  # day first, with a clock
+    (["02/01/2020 10:00:05", "02/13/2020 10:00:05"], ["2020-02-01 10:00:05", "2020-02-13 10:00:05"]),  # month first
+    (["01.01.2021 00:00 - 01.01.2021 01:00", "13.01.2021 05:00 - 13.01.2021 06:00"], ["2021-01-01 00:00", "2021-01-13 05:00"]),  # a period: its start
+    (["2021-01-01 - 2021-01-02", "2021-01-02 - 2021-01-03"], ["2021-01-01", "2021-01-02"]),
+])  # fmt: skip
+def test_day_month_times_with_a_clock_and_periods_are_read(cells, expected):
+    from search.worker.table import parse_times
+
+    got = parse_times(pd.Series(cells, name="t"), None, "f.csv", "")
+    assert got.tolist() == [pd.Timestamp(e) for e in expected]
+
+
+def test_a_period_of_non_times_and_an_ambiguous_clock_are_refused():
+    from search.worker.table import parse_times
+
+    with pytest.raises(DataError, match="is not a time or a number"):
+        parse_times(pd.Series(["A - B", "C - D"], name="t"), None, "f.csv", "")
+    with pytest.raises(DataError, match="the day/month order is ambiguous .* set data.time_format: '%d/%m/%Y %H:%M' or '%m/%d/%Y %H:%M'"):
+        parse_times(pd.Series(["03/04/2001 06:00", "03/05/2001 06:00"], name="t"), None, "f.csv", "")

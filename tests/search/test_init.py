@@ -319,3 +319,21 @@ def test_gaps_too_long_to_fill_keep_the_rows_and_the_warning(tmp_path, capsys, c
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert "largest gap 101 days" in warning and "set data.fill_gaps: true" in warning
     assert "fill_gaps" not in yaml.safe_load(out.read_text())["data"]
+
+
+def test_an_hourly_file_of_periods_day_first_gets_its_time_column(tmp_path, capsys):
+    # as a European grid operator's export writes it: "01.01.2021 00:00 - 01.01.2021 01:00";
+    # the first 200 rows fit both day/month orders, the whole column only one
+    import numpy as np
+    import pandas as pd
+
+    hours = pd.date_range("2021-01-01", periods=24 * 40, freq="h")
+    load = 30000 + 5000 * np.sin(2 * np.pi * hours.hour / 24) + np.random.default_rng(0).normal(0, 300, len(hours))
+    periods = [f"{a:%d.%m.%Y %H:%M} - {b:%d.%m.%Y %H:%M}" for a, b in zip(hours, hours + pd.Timedelta(hours=1))]
+    pd.DataFrame({"Time (CET/CEST)": periods, "Load [MW]": load.round()}).to_csv(tmp_path / "grid.csv", index=False)
+    out = tmp_path / "grid.yaml"
+    assert main(["init", str(tmp_path / "grid.csv"), "--target", "Load [MW]", "--horizon", "24", "--out", str(out)]) == 0
+    assert "time column: 'Time (CET/CEST)'" in capsys.readouterr().out
+    assert yaml.safe_load(out.read_text())["data"]["time_features"] == "auto"
+    series = prepare(out).series
+    assert series.info["rows"] == len(hours) and "warnings" not in series.info
