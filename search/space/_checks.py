@@ -17,6 +17,13 @@ def _fmt(values, limit: int = 8) -> str:
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 
+def _listed(spec: Field, value) -> str:
+    """For a list given to a searchable number key: how to search those values."""
+    if spec.searchable and isinstance(value, list) and value and all(_is_number(v) and not isinstance(v, bool) for v in value):
+        return f"; to search these values write {{choices: [{', '.join(str(v) for v in value)}]}}"
+    return ""
+
+
 def _example(spec: Field, key: str) -> str:
     if spec.default is None or spec.kind in ("columns", "fractions"):
         return ""

@@ -13,7 +13,7 @@ from typing import Any
 
 from search.errors import ConfigError
 from search.space import _fields, _interval_rules
-from search.space._checks import _example, _Invalid, _is_number
+from search.space._checks import _example, _Invalid, _is_number, _listed
 from search.space._cross_rules import _CrossRules
 from search._format import did_you_mean
 from search.space._fields import CHECKPOINT_FIELDS, DATA_FIELDS, MAX_OBJECTIVES, OBJECTIVE_FIELDS, RESOURCE_FIELDS, TOP_LEVEL, TRACKING_FIELDS, TRAIN_FIELDS, Field
@@ -240,10 +240,10 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _Range
             return None
         if spec.kind == "int":
             if not isinstance(value, int) or isinstance(value, bool):
-                problem = f"expected an integer, got {value!r}{_example(spec, key)}"
+                problem = f"expected an integer, got {value!r}{_listed(spec, value) or _example(spec, key)}"
         elif spec.kind == "float":
             if not _is_number(value):
-                problem = f"expected a number, got {value!r}{_example(spec, key)}"
+                problem = f"expected a number, got {value!r}{_listed(spec, value) or _example(spec, key)}"
             elif not math.isfinite(value):
                 problem = f"expected a finite number, got {value!r}{_example(spec, key)}"
             else:
