@@ -90,7 +90,8 @@ def cmd_init(args, console: Console) -> int:
     _space_file.told = set()  # each warning once per command
     facts = _facts(rel, folder, args)
     if args.fill_gaps:
-        console.print(f"fill_gaps: true, a row for each of the {args.fill_gaps} missing times between the rows of {data.name} (interpolated, never scored)", highlight=False)
+        which = f"each of the {args.fill_gaps} missing times" if args.fill_gaps != 1 else "the 1 missing time"
+        console.print(f"fill_gaps: true, a row for {which} between the rows of {data.name} (interpolated, never scored)", highlight=False)
     text = space_text(rel, args.target, args.time_column, args.horizon, facts, args.series_id, args.duplicates, bool(args.fill_gaps))
     decision = _check(text, folder)
     if out is None:
