@@ -74,3 +74,14 @@ def test_a_search_with_fill_gaps_forecasts_as_the_written_out_series(ray_local, 
     out = tmp_path / "f.csv"
     assert main(["predict", "gappy", "--input", str(tmp_path / "gappy.csv"), "--storage", url, "--out", str(out)]) == 0
     np.testing.assert_allclose(pd.read_csv(out)["sales"].to_numpy(), from_gaps[:, 0], rtol=1e-5)
+
+
+def test_fill_frame_fills_each_series_of_a_panel_on_its_own():
+    days = pd.date_range("2022-01-01", periods=10, freq="D")
+    a = pd.DataFrame({"shop": "a", "day": days, "sales": np.arange(10.0)})
+    b = pd.DataFrame({"shop": "b", "day": days[2:], "sales": np.arange(8.0)}).drop(index=[3, 4])  # b starts later and misses two days
+    frame = pd.concat([a, b], ignore_index=True)
+    filled = fill_frame(frame, frame["day"], "shop", "day")
+    assert filled.groupby("shop").size().to_dict() == {"a": 10, "b": 8}  # b from its own first day, not a's
+    gap = filled[(filled["shop"] == "b") & filled["sales"].isna()]
+    assert gap["day"].dt.strftime("%m-%d").tolist() == ["01-06", "01-07"]
