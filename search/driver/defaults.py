@@ -26,10 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from search.errors import DataError
 from search.worker.known import UNDECIDED
 
 AUTO = "auto"
-KEYS = ("reference", "time_features")
+KEYS = ("reference", "time_features")  # decided from the baselines (``decide``)
+RECORDED_KEYS = (*KEYS, "fill_gaps")  # every auto key a study records; fill_gaps is decided by loading (``fill_choice``)
 DECISION_ATTR = "defaults_chosen"  # {"reference": ..., "time_features": ..., "because": ...}
 NEUTRAL = UNDECIDED  # what the deciding load uses for an auto key: the defaults from before
 
@@ -48,18 +50,35 @@ class Decision:
         """``reference seasonal, time_features calendar (auto: ...)``; "" when nothing was auto."""
         if not self.chosen:
             return ""
-        return ", ".join(f"{k} {v}" for k, v in self.chosen.items()) + f" (auto: {self.because})"
+        return ", ".join(f"{k} {str(v).lower() if isinstance(v, bool) else v}" for k, v in self.chosen.items()) + f" (auto: {self.because})"
 
 
-def auto_keys(data: dict[str, Any]) -> list[str]:
-    """The keys of ``data`` left to the data (fixed ``auto``; a searched key is never auto)."""
-    return [k for k in KEYS if data.get(k) == AUTO]
+def auto_keys(data: dict[str, Any], keys: tuple[str, ...] = KEYS) -> list[str]:
+    """The ``keys`` of ``data`` left to the data (fixed ``auto``; a searched key is never auto)."""
+    return [k for k in keys if data.get(k) == AUTO]
 
 
 def neutral(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` with each auto key set to the value that adds no column and no check, for the
     load that the decision is made on."""
-    return {**data, **{k: NEUTRAL[k] for k in auto_keys(data)}}
+    return {**data, **{k: NEUTRAL[k] for k in auto_keys(data, RECORDED_KEYS)}}
+
+
+def fill_choice(data: dict[str, Any], load: Callable[[dict[str, Any]], Any]) -> tuple[bool, Any, str]:
+    """``fill_gaps: auto``: (the value, the series ``load`` gave with it, why). True where the
+    rows load with a row for each missing time and some were added; False where none is
+    missing, or where the filled rows are refused (a gap longer than ``data.max_gap``, times
+    too scattered to be a series with gaps): the rows as the file has them, and the loader's
+    warning about irregular steps."""
+    try:
+        series = load({**data, "fill_gaps": True})
+    except DataError as exc:
+        problem = exc.problems[0] if exc.problems else str(exc)
+        return False, load({**data, "fill_gaps": False}), f"fill_gaps false: {problem.split(': ', 1)[-1].split(';')[0][:200]}"
+    added = int(series.info.get("filled_times") or 0)
+    if not added:
+        return False, series, ""
+    return True, series, f"fill_gaps true: a row for each of {added} missing times"
 
 
 def decide(attrs: dict[str, Any], data: dict[str, Any], metric: str, seasonal_fits: Callable[[], str | None], profile: dict[str, float] | None = None) -> Decision:

@@ -74,18 +74,28 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
     decision = defaults.Decision()
     try:
         data = defaults.neutral(space.data)  # the auto keys add nothing until decided
-        series = load_data(data, source=str(space.path))  # forecast: search.worker.load.load_series
+        forecast = space.data.get("task", "forecast") == "forecast" and not space.train.get("continuous_eval")
+        keys = defaults.auto_keys(space.data, defaults.RECORDED_KEYS) if forecast else []
+        filled = ""
+        if "fill_gaps" in keys and decided is None:  # decided first: the other keys are weighed on the rows it gives
+            data["fill_gaps"], series, filled = defaults.fill_choice(data, lambda d: load_data(d, source=str(space.path)))
+        else:
+            if "fill_gaps" in keys:  # a study that recorded none ran with the rows as they are
+                data["fill_gaps"] = (decided or {}).get("fill_gaps", False)
+            series = load_data(data, source=str(space.path))  # forecast: search.worker.load.load_series
         check_windows_fit(series, lookback_max, space.data["horizon"], source=str(space.path))
         sense.check(series, data, list(compiled.metrics), f"{space.path}: ")  # settings the data makes meaningless
         series.choose_season(lookback_max, data, compiled.metric)
-        keys = defaults.auto_keys(space.data) if series.task == "forecast" and not space.train.get("continuous_eval") else []
         if keys:  # else an undecided auto runs as the defaults from before (search.worker.known.UNDECIDED)
             if decided is None:
                 attrs = series.naive_attrs(lookback_max, data, compiled.metric)
                 profile = profile_metrics(data, lookback_max, str(space.path)) if "reference" in keys and attrs.get("seasons") else None
                 decision = defaults.decide(attrs, space.data, compiled.metric, lambda: seasonal_problem(series), profile)
+                if filled:  # recorded where the file has missing times (without any, auto fills nothing)
+                    because = "; ".join(b for b in (filled, decision.because) if b)
+                    decision = defaults.Decision({**decision.chosen, "fill_gaps": data["fill_gaps"]}, because)
             else:
-                decision = defaults.Decision({k: decided[k] for k in keys}, "as the study recorded when it was made")
+                decision = defaults.Decision({k: decided[k] for k in keys if k in decided}, "as the study recorded when it was made")
             space = dataclasses.replace(space, data={**space.data, **decision.chosen})
             compiled = dataclasses.replace(compile_space(space), chosen=dict(decision.chosen))
             if any(space.data.get(k) != data.get(k) for k in keys):

@@ -29,7 +29,7 @@ def as_recorded(study: optuna.Study, prep: Prepared) -> Prepared:
     if stored is None or prep.series.task != "forecast" or prep.compiled.space.train.get("continuous_eval"):
         return prep
     old, changed = {}, []
-    for key in defaults.KEYS:
+    for key in defaults.RECORDED_KEYS:
         was = defaults.ran_with(attrs, stored, key)
         if was is None or key in prep.compiled.distributions:
             continue

@@ -184,7 +184,7 @@ class Forecaster:
         if when is None and not self.series_id:
             return frame
         order = order_rows(frame, when, self.series_id)
-        if when is not None and self.payload["data"].get("fill_gaps"):  # the missing times as in training
+        if when is not None and self.payload["data"].get("fill_gaps") is True:  # the missing times as in training
             return fill_frame(frame.iloc[order], when.iloc[order], self.series_id, time_column)
         return frame.iloc[order]
 

@@ -256,7 +256,8 @@ class _Validator(_ModelSection, _CrossRules, _OptunaSections, _SizeRules, _Range
                 problem = f"expected a non-empty string, got {value!r}"
         elif spec.kind == "choice":
             if value not in spec.choices:
-                problem = f"{value!r} is not one of {', '.join(map(str, spec.choices))}{_choice_hint(dotted, value, spec.choices)}"
+                shown = ", ".join(str(c).lower() if isinstance(c, bool) else str(c) for c in spec.choices)  # as YAML writes them
+                problem = f"{value!r} is not one of {shown}{_choice_hint(dotted, value, spec.choices)}"
         elif spec.kind == "columns":
             if isinstance(value, str):
                 value = (value,)

@@ -34,6 +34,8 @@ def runs(missing: np.ndarray) -> list[tuple[int, int]]:
 
 def _rows(lo: int, hi: int, file_rows: np.ndarray) -> str:
     first, last = int(file_rows[lo]), int(file_rows[hi - 1])
+    if first == last and hi - lo > 1:  # rows data.fill_gaps added: each keeps the number of the file row before it
+        return f"the rows added after row {first}"
     return f"row {first}" if first == last else f"rows {first}-{last}"
 
 

@@ -42,7 +42,7 @@ from search.worker import gaps, ref_columns
 # What a fixed ``auto`` (reference, time_features) means where the driver has not decided it
 # (``search.driver.defaults``): the defaults from before it was decided, so that code which
 # builds a configuration without preparing the space runs as it always did.
-UNDECIDED = {"reference": "last", "time_features": "none"}
+UNDECIDED = {"reference": "last", "time_features": "none", "fill_gaps": False}
 
 CALENDAR = ("hour", "dayofweek", "dayofmonth", "dayofyear", "month")
 TIME_FEATURES = (*CALENDAR, "season")

@@ -269,7 +269,7 @@ def _ordered(frame, numbers, when, data: dict[str, Any], file_name: str, prefix:
         sids = sids[keep] if sids is not None else None
         raw_times = raw_times[keep]
         notes["duplicate_rows"] = int(repeat.sum())
-    if data.get("fill_gaps"):
+    if data.get("fill_gaps") is True:  # "auto" undecided (a classify task) fills nothing
         frame, numbers, when, sids, raw_times, notes["filled_times"] = _filled(frame, numbers, when, sids, raw_times, time_column, file_name, prefix)
     warning = table.spacing_warning(when.to_numpy(), sids, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
     if warning:

@@ -385,13 +385,13 @@ def spacing_warning(when: np.ndarray, sids: np.ndarray | None, rows, raw_times, 
     if business:
         return (
             f"{counted} skip a weekday ({where}): the times are business days (Monday to Friday), and holidays or missing days are gaps "
-            "the model does not see; where they matter, set data.fill_gaps: true to add a row for each missing weekday "
-            "(data.missing: interpolate fills them)"
+            "the model does not see; data.fill_gaps: true adds a row for each missing weekday "
+            "(data.missing: interpolate fills gaps of up to data.max_gap rows)"
         )
     return (
         f"{counted} are irregular (usual step {_span(usual, as_time)}; {where}); "
-        "the model sees rows, not times: where the gaps matter, set data.fill_gaps: true to add a row for each missing time "
-        "(data.missing: interpolate fills them)"
+        "the model sees rows, not times: data.fill_gaps: true adds a row for each missing time "
+        "(data.missing: interpolate fills gaps of up to data.max_gap rows)"
     )
 
 

@@ -128,7 +128,7 @@ def test_business_days_are_regular_and_a_skipped_weekday_is_warned_about(tmp_pat
     holidays = load_series(data_cfg(write(tmp_path / "h.csv", days[:30] + days[31:70] + days[71:])))
     (warning,) = holidays.info["warnings"]
     assert "2 of 117 steps in column 'date' of h.csv skip a weekday" in warning
-    assert "business days" in warning and "set data.fill_gaps: true to add a row for each missing weekday" in warning
+    assert "business days" in warning and "data.fill_gaps: true adds a row for each missing weekday" in warning
     every_day = [t.strftime("%Y-%m-%d") for t in dates(freq="D")]
     daily = load_series(data_cfg(write(tmp_path / "d.csv", every_day[:40] + every_day[43:])))
     assert "are irregular (usual step 1 day" in daily.info["warnings"][0]  # weekends among the times: a gap is a gap
@@ -203,7 +203,7 @@ def test_new_keys_at_their_defaults_keep_the_hash(tmp_path):
     write(tmp_path / "s.csv", [t.strftime("%Y-%m-%d") for t in dates()])
     base = 'model: {family: lstm, layer_sizes: "8"}\ndata: {path: s.csv, time_column: date, target: y, lookback: 5%s}\n'
     hashes = []
-    for extra in ("", ", duplicates: error, time_format: null, fill_gaps: false", ", duplicates: mean", ", time_format: '%Y-%m-%d'"):
+    for extra in ("", ", duplicates: error, time_format: null, fill_gaps: auto", ", duplicates: mean", ", time_format: '%Y-%m-%d'"):
         (tmp_path / "x.yaml").write_text(base % extra)
         hashes.append(compile_space(load_space(tmp_path / "x.yaml")).hash)
     assert hashes[0] == hashes[1] and len(set(hashes)) == 3
@@ -304,7 +304,7 @@ def test_fill_gaps_adds_a_row_for_each_missing_time(tmp_path):
     assert raw_targets(series).tolist() == pytest.approx(list(range(N)))  # a line between the neighbours
     assert (~series.observed).sum() == 7 and not series.observed[40:45].any()
     plain = load_series(data_cfg(path))
-    assert plain.info["rows"] == N - 7 and "fill_gaps: true" in plain.info["warnings"][0]
+    assert plain.info["rows"] == N - 7 and "data.fill_gaps: true adds a row for each missing time" in plain.info["warnings"][0]
 
 
 def test_fill_gaps_takes_calendar_months_and_business_days(tmp_path):

@@ -315,9 +315,11 @@ def test_gaps_too_long_to_fill_keep_the_rows_and_the_warning(tmp_path, capsys, c
     out = tmp_path / "hole.yaml"
     with caplog.at_level(logging.WARNING):
         assert main(["init", str(tmp_path / "hole.csv"), "--target", "sales", "--horizon", "7", "--out", str(out)]) == 0
-    assert "fill_gaps" not in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "fill_gaps: true" not in said
+    assert "fill_gaps false (auto: fill_gaps false: data.max_gap: column 'sales' of hole.csv has 100 missing rows in a row (the rows added after row 300)" in said
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert "largest gap 101 days" in warning and "set data.fill_gaps: true" in warning
+    assert "largest gap 101 days" in warning and "data.fill_gaps: true adds a row" in warning
     assert "fill_gaps" not in yaml.safe_load(out.read_text())["data"]
 
 
