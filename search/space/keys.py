@@ -87,7 +87,7 @@ class Key:
 
     def range_text(self) -> str:
         if self.choices:
-            return " \\| ".join(f"`{c}`" for c in self.choices)
+            return " \\| ".join(f"`{str(c).lower() if isinstance(c, bool) else c}`" for c in self.choices)
         parts = []
         if self.low is not None:
             parts.append(f"{'>' if self.low_open else '≥'} {self.low:g}")
