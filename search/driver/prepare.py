@@ -98,7 +98,7 @@ def prepare(space_path: str | Path, overrides: list[str] | None = None, study_na
                 decision = defaults.Decision({k: decided[k] for k in keys if k in decided}, "as the study recorded when it was made")
             space = dataclasses.replace(space, data={**space.data, **decision.chosen})
             compiled = dataclasses.replace(compile_space(space), chosen=dict(decision.chosen))
-            if any(space.data.get(k) != data.get(k) for k in keys):
+            if any(space.data.get(k) != data.get(k) for k in decision.chosen):  # an auto key left undecided loads as its neutral value
                 series = load_data(space.data, source=str(space.path))  # with the chosen columns (a seasonal reference's too)
                 series.choose_season(lookback_max, space.data, compiled.metric)
         _seasonal_reference(series, space.data.get("reference"), space.data["horizon"], f"{space.path}: ")

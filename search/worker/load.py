@@ -270,7 +270,9 @@ def _ordered(frame, numbers, when, data: dict[str, Any], file_name: str, prefix:
         raw_times = raw_times[keep]
         notes["duplicate_rows"] = int(repeat.sum())
     if data.get("fill_gaps") is True:  # "auto" undecided (a classify task) fills nothing
-        frame, numbers, when, sids, raw_times, notes["filled_times"] = _filled(frame, numbers, when, sids, raw_times, time_column, file_name, prefix)
+        frame, numbers, when, sids, raw_times, added = _filled(frame, numbers, when, sids, raw_times, time_column, file_name, prefix)
+        if added:
+            notes["filled_times"] = added
     warning = table.spacing_warning(when.to_numpy(), sids, numbers.index.to_numpy(), raw_times, time_column, file_name, prefix)
     if warning:
         notes["warnings"] = [warning]
