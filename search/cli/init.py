@@ -70,13 +70,10 @@ def cmd_init(args, console: Console) -> int:
         if series_id is not None:
             console.print(f"series id: {series_id!r}, the column that splits the repeated times of {data.name} into series (--series-id names another)", highlight=False)
     args.series_id = series_id
-    args.duplicates = None
-    if args.time_column is not None:
-        repeats = init_columns.clock_repeats(data, args.time_column, series_id)
-        if repeats:
-            args.duplicates = "mean"
-            console.print(f"duplicates: mean, for the {repeats} row{'s' if repeats != 1 else ''} whose local time repeats where clocks go back (daylight saving time)", highlight=False)
-    args.fill_gaps = init_columns.missing_times(data, args.time_column, series_id) if args.time_column is not None else 0
+    repeats, args.fill_gaps = init_columns.time_facts(data, args.time_column, series_id) if args.time_column is not None else (0, 0)
+    args.duplicates = "mean" if repeats else None
+    if repeats:
+        console.print(f"duplicates: mean, for the {repeats} row{'s' if repeats != 1 else ''} whose local time repeats where clocks go back (daylight saving time)", highlight=False)
     if args.horizon < 1:
         raise UsageError(f"--horizon {args.horizon}: must be at least 1")
     out = Path(args.out) if args.out else None

@@ -96,34 +96,23 @@ def series_column(data: Path, target: str, time_column: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
-def missing_times(data: Path, time_column: str, series_id: str | None) -> int:
-    """How many rows ``data.fill_gaps`` would add for the missing times of the file (0 where
-    none is missing, where it would more than double the rows, or where the file cannot be
-    read: the loader says why)."""
-    from search.worker.table import fill_times, order_rows, parse_times, read_table
-
-    try:
-        table = read_table(data, "data.path")
-        when = parse_times(table[time_column], None, data.name, "")
-    except (SearchError, KeyError):
-        return 0
-    order = order_rows(table, when, series_id)
-    filled = fill_times(when.iloc[order].to_numpy(), table[series_id].to_numpy()[order] if series_id else None)
-    added = int(filled[1].sum()) if filled is not None else 0
-    return added if added <= len(table) else 0
-
-
-def clock_repeats(data: Path, time_column: str, series_id: str | None) -> int:
-    """The rows whose local time repeats where clocks go back (``search.worker.table.clock_change``),
-    or 0 where the times do not repeat so (or cannot be read: the loader says why)."""
+def time_facts(data: Path, time_column: str, series_id: str | None) -> tuple[int, int]:
+    """What the file's times ask of the space: the rows whose local time repeats where clocks
+    go back (``search.worker.table.clock_change``; else 0), and the rows ``data.fill_gaps``
+    would add for its missing times (0 where none is missing or where they would more than
+    double the rows). (0, 0) where the file cannot be read: the loader says why."""
+    from search.worker.fill import fill_times
     from search.worker.table import clock_change, order_rows, parse_times, read_table, repeated_times
 
     try:
         table = read_table(data, "data.path")
         when = parse_times(table[time_column], None, data.name, "")
     except (SearchError, KeyError):
-        return 0
+        return 0, 0
     order = order_rows(table, when, series_id)
     times = when.iloc[order].to_numpy()
-    repeat = repeated_times(times, table[series_id].to_numpy()[order] if series_id else None)
-    return int(repeat.sum()) if clock_change(times, repeat) else 0
+    sids = table[series_id].to_numpy()[order] if series_id else None
+    repeat = repeated_times(times, sids)
+    filled = fill_times(times, sids)
+    added = int(filled[1].sum()) if filled is not None else 0
+    return (int(repeat.sum()) if clock_change(times, repeat) else 0), (added if added <= len(table) else 0)

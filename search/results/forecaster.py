@@ -40,7 +40,8 @@ from models.reference import FutureWindow, LastValueReference, SeasonalReference
 from search.errors import CheckpointError, DataError, UsageError
 from search.worker import forecast_view, gaps, known, ref_columns
 from search.worker.checkpoint import DIGEST_ATTR, FORMAT, METADATA_KEY, digest
-from search.worker.table import fill_frame, order_rows, parse_times
+from search.worker.fill import fill_frame
+from search.worker.table import order_rows, parse_times
 from search.worker.tasks import OneHotInput, encode, greedy_continuation
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from search._format import did_you_mean
 from search.errors import DataError
-from search.worker import gaps, known, ref_columns, sense, table
+from search.worker import fill, gaps, known, ref_columns, sense, table
 from search.worker.baselines import detect_seasons
 from search.worker.data import SeriesData, part_ranges
 from search.worker.origins import eval_step
@@ -224,16 +224,16 @@ def _test_times(times, kept: list[np.ndarray], segments, gap: int) -> tuple[np.n
 
 def _filled(frame, numbers, when, sids, raw_times, time_column: str, file_name: str, prefix: str):
     """The sorted rows with a row of empty cells for every missing time (``data.fill_gaps``,
-    ``search.worker.table.fill_times``): an inserted row keeps the number of the file row
+    ``search.worker.fill.fill_times``): an inserted row keeps the number of the file row
     before it (for messages) and its series; the count inserted last."""
     import pandas as pd
 
-    filled = table.fill_times(when.to_numpy(), sids)
+    filled = fill.fill_times(when.to_numpy(), sids)
     if filled is None:
         return frame, numbers, when, sids, raw_times, 0
     source, inserted, times = filled
     added = int(inserted.sum())
-    if added > table.MAX_FILLED * len(when):
+    if added > fill.MAX_FILLED * len(when):
         raise DataError([f"{prefix}data.fill_gaps: column {time_column!r} of {file_name} would need {added} rows added to its {len(when)} "
                          f"to be regular; its times are not a regular series with gaps: set fill_gaps: false"])  # fmt: skip
     values = numbers.to_numpy(dtype=np.float64)[source]

@@ -308,7 +308,7 @@ def test_fill_gaps_adds_a_row_for_each_missing_time(tmp_path):
 
 
 def test_fill_gaps_takes_calendar_months_and_business_days(tmp_path):
-    from search.worker.table import fill_times
+    from search.worker.fill import fill_times
 
     months = pd.date_range("2001-01-01", periods=24, freq="MS")
     gappy = np.delete(months.to_numpy(), [5, 6, 13])

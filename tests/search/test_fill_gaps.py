@@ -21,7 +21,7 @@ from search.driver.prepare import prepare
 from search.driver.recorded import as_recorded
 from search.results.loading import load_best
 from search.study_attrs import flat
-from search.worker.table import fill_frame
+from search.worker.fill import fill_frame
 
 SPACE = """
 model: {family: lstm, layer_sizes: "8"}
