@@ -31,7 +31,8 @@ HEAD_ROWS = 200  # the rows a column is first judged on
 def dates_column(data: Path, columns: list[str], target: str) -> str | None:
     """The column (other than ``target``) whose first rows the loader reads as dates
     (``search.worker.table.parse_times``), where exactly one does; None otherwise (the rows are
-    then in file order, as without --time-column). Numbers are never taken for times unasked."""
+    then in file order, as without --time-column). Numbers are taken only
+    where the loader reads them as Unix times (seconds to nanoseconds since 1970)."""
     import numpy as np
 
     from search._csv import read_csv

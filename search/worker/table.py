@@ -23,6 +23,9 @@ from search.errors import DataError
 SHOWN = 60  # characters of a cell value an error line shows at most
 _DAY_MONTH = re.compile(r"^\s*\d{1,2}([/.\-])\d{1,2}\1(\d{4}|\d{2})(\s+\d{1,2}:\d{2}(:\d{2})?)?\s*$")  # 03/04/2001, 3.4.01 06:00
 _INTERVAL = re.compile(r"^(\S.*?\d)\s+-\s+(\d.*\S)$")  # a period written as its start and end: "01.01.2021 00:00 - 01.01.2021 01:00"
+_TIME_NAME = re.compile(r"time|date|epoch|unix|stamp|^ts$|_ts$|^ts_", re.IGNORECASE)  # a column named as times
+_EPOCH_UNITS = (("s", 1), ("ms", 1e3), ("us", 1e6), ("ns", 1e9))  # Unix time units, per second
+_EPOCH_SPAN = (1e8, 4102444800)  # 1973-03-03 .. 2100-01-01, in seconds
 
 
 def show(value: Any) -> str:
@@ -70,8 +73,9 @@ def check_rows(frame, file_name: str, prefix: str) -> None:
 
 def parse_times(column, fmt: str | None, file_name: str, prefix: str):
     """The time column as datetime64 (timezones converted to UTC) or float64 numbers, same
-    index. Text is read as ISO dates unasked; day/month/year text only when its order is
-    unambiguous; anything else needs ``data.time_format``. A value that does not parse, or
+    index. Numbers are times where they are Unix times (``_unix``). Text is read as ISO dates
+    unasked; day/month/year text only when its order is unambiguous; anything else needs
+    ``data.time_format``. A value that does not parse, or
     a missing time, is refused naming its row."""
     import pandas as pd
 
@@ -82,7 +86,7 @@ def parse_times(column, fmt: str | None, file_name: str, prefix: str):
     if pd.api.types.is_datetime64_any_dtype(column.dtype):
         when = _naive(column)
     elif pd.api.types.is_numeric_dtype(column.dtype) and not fmt:
-        when = column.astype("float64")
+        when = _unix(column)
     elif fmt:
         try:
             when = _naive(pd.to_datetime(column.astype("string"), format=fmt, errors="coerce", utc=True))
@@ -132,7 +136,7 @@ def _infer_times(column, where: str):
         first = interval.group(1)
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().sum() > text.notna().sum() / 2:  # numbers, with some bad values
-        return numbers.astype("float64")
+        return _unix(numbers)
     if pd.notna(pd.to_datetime(first, format="ISO8601", errors="coerce")):
         return _naive(pd.to_datetime(text, format="ISO8601", errors="coerce", utc=True))
     match = _DAY_MONTH.match(first)
@@ -142,6 +146,34 @@ def _infer_times(column, where: str):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "could not infer format": the unparsed values are refused below
         return _naive(pd.to_datetime(text, errors="coerce", utc=True))
+
+
+def unix_unit(values) -> tuple[str, float] | None:
+    """The unit of whole numbers that are Unix times (``s``, ``ms``, ``us``, ``ns`` and its
+    count per second), judged by their span (every value within 1973-2099 in that unit; the
+    spans of the units do not overlap); None for other numbers."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite) or np.any(finite != np.round(finite)):
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    return next(((unit, per) for unit, per in _EPOCH_UNITS if _EPOCH_SPAN[0] * per <= low and high < _EPOCH_SPAN[1] * per), None)
+
+
+def _unix(numbers):
+    """A numeric time column: as times where it holds Unix times (a column named as times,
+    or one whose steps are whole minutes: 1704067200, 1704070800, ...), else as float64
+    numbers (a step count, a year)."""
+    import pandas as pd
+
+    found = unix_unit(numbers)
+    if found is not None:
+        unit, per = found
+        steps = np.diff(np.unique(numbers.dropna().to_numpy(dtype=np.float64)))
+        if _TIME_NAME.search(str(numbers.name)) or (len(steps) and float(np.median(steps)) % (60 * per) == 0):
+            whole = numbers if pd.api.types.is_integer_dtype(numbers.dtype) else numbers.round().astype("Int64")
+            return pd.to_datetime(whole, unit=unit, errors="coerce").astype("datetime64[ns]")
+    return numbers.astype("float64")
 
 
 def _day_month(text, sep: str, year: str, where: str):
@@ -165,9 +197,15 @@ def _day_month(text, sep: str, year: str, where: str):
 
 
 def parse_point(value, fmt: str | None):
-    """A cut point given as text, with the column's ``time_format`` when it has one."""
+    """A cut point given as text, with the column's ``time_format`` when it has one, or as a
+    Unix time (a number, in the unit its size says: ``unix_unit``)."""
     import pandas as pd
 
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        found = unix_unit([value])
+        if found is None:
+            raise ValueError(value)
+        return pd.to_datetime(int(value), unit=found[0]).to_datetime64()
     if fmt and isinstance(value, str):
         try:
             return pd.to_datetime(value, format=fmt).to_datetime64()
