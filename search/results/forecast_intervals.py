@@ -106,7 +106,7 @@ def bands(forecaster, frame, level, forecasts: dict[str, np.ndarray] | None = No
         if scaled is not None:  # offsets in units of the forecaster's recent errors on this input
             sigma = _recent_scale(forecaster, frame, name, names, scaled)
             index = np.array([names.index(name) if name in names else -1]) if names else None
-            lo, hi = recent_errors.bounds_with(calibration, np.asarray(point, dtype=np.float64)[None], sigma[None], index)
+            lo, hi = recent_errors.bounds_with(calibration, np.asarray(point, dtype=np.float64)[None], sigma[None], index, scaled.get("floor"))
             out[name] = {"point": np.asarray(point, dtype=np.float64), "lo": lo[rows, 0], "hi": hi[rows, 0], "levels": levels}
             continue
         own = _for_series(calibration, names, name, forecaster, frame, season)

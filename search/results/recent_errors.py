@@ -136,14 +136,16 @@ def _calibrate(z: np.ndarray, series: np.ndarray, levels, method: str, several: 
 
 def calibrate_online(
     y: dict[str, np.ndarray], point: dict[str, np.ndarray], series: dict[str, np.ndarray], origins: dict[str, np.ndarray],
-    test_starts: np.ndarray, horizon: int, step: int, levels, method: str, n_series: int,
+    test_starts: np.ndarray, horizon: int, step: int, levels, method: str, n_series: int, floor=None,
 ) -> dict[str, Any]:
     """The served forecaster's intervals, from its validation and test forecasts (``y``,
     ``point``: {part: (N, H, T)} in the data's units; ``series`` each window's series,
     ``origins`` its first target row, counted from its series' first row; ``test_starts`` (S,)
     each series' first row of the test part, counted the same way): ``test_lo``, ``test_hi`` (L, N, H, T) calibrated online (see the module docstring),
     ``sigma`` {part: (N, T)} the windows' scales, the final ``calibration`` on every window with a
-    scale, and the ``scaled`` record ``search predict`` needs."""
+    scale, and the ``scaled`` record ``search predict`` needs. ``floor`` (T,): per target the
+    value no bound is drawn below (``bounds_with``): zero as the data's scaler returns it, kept
+    in the record as 0.0; None: no floor."""
     counts = np.bincount(np.asarray(series["val"], dtype=np.int64), minlength=n_series)
     k = recent_windows(horizon, step, int(counts[counts > 0].min()) if (counts > 0).any() else 0)
     parts = ("val", "test")
@@ -174,19 +176,26 @@ def calibrate_online(
         known = relative + horizon <= b * rows  # test windows whose targets were known at the block's start
         cal = _calibrate(np.concatenate([base_z, z["test"][known]]), np.concatenate([base_series, series["test"][known]]), levels, method, several)
         mine = block == b
-        lo[:, mine], hi[:, mine] = bounds_with(cal, point["test"][mine], sigma["test"][mine], series["test"][mine] if several else None)
+        lo[:, mine], hi[:, mine] = bounds_with(cal, point["test"][mine], sigma["test"][mine], series["test"][mine] if several else None, floor)
     final = _calibrate(np.concatenate([base_z, z["test"]]), np.concatenate([base_series, series["test"]]), levels, method, several)
     scaled = {"by": BY, "windows": k, "step": int(step), "default": own.tolist(), "pooled_default": pooled.tolist()}
+    if floor is not None and any(f is not None for f in floor):
+        scaled["floor"] = [None if f is None else 0.0 for f in floor]
     return {"test_lo": lo, "test_hi": hi, "sigma": sigma, "calibration": final, "scaled": scaled}
 
 
-def bounds_with(calibration: intervals.Calibration, point: np.ndarray, sigma: np.ndarray, series: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def bounds_with(calibration: intervals.Calibration, point: np.ndarray, sigma: np.ndarray, series: np.ndarray | None = None, floor=None) -> tuple[np.ndarray, np.ndarray]:
     """Bounds (L, N, H, T) each: ``point`` (N, H, T) -+ the calibration's offsets (in units of
-    scale) times each window's ``sigma`` (N, T)."""
+    scale) times each window's ``sigma`` (N, T), none below its target's ``floor`` (T,: a
+    number or None; ``search.results.served_intervals.target_floor``)."""
     point, sigma = np.asarray(point, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
     zero = np.zeros_like(point)
     lo, hi = calibration.bounds(zero, zero, series)
-    return point + lo * sigma[None, :, None, :], point + hi * sigma[None, :, None, :]
+    lo, hi = point + lo * sigma[None, :, None, :], point + hi * sigma[None, :, None, :]
+    if floor is not None:
+        low = np.asarray([-np.inf if f is None else float(f) for f in floor], dtype=np.float64)
+        lo, hi = np.maximum(lo, low), np.maximum(hi, low)
+    return lo, hi
 
 
 def forecast_scale(truth: np.ndarray, forecasts: np.ndarray) -> np.ndarray | None:

@@ -75,7 +75,7 @@ def forecast_frame(study: optuna.Study, url: str, artifacts: str | None = None, 
             cells["row"] = (rows[:, None] + np.arange(horizon)[None, :]).reshape(-1)
         cells["step"] = np.tile(np.arange(1, horizon + 1), n)
         if drawn is not None:  # scaled by recent errors: the test part's bounds as calibrated online
-            bounds = drawn[part] if part == "test" else recent_errors.bounds_with(calibration, point, drawn["sigma_val"], index)
+            bounds = drawn[part] if part == "test" else recent_errors.bounds_with(calibration, point, drawn["sigma_val"], index, drawn["floor"])
         else:
             bounds = calibration.bounds(point, point, index) if calibration is not None else None  # (L, N, H, T) each
         for t, target in enumerate(targets):
@@ -103,7 +103,7 @@ def _scaled_bounds(series, data, candidate, truth, ids) -> dict[str, Any] | None
     bands = found["bands"]
     sigma = bands["sigma"]["val"]
     default = np.asarray(bands["scaled"]["default"], dtype=np.float64)[found["series"]["val"]]
-    return {"test": (bands["test_lo"], bands["test_hi"]), "sigma_val": np.where(np.isfinite(sigma) & (sigma > 0), sigma, default)}
+    return {"test": (bands["test_lo"], bands["test_hi"]), "sigma_val": np.where(np.isfinite(sigma) & (sigma > 0), sigma, default), "floor": found["floor"]}
 
 
 def _final_forecast(candidate: dict[str, Any], part: str, weights: dict[str, float], context: dict[str, Any]):

@@ -61,6 +61,25 @@ def part_starts(series, part: str) -> np.ndarray:
     return np.asarray([start - first for first, (start, _) in zip(series.series_starts(), series.parts(part))], dtype=np.int64)
 
 
+def target_floor(series) -> list[float | None]:
+    """Per target: zero where none of its values before the test part is negative (a count, a
+    load, sales: a quantity that cannot be), else None. The served bounds are not drawn below
+    it: a bound under zero for such a quantity only widens the interval (at a level of a
+    count series' many zeros, a symmetric band would reach below them)."""
+    import torch
+
+    low, size = np.full(series.n_targets, np.inf), np.ones(series.n_targets)
+    for s, ((start, _), (_, end)) in enumerate(zip(series.parts("train"), series.parts("val"))):
+        rows = torch.as_tensor(np.asarray(series.values[start:end, : series.n_targets], dtype=np.float64))[None]
+        index = torch.tensor([s]) if series.series_offset is not None else None
+        raw = series.unscale_targets(rows, index)[0].numpy()
+        if len(raw):
+            low, size = np.fmin(low, np.nanmin(raw, axis=0)), np.fmax(size, np.nanmax(np.abs(raw), axis=0))
+    # a zero comes back from the (float32) scaler as a rounding error either side of it: the
+    # floor is zero as the scaler returns it, so a zero target is not scored below its bound
+    return [min(0.0, float(v)) if np.isfinite(v) and v >= -1e-6 * m else None for v, m in zip(low, size)]
+
+
 def calibrated(series, data: dict[str, Any], forecasts: dict[str, Any], truth: dict[str, Any], ids: dict[str, Any], scales: np.ndarray) -> dict[str, Any] | None:
     """The ``intervals`` entry of the served attr, from the served forecaster's scaled
     ``forecasts`` {part: (N, H, T)} of the validation and test windows, their scaled ``truth``,
@@ -105,5 +124,6 @@ def online(series, data: dict[str, Any], forecasts: dict[str, Any], truth: dict[
         if origins[p] is None or len(origins[p]) != len(y[p]):
             return None
     levels = study_levels(data)
-    bands = recent_errors.calibrate_online(y, point, index, origins, part_starts(series, "test"), horizon, step, levels, study_method(data), int(series.n_series))
-    return {"bands": bands, "levels": levels, "y": y, "point": point, "series": index, "origins": origins}
+    floor = target_floor(series)
+    bands = recent_errors.calibrate_online(y, point, index, origins, part_starts(series, "test"), horizon, step, levels, study_method(data), int(series.n_series), floor)
+    return {"bands": bands, "levels": levels, "y": y, "point": point, "series": index, "origins": origins, "floor": floor}

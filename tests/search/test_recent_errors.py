@@ -58,7 +58,7 @@ def test_a_one_step_forecasts_bounds_are_not_blown_up_by_one_small_error():
     assert 2 * 1.96 * 0.95 <= width_95 <= 2 * 1.96 * 1.25 and abs(covered - 95) <= 2.5, (width_95, covered)
 
 
-def _online(y, point, horizon=4, step=1, method="symmetric"):
+def _online(y, point, horizon=4, step=1, method="symmetric", floor=None):
     n_val = len(y) // 2
     origins = np.arange(len(y)) * step + 100
     split = {"val": slice(0, n_val), "test": slice(n_val, None)}
@@ -66,7 +66,7 @@ def _online(y, point, horizon=4, step=1, method="symmetric"):
     starts = np.array([origins[n_val]])
     return recent_errors.calibrate_online(
         {p: v[0] for p, v in parts.items()}, {p: v[1] for p, v in parts.items()}, {p: v[2] for p, v in parts.items()},
-        {p: v[3] for p, v in parts.items()}, starts, horizon, step, LEVELS, method, 1,
+        {p: v[3] for p, v in parts.items()}, starts, horizon, step, LEVELS, method, 1, floor,
     )
 
 
@@ -189,3 +189,35 @@ def test_a_long_test_part_is_recalibrated_in_bounded_blocks_and_still_never_look
     # after it: the next windows' recent scale holds it at once, the calibration from the next block on
     assert not np.array_equal(before["test_hi"][:, 121:150], after["test_hi"][:, 121:150])
     assert not np.array_equal(before["test_hi"][:, 150:], after["test_hi"][:, 150:])
+
+
+def test_bounds_stop_at_a_floor_that_only_narrows_them():
+    """Counts around a forecast of 0.7: a symmetric band reaches below zero; floored there it
+    covers the same targets (none is below zero) with a lower interval score."""
+    rng = np.random.default_rng(9)
+    y = rng.poisson(0.7, (1200, 2, 1)).astype(float)
+    point = np.full_like(y, 0.7)
+    plain, floored = _online(y, point, 2), _online(y, point, 2, floor=[0.0])
+    assert "floor" not in plain["scaled"] and floored["scaled"]["floor"] == [0.0]
+    assert (plain["test_lo"] < 0).any() and (floored["test_lo"] >= 0).all()
+    np.testing.assert_array_equal(floored["test_hi"], plain["test_hi"])
+    before, after = (intervals.interval_scores(y[600:], r["test_lo"], r["test_hi"], LEVELS) for r in (plain, floored))
+    assert after["coverage_80"] == before["coverage_80"] and after["coverage_95"] == before["coverage_95"]
+    assert after["interval_score"] < before["interval_score"]
+
+
+def test_the_floor_is_zero_where_no_known_target_is_negative(tmp_path):
+    from search.results.served_intervals import target_floor
+    from search.worker.load import load_series
+    from tests.search.test_data import data_cfg
+
+    def floor_of(y):
+        path = tmp_path / "s.csv"
+        path.write_text("t,y\n" + "".join(f"{i},{v}\n" for i, v in enumerate(y)))
+        return target_floor(load_series(data_cfg(path)))
+
+    counts = np.random.default_rng(1).poisson(0.5, 200)
+    assert floor_of(counts) == [pytest.approx(0.0, abs=1e-6)]  # zero as the scaler returns it
+    assert floor_of(counts + 5) == [0.0]
+    assert floor_of(np.r_[counts[:50], -1, counts[51:]]) == [None]  # a negative value in training
+    assert floor_of(np.r_[counts[:190], -1, counts[191:]]) == [pytest.approx(0.0, abs=1e-6)]  # only in test: not read

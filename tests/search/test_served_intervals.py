@@ -24,7 +24,7 @@ import pytest
 
 import search
 import storage
-from search.results import served
+from search.results import served, served_intervals
 from search.study_attrs import flat
 
 pytestmark = pytest.mark.slow
@@ -84,3 +84,39 @@ def test_the_served_intervals_cover_at_their_levels(ray_local, tmp_path, noise):
     # cannot know the noise), nor so wide that it would cover nearly everything
     assert 0.95 * width_80 <= test["width_80"] <= 2.0 * width_80, test
     assert test["width_95"] > test["width_80"]
+
+
+def test_a_count_series_bounds_are_not_drawn_below_zero(ray_local, tmp_path, monkeypatch):
+    """Daily counts, two days in three zero: a symmetric band around a forecast near 1 reaches
+    below zero, where no count can be. The served bounds stop at zero in the test figures, the
+    exported forecasts and a forecast of new data; the coverage is the same as without the
+    floor (every count is at or above it) and the interval score lower."""
+    from search.cli import main
+
+    rng = np.random.default_rng(4)
+    i = np.arange(3000)
+    y = rng.poisson(0.5 + 0.5 * (i % 7 >= 5)) * rng.integers(1, 4, len(i))
+    pd.DataFrame({"t": i, "y": y}).to_csv(tmp_path / "series.csv", index=False)
+    (tmp_path / "counts.yaml").write_text(textwrap.dedent(SPACE).replace("season: 12", "season: 7").replace("epochs: 5", "epochs: 2"))
+    url, artifacts = f"sqlite:///{tmp_path}/studies.db", str(tmp_path / "artifacts")
+    search.run(tmp_path / "counts.yaml", trials=2, storage=url, artifacts=artifacts, quiet=True)
+    study = optuna.load_study(study_name="counts", storage=storage.open_storage(url, heartbeat_interval=None, grace_period=None))
+    value = served.recorded(study)
+    floored = value["intervals"]
+    assert floored["scaled"]["floor"] == [0.0]
+
+    out = tmp_path / "forecasts.csv"
+    assert main(["export", "counts", "--storage", url, "--forecasts", "--space", str(tmp_path / "counts.yaml"), "--artifacts", artifacts, "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    zero = table["y"].min()  # a zero count as the data's (float32) scaler returns it: within 1e-6 of 0
+    assert abs(zero) < 1e-6 and (table["served-lo-95"] >= zero).all()
+    assert (table["served-lo-95"] == zero).mean() > 0.5  # it bites on most windows
+    forecast = search.load_best("counts", url, artifacts=artifacts).predict(pd.read_csv(tmp_path / "series.csv"), level=[80, 95])
+    assert (forecast["lo-95"] >= 0).all() and (forecast["lo-95"] <= forecast["lo-80"]).all()
+
+    monkeypatch.setattr(served_intervals, "target_floor", lambda series: [None])
+    plain = served.choose(study, url, artifacts, str(tmp_path / "counts.yaml"))["intervals"]
+    assert "floor" not in plain["scaled"]
+    for level in ("80", "95"):
+        assert floored["test"][f"coverage_{level}"] == pytest.approx(plain["test"][f"coverage_{level}"], abs=1e-9)
+    assert floored["test"]["interval_score"] < 0.9 * plain["test"]["interval_score"], (floored["test"], plain["test"])
