@@ -8,10 +8,24 @@ import re
 from pathlib import Path
 from typing import Any
 
+PARQUET = (".parquet", ".pq")
+DELIMITED = (".csv", ".tsv", ".tab", ".txt", ".gz")  # .gz: a gzipped CSV file (data.csv.gz)
+_SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 _SEPARATORS = (";", "\t", "|")  # a header without a comma is split by the first of these it holds
 _COMMA_DECIMAL = re.compile(r"^\s*[+-]?\d+,\d+\s*$")  # 12,5: a decimal comma
 _POINT_DECIMAL = re.compile(r"^\s*[+-]?\d*\.\d+\s*$")  # 12.5
 _SAMPLE = 50  # data lines read to tell a decimal comma
+
+
+def unsupported(path: Path) -> str | None:
+    """Why a data file of this type is not read (the end of a one-line message), or None for
+    a CSV (``DELIMITED``) or Parquet file."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET or suffix in DELIMITED:
+        return None
+    if suffix in _SPREADSHEETS:
+        return f"is a spreadsheet ({suffix}); save the sheet as CSV (UTF-8) or Parquet and give that file"
+    return f"unsupported file type {suffix or '(no suffix)'!r}; give a .csv (or .tsv, .txt, .csv.gz) or .parquet file"
 
 
 def separator(header: str) -> str:

@@ -11,12 +11,15 @@ from search.errors import DataError, SearchError, UsageError
 
 def columns(data: Path) -> list[str]:
     """The data file's column names; one line naming DATA when it cannot be read."""
-    from search._csv import read_csv
+    from search._csv import PARQUET, read_csv, unsupported
 
     if not data.is_file():
         raise UsageError(f"DATA {data}: no such file")
+    why = unsupported(data)
+    if why:
+        raise UsageError(f"DATA {data}: {why}")
     try:
-        if data.suffix.lower() == ".parquet":
+        if data.suffix.lower() in PARQUET:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(data).names)
@@ -35,11 +38,11 @@ def dates_column(data: Path, columns: list[str], target: str) -> str | None:
     where the loader reads them as Unix times (seconds to nanoseconds since 1970)."""
     import numpy as np
 
-    from search._csv import read_csv
+    from search._csv import PARQUET, read_csv
     from search.worker.table import parse_times
 
     def rows(n: int | None):
-        if data.suffix.lower() == ".parquet":
+        if data.suffix.lower() in PARQUET:
             import pyarrow.parquet as pq
 
             table = pq.ParquetFile(data).read_row_group(0).to_pandas() if n else pq.read_table(data).to_pandas()

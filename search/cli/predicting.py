@@ -19,7 +19,7 @@ def cmd_predict(args, console: Console) -> int:
 
     from search.results import forecast_intervals
     from search.results.loading import load_best
-    from search._csv import read_csv
+    from search._csv import PARQUET, read_csv, unsupported
 
     path = Path(args.input)
     problem = not_a_file(path)  # checked before opening: a named pipe would block the reader
@@ -31,6 +31,9 @@ def cmd_predict(args, console: Console) -> int:
     if args.ensemble is not None and args.trial is not None:
         raise UsageError(f"--trial {args.trial} and --ensemble {args.ensemble}: give one (a trial's model, or the mean of the best K)")
     forecaster = load_best(args.study, args.storage, artifacts=args.artifacts, trial=args.trial, ensemble=args.ensemble)
+    why = unsupported(path) if forecaster.task != "text" else None  # a text study's prompt is any text file
+    if why:
+        raise UsageError(f"--input {path}: {why}")
     if args.level is not None and forecaster.task == "forecast":  # refused before anything is printed
         forecast_intervals.checked_levels(forecaster, args.level)
     if getattr(forecaster, "note", ""):
@@ -52,7 +55,7 @@ def cmd_predict(args, console: Console) -> int:
             console.print(text, markup=False, highlight=False)
         return 0
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") else read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix.lower() in PARQUET else read_csv(path)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--input {path}: cannot read it: {(str(exc).splitlines() or [type(exc).__name__])[0]}") from None
     forecasts = forecaster.predict_series(frame)

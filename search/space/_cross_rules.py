@@ -9,7 +9,7 @@ from pathlib import Path
 from search.space import _fields, registry
 from search.space._checks import _fmt
 from search.space._fields import MINIMIZED_METRICS, TASK_METRICS
-from search._csv import separator
+from search._csv import DELIMITED, PARQUET, separator
 from search._format import did_you_mean, not_a_file, repeated
 from search.space._types import Categorical, FloatRange, IntRange, UniformLayers, values_of
 
@@ -278,11 +278,11 @@ def _columns(path: Path) -> list[str] | None:
     """Column names from a CSV header or a Parquet schema; None when the file cannot tell."""
     suffix = path.suffix.lower()
     try:
-        if suffix in (".csv", ".txt"):
+        if suffix in DELIMITED and suffix != ".gz":
             with path.open(newline="", encoding="utf-8-sig") as handle:
                 header = handle.readline()
             return next(csv.reader([header], delimiter=separator(header)), [])
-        if suffix in (".parquet", ".pq"):
+        if suffix in PARQUET:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from search._csv import read_csv
+from search._csv import DELIMITED, PARQUET, read_csv, unsupported
 from search._format import not_a_file, repeated
 from search.errors import DataError
 
@@ -43,10 +43,13 @@ def read_table(path: Path, key_prefix: str):
     if problem:
         raise DataError([f"{key_prefix}data.path: {path} {problem}" if problem != "no such file" else f"{key_prefix}data.path: no such file: {path}"])
     suffix = path.suffix.lower()
+    why = unsupported(path)
+    if why:
+        raise DataError([f"{key_prefix}data.path: {path.name} {why}"])
     try:
-        if suffix in (".parquet", ".pq"):
+        if suffix in PARQUET:
             return pd.read_parquet(path)
-        if suffix in (".csv", ".txt", ".gz"):
+        if suffix in DELIMITED:
             header = read_csv(path, nrows=1, header=None, dtype=str)  # the names as written (pandas renames a repeated one)
             twice = repeated(header.iloc[0] if len(header) else [])
             if twice:
@@ -59,7 +62,6 @@ def read_table(path: Path, key_prefix: str):
     except Exception as exc:  # a parser error: name the file, keep it to one line
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
         raise DataError([f"{key_prefix}data.path: cannot read {path.name}: {first}"]) from None
-    raise DataError([f"{key_prefix}data.path: unsupported file type {suffix!r}; use .csv or .parquet"])
 
 
 def check_rows(frame, file_name: str, prefix: str) -> None:

@@ -252,6 +252,19 @@ def test_a_tab_file_with_decimal_points_keeps_its_points(tmp_path):
     assert csv_options(tmp_path / "t.csv") == {"encoding": "utf-8-sig", "sep": "\t"}
     assert raw_targets(load_series(data_cfg(tmp_path / "t.csv"))).tolist() == list(np.arange(N) + 0.5)
     assert separator("a;b,c") == "," and separator("y") == "," and separator("a|b") == "|"
+    (tmp_path / "t.tsv").write_text((tmp_path / "t.csv").read_text())  # a .tsv file is read the same
+    assert raw_targets(load_series(data_cfg(tmp_path / "t.tsv"))).tolist() == list(np.arange(N) + 0.5)
+
+
+@pytest.mark.parametrize("name,says", [
+    ("sales.xlsx", "data.path: sales.xlsx is a spreadsheet (.xlsx); save the sheet as CSV (UTF-8) or Parquet"),
+    ("sales.json", "data.path: sales.json unsupported file type '.json'; give a .csv (or .tsv, .txt, .csv.gz) or .parquet file"),
+])
+def test_a_file_type_that_is_not_read_is_named(tmp_path, name, says):
+    (tmp_path / name).write_text("date,y\n2020-01-01,1\n")
+    with pytest.raises(DataError) as err:
+        load_series(data_cfg(tmp_path / name))
+    assert str(err.value).startswith(says), str(err.value)
 
 
 def _local_hours(tmp_path):

@@ -227,6 +227,9 @@ def test_bad_flags_are_one_line_naming_the_flag(argv, says, tmp_path, capsys, mo
 def test_a_missing_file_and_an_existing_out_are_refused(tmp_path, capsys):
     assert main(["init", str(tmp_path / "nope.csv"), "--target", "y"]) == 2
     assert capsys.readouterr().err.startswith(f"error: DATA {tmp_path / 'nope.csv'}: no such file")
+    (tmp_path / "sales.xlsx").write_bytes(b"PK\x03\x04")
+    assert main(["init", str(tmp_path / "sales.xlsx"), "--target", "y"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: DATA {tmp_path / 'sales.xlsx'}: is a spreadsheet (.xlsx); save the sheet as CSV")
     out = tmp_path / "space.yaml"
     out.write_text("keep me\n")
     assert main(["init", str(REPO / "datasets" / "housing_supply_monthly.csv"), "--target", "supply", "--out", str(out)]) == 2

@@ -372,6 +372,10 @@ def test_best_predict_and_load_best_serve_the_same_forecaster(study_of_losers, c
     assert main(["predict", name, "--input", str(space.parent / "series.csv"), "--storage", url, "--out", str(out)]) == 0
     assert value["label"] in capsys.readouterr().err
     np.testing.assert_allclose(pd.read_csv(out)["y"].to_numpy(), forecast[:, 0], rtol=1e-5)
+    sheet = tmp_path / "series.xlsx"  # an input it does not read: one line naming it
+    sheet.write_bytes(b"PK\x03\x04")
+    assert main(["predict", name, "--input", str(sheet), "--storage", url]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --input {sheet}: is a spreadsheet (.xlsx); save the sheet as CSV (UTF-8) or Parquet and give that file"
     # search best names it, its members with their weights, and its figures beside theirs and MSTL's
     assert main(["best", name, "--storage", url]) == 0
     shown = capsys.readouterr().out
