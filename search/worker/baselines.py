@@ -25,11 +25,22 @@ import torch
 from search.worker.metrics import regression_metrics
 
 
-def _train_acf(series: Any, max_lag: int | None) -> np.ndarray | None:
+def _high_pass(y: np.ndarray, width: int) -> np.ndarray:
+    """``y`` minus its centred moving average over ``width`` rows (odd), the ends where the
+    average is incomplete left out: what moves slower than ``width`` rows is gone."""
+    mean = np.convolve(y, np.ones(width) / width, mode="valid")
+    half = width // 2
+    return y[half : len(y) - half] - mean
+
+
+def _train_acf(series: Any, max_lag: int | None, high_pass: int | None = None) -> np.ndarray | None:
     """The autocorrelation (lags 1..) of the first target on the training part(s), each part
-    minus a quadratic trend, averaged over the series weighted by their lengths; None when no
+    minus a quadratic trend (or, with ``high_pass``, minus its moving average over that many
+    rows: ``_high_pass``), averaged over the series weighted by their lengths; None when no
     part is long enough."""
     parts = [series.values[start:end, 0].astype(np.float64) for start, end in series.parts("train")]
+    if high_pass:
+        parts = [_high_pass(y, high_pass) for y in parts if len(y) >= 3 * high_pass]
     parts = [y for y in parts if len(y) >= 4]
     if not parts:
         return None
@@ -62,16 +73,35 @@ def detect_seasons(series: Any, max_lag: int | None = None, min_acf: float = 0.3
     On the detrended autocorrelation (``_train_acf``), after its first zero crossing, a
     season is a local peak of at least ``min_acf``. A peak at a multiple of a season already
     found is only that season's echo, unless it stands above the echoes beside it by
-    ``margin`` (the weekly peak 336 among the daily echoes 288 and 384 of half-hourly data)."""
+    ``margin`` (the weekly peak 336 among the daily echoes 288 and 384 of half-hourly data).
+
+    A series that wanders (a yearly cycle or a random walk under years of hourly data) keeps
+    its autocorrelation above zero for hundreds of lags, and the daily and weekly peaks before
+    that first crossing went unseen (seven years of hourly load gave 840, 1008, ... 7224: the
+    weekly cycle's echoes). So the periods shorter than the first crossing are looked for
+    again on the series minus its moving average over twice that many rows (``_high_pass``),
+    and a period found the first way that is a multiple of one of them is its echo."""
     acf = _train_acf(series, max_lag)
     if acf is None:
         return []
     below = np.flatnonzero(acf < 0)
     if len(below) == 0:
         return []
+    found = _peaks(acf, int(below[0]), min_acf, margin)
+    crossing = int(below[0]) + 1
+    fast = _train_acf(series, max_lag, high_pass=2 * crossing + 1) if crossing > 2 else None
+    if fast is None or not (fast < 0).any():
+        return found
+    short = [m for m in _peaks(fast, int(np.flatnonzero(fast < 0)[0]), min_acf, margin) if m < crossing]
+    return _peaks(acf, int(below[0]), min_acf, margin, short) if short else found
+
+
+def _peaks(acf: np.ndarray, start: int, min_acf: float, margin: float, seasons: list[int] | None = None) -> list[int]:
+    """The seasons of ``detect_seasons`` on one autocorrelation, from lag ``start + 2`` on,
+    after the ``seasons`` already found (whose echoes are told apart the same way)."""
     at = lambda lag: float(acf[lag - 1]) if 1 <= lag <= len(acf) else -np.inf  # noqa: E731
-    seasons: list[int] = []
-    for lag in range(int(below[0]) + 2, len(acf)):
+    seasons = list(seasons or [])
+    for lag in range(start + 2, len(acf)):
         width = max(1, lag // 20)  # a peak tops its neighbourhood (noise makes small bumps)
         if at(lag) < min_acf or at(lag) < max(at(k) for k in range(lag - width, lag + width + 1)):
             continue

@@ -111,6 +111,22 @@ def test_one_season_and_none():
     assert detect_seasons(series_of(np.cumsum(rng.normal(size=3000)))) == []  # a random walk
 
 
+def test_daily_and_weekly_seasons_are_found_under_years_of_wandering():
+    """Seven years of hourly load: daily and weekly cycles under a yearly one and a random
+    walk. The detrended autocorrelation stays above zero for hundreds of lags; before, only
+    the weekly cycle's echoes after that were found (840, 1008, ... 7224)."""
+    rng = np.random.default_rng(8)
+    t = np.arange(60000)
+    y = (200 * np.sin(2 * math.pi * t / 24) + 100 * np.sin(2 * math.pi * t / 168) + 150 * np.sin(2 * math.pi * t / 8766)
+         + np.cumsum(rng.normal(0, 3, len(t))) + rng.normal(0, 30, len(t)))  # fmt: skip
+    assert detect_seasons(series_of(y)) == [24, 168]
+    # what wanders alone has no season, however slowly its autocorrelation falls
+    ar = np.zeros(5000)
+    for i in range(1, len(ar)):
+        ar[i] = 0.99 * ar[i - 1] + rng.normal()
+    assert detect_seasons(series_of(ar)) == [] and detect_seasons(series_of(np.cumsum(rng.normal(size=20000)))) == []
+
+
 def test_the_season_best_on_validation_wins_not_the_strongest_autocorrelation():
     # a strong 10-step cycle, a weak 50-step one and a slowly wandering level: lag 10 has the
     # higher autocorrelation, but repeating the value 50 steps back forecasts better
