@@ -56,6 +56,9 @@ MIN_HISTORY = 500
 # MSTL decomposes the same rows before an origin (history_rows), at most REFITS_PER_SEASON times
 # per longest season of origins
 REFITS_PER_SEASON = 7
+# and at most MAX_REFITS times over one part's origins (years of hourly data: about 90 s on one
+# core, where a decomposition a day took several minutes)
+MAX_REFITS = 100
 # a test hook: seconds the MSTL task sleeps first (a slow baseline on a quick machine)
 DELAY_ENV = "SEARCH_STAT_BASELINES_DELAY"
 FORECASTS_KEY = "_forecasts"  # run_model's forecasts of every kept window, per part (merge_forecasts)
@@ -82,10 +85,11 @@ def history_rows(seasons: list[int]) -> int:
     return max(HISTORY_SEASONS * max(seasons, default=1), MIN_HISTORY)
 
 
-def refit_every(seasons: list[int], step: int) -> int:
+def refit_every(seasons: list[int], step: int, span: int = 0) -> int:
     """Origins between two MSTL decompositions, in rows: a seventh of the longest season (a
-    day of a weekly season), never less than the origins' spacing."""
-    return max(step, max(seasons, default=1) // REFITS_PER_SEASON, 1)
+    day of a weekly season), never less than the origins' spacing, and at most ``MAX_REFITS``
+    decompositions over ``span`` rows of origins."""
+    return max(step, max(seasons, default=1) // REFITS_PER_SEASON, 1, -(-(int(span) + 1) // MAX_REFITS))
 
 
 def sf_levels(levels) -> list:
@@ -140,9 +144,9 @@ def _mstl(history: np.ndarray, n_windows: int, horizon: int, step: int, seasons:
 
     n, targets = history.shape
     rows = history_rows(seasons)
-    every = refit_every(seasons, step)
     named = sf_levels(levels)
     origins = [n - horizon - (n_windows - 1 - i) * step for i in range(n_windows)]
+    every = refit_every(seasons, step, origins[-1] - origins[0])
     out = np.empty((n_windows, horizon, targets))
     lows, highs = np.empty((len(named), n_windows, horizon, targets)), np.empty((len(named), n_windows, horizon, targets))
     ask = {"level": named} if named else {}

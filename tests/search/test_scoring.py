@@ -223,6 +223,24 @@ def test_the_cheap_mstl_forecasts_the_same_origins_as_statsforecasts_mstl_at_eac
     assert sb.stat_baselines(series_of(y), 6, 1, [12], 0) == {}  # 0 = off
 
 
+def test_mstl_decomposes_a_long_part_a_bounded_number_of_times(monkeypatch):
+    import statsforecast.mstl
+
+    from search.worker import stat_baselines as sb
+
+    assert sb.refit_every([24, 168], 24, 8999) == 90 and sb.refit_every([24, 168], 24) == 24  # 100 at most over 9,000 rows
+    calls = []
+    real = statsforecast.mstl.mstl
+    monkeypatch.setattr(statsforecast.mstl, "mstl", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(sb, "MAX_REFITS", 10)
+    t = np.arange(4000)
+    y = 10 + np.sin(2 * math.pi * t / 24) + np.random.default_rng(2).normal(0, 0.1, len(t))
+    pred = sb.forecast_mstl(y[:, None], 1000, 24, 1, [24])  # 1,000 origins: a decomposition every 3 rows unbounded
+    assert pred.shape == (1000, 24, 1) and len(calls) == 10
+    truth = np.stack([y[o : o + 24] for o in range(4000 - 24 - 999, 4000 - 23)])
+    assert np.abs(pred[:, :, 0] - truth).mean() < 0.2  # the noise's own mean error is 0.08
+
+
 def test_the_compare_line_puts_the_best_statistical_baseline_first():
     attrs = {
         "baseline_seasonal_naive_test_mae": 500.0, "baseline_naive_test_mae": 800.0, "seasonal_naive_season": 52,
