@@ -79,8 +79,8 @@ def detect_seasons(series: Any, max_lag: int | None = None, min_acf: float = 0.3
     its autocorrelation above zero for hundreds of lags, and the daily and weekly peaks before
     that first crossing went unseen (seven years of hourly load gave 840, 1008, ... 7224: the
     weekly cycle's echoes). So the periods shorter than the first crossing are looked for
-    again on the series minus its moving average over twice that many rows (``_high_pass``),
-    and a period found the first way that is a multiple of one of them is its echo."""
+    again on the series minus its moving average over twice that many rows (``_high_pass``);
+    the peaks after the crossing are then judged as their echoes by the rule above."""
     acf = _train_acf(series, max_lag)
     if acf is None:
         return []
