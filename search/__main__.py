@@ -1,6 +1,4 @@
-import sys
-
-from search.cli import main
+from search.cli import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

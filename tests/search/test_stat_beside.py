@@ -31,7 +31,7 @@ def _finished(url: str, name: str) -> int:
 def test_the_first_trial_starts_before_mstl_finishes_and_best_says_it_runs(tiny_space, tmp_path):
     url = f"sqlite:///{tmp_path / 's.db'}"
     run = [sys.executable, "-m", "search", "run", str(tiny_space), "--trials", "2", "--storage", url, "--study", "beside"]
-    proc = start(run, env={**os.environ, DELAY_ENV: "45"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start(run, env={**os.environ, DELAY_ENV: "30"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert poll_until(lambda: _finished(url, "beside") >= 1, timeout=240), "no trial finished"
         best = subprocess.run([sys.executable, "-m", "search", "best", "beside", "--storage", url], capture_output=True, text=True, timeout=120)
