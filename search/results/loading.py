@@ -221,7 +221,7 @@ def served_from(value: dict, loaded: dict[int, Forecaster]) -> ServedForecaster:
     edge = value.get("edge") or {}
     why = f"the classical answer ({edge.get('challenger')}'s edge on validation was not significant)" if edge and edge.get("served") != edge.get("challenger") else "the best on validation"
     note = f"serving {value['label']}, {why} ({value['metric']} {value['val'][value['metric']]:.6g})"
-    return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note, intervals=value.get("intervals") or None)
+    return ServedForecaster(first.model, payload, members=members, seasons=list(value.get("seasons") or []), label=value["label"], note=note, intervals=value.get("intervals") or None, floor=value.get("floor"))
 
 
 def _ensemble_of(numbers: list[int], members: list[Forecaster]) -> EnsembleForecaster:

@@ -49,6 +49,7 @@ from search import pareto
 from search.errors import SearchError
 from search.results import served_intervals
 from search.results.combination import simplex_weights
+from search.results.served_intervals import target_floor
 from search.results.served_forecaster import ATTR, FORMAT, recorded  # noqa: F401 - recorded: read here too
 from search.study_attrs import flat, write
 from search.worker import stat_forecasts, uncertainty
@@ -228,6 +229,7 @@ def choose(study: optuna.Study, url: str, artifacts: str | None = None, space: s
         "seasons": [int(s) for s in flat(study).get("seasons") or []],
         "candidates": [{"label": c["label"], "kind": c["kind"], "val": c["val"], "test": c["test"]} for c in scored[:SHOWN]],
         "baselines": {n: {"val": singles[n]["val"], "test": singles[n]["test"]} for n in (v["name"] for v in names.values() if v["kind"] in ("stat", "seasonal_naive"))},
+        "floor": context["floor"],  # per target: its forecasts are not served below it (None: no floor)
         **({"intervals": bands} if bands is not None else {}),
     }  # fmt: skip
 
@@ -270,10 +272,25 @@ def scored_candidates(study: optuna.Study, url: str, artifacts: str | None = Non
         if all(v is not None for v in snaive.values()):
             forecasts[key] = snaive
             names[key] = {"kind": "seasonal_naive", "name": name, "season": m}
+    floor = target_floor(series)
+    forecasts = {key: {p: _floored(series, parts[p], ids[p], floor) for p in parts} for key, parts in forecasts.items()}
     if metric not in series.score(truth["val"][:1], truth["val"][:1], None if ids["val"] is None else ids["val"][:1]):
         metric = "rmse"
     scored = candidates(forecasts, names, truth["val"], lambda pred, part: series.score(pred, truth[part], ids[part]), metric)
-    return scored, {"series": series, "data": data, "truth": truth, "ids": ids, "names": names, "metric": metric, "forecasts": forecasts}
+    return scored, {"series": series, "data": data, "truth": truth, "ids": ids, "names": names, "metric": metric, "forecasts": forecasts, "floor": floor}
+
+
+def _floored(series, scaled: torch.Tensor, ids, floor: list[float | None]) -> torch.Tensor:
+    """A member's scaled forecasts (N, H, T), none below its target's ``floor`` (in the data's
+    units, ``served_intervals.target_floor``: zero for a quantity never negative before the
+    test part): a network or AutoETS forecasting a count below zero is raised to it, so
+    every candidate, and every combination of them, forecasts what the quantity can be."""
+    if all(f is None for f in floor) or scaled.numel() == 0:
+        return scaled
+    low = torch.tensor([-math.inf if f is None else float(f) for f in floor], dtype=torch.float64).expand(scaled.shape).clone()
+    finite = torch.isfinite(low)
+    low[finite] = _to_scaled(series, low.masked_fill(~finite, 0.0).numpy(), ids)[finite]
+    return torch.maximum(scaled, low)
 
 
 def record(study: optuna.Study, url: str, artifacts: str | None = None, space: str | None = None) -> dict[str, Any] | None:

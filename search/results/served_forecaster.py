@@ -47,6 +47,13 @@ class ServedForecaster(Forecaster):
     label: str = ""
     note: str = ""
     intervals: dict[str, Any] | None = None  # the served attr's intervals (search.results.served_intervals), None before them
+    floor: list[float | None] | None = None  # per target: no member forecasts below it (the served attr's floor), None before it
+
+    def _up(self, forecast: np.ndarray) -> np.ndarray:
+        """A member's forecast (..., T) raised to the targets' floor, as it was scored."""
+        if not self.floor or all(f is None for f in self.floor):
+            return forecast
+        return np.maximum(forecast, np.asarray([-np.inf if f is None else float(f) for f in self.floor], dtype=np.float64))
 
     def interval_calibration(self) -> tuple[dict[str, Any] | None, int | None]:
         """The served attr's intervals (calibrated on the served forecaster's own validation
@@ -61,7 +68,7 @@ class ServedForecaster(Forecaster):
 
     def _forecast(self, name: str, table):
         history = self._history(name, table)
-        parts = [w * (net._forecast(name, table) if net is not None else self._classical(member, history, name)) for w, net, member in self.members]
+        parts = [w * self._up(net._forecast(name, table) if net is not None else self._classical(member, history, name)) for w, net, member in self.members]
         return np.sum(parts, axis=0)  # (H, T)
 
     def _forecast_known(self, name: str, part) -> np.ndarray:
@@ -74,9 +81,9 @@ class ServedForecaster(Forecaster):
         out = []
         for w, net, member in self.members:
             if net is None:
-                out.append(w * self._classical(member, history, name))
+                out.append(w * self._up(self._classical(member, history, name)))
             else:
-                out.append(w * (net._forecast_known(name, part) if net.payload.get("known") else net._forecast(name, rows[columns])))
+                out.append(w * self._up(net._forecast_known(name, part) if net.payload.get("known") else net._forecast(name, rows[columns])))
         return np.sum(out, axis=0)
 
     def _history(self, name: str, table) -> np.ndarray:
@@ -137,7 +144,7 @@ class ServedForecaster(Forecaster):
                     own = net.forecast_at(name, part, origins)
                 if own is None:
                     return None
-                total += w * own
+                total += w * self._up(own)
         except Exception:  # an input too short for a member's window, a model statsforecast cannot fit there
             return None
         return truth, total

@@ -90,7 +90,8 @@ def test_a_count_series_bounds_are_not_drawn_below_zero(ray_local, tmp_path, mon
     """Daily counts, two days in three zero: a symmetric band around a forecast near 1 reaches
     below zero, where no count can be. The served bounds stop at zero in the test figures, the
     exported forecasts and a forecast of new data; the coverage is the same as without the
-    floor (every count is at or above it) and the interval score lower."""
+    floor (every count is at or above it) and the interval score lower. The point forecasts
+    are not below zero either."""
     from search.cli import main
 
     rng = np.random.default_rng(4)
@@ -110,9 +111,11 @@ def test_a_count_series_bounds_are_not_drawn_below_zero(ray_local, tmp_path, mon
     table = pd.read_csv(out)
     zero = table["y"].min()  # a zero count as the data's (float32) scaler returns it: within 1e-6 of 0
     assert abs(zero) < 1e-6 and (table["served-lo-95"] >= zero).all()
+    assert value["floor"] == [pytest.approx(0.0, abs=1e-6)] and (table["served"] >= zero).all()  # nor the point forecasts
     assert (table["served-lo-95"] == zero).mean() > 0.5  # it bites on most windows
     forecast = search.load_best("counts", url, artifacts=artifacts).predict(pd.read_csv(tmp_path / "series.csv"), level=[80, 95])
     assert (forecast["lo-95"] >= 0).all() and (forecast["lo-95"] <= forecast["lo-80"]).all()
+    assert (forecast[[c for c in forecast.columns if c not in ("t", "lo-80", "lo-95", "hi-80", "hi-95")]].select_dtypes("number") >= 0).all().all()
 
     monkeypatch.setattr(served_intervals, "target_floor", lambda series: [None])
     plain = served.choose(study, url, artifacts, str(tmp_path / "counts.yaml"))["intervals"]
