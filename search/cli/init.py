@@ -8,8 +8,9 @@ part best. What it writes:
 
 - ``data.season``: the detected seasons (null when none stands out);
 - ``data.lookback``: a range from the season the horizon needs (the shortest detected season
-  at least as long as the horizon, else the longest one; without a season, twice the horizon)
-  to twice that, each value whole windows the training part holds;
+  at least as long as the horizon, else as many cycles of the longest one as cover the
+  horizon; without a season, twice the horizon) to twice that, each value whole windows the
+  training part holds;
 - ``data.reference: auto`` and ``data.time_features: auto``, decided per study from the data
   (``search.driver.defaults``), with what they choose on this file in the comment;
 - ``data.eval_origins: horizon`` (non-overlapping validation and test windows, as benchmarks
@@ -140,7 +141,8 @@ def _facts(rel: str, folder: Path, args) -> dict:
         profile = profile_metrics(data, args.horizon, str(path)) if seasons else None
     train_rows = min(end - start for start, end in series.parts("train"))
     need = next((m for m in seasons if m >= args.horizon), max(seasons, default=None))
-    low = need if need is not None else 2 * args.horizon
+    # at least a horizon of history, in whole cycles of that season (a weekly season, 28 days ahead: 28)
+    low = need * -(-args.horizon // need) if need is not None else 2 * args.horizon
     fits = max(1, train_rows - args.horizon)  # the longest lookback a training window holds
     low = max(1, min(low, fits // 4))
     high = max(low, min(2 * low, fits // 2))
@@ -318,8 +320,8 @@ def space_text(rel: str, target: str, time_column: str | None, horizon: int, fac
             "  # (null: detect again when the search starts).",
             f"  season: {('[' + ', '.join(map(str, facts['seasons'])) + ']') if facts['seasons'] else 'null'}",
             "  # Input window length in steps: from the season the horizon needs (the shortest detected season",
-            "  # at least as long as the horizon, else the longest; without one, twice the horizon) to twice",
-            "  # that. Searchable.",
+            "  # at least as long as the horizon, else whole cycles of the longest covering the horizon;",
+            "  # without one, twice the horizon) to twice that. Searchable.",
             f"  lookback: {_lookback_range(low, high)}",
             "  # What the model forecasts relative to: auto decides once per study from the validation part,",
             "  # where the seasonal naive beats the naive forecast: mstl (the deviation from the last",

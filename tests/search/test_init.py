@@ -55,7 +55,7 @@ def test_init_writes_a_space_that_validates(name, tmp_path, capsys):
     assert seasons == [int(m) for m in prep.series.naive_attrs(low, prep.compiled.space.data, "mae")["seasons"]]
     # the lookback starts at the season the horizon needs (or twice the horizon without one)
     need = next((m for m in seasons if m >= SHIPPED[name][2]), max(seasons, default=2 * SHIPPED[name][2]))
-    assert low == need
+    assert low == need  # every shipped dataset has a season at least as long as its horizon
     # non-overlapping windows where the validation part holds enough of them to rank on
     val_windows = min(end - start for start, end in prep.series.parts("val")) // SHIPPED[name][2]
     assert raw["data"]["eval_origins"] == ("horizon" if val_windows >= 20 else "every")
@@ -88,6 +88,26 @@ def test_init_finds_the_seasons_of_each_kind_of_series(tmp_path, capsys):
     assert traffic["data"]["season"] == [24, 168]
     assert housing["data"]["season"] is None  # seasonally adjusted: no season stands out
     assert "reference last, time_features none" in _init_text(tmp_path, "housing_supply_monthly.csv")
+
+
+def test_a_horizon_longer_than_the_season_gets_a_lookback_of_whole_cycles_covering_it(tmp_path, capsys):
+    # three years of daily visits with a weekly cycle, forecast 4 weeks ahead: a lookback of one
+    # or two weeks held less history than the horizon it forecasts
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2021-01-01", periods=1100, freq="D")
+    week = np.array([0.8, 1.0, 1.05, 1.1, 1.1, 1.2, 0.75])[days.dayofweek]
+    visits = 100 * np.exp(0.0008 * np.arange(len(days))) * week * np.exp(rng.normal(0, 0.06, len(days)))
+    pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "visits": visits.round()}).to_csv(tmp_path / "daily.csv", index=False)
+    for horizon, low in ((28, 28), (10, 14), (7, 7), (3, 7)):
+        out = tmp_path / f"h{horizon}.yaml"
+        assert main(["init", str(tmp_path / "daily.csv"), "--target", "visits", "--horizon", str(horizon), "--out", str(out)]) == 0
+        data = yaml.safe_load(out.read_text())["data"]
+        assert data["season"] == [7]
+        assert data["lookback"]["low"] == low and low < data["lookback"]["high"] <= 2 * low, (horizon, data["lookback"])
+    capsys.readouterr()
 
 
 def _init_text(tmp_path, name: str) -> str:
