@@ -1,4 +1,6 @@
-from search.cli import entry
+import sys
+
+from search.cli import main
 
 if __name__ == "__main__":
-    entry()
+    sys.exit(main())

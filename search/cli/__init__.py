@@ -25,7 +25,6 @@ Errors print one line each (no traceback unless ``--debug``); usage and config e
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import re
 import sys
@@ -304,16 +303,6 @@ def main(argv: list[str] | None = None) -> int:
         first = (str(exc).splitlines() or [""])[0]
         err.print(f"error: {type(exc).__name__}: {_safe(first)} (run with --debug for the traceback)", markup=False, soft_wrap=True)
         return 1
-
-
-def entry() -> None:
-    """The ``search`` command: :func:`main`, then the process exits without a last garbage
-    collection over everything torch, Ray and statsforecast loaded (a second or two at every
-    exit; finalizers still run, and Ray's runtime is still shut down by its exit handler)."""
-    code = main()
-    gc.disable()
-    gc.freeze()
-    sys.exit(code)
 
 
 MAX_LINE = 600  # characters of an error line; longer ones lose their middle
